@@ -1,0 +1,131 @@
+/*  codec.h - every zmesh wire message to and from bytes: control messages
+    (msgpack through msgpack-c) and event frames (topic, NUL, msgpack meta,
+    msgpack payload). Strict on untrusted input: wrong types, lengths,
+    nesting, missing fields or trailing bytes give ZMESH_EPROTO, never a
+    crash. Normative spec: proto/wire.md. Talks to msgpack-c only. */
+#ifndef ZMESH_CODEC_H_INCLUDED
+#define ZMESH_CODEC_H_INCLUDED
+
+#include "zmesh.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZMESH__ID_SIZE 16
+
+/*  Control message types (proto/wire.md#control-messages). */
+typedef enum {
+    ZMESH__MSG_HELLO = 1,
+    ZMESH__MSG_ADVERTISE = 2,
+    ZMESH__MSG_PING = 3,
+    ZMESH__MSG_PONG = 4,
+    ZMESH__MSG_BYE = 5,
+    ZMESH__MSG_PEERS = 6
+} zmesh__msg_type_t;
+
+typedef struct {
+    char *key;
+    char *value;
+} zmesh__header_t;
+
+typedef struct {
+    uint8_t id[ZMESH__ID_SIZE];
+    char *endpoint;
+} zmesh__gossip_t;
+
+/*  A decoded control message. Which fields are meaningful depends on type;
+    the rest are zero/NULL. After zmesh__msg_decode all strings are
+    NUL-terminated heap copies owned by the message: free them with
+    zmesh__msg_clear. For encoding the caller fills the fields and keeps
+    ownership. */
+typedef struct {
+    zmesh__msg_type_t type;
+    uint32_t version;               /* protocol version of the sender */
+    uint8_t sender[ZMESH__ID_SIZE]; /* the sending agent's id */
+    /* HELLO */
+    char *name;          /* service name */
+    char *mesh;          /* mesh name */
+    char *endpoint;      /* the sender's ROUTER endpoint */
+    char *data_endpoint; /* the sender's PUB endpoint */
+    char *host;          /* host name */
+    char *version_text;  /* library version, e.g. "0.1.0" */
+    uint64_t pid;
+    zmesh__header_t *headers;
+    size_t headers_count;
+    /* HELLO and ADVERTISE */
+    char **pubs; /* patterns published */
+    size_t pubs_count;
+    char **subs; /* patterns wanted */
+    size_t subs_count;
+    uint64_t subs_generation; /* grows each time subs change */
+    /* PEERS */
+    zmesh__gossip_t *peers;
+    size_t peers_count;
+} zmesh__msg_t;
+
+/*  Encodes `msg` (type, sender and the type's fields; version is always
+    ZMESH_PROTOCOL_VERSION). On success *out is malloc'ed (caller frees) and
+    holds *size bytes. Errors: ZMESH_EINVAL (missing required field),
+    ZMESH_ENOMEM. */
+int zmesh__msg_encode(const zmesh__msg_t *msg, void **out, size_t *size);
+
+/*  Decodes one control message. On success *msg is filled (release it with
+    zmesh__msg_clear). On error *msg is left cleared and nothing leaks.
+    Errors: ZMESH_EPROTO (malformed, wrong types, unknown type, limits
+    exceeded: strings over their ZMESH_*_MAX, more than 1024 patterns or 32
+    headers or 1024 gossip entries), ZMESH_ENOMEM. A message whose version
+    is not ZMESH_PROTOCOL_VERSION decodes its header only and returns
+    ZMESH__EVERSION with msg->version and msg->sender set. */
+#define ZMESH__EVERSION 1
+int zmesh__msg_decode(const void *data, size_t size, zmesh__msg_t *msg);
+
+/*  Frees what zmesh__msg_decode allocated and zeroes *msg. Safe on a zeroed
+    message. */
+void zmesh__msg_clear(zmesh__msg_t *msg);
+
+/*  An event frame, decoded in place: pointers point into the frame bytes. */
+typedef struct {
+    const char *topic; /* NUL-terminated inside the frame */
+    size_t topic_size;
+    uint8_t publisher[ZMESH__ID_SIZE];
+    uint64_t sequence;
+    int64_t timestamp_us;
+    const void *payload;
+    size_t payload_size;
+} zmesh__frame_t;
+
+/*  The largest number of bytes an encoded frame's header (topic, NUL and
+    meta) can take, so callers can size buffers once. */
+#define ZMESH__FRAME_OVERHEAD (ZMESH_TOPIC_MAX + 1 + 64)
+
+/*  Writes the frame for (topic, publisher, sequence, timestamp, payload)
+    into `out` (capacity `cap`) and returns its size, or ZMESH_ETOOBIG when
+    it does not fit. Does not validate the topic or payload; the caller
+    has. Does not allocate. */
+int zmesh__frame_encode(const char *topic, size_t topic_size,
+                        const uint8_t publisher[ZMESH__ID_SIZE],
+                        uint64_t sequence, int64_t timestamp_us,
+                        const void *payload, size_t payload_size, void *out,
+                        size_t cap);
+
+/*  Decodes a frame in place, strictly: a topic of 1..ZMESH_TOPIC_MAX bytes
+    ended by NUL, a meta array of at least 3 elements (bin 16, uint, int;
+    further elements are skipped if well-formed, for forward
+    compatibility), then exactly one well-formed msgpack object as payload
+    and nothing after it. Topic syntax is not checked here. Does not
+    allocate. Errors: ZMESH_EPROTO. */
+int zmesh__frame_decode(const void *data, size_t size, zmesh__frame_t *frame);
+
+/*  Returns 0 when `data` is exactly one well-formed msgpack object (nesting
+    at most 64 deep, every length inside the buffer, no trailing bytes),
+    else ZMESH_EPAYLOAD. Does not allocate. */
+int zmesh__msgpack_check(const void *data, size_t size);
+
+/*  Hex rendering of an id: 32 lowercase digits and a NUL. */
+void zmesh__id_to_hex(const uint8_t id[ZMESH__ID_SIZE], char out[33]);
+
+/*  Parses 32 hex digits (either case) into an id. ZMESH_EINVAL if not. */
+int zmesh__id_from_hex(const char *hex, uint8_t id[ZMESH__ID_SIZE]);
+
+#endif

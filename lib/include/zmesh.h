@@ -1,0 +1,418 @@
+/*  zmesh.h - the public API of libzmesh, a brokerless event mesh.
+
+    A service creates one agent, names the mesh it belongs to, starts it, and
+    from then on the agent finds the other agents of that mesh by itself
+    (UDP beacons on this host by default, LAN broadcast, multicast or static
+    seeds when configured), tells them which topics it publishes and wants,
+    and moves msgpack events straight from publisher to subscriber over
+    ZeroMQ. The wire protocol is specified in proto/wire.md.
+
+    Conventions, for every function below:
+    - Return values: an int >= 0 is success, < 0 is one of the ZMESH_E*
+      codes; zmesh_strerror() turns it into a sentence. A call that fails
+      leaves the agent as it was.
+    - Ownership: a `T **` argument passes ownership (the pointer is set to
+      NULL when the call succeeds); a `const T *` is borrowed for the call.
+      Strings and events returned by the agent are owned by the agent and
+      stay valid for as long as each function says.
+    - Threads: an agent is not thread-safe. Call all functions for one agent
+      from one thread at a time (the "application thread"). The agent runs
+      its discovery and control plane in a background thread of its own, so
+      peers stay alive while the application is busy; events published and
+      received move between the application thread and the network directly,
+      with no thread hop (see docs/threading.md).
+    - The library prints nothing and installs no signal handlers. Install a
+      log sink with zmesh_log_set() to see what it does.
+*/
+#ifndef ZMESH_H_INCLUDED
+#define ZMESH_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define ZMESH_EXPORT __attribute__((visibility("default")))
+#else
+#define ZMESH_EXPORT
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZMESH_VERSION_MAJOR 0
+#define ZMESH_VERSION_MINOR 1
+#define ZMESH_VERSION_PATCH 0
+
+/*  The wire protocol version this library speaks (proto/wire.md#versions). */
+#define ZMESH_PROTOCOL_VERSION 1
+
+/*  Default UDP port of discovery beacons. */
+#define ZMESH_DEFAULT_BEACON_PORT 5677
+
+/*  Limits on names, enforced at the API and on the wire. */
+#define ZMESH_TOPIC_MAX 255        /* bytes in a topic or pattern */
+#define ZMESH_NAME_MAX 64          /* bytes in a service or mesh name */
+#define ZMESH_HEADER_KEY_MAX 64    /* bytes in a header key */
+#define ZMESH_HEADER_VALUE_MAX 255 /* bytes in a header value */
+
+/*  Error codes. Every public function returns one of these (negated values
+    are what the functions return; the names are the negative numbers). */
+enum {
+    ZMESH_OK = 0,
+    ZMESH_EINVAL = -1,     /* an argument is NULL, empty or out of range */
+    ZMESH_ENOMEM = -2,     /* out of memory */
+    ZMESH_EAGAIN = -3,     /* nothing to receive within the timeout */
+    ZMESH_ETIMEDOUT = -4,  /* a wait ran out before its condition held */
+    ZMESH_EPROTO = -5,     /* bytes that break the wire protocol */
+    ZMESH_ESTATE = -6,     /* not allowed in the agent's current state */
+    ZMESH_ETOPIC = -7,     /* a topic name breaks the topic syntax */
+    ZMESH_EPATTERN = -8,   /* a subscription pattern breaks the syntax */
+    ZMESH_ERESERVED = -9,  /* a '$' topic is reserved for the mesh itself */
+    ZMESH_ETOOBIG = -10,   /* a message is larger than the configured limit */
+    ZMESH_ENOTFOUND = -11, /* no such pattern, peer or key */
+    ZMESH_EADDR = -12,     /* an address or interface cannot be used */
+    ZMESH_ESYS = -13,      /* a system or ZeroMQ call failed (see the log) */
+    ZMESH_EPAYLOAD = -14,  /* the payload is not one well-formed msgpack
+                              object */
+    ZMESH_EJSON = -15      /* text that is not valid JSON */
+};
+
+/*  Returns a static, human-readable sentence for an error code. Never
+    returns NULL; unknown codes get "unknown error". Any thread. */
+ZMESH_EXPORT const char *zmesh_strerror(int err);
+
+/*  Returns the library version as "MAJOR.MINOR.PATCH". Any thread. */
+ZMESH_EXPORT const char *zmesh_version(void);
+
+/* ------------------------------------------------------------------------ */
+/*  Logging                                                                 */
+
+typedef enum {
+    ZMESH_LOG_ERROR = 0,
+    ZMESH_LOG_WARNING = 1,
+    ZMESH_LOG_NOTICE = 2,
+    ZMESH_LOG_INFO = 3,
+    ZMESH_LOG_DEBUG = 4
+} zmesh_log_level_t;
+
+/*  A log sink. `message` is one line without a trailing newline, valid only
+    during the call. Called from any of the library's threads, so the sink
+    must be thread-safe. */
+typedef void(zmesh_log_fn)(zmesh_log_level_t level, const char *message,
+                           void *arg);
+
+/*  Installs the process-wide log sink; NULL silences the library again.
+    Messages above `level` are not formatted at all. Call it before creating
+    agents: it is not synchronised with running agents. */
+ZMESH_EXPORT void zmesh_log_set(zmesh_log_fn *sink, zmesh_log_level_t level,
+                                void *arg);
+
+/*  A ready-made sink that writes "zmesh: LEVEL: message" lines to stderr. */
+ZMESH_EXPORT void zmesh_log_stderr(zmesh_log_level_t level, const char *message,
+                                   void *arg);
+
+/* ------------------------------------------------------------------------ */
+/*  Topics                                                                  */
+
+/*  Topics are NATS-style: tokens of UTF-8 separated by '.', none empty, no
+    spaces or control characters, at most ZMESH_TOPIC_MAX bytes. Patterns
+    add two wildcards, each a whole token: '*' matches exactly one token,
+    '>' (last token only) matches one or more tokens. Topics starting with
+    '$' are reserved for the mesh (e.g. "$mesh.peer.joined"); applications
+    may subscribe to them but not publish them.
+
+    zmesh_topic_check returns 0 for a valid publishable topic, else
+    ZMESH_ETOPIC (syntax) or ZMESH_ERESERVED ('$' topic).
+    zmesh_pattern_check returns 0 for a valid pattern, else ZMESH_EPATTERN.
+    zmesh_pattern_match returns 1 when `topic` matches `pattern`, 0 when it
+    does not or either is invalid. Any thread. */
+ZMESH_EXPORT int zmesh_topic_check(const char *topic);
+ZMESH_EXPORT int zmesh_pattern_check(const char *pattern);
+ZMESH_EXPORT int zmesh_pattern_match(const char *pattern, const char *topic);
+
+/* ------------------------------------------------------------------------ */
+/*  Agent lifecycle and configuration                                       */
+
+typedef struct zmesh_agent zmesh_agent_t;
+
+/*  How an agent finds its peers. */
+typedef enum {
+    /*  Beacons to 127.255.255.255: only agents on this host. The default,
+        so an unconfigured agent never sends on the LAN. */
+    ZMESH_DISCOVERY_HOST = 0,
+    /*  Beacons broadcast on one named interface (its IPv4 broadcast
+        address); data and control endpoints bind to that interface. */
+    ZMESH_DISCOVERY_LAN = 1,
+    /*  Beacons to a multicast group (zmesh_agent_set_multicast_group,
+        default 239.192.90.77) on one named interface. */
+    ZMESH_DISCOVERY_MULTICAST = 2,
+    /*  No beacons at all: peers come only from seeds and their gossip.
+        Endpoints bind to the interface when one is given, else to
+        127.0.0.1. */
+    ZMESH_DISCOVERY_NONE = 3
+} zmesh_discovery_t;
+
+/*  Creates an agent for the service `name` (1..ZMESH_NAME_MAX bytes,
+    printable, no spaces). The agent is not started: configure it, then
+    call zmesh_agent_start(). On success *agent is the caller's, to be
+    freed with zmesh_agent_destroy().
+    Errors: ZMESH_EINVAL (bad name or NULL), ZMESH_ENOMEM. */
+ZMESH_EXPORT int zmesh_agent_new(zmesh_agent_t **agent, const char *name);
+
+/*  Stops the agent if it runs (peers are told BYE at once), closes its
+    sockets, frees it and sets *agent to NULL. Events already handed out
+    become invalid. Accepts NULL and a pointer to NULL. */
+ZMESH_EXPORT void zmesh_agent_destroy(zmesh_agent_t **agent);
+
+/*  Configuration. Each of these may be called only before start
+    (ZMESH_ESTATE afterwards) and returns ZMESH_EINVAL for a bad value.
+
+    set_mesh: the mesh name (default "default"). Agents only talk to agents
+      with the same mesh name; the beacon carries a hash of it.
+    set_discovery: the scope, and the interface name or IPv4 address
+      (required for LAN and MULTICAST, optional for NONE, ignored for HOST).
+      ZMESH_EADDR at start if the interface does not exist or has no IPv4
+      address.
+    set_multicast_group: IPv4 multicast group for ZMESH_DISCOVERY_MULTICAST.
+    set_beacon_port: UDP port of beacons (default ZMESH_DEFAULT_BEACON_PORT;
+      every agent of a mesh must use the same one).
+    set_beacon_interval: ms between beacons and between pings (default
+      1000, range 10..60000).
+    set_peer_timeout: ms of silence after which a peer is expired (default
+      5000, range 3 x beacon interval .. 600000).
+    add_seed: the control endpoint "tcp://HOST:PORT" of another agent, to
+      contact directly (repeatable, at most 64). Peers learned from seeds
+      gossip the peers they know, so one seed is enough to join a mesh.
+    set_header: a key/value shown to peers in HELLO (at most 32 headers;
+      setting a key again replaces it).
+    set_max_msg_size: largest frame accepted from the network, in bytes
+      (default 1 MiB, at least 4096); larger frames are dropped by ZeroMQ
+      and the connection that sent them is closed.
+    set_linger: ms that destroy waits to flush events still queued for
+      connected subscribers (default 1000; 0 drops them). */
+ZMESH_EXPORT int zmesh_agent_set_mesh(zmesh_agent_t *agent, const char *mesh);
+ZMESH_EXPORT int zmesh_agent_set_discovery(zmesh_agent_t *agent,
+                                           zmesh_discovery_t scope,
+                                           const char *interface_name);
+ZMESH_EXPORT int zmesh_agent_set_multicast_group(zmesh_agent_t *agent,
+                                                 const char *group);
+ZMESH_EXPORT int zmesh_agent_set_beacon_port(zmesh_agent_t *agent, int port);
+ZMESH_EXPORT int zmesh_agent_set_beacon_interval(zmesh_agent_t *agent,
+                                                 int interval_ms);
+ZMESH_EXPORT int zmesh_agent_set_peer_timeout(zmesh_agent_t *agent,
+                                              int timeout_ms);
+ZMESH_EXPORT int zmesh_agent_add_seed(zmesh_agent_t *agent,
+                                      const char *endpoint);
+ZMESH_EXPORT int zmesh_agent_set_header(zmesh_agent_t *agent, const char *key,
+                                        const char *value);
+ZMESH_EXPORT int zmesh_agent_set_max_msg_size(zmesh_agent_t *agent,
+                                              size_t bytes);
+ZMESH_EXPORT int zmesh_agent_set_linger(zmesh_agent_t *agent, int linger_ms);
+
+/*  Binds the agent's sockets, starts its background thread and begins
+    discovery. A new start is a new incarnation with a new id.
+    Errors: ZMESH_ESTATE (already started), ZMESH_EADDR (interface or
+    beacon port unusable), ZMESH_ESYS. */
+ZMESH_EXPORT int zmesh_agent_start(zmesh_agent_t *agent);
+
+/*  The service name given to zmesh_agent_new. Owned by the agent. */
+ZMESH_EXPORT const char *zmesh_agent_name(const zmesh_agent_t *agent);
+
+/*  The agent's id for this incarnation: 32 lowercase hex digits, or "" if
+    not started. Owned by the agent, valid until destroy. */
+ZMESH_EXPORT const char *zmesh_agent_id(const zmesh_agent_t *agent);
+
+/*  The control (ROUTER) endpoint peers reach this agent on, e.g.
+    "tcp://127.0.0.1:43121" - what other agents use as a seed. "" if not
+    started. Owned by the agent. */
+ZMESH_EXPORT const char *zmesh_agent_endpoint(const zmesh_agent_t *agent);
+
+/* ------------------------------------------------------------------------ */
+/*  Publishing and subscribing                                              */
+
+/*  Subscribes to `pattern`. Takes effect at once, also for publishers that
+    are already connected; the agent connects to every peer that publishes
+    a matching topic. Subscribing twice to one pattern is allowed and
+    counted (unsubscribe as often). Works before and after start.
+    Errors: ZMESH_EPATTERN, ZMESH_EINVAL, ZMESH_ENOMEM. */
+ZMESH_EXPORT int zmesh_agent_subscribe(zmesh_agent_t *agent,
+                                       const char *pattern);
+
+/*  Drops one subscription to `pattern`. Errors: ZMESH_ENOTFOUND,
+    ZMESH_EPATTERN. */
+ZMESH_EXPORT int zmesh_agent_unsubscribe(zmesh_agent_t *agent,
+                                         const char *pattern);
+
+/*  Declares that this agent publishes topics matching `pattern`, so peers
+    that want them connect before the first publish. Publishing a topic
+    that no declared pattern covers declares that topic by itself.
+    Errors: ZMESH_EPATTERN, ZMESH_ERESERVED, ZMESH_ENOMEM. */
+ZMESH_EXPORT int zmesh_agent_advertise(zmesh_agent_t *agent,
+                                       const char *pattern);
+
+/*  Publishes one event. `payload` must hold exactly one msgpack object of
+    `size` bytes; it is copied and passed to subscribers unchanged. Returns
+    at once: the event is queued on every connected subscriber (ZeroMQ
+    drops it for a subscriber whose queue is full). Each event gets the
+    next sequence number of its topic, starting at 1.
+    Errors: ZMESH_ESTATE (not started), ZMESH_ETOPIC, ZMESH_ERESERVED,
+    ZMESH_EPAYLOAD (not one msgpack object), ZMESH_ETOOBIG (larger than the
+    max message size), ZMESH_ESYS. */
+ZMESH_EXPORT int zmesh_agent_publish(zmesh_agent_t *agent, const char *topic,
+                                     const void *payload, size_t size);
+
+/*  Waits until every known peer that wants `topic` (one of its patterns
+    matches) has a working subscription to this agent, and at least
+    `min_peers` such peers are known. Returns the number of such peers
+    (>= 0), ZMESH_ETIMEDOUT, ZMESH_ESTATE or ZMESH_ETOPIC. Useful before a
+    one-shot publish, e.g. from a script. */
+ZMESH_EXPORT int zmesh_agent_wait_subscribers(zmesh_agent_t *agent,
+                                              const char *topic, int min_peers,
+                                              int timeout_ms);
+
+/* ------------------------------------------------------------------------ */
+/*  Receiving                                                               */
+
+typedef struct zmesh_event zmesh_event_t;
+
+typedef enum {
+    ZMESH_EVENT_MESSAGE = 1,     /* an event on a subscribed topic */
+    ZMESH_EVENT_PEER_JOINED = 2, /* a peer was discovered and said HELLO */
+    ZMESH_EVENT_PEER_LEFT = 3    /* a peer said BYE, fell silent, or was
+                                    replaced by a new incarnation */
+} zmesh_event_type_t;
+
+/*  Waits up to `timeout_ms` (0: do not wait, -1: forever) for the next
+    event and sets *event to it. The event is owned by the agent and valid
+    until the next call of zmesh_agent_recv or zmesh_agent_destroy.
+    Errors: ZMESH_EAGAIN (nothing within the timeout), ZMESH_ESTATE (not
+    started), ZMESH_EINVAL. */
+ZMESH_EXPORT int zmesh_agent_recv(zmesh_agent_t *agent, int timeout_ms,
+                                  const zmesh_event_t **event);
+
+/*  A file descriptor for the application's own poll/epoll/select loop. It
+    becomes readable when the agent may have something to do; it is
+    edge-like, so when it is readable call zmesh_agent_recv(agent, 0, ...)
+    until it returns ZMESH_EAGAIN. Owned by the agent; do not close it or
+    read from it. ZMESH_ESTATE if not started. */
+ZMESH_EXPORT int zmesh_agent_fd(zmesh_agent_t *agent);
+
+/*  Event accessors. Strings are NUL-terminated and live as long as the
+    event. For peer events, topic is "", payload is empty and sequence and
+    timestamp are 0. */
+ZMESH_EXPORT zmesh_event_type_t zmesh_event_type(const zmesh_event_t *event);
+ZMESH_EXPORT const char *zmesh_event_topic(const zmesh_event_t *event);
+ZMESH_EXPORT const void *zmesh_event_payload(const zmesh_event_t *event,
+                                             size_t *size);
+/*  The publisher (for messages) or the peer (for peer events). */
+ZMESH_EXPORT const char *zmesh_event_peer_name(const zmesh_event_t *event);
+ZMESH_EXPORT const char *zmesh_event_peer_id(const zmesh_event_t *event);
+/*  Per-topic sequence number given by the publisher, from 1. */
+ZMESH_EXPORT uint64_t zmesh_event_sequence(const zmesh_event_t *event);
+/*  Publish time on the publisher's clock, microseconds since the epoch. */
+ZMESH_EXPORT int64_t zmesh_event_timestamp(const zmesh_event_t *event);
+/*  For ZMESH_EVENT_PEER_LEFT, why: "bye", "timeout" or "restarted"; for a
+    join, how the peer was found: "beacon", "seed", "gossip" or "hello". "" for
+    messages. */
+ZMESH_EXPORT const char *zmesh_event_reason(const zmesh_event_t *event);
+
+/* ------------------------------------------------------------------------ */
+/*  Peers                                                                   */
+
+typedef struct zmesh_peer_list zmesh_peer_list_t;
+
+/*  A snapshot of the peers this agent knows now. On success *list is the
+    caller's, to be freed with zmesh_peer_list_destroy().
+    Errors: ZMESH_ESTATE (not started), ZMESH_ENOMEM, ZMESH_ETIMEDOUT (the
+    agent's thread did not answer within 5 s). */
+ZMESH_EXPORT int zmesh_agent_peers(zmesh_agent_t *agent,
+                                   zmesh_peer_list_t **list);
+ZMESH_EXPORT void zmesh_peer_list_destroy(zmesh_peer_list_t **list);
+
+/*  Accessors; `i` must be < zmesh_peer_list_size(). Strings live as long
+    as the list. */
+ZMESH_EXPORT size_t zmesh_peer_list_size(const zmesh_peer_list_t *list);
+ZMESH_EXPORT const char *zmesh_peer_name(const zmesh_peer_list_t *list,
+                                         size_t i);
+ZMESH_EXPORT const char *zmesh_peer_id(const zmesh_peer_list_t *list, size_t i);
+/*  The peer's control (ROUTER) and data (PUB) endpoints. */
+ZMESH_EXPORT const char *zmesh_peer_endpoint(const zmesh_peer_list_t *list,
+                                             size_t i);
+ZMESH_EXPORT const char *zmesh_peer_data_endpoint(const zmesh_peer_list_t *list,
+                                                  size_t i);
+/*  How the peer was found: "beacon", "seed", "gossip" or "hello". */
+ZMESH_EXPORT const char *zmesh_peer_origin(const zmesh_peer_list_t *list,
+                                           size_t i);
+/*  Milliseconds since anything was last heard from the peer. */
+ZMESH_EXPORT int64_t zmesh_peer_last_seen_ms(const zmesh_peer_list_t *list,
+                                             size_t i);
+/*  1 when this agent's data socket is connected to the peer's. */
+ZMESH_EXPORT int zmesh_peer_connected(const zmesh_peer_list_t *list, size_t i);
+/*  The patterns the peer publishes (advertised) and wants (subscribed). */
+ZMESH_EXPORT size_t zmesh_peer_publishes_size(const zmesh_peer_list_t *list,
+                                              size_t i);
+ZMESH_EXPORT const char *zmesh_peer_publishes(const zmesh_peer_list_t *list,
+                                              size_t i, size_t j);
+ZMESH_EXPORT size_t zmesh_peer_wants_size(const zmesh_peer_list_t *list,
+                                          size_t i);
+ZMESH_EXPORT const char *zmesh_peer_wants(const zmesh_peer_list_t *list,
+                                          size_t i, size_t j);
+/*  The peer's headers (zmesh_agent_set_header on its side). */
+ZMESH_EXPORT size_t zmesh_peer_headers_size(const zmesh_peer_list_t *list,
+                                            size_t i);
+ZMESH_EXPORT const char *zmesh_peer_header_key(const zmesh_peer_list_t *list,
+                                               size_t i, size_t j);
+ZMESH_EXPORT const char *zmesh_peer_header_value(const zmesh_peer_list_t *list,
+                                                 size_t i, size_t j);
+
+/* ------------------------------------------------------------------------ */
+/*  Counters                                                                */
+
+/*  What an agent has done and rejected since start. Every rejection is
+    also logged (rate-limited) at ZMESH_LOG_WARNING. */
+typedef struct {
+    uint64_t events_published; /* zmesh_agent_publish calls that sent */
+    uint64_t events_received;  /* message events handed to the app */
+    uint64_t frames_rejected;  /* data frames dropped as malformed */
+    uint64_t control_rejected; /* control messages dropped as malformed
+                                  or from an unknown protocol version */
+    uint64_t beacons_received; /* valid beacons of this mesh */
+    uint64_t beacons_rejected; /* datagrams that are not valid beacons */
+    uint64_t beacons_foreign;  /* valid beacons of other meshes or
+                                  protocol versions, ignored */
+    uint64_t peers_joined;     /* peers that joined since start */
+    uint64_t peers_left;       /* peers that left since start */
+} zmesh_stats_t;
+
+/*  Fills *stats. Errors: ZMESH_ESTATE (not started), ZMESH_EINVAL,
+    ZMESH_ETIMEDOUT (the agent's thread did not answer within 5 s). */
+ZMESH_EXPORT int zmesh_agent_stats(zmesh_agent_t *agent, zmesh_stats_t *stats);
+
+/* ------------------------------------------------------------------------ */
+/*  JSON and msgpack                                                        */
+
+/*  Converts one JSON value to one msgpack object: objects to maps, arrays
+    to arrays, integers that fit to int/uint, other numbers to float64,
+    strings to str, true/false/null to their msgpack twins. On success
+    *out (malloc'ed, the caller frees it with free()) holds *out_size bytes.
+    Errors: ZMESH_EJSON (not exactly one valid JSON value, or nested deeper
+    than 64), ZMESH_EINVAL, ZMESH_ENOMEM. Any thread. */
+ZMESH_EXPORT int zmesh_json_to_msgpack(const char *json, size_t json_size,
+                                       void **out, size_t *out_size);
+
+/*  Converts one msgpack object to compact JSON. Maps whose keys are not
+    strings get their keys rendered as JSON text; bin and ext become base64
+    strings (ext as {"ext":TYPE,"base64":"..."}); NaN and infinities become
+    null. On success *out is a NUL-terminated malloc'ed string the caller
+    frees with free().
+    Errors: ZMESH_EPAYLOAD (not exactly one well-formed msgpack object, or
+    nested deeper than 64), ZMESH_EINVAL, ZMESH_ENOMEM. Any thread. */
+ZMESH_EXPORT int zmesh_msgpack_to_json(const void *msgpack, size_t size,
+                                       char **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
