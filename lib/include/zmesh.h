@@ -262,11 +262,18 @@ ZMESH_EXPORT int zmesh_agent_advertise(zmesh_agent_t *agent,
 ZMESH_EXPORT int zmesh_agent_publish(zmesh_agent_t *agent, const char *topic,
                                      const void *payload, size_t size);
 
-/*  Waits until every known peer that wants `topic` (one of its patterns
-    matches) has a working subscription to this agent, and at least
-    `min_peers` such peers are known. Returns the number of such peers
-    (>= 0), ZMESH_ETIMEDOUT, ZMESH_ESTATE or ZMESH_ETOPIC. Useful before a
-    one-shot publish, e.g. from a script. */
+/*  Waits until the peers that want `topic` (one of their patterns matches
+    it) are really subscribed to this agent, so that an event published
+    next reaches them; useful before a one-shot publish, e.g. from a
+    script. It returns when no peer is still half-discovered, every peer
+    known to want the topic has its subscription in place (proto/wire.md
+    #sync-token), and either at least `min_peers` such peers exist
+    (min_peers > 0) or discovery has settled (min_peers == 0: one and a
+    half beacon intervals since start, so every live peer was heard).
+    Returns the number of subscribed peers (>= 0), or ZMESH_ETIMEDOUT after
+    `timeout_ms`, ZMESH_ESTATE (not started), ZMESH_ETOPIC,
+    ZMESH_ERESERVED, ZMESH_EINVAL. Peer events that arrive meanwhile are
+    kept for zmesh_agent_recv. */
 ZMESH_EXPORT int zmesh_agent_wait_subscribers(zmesh_agent_t *agent,
                                               const char *topic, int min_peers,
                                               int timeout_ms);
@@ -341,6 +348,12 @@ ZMESH_EXPORT const char *zmesh_peer_endpoint(const zmesh_peer_list_t *list,
                                              size_t i);
 ZMESH_EXPORT const char *zmesh_peer_data_endpoint(const zmesh_peer_list_t *list,
                                                   size_t i);
+/*  The host name, process id and library version the peer reported. */
+ZMESH_EXPORT const char *zmesh_peer_host(const zmesh_peer_list_t *list,
+                                         size_t i);
+ZMESH_EXPORT uint64_t zmesh_peer_pid(const zmesh_peer_list_t *list, size_t i);
+ZMESH_EXPORT const char *zmesh_peer_version(const zmesh_peer_list_t *list,
+                                            size_t i);
 /*  How the peer was found: "beacon", "seed", "gossip" or "hello". */
 ZMESH_EXPORT const char *zmesh_peer_origin(const zmesh_peer_list_t *list,
                                            size_t i);

@@ -1,0 +1,1288 @@
+/*  agent.c - the public zmesh_agent_* API and the data path. The
+    application thread owns the data sockets: it publishes straight into
+    the XPUB and receives straight from the SUB, with no thread hop on any
+    event (docs/threading.md has the measurements behind that choice). The
+    control plane runs in the actor of control.c; this file starts it,
+    forwards pattern changes to it, and acts on what it reports through the
+    notify pipe: connect the SUB to a publisher, disconnect, peer joined or
+    left. Frames that fail decoding are counted and dropped here.
+*/
+#include "codec.h"
+#include "control.h"
+#include "log.h"
+#include "socket.h"
+#include "topic.h"
+#include "zmesh.h"
+
+#include "beacon.h"
+
+#include <arpa/inet.h>
+#include <czmq.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_MAX_SEEDS 64
+#define S_MAX_HEADERS 32
+#define S_MAX_PEER_EVENTS 10000 /* queued for an application not reading */
+#define S_AUTO_ADVERTISE_MAX 256
+#define S_SERVICE_EVERY 64 /* data operations between control checks */
+#define S_REPLY_TIMEOUT_MS 5000
+#define S_TOKEN_SIZE (1 + ZMESH__ID_SIZE + 8)
+#define S_LOG_INTERVAL_MS 10000
+#define S_STACK_FRAME 2048
+
+typedef struct {
+    zmesh_event_type_t type;
+    char id[33];
+    char *name;
+    char *reason;
+} s_peer_event_t;
+
+struct zmesh_event {
+    zmesh_event_type_t type;
+    const char *topic;
+    const void *payload;
+    size_t payload_size;
+    const char *peer_name;
+    const char *peer_id;
+    const char *reason;
+    uint64_t sequence;
+    int64_t timestamp_us;
+};
+
+struct zmesh_agent {
+    /* configuration, fixed at start */
+    char name[ZMESH_NAME_MAX + 1];
+    char mesh[ZMESH_NAME_MAX + 1];
+    zmesh_discovery_t scope;
+    char iface[64];
+    char group[INET_ADDRSTRLEN];
+    int beacon_port;
+    int beacon_interval_ms;
+    int peer_timeout_ms;
+    size_t max_msg_size;
+    int linger_ms;
+    char *seeds[S_MAX_SEEDS];
+    size_t seeds_count;
+    zmesh__header_t headers[S_MAX_HEADERS];
+    size_t headers_count;
+
+    /* patterns; may change at any time */
+    zmesh__topic_index_t *subs;
+    zmesh__topic_index_t *pubs;
+    uint64_t subs_generation;
+    size_t auto_advertised;
+
+    /* running state */
+    bool started;
+    uint8_t id[ZMESH__ID_SIZE];
+    char id_hex[33];
+    char endpoint[256];
+    char data_endpoint[256];
+    zactor_t *actor;
+    zsock_t *xpub;
+    zsock_t *sub;
+    zsock_t *notify;
+    void *xpub_handle;
+    void *sub_handle;
+    int epoll_fd;
+    uint8_t token[S_TOKEN_SIZE]; /* the sync token now subscribed */
+    unsigned service_countdown;
+
+    /* publishing: sequence per topic, with the last topic cached */
+    zhashx_t *streams; /* topic -> uint64_t * next sequence */
+    char last_topic[ZMESH_TOPIC_MAX + 1];
+    uint64_t *last_sequence;
+
+    /* receiving */
+    zmq_msg_t msg;
+    bool msg_live;
+    zmesh_event_t event;
+    s_peer_event_t *peer_event; /* the one handed out, if any */
+    zlistx_t *peer_events;      /* s_peer_event_t * queued */
+    zhashx_t *names;            /* peer id hex -> name */
+    zlistx_t *departed;         /* ids of left peers whose names linger */
+    zhashx_t *ready;            /* peer id hex -> uint64_t * generation */
+    zhashx_t *connections;      /* data endpoint -> refcount */
+    uint8_t cached_id[ZMESH__ID_SIZE];
+    char cached_id_hex[33];
+    const char *cached_name;
+    char cached_topic[ZMESH_TOPIC_MAX + 1];
+    size_t cached_topic_size; /* 0: nothing cached */
+    bool cached_topic_wanted;
+
+    /* counters kept on this thread */
+    uint64_t events_published;
+    uint64_t events_received;
+    uint64_t frames_rejected;
+    uint64_t peer_events_dropped;
+    zmesh__log_limit_t bad_frame_log;
+    zmesh__log_limit_t backlog_log;
+};
+
+static int64_t
+s_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool
+s_name_ok(const char *name)
+{
+    size_t size = name ? strlen(name) : 0;
+    if (size == 0 || size > ZMESH_NAME_MAX)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+static void
+s_free_value(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static void
+s_peer_event_free(void **item)
+{
+    s_peer_event_t *event = *item;
+    if (event) {
+        free(event->name);
+        free(event->reason);
+        free(event);
+    }
+    *item = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Lifecycle and configuration                                             */
+
+int
+zmesh_agent_new(zmesh_agent_t **agent, const char *name)
+{
+    if (!agent || !s_name_ok(name))
+        return ZMESH_EINVAL;
+    zmesh_agent_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return ZMESH_ENOMEM;
+    strcpy(self->name, name);
+    strcpy(self->mesh, "default");
+    self->scope = ZMESH_DISCOVERY_HOST;
+    strcpy(self->group, "239.192.90.77");
+    self->beacon_port = ZMESH_DEFAULT_BEACON_PORT;
+    self->beacon_interval_ms = 1000;
+    self->peer_timeout_ms = 5000;
+    self->max_msg_size = 1024 * 1024;
+    self->linger_ms = 1000;
+    self->epoll_fd = -1;
+    self->streams = zhashx_new();
+    self->names = zhashx_new();
+    self->ready = zhashx_new();
+    self->connections = zhashx_new();
+    self->peer_events = zlistx_new();
+    self->departed = zlistx_new();
+    if (zmesh__topic_index_new(&self->subs) != 0 ||
+        zmesh__topic_index_new(&self->pubs) != 0 || !self->streams ||
+        !self->names || !self->ready || !self->connections ||
+        !self->peer_events || !self->departed) {
+        zmesh_agent_destroy(&self);
+        return ZMESH_ENOMEM;
+    }
+    zhashx_set_destructor(self->streams, s_free_value);
+    zhashx_set_destructor(self->names, s_free_value);
+    zhashx_set_destructor(self->ready, s_free_value);
+    zhashx_set_destructor(self->connections, s_free_value);
+    zlistx_set_destructor(self->peer_events, s_peer_event_free);
+    zlistx_set_destructor(self->departed, s_free_value);
+    *agent = self;
+    return 0;
+}
+
+static void
+s_stop(zmesh_agent_t *self)
+{
+    if (self->msg_live) {
+        zmq_msg_close(&self->msg);
+        self->msg_live = false;
+    }
+    // The actor says BYE to every peer before it returns.
+    zactor_destroy(&self->actor);
+    if (self->xpub)
+        zsock_set_linger(self->xpub, self->linger_ms);
+    zsock_destroy(&self->xpub);
+    zsock_destroy(&self->sub);
+    zsock_destroy(&self->notify);
+    if (self->epoll_fd >= 0)
+        close(self->epoll_fd);
+    self->epoll_fd = -1;
+    self->started = false;
+}
+
+void
+zmesh_agent_destroy(zmesh_agent_t **agent)
+{
+    if (!agent || !*agent)
+        return;
+    zmesh_agent_t *self = *agent;
+    s_stop(self);
+    for (size_t i = 0; i < self->seeds_count; i++)
+        free(self->seeds[i]);
+    for (size_t i = 0; i < self->headers_count; i++) {
+        free(self->headers[i].key);
+        free(self->headers[i].value);
+    }
+    zmesh__topic_index_destroy(&self->subs);
+    zmesh__topic_index_destroy(&self->pubs);
+    zhashx_destroy(&self->streams);
+    zhashx_destroy(&self->names);
+    zhashx_destroy(&self->ready);
+    zhashx_destroy(&self->connections);
+    s_peer_event_free((void **)&self->peer_event);
+    zlistx_destroy(&self->peer_events);
+    zlistx_destroy(&self->departed);
+    free(self);
+    *agent = NULL;
+}
+
+#define S_CONFIGURABLE(self)                                                   \
+    do {                                                                       \
+        if (!(self))                                                           \
+            return ZMESH_EINVAL;                                               \
+        if ((self)->started)                                                   \
+            return ZMESH_ESTATE;                                               \
+    } while (0)
+
+int
+zmesh_agent_set_mesh(zmesh_agent_t *self, const char *mesh)
+{
+    S_CONFIGURABLE(self);
+    if (!s_name_ok(mesh))
+        return ZMESH_EINVAL;
+    strcpy(self->mesh, mesh);
+    return 0;
+}
+
+int
+zmesh_agent_set_discovery(zmesh_agent_t *self, zmesh_discovery_t scope,
+                          const char *interface_name)
+{
+    S_CONFIGURABLE(self);
+    if (scope != ZMESH_DISCOVERY_HOST && scope != ZMESH_DISCOVERY_LAN &&
+        scope != ZMESH_DISCOVERY_MULTICAST && scope != ZMESH_DISCOVERY_NONE)
+        return ZMESH_EINVAL;
+    bool needs_iface =
+        scope == ZMESH_DISCOVERY_LAN || scope == ZMESH_DISCOVERY_MULTICAST;
+    size_t size = interface_name ? strlen(interface_name) : 0;
+    if ((needs_iface && size == 0) || size >= sizeof self->iface)
+        return ZMESH_EINVAL;
+    self->scope = scope;
+    strcpy(self->iface, scope == ZMESH_DISCOVERY_HOST || !interface_name
+                            ? ""
+                            : interface_name);
+    return 0;
+}
+
+int
+zmesh_agent_set_multicast_group(zmesh_agent_t *self, const char *group)
+{
+    S_CONFIGURABLE(self);
+    struct in_addr addr;
+    if (!group || inet_pton(AF_INET, group, &addr) != 1 ||
+        (ntohl(addr.s_addr) >> 28) != 0xe)
+        return ZMESH_EINVAL;
+    strcpy(self->group, group);
+    return 0;
+}
+
+int
+zmesh_agent_set_beacon_port(zmesh_agent_t *self, int port)
+{
+    S_CONFIGURABLE(self);
+    if (port < 1 || port > 65535)
+        return ZMESH_EINVAL;
+    self->beacon_port = port;
+    return 0;
+}
+
+int
+zmesh_agent_set_beacon_interval(zmesh_agent_t *self, int interval_ms)
+{
+    S_CONFIGURABLE(self);
+    if (interval_ms < 10 || interval_ms > 60000)
+        return ZMESH_EINVAL;
+    self->beacon_interval_ms = interval_ms;
+    if (self->peer_timeout_ms < 3 * interval_ms)
+        self->peer_timeout_ms = 3 * interval_ms;
+    return 0;
+}
+
+int
+zmesh_agent_set_peer_timeout(zmesh_agent_t *self, int timeout_ms)
+{
+    S_CONFIGURABLE(self);
+    if (timeout_ms < 3 * self->beacon_interval_ms || timeout_ms > 600000)
+        return ZMESH_EINVAL;
+    self->peer_timeout_ms = timeout_ms;
+    return 0;
+}
+
+int
+zmesh_agent_add_seed(zmesh_agent_t *self, const char *endpoint)
+{
+    S_CONFIGURABLE(self);
+    if (!endpoint || strncmp(endpoint, "tcp://", 6) != 0 ||
+        strlen(endpoint) > 255 || !strrchr(endpoint + 6, ':'))
+        return ZMESH_EINVAL;
+    if (self->seeds_count == S_MAX_SEEDS)
+        return ZMESH_EINVAL;
+    char *copy = strdup(endpoint);
+    if (!copy)
+        return ZMESH_ENOMEM;
+    self->seeds[self->seeds_count++] = copy;
+    return 0;
+}
+
+int
+zmesh_agent_set_header(zmesh_agent_t *self, const char *key, const char *value)
+{
+    S_CONFIGURABLE(self);
+    if (!key || !value || *key == '\0' || strlen(key) > ZMESH_HEADER_KEY_MAX ||
+        strlen(value) > ZMESH_HEADER_VALUE_MAX)
+        return ZMESH_EINVAL;
+    char *copy = strdup(value);
+    if (!copy)
+        return ZMESH_ENOMEM;
+    for (size_t i = 0; i < self->headers_count; i++)
+        if (strcmp(self->headers[i].key, key) == 0) {
+            free(self->headers[i].value);
+            self->headers[i].value = copy;
+            return 0;
+        }
+    char *key_copy = strdup(key);
+    if (self->headers_count == S_MAX_HEADERS || !key_copy) {
+        free(copy);
+        free(key_copy);
+        return key_copy ? ZMESH_EINVAL : ZMESH_ENOMEM;
+    }
+    self->headers[self->headers_count].key = key_copy;
+    self->headers[self->headers_count].value = copy;
+    self->headers_count++;
+    return 0;
+}
+
+int
+zmesh_agent_set_max_msg_size(zmesh_agent_t *self, size_t bytes)
+{
+    S_CONFIGURABLE(self);
+    if (bytes < 4096 || bytes > (size_t)INT32_MAX)
+        return ZMESH_EINVAL;
+    self->max_msg_size = bytes;
+    return 0;
+}
+
+int
+zmesh_agent_set_linger(zmesh_agent_t *self, int linger_ms)
+{
+    S_CONFIGURABLE(self);
+    if (linger_ms < 0)
+        return ZMESH_EINVAL;
+    self->linger_ms = linger_ms;
+    return 0;
+}
+
+const char *
+zmesh_agent_name(const zmesh_agent_t *self)
+{
+    return self ? self->name : "";
+}
+
+const char *
+zmesh_agent_id(const zmesh_agent_t *self)
+{
+    return self && self->started ? self->id_hex : "";
+}
+
+const char *
+zmesh_agent_endpoint(const zmesh_agent_t *self)
+{
+    return self && self->started ? self->endpoint : "";
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Subscriptions on the SUB socket                                         */
+
+static void
+s_filter_set(zmesh_agent_t *self, const char *pattern, bool on)
+{
+    char filter[ZMESH_TOPIC_MAX + 2];
+    size_t size =
+        zmesh__pattern_filter(pattern, strlen(pattern), filter, sizeof filter);
+    zmq_setsockopt(self->sub_handle, on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE,
+                   filter, size);
+}
+
+// proto/wire.md#sync-token: 0xFF, our id, generation big-endian. The new
+// token goes after the filters it vouches for; the old one is dropped.
+static void
+s_token_update(zmesh_agent_t *self)
+{
+    uint8_t token[S_TOKEN_SIZE];
+    token[0] = 0xff;
+    memcpy(token + 1, self->id, ZMESH__ID_SIZE);
+    for (int i = 0; i < 8; i++)
+        token[1 + ZMESH__ID_SIZE + i] =
+            (uint8_t)(self->subs_generation >> (56 - 8 * i));
+    zmq_setsockopt(self->sub_handle, ZMQ_SUBSCRIBE, token, sizeof token);
+    if (self->token[0] == 0xff)
+        zmq_setsockopt(self->sub_handle, ZMQ_UNSUBSCRIBE, self->token,
+                       sizeof self->token);
+    memcpy(self->token, token, sizeof token);
+}
+
+static int
+s_send_patterns(zmesh_agent_t *self, bool subs)
+{
+    zmesh__topic_index_t *index = subs ? self->subs : self->pubs;
+    size_t count = zmesh__topic_index_size(index);
+    char **items = calloc(count + 1, sizeof *items);
+    if (!items)
+        return ZMESH_ENOMEM;
+    for (size_t i = 0; i < count; i++)
+        items[i] = (char *)zmesh__topic_index_at(index, i);
+    zmesh__patterns_t *patterns =
+        zmesh__patterns_new(items, count, self->subs_generation);
+    free(items);
+    if (!patterns)
+        return ZMESH_ENOMEM;
+    zsock_send(self->actor, "sp", subs ? "SUBS" : "PUBS", patterns);
+    return 0;
+}
+
+static int
+s_subscription_change(zmesh_agent_t *self, const char *pattern, bool on)
+{
+    self->cached_topic_size = 0;
+    if (!self->started)
+        return 0;
+    s_filter_set(self, pattern, on);
+    self->subs_generation++;
+    s_token_update(self);
+    return s_send_patterns(self, true);
+}
+
+int
+zmesh_agent_subscribe(zmesh_agent_t *self, const char *pattern)
+{
+    if (!self || !pattern)
+        return ZMESH_EINVAL;
+    if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
+        return ZMESH_EPATTERN;
+    int rc = zmesh__topic_index_add(self->subs, pattern);
+    if (rc <= 0)
+        return rc;
+    return s_subscription_change(self, pattern, true);
+}
+
+int
+zmesh_agent_unsubscribe(zmesh_agent_t *self, const char *pattern)
+{
+    if (!self || !pattern)
+        return ZMESH_EINVAL;
+    if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
+        return ZMESH_EPATTERN;
+    int rc = zmesh__topic_index_remove(self->subs, pattern);
+    if (rc <= 0)
+        return rc;
+    return s_subscription_change(self, pattern, false);
+}
+
+int
+zmesh_agent_advertise(zmesh_agent_t *self, const char *pattern)
+{
+    if (!self || !pattern)
+        return ZMESH_EINVAL;
+    if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
+        return ZMESH_EPATTERN;
+    if (pattern[0] == '$')
+        return ZMESH_ERESERVED;
+    int rc = zmesh__topic_index_add(self->pubs, pattern);
+    if (rc <= 0 || !self->started)
+        return rc < 0 ? rc : 0;
+    return s_send_patterns(self, false);
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Start                                                                   */
+
+static void
+s_czmq_quiet(void)
+{
+    // The library installs no signal handlers (czmq would install SIGINT
+    // and SIGTERM handlers on first use) and czmq's own log lines would
+    // otherwise go to stdout.
+    static bool done;
+    if (!done) {
+        zsys_handler_set(NULL);
+        zsys_set_logstream(NULL);
+        done = true;
+    }
+}
+
+static zmesh__control_config_t *
+s_control_config(zmesh_agent_t *self, const char *bind_address,
+                 const char *notify_endpoint)
+{
+    zmesh__control_config_t *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return NULL;
+    strcpy(cfg->name, self->name);
+    strcpy(cfg->mesh, self->mesh);
+    cfg->scope = self->scope;
+    strcpy(cfg->iface, self->iface);
+    strcpy(cfg->group, self->group);
+    strcpy(cfg->bind_address, bind_address);
+    cfg->beacon_port = self->beacon_port;
+    cfg->beacon_interval_ms = self->beacon_interval_ms;
+    cfg->peer_timeout_ms = self->peer_timeout_ms;
+    cfg->max_msg_size = self->max_msg_size;
+    memcpy(cfg->id, self->id, ZMESH__ID_SIZE);
+    strcpy(cfg->data_endpoint, self->data_endpoint);
+    strcpy(cfg->notify_endpoint, notify_endpoint);
+    cfg->seeds = calloc(self->seeds_count + 1, sizeof *cfg->seeds);
+    cfg->headers = calloc(self->headers_count + 1, sizeof *cfg->headers);
+    bool ok = cfg->seeds && cfg->headers;
+    for (size_t i = 0; ok && i < self->seeds_count; i++) {
+        cfg->seeds[i] = strdup(self->seeds[i]);
+        cfg->seeds_count = i + 1;
+        ok = cfg->seeds[i] != NULL;
+    }
+    for (size_t i = 0; ok && i < self->headers_count; i++) {
+        cfg->headers[i].key = strdup(self->headers[i].key);
+        cfg->headers[i].value = strdup(self->headers[i].value);
+        cfg->headers_count = i + 1;
+        ok = cfg->headers[i].key && cfg->headers[i].value;
+    }
+    size_t subs_count = zmesh__topic_index_size(self->subs);
+    size_t pubs_count = zmesh__topic_index_size(self->pubs);
+    char **subs = calloc(subs_count + 1, sizeof *subs);
+    char **pubs = calloc(pubs_count + 1, sizeof *pubs);
+    ok = ok && subs && pubs;
+    for (size_t i = 0; ok && i < subs_count; i++)
+        subs[i] = (char *)zmesh__topic_index_at(self->subs, i);
+    for (size_t i = 0; ok && i < pubs_count; i++)
+        pubs[i] = (char *)zmesh__topic_index_at(self->pubs, i);
+    if (ok) {
+        cfg->subs =
+            zmesh__patterns_new(subs, subs_count, self->subs_generation);
+        cfg->pubs = zmesh__patterns_new(pubs, pubs_count, 0);
+        ok = cfg->subs && cfg->pubs;
+    }
+    free(subs);
+    free(pubs);
+    if (!ok) {
+        // The actor frees a config it was given; this one it never got.
+        for (size_t i = 0; i < cfg->seeds_count; i++)
+            free(cfg->seeds[i]);
+        for (size_t i = 0; i < cfg->headers_count; i++) {
+            free(cfg->headers[i].key);
+            free(cfg->headers[i].value);
+        }
+        free(cfg->seeds);
+        free(cfg->headers);
+        zmesh__patterns_destroy(&cfg->subs);
+        zmesh__patterns_destroy(&cfg->pubs);
+        free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static int
+s_epoll_add(zmesh_agent_t *self, void *handle)
+{
+    int fd;
+    size_t size = sizeof fd;
+    if (zmq_getsockopt(handle, ZMQ_FD, &fd, &size) != 0)
+        return ZMESH_ESYS;
+    struct epoll_event ev = {.events = EPOLLIN};
+    ev.data.fd = fd;
+    return epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0
+                                                                  : ZMESH_ESYS;
+}
+
+static int
+s_start(zmesh_agent_t *self)
+{
+    s_czmq_quiet();
+    zuuid_t *uuid = zuuid_new();
+    if (!uuid)
+        return ZMESH_ENOMEM;
+    memcpy(self->id, zuuid_data(uuid), ZMESH__ID_SIZE);
+    zuuid_destroy(&uuid);
+    zmesh__id_to_hex(self->id, self->id_hex);
+
+    char address[INET_ADDRSTRLEN] = "127.0.0.1";
+    if (self->scope != ZMESH_DISCOVERY_HOST && self->iface[0] != '\0') {
+        char broadcast[INET_ADDRSTRLEN];
+        if (zmesh__iface_resolve(self->iface, address, broadcast) != 0) {
+            zmesh__log(ZMESH_LOG_ERROR,
+                       "interface '%s' does not exist or has no IPv4 address",
+                       self->iface);
+            return ZMESH_EADDR;
+        }
+    }
+    zmesh__socket_opts_t opts = {self->max_msg_size, self->linger_ms};
+    self->xpub = zmesh__socket_new(ZMQ_XPUB, &opts);
+    self->sub = zmesh__socket_new(ZMQ_SUB, &opts);
+    self->notify = zmesh__socket_new(ZMQ_PAIR, &opts);
+    if (!self->xpub || !self->sub || !self->notify)
+        return ZMESH_ESYS;
+    self->xpub_handle = zsock_resolve(self->xpub);
+    self->sub_handle = zsock_resolve(self->sub);
+    int rc = zmesh__socket_bind_tcp(self->xpub, address, self->data_endpoint,
+                                    sizeof self->data_endpoint);
+    if (rc != 0)
+        return rc;
+    int unlimited = 0;
+    zmq_setsockopt(zsock_resolve(self->notify), ZMQ_RCVHWM, &unlimited,
+                   sizeof unlimited);
+    char notify_endpoint[64];
+    snprintf(notify_endpoint, sizeof notify_endpoint,
+             "inproc://zmesh-notify-%s", self->id_hex);
+    if (zmq_bind(zsock_resolve(self->notify), notify_endpoint) != 0)
+        return ZMESH_ESYS;
+
+    self->service_countdown = S_SERVICE_EVERY;
+    self->subs_generation++;
+    for (size_t i = 0; i < zmesh__topic_index_size(self->subs); i++)
+        s_filter_set(self, zmesh__topic_index_at(self->subs, i), true);
+    s_token_update(self);
+
+    zmesh__control_config_t *cfg =
+        s_control_config(self, address, notify_endpoint);
+    if (!cfg)
+        return ZMESH_ENOMEM;
+    self->actor = zactor_new(zmesh__control_actor, cfg);
+    if (!self->actor)
+        return ZMESH_ESYS;
+    char *command = NULL;
+    int start_rc = ZMESH_ESYS;
+    if (zsock_recv(self->actor, "si", &command, &start_rc) != 0 || !command ||
+        strcmp(command, "START") != 0)
+        start_rc = ZMESH_ESYS;
+    zstr_free(&command);
+    if (start_rc != 0)
+        return start_rc;
+    char *endpoint = zstr_recv(self->actor);
+    if (!endpoint)
+        return ZMESH_ESYS;
+    snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
+    zstr_free(&endpoint);
+
+    self->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (self->epoll_fd < 0 || s_epoll_add(self, self->sub_handle) != 0 ||
+        s_epoll_add(self, self->xpub_handle) != 0 ||
+        s_epoll_add(self, zsock_resolve(self->notify)) != 0)
+        return ZMESH_ESYS;
+    return 0;
+}
+
+int
+zmesh_agent_start(zmesh_agent_t *self)
+{
+    if (!self)
+        return ZMESH_EINVAL;
+    if (self->started)
+        return ZMESH_ESTATE;
+    int rc = s_start(self);
+    if (rc != 0) {
+        s_stop(self);
+        memset(self->token, 0, sizeof self->token);
+        return rc;
+    }
+    self->started = true;
+    zmesh__log(ZMESH_LOG_INFO,
+               "agent %s (%s) started in mesh '%s': control %s, data %s",
+               self->name, self->id_hex, self->mesh, self->endpoint,
+               self->data_endpoint);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  What the control thread and the XPUB tell this thread                  */
+
+static void
+s_peer_event_push(zmesh_agent_t *self, zmesh_event_type_t type, const char *id,
+                  const char *name, const char *reason)
+{
+    if (zlistx_size(self->peer_events) >= S_MAX_PEER_EVENTS) {
+        self->peer_events_dropped++;
+        zmesh__log_limited(&self->backlog_log, S_LOG_INTERVAL_MS,
+                           "peer event dropped: the application has not "
+                           "read %d queued events",
+                           S_MAX_PEER_EVENTS);
+        return;
+    }
+    s_peer_event_t *event = calloc(1, sizeof *event);
+    if (!event)
+        return;
+    event->type = type;
+    snprintf(event->id, sizeof event->id, "%s", id);
+    event->name = strdup(name);
+    event->reason = strdup(reason);
+    if (!event->name || !event->reason) {
+        s_peer_event_free((void **)&event);
+        return;
+    }
+    zlistx_add_end(self->peer_events, event);
+}
+
+static void
+s_names_set(zmesh_agent_t *self, const char *id, const char *name)
+{
+    char *copy = strdup(name);
+    if (copy)
+        zhashx_update(self->names, id, copy);
+    self->cached_name = NULL;
+}
+
+// A departed peer's name is kept a while: its last events may still sit
+// in the SUB queue behind the LEFT notice.
+static void
+s_names_retire(zmesh_agent_t *self, const char *id)
+{
+    char *copy = strdup(id);
+    if (copy)
+        zlistx_add_end(self->departed, copy);
+    while (zlistx_size(self->departed) > 256) {
+        zhashx_delete(self->names, zlistx_first(self->departed));
+        zlistx_delete(self->departed, zlistx_cursor(self->departed));
+    }
+    self->cached_name = NULL;
+}
+
+static void
+s_connection_change(zmesh_agent_t *self, const char *endpoint, bool up)
+{
+    size_t *count = zhashx_lookup(self->connections, endpoint);
+    if (up) {
+        if (!count) {
+            count = calloc(1, sizeof *count);
+            if (!count)
+                return;
+            zhashx_insert(self->connections, endpoint, count);
+            if (zmq_connect(self->sub_handle, endpoint) != 0)
+                zmesh__log(ZMESH_LOG_WARNING, "cannot connect to %s: %s",
+                           endpoint, zmq_strerror(zmq_errno()));
+        }
+        (*count)++;
+    } else if (count && --*count == 0) {
+        zmq_disconnect(self->sub_handle, endpoint);
+        zhashx_delete(self->connections, endpoint);
+    }
+}
+
+static void
+s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
+{
+    char *what = zmsg_popstr(msg);
+    char *a = zmsg_popstr(msg);
+    char *b = zmsg_popstr(msg);
+    char *c = zmsg_popstr(msg);
+    if (!what || !a)
+        ;
+    else if (streq(what, "CONNECT"))
+        s_connection_change(self, a, true);
+    else if (streq(what, "DISCONNECT"))
+        s_connection_change(self, a, false);
+    else if (streq(what, "JOINED") && b && c) {
+        s_names_set(self, a, b);
+        s_peer_event_push(self, ZMESH_EVENT_PEER_JOINED, a, b, c);
+    } else if (streq(what, "LEFT") && b && c) {
+        s_names_retire(self, a);
+        zhashx_delete(self->ready, a);
+        s_peer_event_push(self, ZMESH_EVENT_PEER_LEFT, a, b, c);
+    }
+    zstr_free(&what);
+    zstr_free(&a);
+    zstr_free(&b);
+    zstr_free(&c);
+}
+
+// Subscription messages on the XPUB: we only care about sync tokens
+// (proto/wire.md#sync-token); topic filters are ZeroMQ's business.
+static void
+s_on_subscription(zmesh_agent_t *self, const uint8_t *data, size_t size)
+{
+    if (size != 1 + S_TOKEN_SIZE || data[1] != 0xff ||
+        (data[0] != 0 && data[0] != 1))
+        return;
+    char id[33];
+    zmesh__id_to_hex(data + 2, id);
+    uint64_t generation = 0;
+    for (int i = 0; i < 8; i++)
+        generation = generation << 8 | data[2 + ZMESH__ID_SIZE + i];
+    uint64_t *known = zhashx_lookup(self->ready, id);
+    if (data[0] == 1) {
+        if (!known) {
+            known = calloc(1, sizeof *known);
+            if (!known)
+                return;
+            zhashx_insert(self->ready, id, known);
+        }
+        if (generation > *known)
+            *known = generation;
+    } else if (known && *known == generation)
+        zhashx_delete(self->ready, id); // that subscriber went away
+}
+
+// Drains the notify pipe and the XPUB's subscription messages, bounded so
+// a flood cannot keep the application thread here.
+static void
+s_service(zmesh_agent_t *self)
+{
+    self->service_countdown = S_SERVICE_EVERY;
+    void *notify = zsock_resolve(self->notify);
+    for (int i = 0; i < 256; i++) {
+        zmsg_t *msg = NULL;
+        int events = 0;
+        size_t size = sizeof events;
+        zmq_getsockopt(notify, ZMQ_EVENTS, &events, &size);
+        if (!(events & ZMQ_POLLIN))
+            break;
+        msg = zmsg_recv(self->notify);
+        if (!msg)
+            break;
+        s_on_notify(self, msg);
+        zmsg_destroy(&msg);
+    }
+    for (int i = 0; i < 1024; i++) {
+        uint8_t buf[64];
+        int n = zmq_recv(self->xpub_handle, buf, sizeof buf, ZMQ_DONTWAIT);
+        if (n < 0)
+            break;
+        s_on_subscription(self, buf, (size_t)n);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Publishing                                                              */
+
+static int64_t
+s_wall_clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+// Every topic gets its own sequence. The first publish of a topic no
+// advertised pattern covers advertises it; past S_AUTO_ADVERTISE_MAX such
+// topics the agent advertises ">" instead, so a service that makes up
+// topics (orders.<id>.created) cannot grow HELLO without bound.
+static uint64_t *
+s_stream_new(zmesh_agent_t *self, const char *topic, size_t size, int *rc)
+{
+    *rc = zmesh__topic_check(topic, size);
+    if (*rc != 0)
+        return NULL;
+    if (!zmesh__topic_index_match(self->pubs, topic, size)) {
+        // Once ">" is advertised every topic matches and we never get here.
+        const char *pattern = topic;
+        if (self->auto_advertised++ == S_AUTO_ADVERTISE_MAX) {
+            zmesh__log(ZMESH_LOG_WARNING,
+                       "more than %d topics published without an "
+                       "advertised pattern: advertising '>'; call "
+                       "zmesh_agent_advertise with a pattern instead",
+                       S_AUTO_ADVERTISE_MAX);
+            pattern = ">";
+        }
+        if (zmesh__topic_index_add(self->pubs, pattern) == 1)
+            s_send_patterns(self, false);
+    }
+    uint64_t *sequence = calloc(1, sizeof *sequence);
+    if (!sequence || zhashx_insert(self->streams, topic, sequence) != 0) {
+        free(sequence);
+        *rc = ZMESH_ENOMEM;
+        return NULL;
+    }
+    return sequence;
+}
+
+int
+zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
+                    size_t size)
+{
+    if (!self || !topic || (!payload && size > 0))
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    uint64_t *sequence = self->last_sequence;
+    size_t topic_size;
+    if (!sequence || strcmp(topic, self->last_topic) != 0) {
+        topic_size = strnlen(topic, ZMESH_TOPIC_MAX + 1);
+        if (topic_size > ZMESH_TOPIC_MAX)
+            return ZMESH_ETOPIC;
+        sequence = zhashx_lookup(self->streams, topic);
+        if (!sequence) {
+            int rc;
+            sequence = s_stream_new(self, topic, topic_size, &rc);
+            if (!sequence)
+                return rc;
+        }
+        memcpy(self->last_topic, topic, topic_size + 1);
+        self->last_sequence = sequence;
+    } else
+        topic_size = strlen(self->last_topic);
+    if (size > self->max_msg_size)
+        return ZMESH_ETOOBIG;
+    if (zmesh__msgpack_check(payload, size) != 0)
+        return ZMESH_EPAYLOAD;
+    size_t cap = ZMESH__FRAME_OVERHEAD + size;
+    uint8_t stack[S_STACK_FRAME];
+    uint8_t *buf = cap <= sizeof stack ? stack : malloc(cap);
+    if (!buf)
+        return ZMESH_ENOMEM;
+    int n = zmesh__frame_encode(topic, topic_size, self->id, *sequence + 1,
+                                s_wall_clock_us(), payload, size, buf, cap);
+    int rc = 0;
+    if (n < 0)
+        rc = n;
+    else if ((size_t)n > self->max_msg_size)
+        rc = ZMESH_ETOOBIG;
+    else if (zmq_send(self->xpub_handle, buf, (size_t)n, 0) < 0)
+        rc = ZMESH_ESYS;
+    if (buf != stack)
+        free(buf);
+    if (rc != 0)
+        return rc;
+    (*sequence)++;
+    self->events_published++;
+    if (--self->service_countdown == 0)
+        s_service(self);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Receiving                                                               */
+
+static void
+s_event_release(zmesh_agent_t *self)
+{
+    if (self->msg_live) {
+        zmq_msg_close(&self->msg);
+        self->msg_live = false;
+    }
+    s_peer_event_free((void **)&self->peer_event);
+}
+
+static const char *
+s_publisher_name(zmesh_agent_t *self, const uint8_t id[ZMESH__ID_SIZE])
+{
+    if (self->cached_name && memcmp(id, self->cached_id, ZMESH__ID_SIZE) == 0)
+        return self->cached_name;
+    memcpy(self->cached_id, id, ZMESH__ID_SIZE);
+    zmesh__id_to_hex(id, self->cached_id_hex);
+    const char *name = zhashx_lookup(self->names, self->cached_id_hex);
+    self->cached_name = name ? name : "";
+    return self->cached_name;
+}
+
+// Whether a received topic is valid and one of our patterns wants it.
+// ZeroMQ's prefix filter is coarse ("orders." for "orders.*.created"), so
+// the exact decision is ours; the answer for the last topic is cached
+// because streams usually repeat topics.
+static bool
+s_topic_wanted(zmesh_agent_t *self, const char *topic, size_t size)
+{
+    if (size == self->cached_topic_size &&
+        memcmp(topic, self->cached_topic, size) == 0)
+        return self->cached_topic_wanted;
+    int check = zmesh__topic_check(topic, size);
+    bool wanted = (check == 0 || check == ZMESH_ERESERVED) &&
+                  zmesh__topic_index_match(self->subs, topic, size);
+    if (check != 0 && check != ZMESH_ERESERVED) {
+        self->frames_rejected++;
+        zmesh__log_limited(&self->bad_frame_log, S_LOG_INTERVAL_MS,
+                           "event with an invalid topic dropped");
+    }
+    memcpy(self->cached_topic, topic, size);
+    self->cached_topic_size = size;
+    self->cached_topic_wanted = wanted;
+    return wanted;
+}
+
+// Turns the frame in self->msg into the current event; false when it is
+// malformed or not wanted (it is then counted or just skipped).
+static bool
+s_deliver(zmesh_agent_t *self)
+{
+    zmesh__frame_t frame;
+    if (zmq_msg_more(&self->msg) ||
+        zmesh__frame_decode(zmq_msg_data(&self->msg), zmq_msg_size(&self->msg),
+                            &frame) != 0) {
+        self->frames_rejected++;
+        zmesh__log_limited(&self->bad_frame_log, S_LOG_INTERVAL_MS,
+                           "malformed event frame (%zu bytes) dropped",
+                           zmq_msg_size(&self->msg));
+        return false;
+    }
+    if (!s_topic_wanted(self, frame.topic, frame.topic_size))
+        return false;
+    zmesh_event_t *event = &self->event;
+    event->type = ZMESH_EVENT_MESSAGE;
+    event->topic = frame.topic;
+    event->payload = frame.payload;
+    event->payload_size = frame.payload_size;
+    event->peer_name = s_publisher_name(self, frame.publisher);
+    event->peer_id = self->cached_id_hex;
+    event->reason = "";
+    event->sequence = frame.sequence;
+    event->timestamp_us = frame.timestamp_us;
+    self->events_received++;
+    return true;
+}
+
+static bool
+s_pop_peer_event(zmesh_agent_t *self)
+{
+    s_peer_event_t *pe = zlistx_detach(self->peer_events, NULL);
+    if (!pe)
+        return false;
+    self->peer_event = pe;
+    zmesh_event_t *event = &self->event;
+    memset(event, 0, sizeof *event);
+    event->type = pe->type;
+    event->topic = "";
+    event->payload = "";
+    event->peer_name = pe->name;
+    event->peer_id = pe->id;
+    event->reason = pe->reason;
+    return true;
+}
+
+int
+zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
+                 const zmesh_event_t **event)
+{
+    if (!self || !event || timeout_ms < -1)
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    s_event_release(self);
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : s_clock_ms() + timeout_ms;
+    for (unsigned skipped = 0;;) {
+        if (s_pop_peer_event(self)) {
+            *event = &self->event;
+            return 0;
+        }
+        zmq_msg_init(&self->msg);
+        if (zmq_msg_recv(&self->msg, self->sub_handle, ZMQ_DONTWAIT) >= 0) {
+            self->msg_live = true;
+            if (--self->service_countdown == 0)
+                s_service(self);
+            if (s_deliver(self)) {
+                *event = &self->event;
+                return 0;
+            }
+            s_event_release(self);
+            // Unwanted or bad frames in a flood must not make us miss the
+            // deadline.
+            if (++skipped % 256 == 0 && s_clock_ms() >= deadline)
+                return ZMESH_EAGAIN;
+            continue;
+        }
+        zmq_msg_close(&self->msg);
+        s_service(self);
+        if (zlistx_size(self->peer_events) > 0)
+            continue;
+        int64_t now = s_clock_ms();
+        if (now >= deadline)
+            return ZMESH_EAGAIN;
+        zmq_pollitem_t items[3] = {
+            {self->sub_handle, 0, ZMQ_POLLIN, 0},
+            {zsock_resolve(self->notify), 0, ZMQ_POLLIN, 0},
+            {self->xpub_handle, 0, ZMQ_POLLIN, 0}};
+        long wait = deadline == INT64_MAX ? -1 : (long)(deadline - now);
+        if (zmq_poll(items, 3, wait) < 0 && zmq_errno() != EINTR)
+            return ZMESH_ESYS;
+    }
+}
+
+int
+zmesh_agent_fd(zmesh_agent_t *self)
+{
+    if (!self)
+        return ZMESH_EINVAL;
+    return self->started ? self->epoll_fd : ZMESH_ESTATE;
+}
+
+zmesh_event_type_t
+zmesh_event_type(const zmesh_event_t *event)
+{
+    return event->type;
+}
+
+const char *
+zmesh_event_topic(const zmesh_event_t *event)
+{
+    return event->topic;
+}
+
+const void *
+zmesh_event_payload(const zmesh_event_t *event, size_t *size)
+{
+    if (size)
+        *size = event->payload_size;
+    return event->payload;
+}
+
+const char *
+zmesh_event_peer_name(const zmesh_event_t *event)
+{
+    return event->peer_name;
+}
+
+const char *
+zmesh_event_peer_id(const zmesh_event_t *event)
+{
+    return event->peer_id;
+}
+
+uint64_t
+zmesh_event_sequence(const zmesh_event_t *event)
+{
+    return event->sequence;
+}
+
+int64_t
+zmesh_event_timestamp(const zmesh_event_t *event)
+{
+    return event->timestamp_us;
+}
+
+const char *
+zmesh_event_reason(const zmesh_event_t *event)
+{
+    return event->reason;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Queries to the control thread                                           */
+
+// Sends a query and waits for its one-pointer reply. Replies come only on
+// the actor pipe, so nothing else can be read by mistake.
+static int
+s_query(zmesh_agent_t *self, const char *command, const char *arg, void **reply)
+{
+    if (arg)
+        zsock_send(self->actor, "ss", command, arg);
+    else
+        zsock_send(self->actor, "s", command);
+    zmq_pollitem_t item = {zsock_resolve(self->actor), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, S_REPLY_TIMEOUT_MS) <= 0)
+        return ZMESH_ETIMEDOUT;
+    if (zsock_recv(self->actor, "p", reply) != 0)
+        return ZMESH_ESYS;
+    return *reply ? 0 : ZMESH_ENOMEM;
+}
+
+int
+zmesh_agent_peers(zmesh_agent_t *self, zmesh_peer_list_t **list)
+{
+    if (!self || !list)
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    void *reply = NULL;
+    int rc = s_query(self, "PEERS", NULL, &reply);
+    if (rc == 0)
+        *list = reply;
+    return rc;
+}
+
+int
+zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
+{
+    if (!self || !stats)
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    zsock_send(self->actor, "s", "STATS");
+    zmq_pollitem_t item = {zsock_resolve(self->actor), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, S_REPLY_TIMEOUT_MS) <= 0)
+        return ZMESH_ETIMEDOUT;
+    zframe_t *frame = zframe_recv(self->actor);
+    zmesh__control_stats_t control;
+    if (!frame || zframe_size(frame) != sizeof control) {
+        zframe_destroy(&frame);
+        return ZMESH_ESYS;
+    }
+    memcpy(&control, zframe_data(frame), sizeof control);
+    zframe_destroy(&frame);
+    memset(stats, 0, sizeof *stats);
+    stats->events_published = self->events_published;
+    stats->events_received = self->events_received;
+    stats->frames_rejected = self->frames_rejected;
+    stats->control_rejected = control.control_rejected;
+    stats->beacons_received = control.beacons_received;
+    stats->beacons_rejected = control.beacons_rejected;
+    stats->beacons_foreign = control.beacons_foreign;
+    stats->peers_joined = control.peers_joined;
+    stats->peers_left = control.peers_left;
+    return 0;
+}
+
+int
+zmesh_agent_wait_subscribers(zmesh_agent_t *self, const char *topic,
+                             int min_peers, int timeout_ms)
+{
+    if (!self || !topic || min_peers < 0 || timeout_ms < 0)
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    int check = zmesh__topic_check(topic, strnlen(topic, 1024));
+    if (check != 0)
+        return check;
+    int64_t deadline = s_clock_ms() + timeout_ms;
+    for (;;) {
+        s_service(self);
+        void *reply = NULL;
+        int rc = s_query(self, "WANT", topic, &reply);
+        if (rc != 0)
+            return rc;
+        zmesh__want_t *want = reply;
+        size_t ready = 0;
+        for (size_t i = 0; i < want->count; i++) {
+            char id[33];
+            zmesh__id_to_hex(want->peers[i].id, id);
+            uint64_t *generation = zhashx_lookup(self->ready, id);
+            if (generation && *generation >= want->peers[i].generation)
+                ready++;
+        }
+        bool done =
+            want->pending == 0 && ready == want->count &&
+            (min_peers > 0 ? ready >= (size_t)min_peers : want->settled);
+        zmesh__want_destroy(&want);
+        if (done)
+            return (int)ready;
+        int64_t now = s_clock_ms();
+        if (now >= deadline)
+            return ZMESH_ETIMEDOUT;
+        zmq_pollitem_t items[2] = {
+            {zsock_resolve(self->notify), 0, ZMQ_POLLIN, 0},
+            {self->xpub_handle, 0, ZMQ_POLLIN, 0}};
+        long wait = deadline - now < 20 ? (long)(deadline - now) : 20;
+        zmq_poll(items, 2, wait);
+    }
+}

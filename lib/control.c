@@ -1,0 +1,874 @@
+/*  control.c - the control plane thread of an agent (proto/wire.md,
+    sections discovery, control-transport and liveness). It hears and sends
+    beacons, probes seeds, exchanges HELLO/ADVERTISE/PING/PONG/BYE/PEERS
+    with every peer (one DEALER out to each, one ROUTER in), expires silent
+    peers, and tells the application thread which data endpoints its SUB
+    should connect to and which peers joined or left. It never touches the
+    data path: events go from the application thread's XPUB to the
+    subscribers' SUB directly (docs/threading.md says why).
+    Everything that arrives from the network is validated by codec.c and
+    beacon.c; what fails is counted and logged at a limited rate, never
+    fatal.
+*/
+#include "control.h"
+#include "beacon.h"
+#include "log.h"
+#include "peer.h"
+#include "socket.h"
+#include "topic.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_LOG_INTERVAL_MS 10000
+#define S_BEACONS_PER_WAKE 64
+#define S_CONTROL_PER_WAKE 256
+#define S_DEALER_LINGER_MS 200
+
+typedef struct {
+    char *endpoint;
+    zsock_t *dealer;
+    int64_t next_ms;
+} s_probe_t;
+
+typedef struct {
+    zsock_t *pipe;
+    zsock_t *notify;
+    zsock_t *router;
+    zmesh__beacon_sock_t *beacon;
+    zmesh__control_config_t *cfg;
+    zmesh__socket_opts_t dealer_opts;
+    char endpoint[256];
+    uint16_t port;
+    uint64_t mesh_hash;
+    char host[256];
+    zhashx_t *peers; // id hex -> zmesh__peer_t *
+    s_probe_t *probes;
+    size_t probes_count;
+    int64_t started_ms;
+    int64_t next_beacon_ms;
+    int64_t next_tick_ms;
+    zmesh__control_stats_t stats;
+    zmesh__log_limit_t bad_beacon_log;
+    zmesh__log_limit_t foreign_beacon_log;
+    zmesh__log_limit_t bad_control_log;
+    bool terminated;
+} s_control_t;
+
+static int64_t
+s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Pattern sets passed through the pipe                                    */
+
+zmesh__patterns_t *
+zmesh__patterns_new(char *const *items, size_t count, uint64_t generation)
+{
+    zmesh__patterns_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->items = calloc(count + 1, sizeof *self->items);
+    if (!self->items) {
+        free(self);
+        return NULL;
+    }
+    self->generation = generation;
+    for (size_t i = 0; i < count; i++) {
+        self->items[i] = strdup(items[i]);
+        if (!self->items[i]) {
+            zmesh__patterns_destroy(&self);
+            return NULL;
+        }
+        self->count = i + 1;
+    }
+    return self;
+}
+
+void
+zmesh__patterns_destroy(zmesh__patterns_t **patterns)
+{
+    if (!patterns || !*patterns)
+        return;
+    for (size_t i = 0; i < (*patterns)->count; i++)
+        free((*patterns)->items[i]);
+    free((*patterns)->items);
+    free(*patterns);
+    *patterns = NULL;
+}
+
+void
+zmesh__want_destroy(zmesh__want_t **want)
+{
+    if (!want || !*want)
+        return;
+    free((*want)->peers);
+    free(*want);
+    *want = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Sending                                                                 */
+
+// Only tcp:// endpoints are ever connected to: a peer's HELLO or gossip
+// must not make us open ipc:// or inproc:// endpoints on this host.
+static bool
+s_endpoint_ok(const char *endpoint)
+{
+    if (!endpoint || strncmp(endpoint, "tcp://", 6) != 0)
+        return false;
+    const char *colon = strrchr(endpoint + 6, ':');
+    if (!colon || colon == endpoint + 6 || colon[1] == '\0')
+        return false;
+    for (const char *p = colon + 1; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return strlen(endpoint) < 256;
+}
+
+static void
+s_hello_fill(s_control_t *self, zmesh__msg_t *msg)
+{
+    memset(msg, 0, sizeof *msg);
+    msg->type = ZMESH__MSG_HELLO;
+    memcpy(msg->sender, self->cfg->id, ZMESH__ID_SIZE);
+    msg->name = self->cfg->name;
+    msg->mesh = self->cfg->mesh;
+    msg->endpoint = self->endpoint;
+    msg->data_endpoint = self->cfg->data_endpoint;
+    msg->host = self->host;
+    msg->version_text = (char *)zmesh_version();
+    msg->pid = (uint64_t)getpid();
+    msg->headers = self->cfg->headers;
+    msg->headers_count = self->cfg->headers_count;
+    msg->pubs = self->cfg->pubs->items;
+    msg->pubs_count = self->cfg->pubs->count;
+    msg->subs = self->cfg->subs->items;
+    msg->subs_count = self->cfg->subs->count;
+    msg->subs_generation = self->cfg->subs->generation;
+}
+
+static void
+s_send(s_control_t *self, zmesh__peer_t *peer, zmesh__msg_type_t type)
+{
+    zmesh__msg_t msg;
+    if (type == ZMESH__MSG_HELLO)
+        s_hello_fill(self, &msg);
+    else {
+        memset(&msg, 0, sizeof msg);
+        msg.type = type;
+        memcpy(msg.sender, self->cfg->id, ZMESH__ID_SIZE);
+    }
+    if (type == ZMESH__MSG_ADVERTISE) {
+        msg.pubs = self->cfg->pubs->items;
+        msg.pubs_count = self->cfg->pubs->count;
+        msg.subs = self->cfg->subs->items;
+        msg.subs_count = self->cfg->subs->count;
+        msg.subs_generation = self->cfg->subs->generation;
+    }
+    int rc = zmesh__peer_send(peer, &msg);
+    if (rc < 0)
+        zmesh__log(ZMESH_LOG_DEBUG, "control message %d to %s not sent: %s",
+                   (int)type, zmesh__peer_id_hex(peer), zmesh_strerror(rc));
+}
+
+// Tells a newly joined peer about every other joined peer, so agents that
+// only know a seed find the rest of the mesh (proto/wire.md#gossip).
+static void
+s_send_gossip(s_control_t *self, zmesh__peer_t *to)
+{
+    size_t count = zhashx_size(self->peers);
+    zmesh__gossip_t *entries = calloc(count + 1, sizeof *entries);
+    if (!entries)
+        return;
+    size_t n = 0;
+    for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
+         peer = zhashx_next(self->peers)) {
+        if (peer == to || zmesh__peer_state(peer) != ZMESH__PEER_JOINED)
+            continue;
+        memcpy(entries[n].id, zmesh__peer_id(peer), ZMESH__ID_SIZE);
+        entries[n].endpoint = (char *)zmesh__peer_endpoint(peer);
+        n++;
+    }
+    if (n > 0) {
+        zmesh__msg_t msg;
+        memset(&msg, 0, sizeof msg);
+        msg.type = ZMESH__MSG_PEERS;
+        memcpy(msg.sender, self->cfg->id, ZMESH__ID_SIZE);
+        msg.peers = entries;
+        msg.peers_count = n;
+        zmesh__peer_send(to, &msg);
+    }
+    free(entries);
+}
+
+static void
+s_notify(s_control_t *self, const char *what, const char *a, const char *b,
+         const char *c)
+{
+    // The notify pipe has no high-water mark: this never blocks and never
+    // drops (control.h explains why).
+    zstr_sendx(self->notify, what, a, b, c, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Peers                                                                   */
+
+static zmesh__peer_t *
+s_peer_lookup(s_control_t *self, const uint8_t id[ZMESH__ID_SIZE])
+{
+    char hex[33];
+    zmesh__id_to_hex(id, hex);
+    return zhashx_lookup(self->peers, hex);
+}
+
+static zmesh__peer_t *
+s_peer_create(s_control_t *self, const uint8_t id[ZMESH__ID_SIZE],
+              const char *endpoint, const char *origin)
+{
+    zmesh__peer_t *peer = zmesh__peer_new(id, endpoint, origin, self->cfg->id,
+                                          &self->dealer_opts, s_now_ms());
+    if (!peer)
+        return NULL;
+    zhashx_insert(self->peers, zmesh__peer_id_hex(peer), peer);
+    zmesh__log(ZMESH_LOG_DEBUG, "contacting peer %s at %s (found by %s)",
+               zmesh__peer_id_hex(peer), endpoint, origin);
+    return peer;
+}
+
+static void
+s_data_connection_update(s_control_t *self, zmesh__peer_t *peer)
+{
+    bool want = zmesh__peer_state(peer) == ZMESH__PEER_JOINED &&
+                s_endpoint_ok(zmesh__peer_data_endpoint(peer)) &&
+                zmesh__peer_publishes_any(peer, self->cfg->subs->items,
+                                          self->cfg->subs->count);
+    if (want == zmesh__peer_data_connected(peer))
+        return;
+    s_notify(self, want ? "CONNECT" : "DISCONNECT",
+             zmesh__peer_data_endpoint(peer), NULL, NULL);
+    zmesh__peer_set_data_connected(peer, want);
+}
+
+static void
+s_peer_remove(s_control_t *self, zmesh__peer_t *peer, const char *reason)
+{
+    if (zmesh__peer_data_connected(peer))
+        s_notify(self, "DISCONNECT", zmesh__peer_data_endpoint(peer), NULL,
+                 NULL);
+    if (zmesh__peer_state(peer) == ZMESH__PEER_JOINED) {
+        self->stats.peers_left++;
+        zmesh__log(ZMESH_LOG_INFO, "peer %s (%s) left: %s",
+                   zmesh__peer_name(peer), zmesh__peer_id_hex(peer), reason);
+        s_notify(self, "LEFT", zmesh__peer_id_hex(peer), zmesh__peer_name(peer),
+                 reason);
+    } else
+        zmesh__log(ZMESH_LOG_INFO,
+                   "peer %s at %s never answered HELLO; forgotten (%s)",
+                   zmesh__peer_id_hex(peer), zmesh__peer_endpoint(peer),
+                   reason);
+    // The hash table's destructor destroys the peer.
+    char key[33];
+    strcpy(key, zmesh__peer_id_hex(peer));
+    zhashx_delete(self->peers, key);
+}
+
+// A peer that is new under another id but answers at the endpoint of a
+// known peer is that service restarted: the old incarnation is gone.
+static void
+s_remove_previous_incarnations(s_control_t *self, zmesh__peer_t *fresh)
+{
+    zlistx_t *gone = zlistx_new();
+    if (!gone)
+        return;
+    for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
+         peer = zhashx_next(self->peers))
+        if (peer != fresh && strcmp(zmesh__peer_endpoint(peer),
+                                    zmesh__peer_endpoint(fresh)) == 0)
+            zlistx_add_end(gone, peer);
+    for (zmesh__peer_t *peer = zlistx_first(gone); peer;
+         peer = zlistx_next(gone))
+        s_peer_remove(self, peer, "restarted");
+    zlistx_destroy(&gone);
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Control messages in                                                     */
+
+static void
+s_on_hello(s_control_t *self, zmesh__msg_t *msg, bool from_probe, int64_t now)
+{
+    if (strcmp(msg->mesh, self->cfg->mesh) != 0) {
+        self->stats.control_rejected++;
+        zmesh__log_limited(&self->bad_control_log, S_LOG_INTERVAL_MS,
+                           "HELLO from %s at %s is for mesh '%s'; this agent "
+                           "is in mesh '%s': ignored",
+                           msg->name, msg->endpoint, msg->mesh,
+                           self->cfg->mesh);
+        return;
+    }
+    if (!s_endpoint_ok(msg->endpoint)) {
+        self->stats.control_rejected++;
+        zmesh__log_limited(&self->bad_control_log, S_LOG_INTERVAL_MS,
+                           "HELLO from %s has an unusable endpoint '%s'",
+                           msg->name, msg->endpoint);
+        return;
+    }
+    zmesh__peer_t *peer = s_peer_lookup(self, msg->sender);
+    bool is_new = peer == NULL;
+    if (is_new) {
+        peer = s_peer_create(self, msg->sender, msg->endpoint,
+                             from_probe ? "seed" : "hello");
+        if (!peer)
+            return;
+    }
+    bool was_joined = zmesh__peer_state(peer) == ZMESH__PEER_JOINED;
+    zmesh__peer_apply_hello(peer, msg);
+    zmesh__peer_heard(peer, now);
+    if (!was_joined)
+        s_remove_previous_incarnations(self, peer);
+    // A probe asks explicitly, so it always gets our HELLO back, even when
+    // we knew the prober already (it may have expired us).
+    if (is_new || from_probe)
+        s_send(self, peer, ZMESH__MSG_HELLO);
+    if (!was_joined) {
+        self->stats.peers_joined++;
+        zmesh__log(ZMESH_LOG_INFO, "peer %s (%s) joined at %s",
+                   zmesh__peer_name(peer), zmesh__peer_id_hex(peer),
+                   zmesh__peer_endpoint(peer));
+        s_notify(self, "JOINED", zmesh__peer_id_hex(peer),
+                 zmesh__peer_name(peer), zmesh__peer_origin(peer));
+        s_send_gossip(self, peer);
+    }
+    s_data_connection_update(self, peer);
+}
+
+static void
+s_on_peers(s_control_t *self, const zmesh__msg_t *msg)
+{
+    for (size_t i = 0; i < msg->peers_count; i++) {
+        const zmesh__gossip_t *entry = &msg->peers[i];
+        if (memcmp(entry->id, self->cfg->id, ZMESH__ID_SIZE) == 0 ||
+            s_peer_lookup(self, entry->id))
+            continue;
+        if (!s_endpoint_ok(entry->endpoint)) {
+            self->stats.control_rejected++;
+            continue;
+        }
+        zmesh__peer_t *peer =
+            s_peer_create(self, entry->id, entry->endpoint, "gossip");
+        if (peer)
+            s_send(self, peer, ZMESH__MSG_HELLO);
+    }
+}
+
+static void
+s_on_control(s_control_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->router);
+    if (!msg)
+        return;
+    zframe_t *routing = zmsg_first(msg);
+    zframe_t *body = zmsg_next(msg);
+    int64_t now = s_now_ms();
+    if (!routing || !body || zmsg_size(msg) != 2) {
+        self->stats.control_rejected++;
+        zmesh__log_limited(&self->bad_control_log, S_LOG_INTERVAL_MS,
+                           "control message with %zu frames dropped",
+                           zmsg_size(msg));
+        zmsg_destroy(&msg);
+        return;
+    }
+    bool from_probe =
+        zframe_size(routing) > 0 && zframe_data(routing)[0] == 0x02;
+    zmesh__msg_t decoded;
+    int rc = zmesh__msg_decode(zframe_data(body), zframe_size(body), &decoded);
+    zmsg_destroy(&msg);
+    if (rc == ZMESH__EVERSION) {
+        self->stats.control_rejected++;
+        zmesh__log_limited(&self->bad_control_log, S_LOG_INTERVAL_MS,
+                           "control message from an agent speaking protocol "
+                           "version %u dropped; this agent speaks %d",
+                           decoded.version, ZMESH_PROTOCOL_VERSION);
+        zmesh__msg_clear(&decoded);
+        return;
+    }
+    if (rc < 0) {
+        self->stats.control_rejected++;
+        zmesh__log_limited(&self->bad_control_log, S_LOG_INTERVAL_MS,
+                           "malformed control message dropped: %s",
+                           zmesh_strerror(rc));
+        return;
+    }
+    if (memcmp(decoded.sender, self->cfg->id, ZMESH__ID_SIZE) == 0) {
+        zmesh__msg_clear(&decoded); // ourselves, e.g. a seed naming us
+        return;
+    }
+    if (decoded.type == ZMESH__MSG_HELLO) {
+        s_on_hello(self, &decoded, from_probe, now);
+        zmesh__msg_clear(&decoded);
+        return;
+    }
+    zmesh__peer_t *peer = s_peer_lookup(self, decoded.sender);
+    if (!peer || zmesh__peer_state(peer) != ZMESH__PEER_JOINED) {
+        // Well-formed, just late or early: a BYE after the LEAVING beacon
+        // removed the peer, a PING from a peer we expired. Its beacon or a
+        // seed probe brings it back; nothing here is malformed.
+        char hex[33];
+        zmesh__id_to_hex(decoded.sender, hex);
+        zmesh__log(ZMESH_LOG_DEBUG,
+                   "control message %d from %s, not a joined peer, ignored",
+                   (int)decoded.type, hex);
+        zmesh__msg_clear(&decoded);
+        return;
+    }
+    zmesh__peer_heard(peer, now);
+    switch (decoded.type) {
+    case ZMESH__MSG_ADVERTISE:
+        zmesh__peer_apply_advertise(peer, &decoded);
+        s_data_connection_update(self, peer);
+        break;
+    case ZMESH__MSG_PING: s_send(self, peer, ZMESH__MSG_PONG); break;
+    case ZMESH__MSG_PONG: break;
+    case ZMESH__MSG_BYE: s_peer_remove(self, peer, "bye"); break;
+    case ZMESH__MSG_PEERS: s_on_peers(self, &decoded); break;
+    case ZMESH__MSG_HELLO: break; // handled above
+    }
+    zmesh__msg_clear(&decoded);
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Beacons                                                                 */
+
+static void
+s_beacon_send(s_control_t *self, uint8_t flags)
+{
+    if (!self->beacon)
+        return;
+    zmesh__beacon_t beacon = {.version = ZMESH_PROTOCOL_VERSION,
+                              .flags = flags,
+                              .port = self->port,
+                              .mesh_hash = self->mesh_hash};
+    memcpy(beacon.id, self->cfg->id, ZMESH__ID_SIZE);
+    uint8_t bytes[ZMESH__BEACON_SIZE];
+    zmesh__beacon_encode(&beacon, bytes);
+    if (zmesh__beacon_sock_send(self->beacon, bytes, sizeof bytes) != 0)
+        zmesh__log_limited(&self->bad_beacon_log, S_LOG_INTERVAL_MS,
+                           "cannot send beacon");
+}
+
+static void
+s_on_beacon(s_control_t *self, const uint8_t *data, size_t size,
+            const char *from)
+{
+    zmesh__beacon_t beacon;
+    int rc = zmesh__beacon_decode(data, size, &beacon);
+    if (rc < 0) {
+        self->stats.beacons_rejected++;
+        zmesh__log_limited(&self->bad_beacon_log, S_LOG_INTERVAL_MS,
+                           "malformed beacon (%zu bytes) from %s dropped", size,
+                           from);
+        return;
+    }
+    if (rc == ZMESH__BEACON_OTHER_VERSION) {
+        self->stats.beacons_foreign++;
+        zmesh__log_limited(&self->foreign_beacon_log, S_LOG_INTERVAL_MS,
+                           "beacon from %s speaks protocol version %u; this "
+                           "agent speaks %d: ignored",
+                           from, beacon.version, ZMESH_PROTOCOL_VERSION);
+        return;
+    }
+    if (memcmp(beacon.id, self->cfg->id, ZMESH__ID_SIZE) == 0)
+        return; // our own, heard back
+    if (beacon.mesh_hash != self->mesh_hash) {
+        self->stats.beacons_foreign++;
+        return; // another mesh on the same port: normal, not worth a line
+    }
+    self->stats.beacons_received++;
+    zmesh__peer_t *peer = s_peer_lookup(self, beacon.id);
+    if (beacon.flags & ZMESH__BEACON_FLAG_LEAVING) {
+        if (peer)
+            s_peer_remove(self, peer, "bye");
+        return;
+    }
+    if (peer)
+        return;
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "tcp://%s:%u", from,
+             (unsigned)beacon.port);
+    peer = s_peer_create(self, beacon.id, endpoint, "beacon");
+    if (peer)
+        s_send(self, peer, ZMESH__MSG_HELLO);
+}
+
+static void
+s_beacons_read(s_control_t *self)
+{
+    uint8_t buf[256];
+    char from[INET_ADDRSTRLEN];
+    for (int i = 0; i < S_BEACONS_PER_WAKE; i++) {
+        ssize_t n =
+            zmesh__beacon_sock_recv(self->beacon, buf, sizeof buf, from);
+        if (n < 0)
+            return;
+        // A datagram larger than our buffer is garbage for this protocol;
+        // decode sees only what fit, so reject it here.
+        if ((size_t)n > sizeof buf) {
+            self->stats.beacons_rejected++;
+            continue;
+        }
+        s_on_beacon(self, buf, (size_t)n, from);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Timers                                                                  */
+
+static bool
+s_seed_answered(s_control_t *self, const char *endpoint)
+{
+    for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
+         peer = zhashx_next(self->peers))
+        if (zmesh__peer_state(peer) == ZMESH__PEER_JOINED &&
+            strcmp(zmesh__peer_endpoint(peer), endpoint) == 0)
+            return true;
+    return false;
+}
+
+static void
+s_probe_seeds(s_control_t *self, int64_t now)
+{
+    for (size_t i = 0; i < self->probes_count; i++) {
+        s_probe_t *probe = &self->probes[i];
+        if (now < probe->next_ms)
+            continue;
+        probe->next_ms = now + self->cfg->beacon_interval_ms;
+        if (s_seed_answered(self, probe->endpoint))
+            continue;
+        zmesh__msg_t msg;
+        s_hello_fill(self, &msg);
+        void *bytes;
+        size_t size;
+        if (zmesh__msg_encode(&msg, &bytes, &size) != 0)
+            continue;
+        zmq_send(zsock_resolve(probe->dealer), bytes, size, ZMQ_DONTWAIT);
+        free(bytes);
+    }
+}
+
+static void
+s_tick(s_control_t *self, int64_t now)
+{
+    zlistx_t *expired = zlistx_new();
+    if (!expired)
+        return;
+    int interval = self->cfg->beacon_interval_ms;
+    for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
+         peer = zhashx_next(self->peers)) {
+        int64_t silent = now - zmesh__peer_last_heard(peer);
+        if (silent > self->cfg->peer_timeout_ms)
+            zlistx_add_end(expired, peer);
+        else if (zmesh__peer_state(peer) == ZMESH__PEER_JOINED &&
+                 silent >= interval &&
+                 now - zmesh__peer_last_ping(peer) >= interval) {
+            s_send(self, peer, ZMESH__MSG_PING);
+            zmesh__peer_pinged(peer, now);
+        }
+    }
+    for (zmesh__peer_t *peer = zlistx_first(expired); peer;
+         peer = zlistx_next(expired))
+        s_peer_remove(self, peer, "timeout");
+    zlistx_destroy(&expired);
+    s_probe_seeds(self, now);
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Commands from the application thread                                   */
+
+static void
+s_advertise_all(s_control_t *self)
+{
+    for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
+         peer = zhashx_next(self->peers))
+        s_send(self, peer, ZMESH__MSG_ADVERTISE);
+}
+
+static zmesh__want_t *
+s_want(s_control_t *self, const char *topic, int64_t now)
+{
+    zmesh__want_t *want = calloc(1, sizeof *want);
+    if (!want)
+        return NULL;
+    want->peers = calloc(zhashx_size(self->peers) + 1, sizeof *want->peers);
+    if (!want->peers) {
+        free(want);
+        return NULL;
+    }
+    for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
+         peer = zhashx_next(self->peers)) {
+        if (zmesh__peer_state(peer) != ZMESH__PEER_JOINED) {
+            want->pending++;
+            continue;
+        }
+        if (!zmesh__peer_wants_topic(peer, topic))
+            continue;
+        memcpy(want->peers[want->count].id, zmesh__peer_id(peer),
+               ZMESH__ID_SIZE);
+        want->peers[want->count].generation = zmesh__peer_subs_generation(peer);
+        want->count++;
+    }
+    // Every live peer beacons once per interval: after one and a half
+    // intervals we have heard all of them (seeds are probed as often).
+    want->settled =
+        now - self->started_ms >= self->cfg->beacon_interval_ms * 3 / 2;
+    return want;
+}
+
+static void
+s_on_command(s_control_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->pipe);
+    if (!msg) {
+        self->terminated = true;
+        return;
+    }
+    char *command = zmsg_popstr(msg);
+    int64_t now = s_now_ms();
+    if (!command || streq(command, "$TERM"))
+        self->terminated = true;
+    else if (streq(command, "SUBS") || streq(command, "PUBS")) {
+        zframe_t *frame = zmsg_pop(msg);
+        zmesh__patterns_t *patterns = NULL;
+        if (frame && zframe_size(frame) == sizeof patterns)
+            memcpy(&patterns, zframe_data(frame), sizeof patterns);
+        zframe_destroy(&frame);
+        if (patterns) {
+            bool subs = streq(command, "SUBS");
+            zmesh__patterns_t **slot =
+                subs ? &self->cfg->subs : &self->cfg->pubs;
+            zmesh__patterns_destroy(slot);
+            *slot = patterns;
+            s_advertise_all(self);
+            if (subs)
+                for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
+                     peer = zhashx_next(self->peers))
+                    s_data_connection_update(self, peer);
+        }
+    } else if (streq(command, "PEERS")) {
+        size_t count = zhashx_size(self->peers);
+        zmesh__peer_t **peers = calloc(count + 1, sizeof *peers);
+        size_t n = 0;
+        if (peers)
+            for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
+                 peer = zhashx_next(self->peers))
+                peers[n++] = peer;
+        zmesh_peer_list_t *list =
+            peers ? zmesh__peer_list_new(peers, n, now) : NULL;
+        free(peers);
+        zsock_send(self->pipe, "p", list);
+    } else if (streq(command, "STATS"))
+        zsock_send(self->pipe, "b", &self->stats, sizeof self->stats);
+    else if (streq(command, "WANT")) {
+        char *topic = zmsg_popstr(msg);
+        zmesh__want_t *want = topic ? s_want(self, topic, now) : NULL;
+        zstr_free(&topic);
+        zsock_send(self->pipe, "p", want);
+    }
+    zstr_free(&command);
+    zmsg_destroy(&msg);
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Start, loop, stop                                                       */
+
+static void
+s_peer_free(void **item)
+{
+    zmesh__peer_destroy((zmesh__peer_t **)item);
+}
+
+static int
+s_start(s_control_t *self)
+{
+    zmesh__control_config_t *cfg = self->cfg;
+    self->mesh_hash = zmesh__mesh_hash(cfg->mesh);
+    if (gethostname(self->host, sizeof self->host - 1) != 0)
+        strcpy(self->host, "");
+    self->dealer_opts.max_msg_size = cfg->max_msg_size;
+    self->dealer_opts.linger_ms = S_DEALER_LINGER_MS;
+    self->peers = zhashx_new();
+    if (!self->peers)
+        return ZMESH_ENOMEM;
+    zhashx_set_destructor(self->peers, s_peer_free);
+
+    self->notify = zmesh__socket_new(ZMQ_PAIR, &self->dealer_opts);
+    if (!self->notify)
+        return ZMESH_ESYS;
+    int unlimited = 0;
+    zmq_setsockopt(zsock_resolve(self->notify), ZMQ_SNDHWM, &unlimited,
+                   sizeof unlimited);
+    if (zmq_connect(zsock_resolve(self->notify), cfg->notify_endpoint) != 0)
+        return ZMESH_ESYS;
+
+    if (cfg->scope != ZMESH_DISCOVERY_NONE) {
+        char address[INET_ADDRSTRLEN];
+        int rc = zmesh__beacon_sock_new(&self->beacon, cfg->scope, cfg->iface,
+                                        cfg->group, cfg->beacon_port, address);
+        if (rc != 0)
+            return rc;
+    }
+    zmesh__socket_opts_t router_opts = {cfg->max_msg_size, 0};
+    self->router = zmesh__socket_new(ZMQ_ROUTER, &router_opts);
+    if (!self->router)
+        return ZMESH_ESYS;
+    int rc = zmesh__socket_bind_tcp(self->router, cfg->bind_address,
+                                    self->endpoint, sizeof self->endpoint);
+    if (rc != 0)
+        return rc;
+    const char *colon = strrchr(self->endpoint, ':');
+    self->port = (uint16_t)atoi(colon ? colon + 1 : "0");
+
+    self->probes = calloc(cfg->seeds_count + 1, sizeof *self->probes);
+    if (!self->probes)
+        return ZMESH_ENOMEM;
+    for (size_t i = 0; i < cfg->seeds_count; i++) {
+        s_probe_t *probe = &self->probes[self->probes_count];
+        probe->dealer = zmesh__socket_new(ZMQ_DEALER, &self->dealer_opts);
+        if (!probe->dealer)
+            return ZMESH_ESYS;
+        self->probes_count++;
+        probe->endpoint = strdup(cfg->seeds[i]);
+        if (!probe->endpoint)
+            return ZMESH_ENOMEM;
+        // proto/wire.md#seeds: routing id 0x02 + our id + 4 random bytes.
+        uint8_t routing_id[1 + ZMESH__ID_SIZE + 4] = {0x02};
+        memcpy(routing_id + 1, cfg->id, ZMESH__ID_SIZE);
+        uint32_t salt = (uint32_t)rand();
+        memcpy(routing_id + 1 + ZMESH__ID_SIZE, &salt, 4);
+        void *handle = zsock_resolve(probe->dealer);
+        zmq_setsockopt(handle, ZMQ_ROUTING_ID, routing_id, sizeof routing_id);
+        if (zmq_connect(handle, probe->endpoint) != 0) {
+            zmesh__log(ZMESH_LOG_ERROR, "cannot connect to seed %s: %s",
+                       probe->endpoint, zmq_strerror(zmq_errno()));
+            return ZMESH_EADDR;
+        }
+    }
+    self->started_ms = s_now_ms();
+    self->next_beacon_ms = self->started_ms;
+    self->next_tick_ms = self->started_ms;
+    return 0;
+}
+
+static void
+s_stop(s_control_t *self)
+{
+    if (self->peers) {
+        for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
+             peer = zhashx_next(self->peers))
+            s_send(self, peer, ZMESH__MSG_BYE);
+        s_beacon_send(self, ZMESH__BEACON_FLAG_LEAVING);
+        zhashx_destroy(&self->peers);
+    }
+    for (size_t i = 0; i < self->probes_count; i++) {
+        zsock_destroy(&self->probes[i].dealer);
+        free(self->probes[i].endpoint);
+    }
+    free(self->probes);
+    zsock_destroy(&self->router);
+    zsock_destroy(&self->notify);
+    zmesh__beacon_sock_destroy(&self->beacon);
+}
+
+static void
+s_config_free(zmesh__control_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->seeds_count; i++)
+        free(cfg->seeds[i]);
+    free(cfg->seeds);
+    for (size_t i = 0; i < cfg->headers_count; i++) {
+        free(cfg->headers[i].key);
+        free(cfg->headers[i].value);
+    }
+    free(cfg->headers);
+    zmesh__patterns_destroy(&cfg->pubs);
+    zmesh__patterns_destroy(&cfg->subs);
+    free(cfg);
+}
+
+static void
+s_loop(s_control_t *self)
+{
+    int tick_ms = self->cfg->beacon_interval_ms / 4;
+    if (tick_ms > 100)
+        tick_ms = 100;
+    if (tick_ms < 5)
+        tick_ms = 5;
+    while (!self->terminated) {
+        int64_t now = s_now_ms();
+        if (now >= self->next_beacon_ms) {
+            s_beacon_send(self, 0);
+            self->next_beacon_ms = now + self->cfg->beacon_interval_ms;
+        }
+        if (now >= self->next_tick_ms) {
+            s_tick(self, now);
+            self->next_tick_ms = now + tick_ms;
+        }
+        int64_t wake = self->next_beacon_ms < self->next_tick_ms
+                           ? self->next_beacon_ms
+                           : self->next_tick_ms;
+        zmq_pollitem_t items[3] = {
+            {zsock_resolve(self->pipe), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve(self->router), 0, ZMQ_POLLIN, 0},
+            {NULL, self->beacon ? zmesh__beacon_sock_fd(self->beacon) : -1,
+             ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, self->beacon ? 3 : 2,
+                          wake > now ? (long)(wake - now) : 0);
+        if (rc < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            zmesh__log(ZMESH_LOG_ERROR, "control thread poll failed: %s",
+                       zmq_strerror(zmq_errno()));
+            break;
+        }
+        if (items[0].revents & ZMQ_POLLIN)
+            s_on_command(self);
+        // Bounded so a flood on the ROUTER cannot starve commands, beacons
+        // or timers.
+        for (int i = 0; i < S_CONTROL_PER_WAKE && !self->terminated; i++) {
+            int events = 0;
+            size_t size = sizeof events;
+            zmq_getsockopt(zsock_resolve(self->router), ZMQ_EVENTS, &events,
+                           &size);
+            if (!(events & ZMQ_POLLIN))
+                break;
+            s_on_control(self);
+        }
+        if (self->beacon && (items[2].revents & ZMQ_POLLIN))
+            s_beacons_read(self);
+    }
+}
+
+void
+zmesh__control_actor(zsock_t *pipe, void *args)
+{
+    s_control_t self;
+    memset(&self, 0, sizeof self);
+    self.pipe = pipe;
+    self.cfg = args;
+    int rc = s_start(&self);
+    zsock_signal(pipe, 0);
+    zsock_send(pipe, "si", "START", rc);
+    if (rc == 0) {
+        zstr_send(pipe, self.endpoint);
+        s_loop(&self);
+    }
+    s_stop(&self);
+    s_config_free(self.cfg);
+}

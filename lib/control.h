@@ -1,0 +1,98 @@
+/*  control.h - the agent's control plane: a czmq actor thread that owns
+    the beacon socket, the ROUTER, one DEALER per peer and the timers, and
+    talks to the application thread (agent.c) through two pipes:
+    - the actor's own pipe carries commands from the application and the
+      replies to its queries;
+    - a notify pipe (PAIR, no high-water mark, so the control thread never
+      blocks on an application that does not read) carries what the
+      application thread must act on: connect or disconnect its SUB, and
+      peer joined/left events.
+    The wire behaviour is proto/wire.md#discovery and #control-messages. */
+#ifndef ZMESH_CONTROL_H_INCLUDED
+#define ZMESH_CONTROL_H_INCLUDED
+
+#include "codec.h"
+#include "zmesh.h"
+
+#include <czmq.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/*  A set of patterns with the generation it belongs to; passed by pointer
+    through the pipe, ownership moving with it. */
+typedef struct {
+    char **items;
+    size_t count;
+    uint64_t generation;
+} zmesh__patterns_t;
+
+zmesh__patterns_t *zmesh__patterns_new(char *const *items, size_t count,
+                                       uint64_t generation);
+void zmesh__patterns_destroy(zmesh__patterns_t **patterns);
+
+/*  Everything the control thread needs, copied at start. */
+typedef struct {
+    char name[ZMESH_NAME_MAX + 1];
+    char mesh[ZMESH_NAME_MAX + 1];
+    zmesh_discovery_t scope;
+    char iface[64];
+    char group[INET_ADDRSTRLEN];
+    char bind_address[INET_ADDRSTRLEN];
+    int beacon_port;
+    int beacon_interval_ms;
+    int peer_timeout_ms;
+    size_t max_msg_size;
+    char **seeds;
+    size_t seeds_count;
+    zmesh__header_t *headers;
+    size_t headers_count;
+    zmesh__patterns_t *pubs;
+    zmesh__patterns_t *subs;
+    uint8_t id[ZMESH__ID_SIZE];
+    char data_endpoint[256];
+    char notify_endpoint[64];
+} zmesh__control_config_t;
+
+/*  The actor function (zactor_fn). `args` is a zmesh__control_config_t the
+    actor reads during start-up only. After zsock_signal the actor sends
+    one reply on the pipe: "si" = "START", rc, then (if rc == 0) "s" with
+    its ROUTER endpoint. */
+void zmesh__control_actor(zsock_t *pipe, void *args);
+
+/*  Commands on the actor pipe (application -> control):
+    "SUBS" p  zmesh__patterns_t*  new wanted set (ownership moves)
+    "PUBS" p  zmesh__patterns_t*  new published set (ownership moves)
+    "PEERS"   reply p: zmesh_peer_list_t* (NULL on out of memory)
+    "STATS"   reply b: zmesh__control_stats_t
+    "WANT" s topic  reply p: zmesh__want_t* (NULL on out of memory)
+    Notifications on the notify pipe (control -> application), frames of
+    strings: "CONNECT" endpoint | "DISCONNECT" endpoint |
+    "JOINED" id name origin | "LEFT" id name reason */
+
+typedef struct {
+    uint64_t control_rejected;
+    uint64_t beacons_received;
+    uint64_t beacons_rejected;
+    uint64_t beacons_foreign;
+    uint64_t peers_joined;
+    uint64_t peers_left;
+} zmesh__control_stats_t;
+
+/*  Which peers want a topic, and with which subscription generation, for
+    zmesh_agent_wait_subscribers. `pending` counts peers heard of but not
+    yet joined; `settled` is false until discovery had time to hear every
+    live peer's beacon once. */
+typedef struct {
+    size_t count;
+    struct {
+        uint8_t id[ZMESH__ID_SIZE];
+        uint64_t generation;
+    } * peers;
+    size_t pending;
+    bool settled;
+} zmesh__want_t;
+
+void zmesh__want_destroy(zmesh__want_t **want);
+
+#endif

@@ -1,0 +1,303 @@
+/*  testnode.c - a scriptable agent process for the multi-process tests in
+    test/net and test/netns. It configures an agent from its arguments,
+    optionally publishes a bounded number of events, and prints one JSON
+    object per line on stdout for everything that happens (started, peer
+    joined/left, message, published, stats at exit) so a python test can
+    follow it. It always ends by itself: after --run-ms, after
+    --exit-after N messages, or on SIGTERM. --crash ends with _exit() and no
+    BYE, like a process killed mid-flight.
+*/
+#include "zmesh.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t s_stop;
+
+static void
+s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+static int64_t
+s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+s_usage(void)
+{
+    fprintf(stderr,
+            "usage: zmesh-testnode --name NAME [--mesh M] [--beacon-port P]\n"
+            "  [--interval MS] [--timeout MS] [--discovery "
+            "host|lan|multicast|none]\n"
+            "  [--interface IF] [--group G] [--seed EP]... [--header K=V]...\n"
+            "  [--sub PATTERN]... [--advertise PATTERN]...\n"
+            "  [--pub TOPIC --count N [--every MS] [--wait-subs N]]\n"
+            "  [--run-ms MS] [--exit-after N] [--crash] [-v]\n");
+    exit(2);
+}
+
+// Writes `text` as a JSON string body (the testnode's names and topics are
+// plain, but a peer could send anything).
+static void
+s_json_string(const char *text)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
+static void
+s_print_event(const zmesh_event_t *event)
+{
+    switch (zmesh_event_type(event)) {
+    case ZMESH_EVENT_MESSAGE: {
+        size_t size;
+        const void *payload = zmesh_event_payload(event, &size);
+        char *json = NULL;
+        printf("{\"event\":\"message\",\"topic\":");
+        s_json_string(zmesh_event_topic(event));
+        printf(",\"publisher\":");
+        s_json_string(zmesh_event_peer_name(event));
+        printf(",\"publisher_id\":\"%s\",\"seq\":%llu,\"ts\":%lld",
+               zmesh_event_peer_id(event),
+               (unsigned long long)zmesh_event_sequence(event),
+               (long long)zmesh_event_timestamp(event));
+        if (zmesh_msgpack_to_json(payload, size, &json) == 0)
+            printf(",\"payload\":%s", json);
+        printf("}\n");
+        free(json);
+        break;
+    }
+    case ZMESH_EVENT_PEER_JOINED:
+    case ZMESH_EVENT_PEER_LEFT:
+        printf("{\"event\":\"%s\",\"peer\":",
+               zmesh_event_type(event) == ZMESH_EVENT_PEER_JOINED ? "joined"
+                                                                  : "left");
+        s_json_string(zmesh_event_peer_name(event));
+        printf(",\"id\":\"%s\",\"reason\":", zmesh_event_peer_id(event));
+        s_json_string(zmesh_event_reason(event));
+        printf("}\n");
+        break;
+    }
+    fflush(stdout);
+}
+
+static void
+s_print_stats(zmesh_agent_t *agent)
+{
+    zmesh_stats_t stats;
+    if (zmesh_agent_stats(agent, &stats) != 0)
+        return;
+    printf("{\"event\":\"stats\",\"published\":%llu,\"received\":%llu,"
+           "\"frames_rejected\":%llu,\"control_rejected\":%llu,"
+           "\"beacons_received\":%llu,\"beacons_rejected\":%llu,"
+           "\"beacons_foreign\":%llu,\"peers_joined\":%llu,"
+           "\"peers_left\":%llu}\n",
+           (unsigned long long)stats.events_published,
+           (unsigned long long)stats.events_received,
+           (unsigned long long)stats.frames_rejected,
+           (unsigned long long)stats.control_rejected,
+           (unsigned long long)stats.beacons_received,
+           (unsigned long long)stats.beacons_rejected,
+           (unsigned long long)stats.beacons_foreign,
+           (unsigned long long)stats.peers_joined,
+           (unsigned long long)stats.peers_left);
+    fflush(stdout);
+}
+
+static zmesh_discovery_t
+s_scope(const char *text)
+{
+    if (strcmp(text, "host") == 0)
+        return ZMESH_DISCOVERY_HOST;
+    if (strcmp(text, "lan") == 0)
+        return ZMESH_DISCOVERY_LAN;
+    if (strcmp(text, "multicast") == 0)
+        return ZMESH_DISCOVERY_MULTICAST;
+    if (strcmp(text, "none") == 0)
+        return ZMESH_DISCOVERY_NONE;
+    s_usage();
+    return ZMESH_DISCOVERY_HOST;
+}
+
+static void
+s_check(int rc, const char *what)
+{
+    if (rc < 0) {
+        fprintf(stderr, "testnode: %s: %s\n", what, zmesh_strerror(rc));
+        exit(1);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *name = NULL, *pub_topic = NULL, *iface = NULL;
+    zmesh_discovery_t scope = ZMESH_DISCOVERY_HOST;
+    long count = 0, every_ms = 10, run_ms = 10000, exit_after = -1;
+    long wait_subs = -1;
+    bool crash = false;
+    zmesh_agent_t *agent = NULL;
+
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+            name = argv[++i];
+    if (!name)
+        s_usage();
+    s_check(zmesh_agent_new(&agent, name), "new");
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(opt, "-v") == 0) {
+            zmesh_log_set(zmesh_log_stderr, ZMESH_LOG_DEBUG, NULL);
+            continue;
+        }
+        if (strcmp(opt, "--crash") == 0) {
+            crash = true;
+            continue;
+        }
+        if (!val)
+            s_usage();
+        i++;
+        if (strcmp(opt, "--name") == 0)
+            continue;
+        else if (strcmp(opt, "--mesh") == 0)
+            s_check(zmesh_agent_set_mesh(agent, val), "mesh");
+        else if (strcmp(opt, "--beacon-port") == 0)
+            s_check(zmesh_agent_set_beacon_port(agent, atoi(val)), "port");
+        else if (strcmp(opt, "--interval") == 0)
+            s_check(zmesh_agent_set_beacon_interval(agent, atoi(val)),
+                    "interval");
+        else if (strcmp(opt, "--timeout") == 0)
+            s_check(zmesh_agent_set_peer_timeout(agent, atoi(val)), "timeout");
+        else if (strcmp(opt, "--discovery") == 0)
+            scope = s_scope(val);
+        else if (strcmp(opt, "--interface") == 0)
+            iface = val;
+        else if (strcmp(opt, "--group") == 0)
+            s_check(zmesh_agent_set_multicast_group(agent, val), "group");
+        else if (strcmp(opt, "--seed") == 0)
+            s_check(zmesh_agent_add_seed(agent, val), "seed");
+        else if (strcmp(opt, "--header") == 0) {
+            char key[128];
+            const char *eq = strchr(val, '=');
+            if (!eq || (size_t)(eq - val) >= sizeof key)
+                s_usage();
+            memcpy(key, val, (size_t)(eq - val));
+            key[eq - val] = '\0';
+            s_check(zmesh_agent_set_header(agent, key, eq + 1), "header");
+        } else if (strcmp(opt, "--sub") == 0)
+            s_check(zmesh_agent_subscribe(agent, val), "subscribe");
+        else if (strcmp(opt, "--advertise") == 0)
+            s_check(zmesh_agent_advertise(agent, val), "advertise");
+        else if (strcmp(opt, "--pub") == 0)
+            pub_topic = val;
+        else if (strcmp(opt, "--count") == 0)
+            count = atol(val);
+        else if (strcmp(opt, "--every") == 0)
+            every_ms = atol(val);
+        else if (strcmp(opt, "--wait-subs") == 0)
+            wait_subs = atol(val);
+        else if (strcmp(opt, "--run-ms") == 0)
+            run_ms = atol(val);
+        else if (strcmp(opt, "--exit-after") == 0)
+            exit_after = atol(val);
+        else
+            s_usage();
+    }
+    s_check(zmesh_agent_set_discovery(agent, scope, iface), "discovery");
+    if (pub_topic)
+        s_check(zmesh_agent_advertise(agent, pub_topic), "advertise");
+    signal(SIGTERM, s_on_signal);
+    signal(SIGINT, s_on_signal);
+    s_check(zmesh_agent_start(agent), "start");
+    printf("{\"event\":\"started\",\"name\":");
+    s_json_string(name);
+    printf(",\"id\":\"%s\",\"endpoint\":\"%s\",\"pid\":%d}\n",
+           zmesh_agent_id(agent), zmesh_agent_endpoint(agent), (int)getpid());
+    fflush(stdout);
+
+    int64_t start = s_now_ms();
+    int64_t end = start + run_ms;
+    if (pub_topic && wait_subs >= 0) {
+        int rc = zmesh_agent_wait_subscribers(agent, pub_topic, (int)wait_subs,
+                                              (int)(end - start));
+        printf("{\"event\":\"subscribers\",\"ready\":%d}\n", rc);
+        fflush(stdout);
+    }
+    long published = 0, received = 0;
+    int64_t next_pub = s_now_ms();
+    while (!s_stop && s_now_ms() < end) {
+        int64_t now = s_now_ms();
+        if (pub_topic && published < count && now >= next_pub) {
+            // Payload: {"n": published + 1, "from": name}
+            char payload[128];
+            size_t name_size = strlen(name);
+            size_t at = 0;
+            payload[at++] = (char)0x82;
+            payload[at++] = (char)0xa1;
+            payload[at++] = 'n';
+            payload[at++] = (char)0xce;
+            uint32_t n = (uint32_t)(published + 1);
+            for (int b = 3; b >= 0; b--)
+                payload[at++] = (char)(n >> (8 * b));
+            payload[at++] = (char)0xa4;
+            memcpy(payload + at, "from", 4);
+            at += 4;
+            payload[at++] = (char)0xd9;
+            payload[at++] = (char)name_size;
+            memcpy(payload + at, name, name_size);
+            at += name_size;
+            s_check(zmesh_agent_publish(agent, pub_topic, payload, at),
+                    "publish");
+            published++;
+            next_pub = now + every_ms;
+            if (published == count) {
+                printf("{\"event\":\"published\",\"count\":%ld}\n", published);
+                fflush(stdout);
+            }
+        }
+        int64_t wake = pub_topic && published < count ? next_pub : end;
+        int64_t wait = wake - s_now_ms();
+        if (wait > 100)
+            wait = 100;
+        if (wait < 0)
+            wait = 0;
+        const zmesh_event_t *event;
+        if (zmesh_agent_recv(agent, (int)wait, &event) == 0) {
+            s_print_event(event);
+            if (zmesh_event_type(event) == ZMESH_EVENT_MESSAGE &&
+                ++received == exit_after)
+                break;
+        }
+    }
+    s_print_stats(agent);
+    if (crash) {
+        printf("{\"event\":\"crash\"}\n");
+        fflush(stdout);
+        _exit(3);
+    }
+    zmesh_agent_destroy(&agent);
+    printf("{\"event\":\"exit\"}\n");
+    fflush(stdout);
+    return 0;
+}
