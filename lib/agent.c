@@ -88,6 +88,7 @@ struct zmesh_agent {
     zsock_t *xpub;
     zsock_t *sub;
     zsock_t *notify;
+    zsock_t *monitor; /* ZMQ_EVENT_DISCONNECTED of the SUB's connections */
     void *xpub_handle;
     void *sub_handle;
     int epoll_fd;
@@ -121,8 +122,10 @@ struct zmesh_agent {
     uint64_t events_received;
     uint64_t frames_rejected;
     uint64_t peer_events_dropped;
+    uint64_t data_reconnects;
     zmesh__log_limit_t bad_frame_log;
     zmesh__log_limit_t backlog_log;
+    zmesh__log_limit_t reconnect_log;
 };
 
 static int64_t
@@ -222,6 +225,7 @@ s_stop(zmesh_agent_t *self)
     zsock_destroy(&self->xpub);
     zsock_destroy(&self->sub);
     zsock_destroy(&self->notify);
+    zsock_destroy(&self->monitor);
     if (self->epoll_fd >= 0)
         close(self->epoll_fd);
     self->epoll_fd = -1;
@@ -662,6 +666,19 @@ s_start(zmesh_agent_t *self)
     if (zmq_bind(zsock_resolve(self->notify), notify_endpoint) != 0)
         return ZMESH_ESYS;
 
+    // libzmq does not reconnect after a protocol error, such as a frame
+    // over ZMQ_MAXMSGSIZE: the monitor tells us, and s_on_monitor
+    // reconnects, so one bad frame cannot cut us off a publisher for good.
+    char monitor_endpoint[64];
+    snprintf(monitor_endpoint, sizeof monitor_endpoint,
+             "inproc://zmesh-monitor-%s", self->id_hex);
+    self->monitor = zmesh__socket_new(ZMQ_PAIR, &opts);
+    if (!self->monitor ||
+        zmq_socket_monitor(self->sub_handle, monitor_endpoint,
+                           ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zmq_connect(zsock_resolve(self->monitor), monitor_endpoint) != 0)
+        return ZMESH_ESYS;
+
     self->service_countdown = S_SERVICE_EVERY;
     self->subs_generation++;
     for (size_t i = 0; i < zmesh__topic_index_size(self->subs); i++)
@@ -692,7 +709,8 @@ s_start(zmesh_agent_t *self)
     self->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (self->epoll_fd < 0 || s_epoll_add(self, self->sub_handle) != 0 ||
         s_epoll_add(self, self->xpub_handle) != 0 ||
-        s_epoll_add(self, zsock_resolve(self->notify)) != 0)
+        s_epoll_add(self, zsock_resolve(self->notify)) != 0 ||
+        s_epoll_add(self, zsock_resolve(self->monitor)) != 0)
         return ZMESH_ESYS;
     return 0;
 }
@@ -846,6 +864,32 @@ s_on_subscription(zmesh_agent_t *self, const uint8_t *data, size_t size)
         zhashx_delete(self->ready, id); // that subscriber went away
 }
 
+// A data connection we still want was dropped: by the publisher going
+// away (libzmq reconnects by itself then, and connecting again is
+// harmless), or by libzmq after a protocol error such as an oversized
+// frame, after which it would never reconnect.
+static void
+s_on_monitor(zmesh_agent_t *self, zmsg_t *msg)
+{
+    zframe_t *event = zmsg_first(msg);
+    char *endpoint = NULL;
+    zframe_t *address = zmsg_next(msg);
+    if (!event || zframe_size(event) < 2 || !address)
+        return;
+    endpoint = zframe_strdup(address);
+    if (endpoint && zhashx_lookup(self->connections, endpoint)) {
+        self->data_reconnects++;
+        zmesh__log_limited(&self->reconnect_log, S_LOG_INTERVAL_MS,
+                           "data connection to %s dropped (publisher gone, "
+                           "or it sent a frame over the %zu-byte limit): "
+                           "reconnecting",
+                           endpoint, self->max_msg_size);
+        zmq_disconnect(self->sub_handle, endpoint);
+        zmq_connect(self->sub_handle, endpoint);
+    }
+    free(endpoint);
+}
+
 // Drains the notify pipe and the XPUB's subscription messages, bounded so
 // a flood cannot keep the application thread here.
 static void
@@ -864,6 +908,20 @@ s_service(zmesh_agent_t *self)
         if (!msg)
             break;
         s_on_notify(self, msg);
+        zmsg_destroy(&msg);
+    }
+    for (int i = 0; i < 64; i++) {
+        zmsg_t *msg = NULL;
+        int events = 0;
+        size_t size = sizeof events;
+        zmq_getsockopt(zsock_resolve(self->monitor), ZMQ_EVENTS, &events,
+                       &size);
+        if (!(events & ZMQ_POLLIN))
+            break;
+        msg = zmsg_recv(self->monitor);
+        if (!msg)
+            break;
+        s_on_monitor(self, msg);
         zmsg_destroy(&msg);
     }
     for (int i = 0; i < 1024; i++) {
@@ -1109,12 +1167,13 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
         int64_t now = s_clock_ms();
         if (now >= deadline)
             return ZMESH_EAGAIN;
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[4] = {
             {self->sub_handle, 0, ZMQ_POLLIN, 0},
             {zsock_resolve(self->notify), 0, ZMQ_POLLIN, 0},
-            {self->xpub_handle, 0, ZMQ_POLLIN, 0}};
+            {self->xpub_handle, 0, ZMQ_POLLIN, 0},
+            {zsock_resolve(self->monitor), 0, ZMQ_POLLIN, 0}};
         long wait = deadline == INT64_MAX ? -1 : (long)(deadline - now);
-        if (zmq_poll(items, 3, wait) < 0 && zmq_errno() != EINTR)
+        if (zmq_poll(items, 4, wait) < 0 && zmq_errno() != EINTR)
             return ZMESH_ESYS;
     }
 }
@@ -1234,6 +1293,7 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
     stats->events_published = self->events_published;
     stats->events_received = self->events_received;
     stats->frames_rejected = self->frames_rejected;
+    stats->data_reconnects = self->data_reconnects;
     stats->control_rejected = control.control_rejected;
     stats->beacons_received = control.beacons_received;
     stats->beacons_rejected = control.beacons_rejected;

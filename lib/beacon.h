@@ -36,15 +36,18 @@ void zmesh__beacon_encode(const zmesh__beacon_t *beacon,
     ZMESH__BEACON_OTHER_VERSION (> 0, beacon->version set, other fields
     unset) for a well-framed beacon of another version, ZMESH_EPROTO for
     anything else (short, bad magic, port 0 without the leaving flag).
-    Bytes after the 32nd are ignored (room for later versions to grow). */
+    Bytes after the 32nd are ignored (room for later versions to grow).
+    Flag bits this version does not know are kept in beacon->flags, so a
+    decode and encode round trip is byte-exact. */
 #define ZMESH__BEACON_OTHER_VERSION 1
 int zmesh__beacon_decode(const void *data, size_t size,
                          zmesh__beacon_t *beacon);
 
 /*  Resolves an interface name ("eth0") or an IPv4 address of a local
     interface to its address and broadcast address, as dotted quads.
-    ZMESH_EADDR when there is no such interface or it has no IPv4 address
-    (broadcast is "" when the interface has none, e.g. loopback). */
+    ZMESH_EADDR when the name is NULL or empty, there is no such interface
+    or it has no IPv4 address (broadcast is "" when the interface has none,
+    e.g. loopback); ZMESH_ESYS when the interfaces cannot be listed. */
 int zmesh__iface_resolve(const char *name_or_ip, char address[INET_ADDRSTRLEN],
                          char broadcast[INET_ADDRSTRLEN]);
 
@@ -57,8 +60,12 @@ typedef struct zmesh__beacon_sock zmesh__beacon_sock_t;
     interface's broadcast address; MULTICAST joins `group` on the
     interface, sends to it with TTL 1 and loopback on. On success
     *sock is the caller's and `address` holds the IPv4 address endpoints
-    should bind to (127.0.0.1 for HOST). Errors: ZMESH_EINVAL, ZMESH_EADDR,
-    ZMESH_ESYS. */
+    should bind to (127.0.0.1 for HOST). It uses two descriptors: one bound
+    to the destination (broadcast address or group) that only hears the
+    scope's beacons, and one bound to the interface's address that sends,
+    so beacons leave from the address the agent's endpoints use.
+    Errors: ZMESH_EINVAL (scope NONE, a group that is not multicast, no
+    interface for LAN/MULTICAST), ZMESH_EADDR, ZMESH_ESYS. */
 int zmesh__beacon_sock_new(zmesh__beacon_sock_t **sock, zmesh_discovery_t scope,
                            const char *iface, const char *group, int port,
                            char address[INET_ADDRSTRLEN]);

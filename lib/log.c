@@ -40,7 +40,7 @@ zmesh__log_enabled(zmesh_log_level_t level)
     return s_sink != NULL && level <= s_level;
 }
 
-static void
+__attribute__((format(printf, 2, 0))) static void
 s_vlog(zmesh_log_level_t level, const char *format, va_list args,
        uint64_t suppressed)
 {

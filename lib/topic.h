@@ -53,11 +53,13 @@ int zmesh__topic_index_new(zmesh__topic_index_t **index);
 void zmesh__topic_index_destroy(zmesh__topic_index_t **index);
 
 /*  Adds one reference to a valid pattern. Returns 1 if the pattern is new
-    in the index, 0 if it was there already, ZMESH_ENOMEM. */
+    in the index, 0 if it was there already, ZMESH_EPATTERN (invalid),
+    ZMESH_ENOMEM. */
 int zmesh__topic_index_add(zmesh__topic_index_t *self, const char *pattern);
 
 /*  Drops one reference. Returns 1 if the pattern is now gone from the
-    index, 0 if references remain, ZMESH_ENOTFOUND if it was not there. */
+    index, 0 if references remain, ZMESH_ENOTFOUND if it was not there (or
+    is not a valid pattern). */
 int zmesh__topic_index_remove(zmesh__topic_index_t *self, const char *pattern);
 
 /*  True when any pattern in the index matches the topic. */

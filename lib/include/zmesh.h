@@ -123,8 +123,10 @@ ZMESH_EXPORT void zmesh_log_stderr(zmesh_log_level_t level, const char *message,
     may subscribe to them but not publish them.
 
     zmesh_topic_check returns 0 for a valid publishable topic, else
-    ZMESH_ETOPIC (syntax) or ZMESH_ERESERVED ('$' topic).
-    zmesh_pattern_check returns 0 for a valid pattern, else ZMESH_EPATTERN.
+    ZMESH_ETOPIC (syntax), ZMESH_ERESERVED ('$' topic) or ZMESH_EINVAL
+    (NULL).
+    zmesh_pattern_check returns 0 for a valid pattern, else ZMESH_EPATTERN
+    or ZMESH_EINVAL (NULL).
     zmesh_pattern_match returns 1 when `topic` matches `pattern`, 0 when it
     does not or either is invalid. Any thread. */
 ZMESH_EXPORT int zmesh_topic_check(const char *topic);
@@ -388,6 +390,9 @@ typedef struct {
     uint64_t events_published; /* zmesh_agent_publish calls that sent */
     uint64_t events_received;  /* message events handed to the app */
     uint64_t frames_rejected;  /* data frames dropped as malformed */
+    uint64_t data_reconnects;  /* data connections dropped and made again
+                                  (publisher restarted, or it sent a frame
+                                  over the size limit) */
     uint64_t control_rejected; /* control messages dropped as malformed
                                   or from an unknown protocol version */
     uint64_t beacons_received; /* valid beacons of this mesh */

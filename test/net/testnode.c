@@ -108,13 +108,15 @@ s_print_stats(zmesh_agent_t *agent)
     if (zmesh_agent_stats(agent, &stats) != 0)
         return;
     printf("{\"event\":\"stats\",\"published\":%llu,\"received\":%llu,"
-           "\"frames_rejected\":%llu,\"control_rejected\":%llu,"
+           "\"frames_rejected\":%llu,\"data_reconnects\":%llu,"
+           "\"control_rejected\":%llu,"
            "\"beacons_received\":%llu,\"beacons_rejected\":%llu,"
            "\"beacons_foreign\":%llu,\"peers_joined\":%llu,"
            "\"peers_left\":%llu}\n",
            (unsigned long long)stats.events_published,
            (unsigned long long)stats.events_received,
            (unsigned long long)stats.frames_rejected,
+           (unsigned long long)stats.data_reconnects,
            (unsigned long long)stats.control_rejected,
            (unsigned long long)stats.beacons_received,
            (unsigned long long)stats.beacons_rejected,

@@ -1,0 +1,74 @@
+"""Hostile input: malformed beacons, control messages, event frames, an
+oversized frame and raw TCP junk thrown at a running agent. Each bad thing
+must be dropped and counted exactly, the good events among them delivered
+exactly once and in order, and the agent must go on serving other peers."""
+
+import os
+import socket
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from meshtest import (check, random_port, run, run_tool,  # noqa: E402
+                      testnode, unique_mesh)
+
+GARBAGE = os.environ.get("ZMESH_GARBAGE", "zmesh-garbage")
+
+
+def is_msg(topic):
+    return lambda o: o.get("event") == "message" and o["topic"] == topic
+
+
+def raw_tcp_junk(endpoint):
+    host, port = endpoint[len("tcp://"):].rsplit(":", 1)
+    for junk in (b"\x00" * 64, b"GET / HTTP/1.0\r\n\r\n", os.urandom(300)):
+        with socket.create_connection((host, int(port)), timeout=2) as s:
+            s.sendall(junk)
+
+
+def test_garbage_is_dropped_counted_and_survived():
+    mesh, port = unique_mesh(), random_port()
+    victim = testnode("victim", mesh, port, "--sub", ">", run_ms=20000)
+    endpoint = victim.started()["endpoint"]
+    raw_tcp_junk(endpoint)
+    result = run_tool([GARBAGE, "--mesh", mesh, "--beacon-port", str(port),
+                       "--target", endpoint, "--valid", "10"], timeout=30)
+    check(result.returncode == 0, "garbage tool failed: %s" % result.stderr)
+    sent = __import__("json").loads(result.stdout.strip().splitlines()[-1])
+
+    got = victim.wait_count(is_msg("evil.ok"), 10, 10, "valid events")
+    check([o["seq"] for o in got] == list(range(1, 11)),
+          "valid events not delivered exactly once in order: %s" %
+          [o["seq"] for o in got])
+    check(all(o["payload"] == {"ok": True} for o in got), "payload changed")
+
+    # Still serving: a well-behaved peer's events get through.
+    good = testnode("good", mesh, port, "--pub", "good.x", "--count", 5,
+                    "--every", 20, "--wait-subs", 1)
+    good.started()
+    victim.wait_count(is_msg("good.x"), 5, 10, "events after the garbage")
+
+    victim.stop()
+    stats = victim.wait_for(lambda o: o.get("event") == "stats", 5, "stats")
+    check(stats["frames_rejected"] == sent["bad_frames"],
+          "frames rejected %d, sent %d bad" %
+          (stats["frames_rejected"], sent["bad_frames"]))
+    # Raw TCP junk that happens to parse as old ZMTP framing may add a
+    # malformed control message or two of its own.
+    check(stats["control_rejected"] >= sent["bad_control"],
+          "control rejected %d, sent %d bad" %
+          (stats["control_rejected"], sent["bad_control"]))
+    check(stats["data_reconnects"] >= 1,
+          "the oversized frame's dropped connection was not remade")
+    check(stats["beacons_rejected"] == sent["bad_beacons"],
+          "beacons rejected %d, sent %d bad" %
+          (stats["beacons_rejected"], sent["bad_beacons"]))
+    check(stats["beacons_foreign"] >= sent["foreign_beacons"],
+          "foreign beacons %d < %d" % (stats["beacons_foreign"],
+                                       sent["foreign_beacons"]))
+    bad = [o for o in victim.seen(lambda o: o.get("event") == "message")
+           if o["topic"] not in ("evil.ok", "good.x")]
+    check(not bad, "malformed events reached the application: %s" % bad[:3])
+
+
+if __name__ == "__main__":
+    run([test_garbage_is_dropped_counted_and_survived])
