@@ -614,7 +614,11 @@ s_want(s_control_t *self, const char *topic, int64_t now)
     for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
          peer = zhashx_next(self->peers)) {
         if (zmesh__peer_state(peer) != ZMESH__PEER_JOINED) {
-            want->pending++;
+            // A peer heard first-hand (beacon, seed) will answer HELLO in
+            // a moment; gossip may name a peer that died since, which must
+            // not hold a one-shot publish until the peer timeout.
+            if (strcmp(zmesh__peer_origin(peer), "gossip") != 0)
+                want->pending++;
             continue;
         }
         if (!zmesh__peer_wants_topic(peer, topic))

@@ -80,9 +80,9 @@ typedef struct {
 } zmesh__control_stats_t;
 
 /*  Which peers want a topic, and with which subscription generation, for
-    zmesh_agent_wait_subscribers. `pending` counts peers heard of but not
-    yet joined; `settled` is false until discovery had time to hear every
-    live peer's beacon once. */
+    zmesh_agent_wait_subscribers. `pending` counts peers heard first-hand
+    (beacon, seed) but not yet joined; `settled` is false until discovery had
+   time to hear every live peer's beacon once. */
 typedef struct {
     size_t count;
     struct {

@@ -61,8 +61,8 @@ bool zmesh__peer_wants_topic(const zmesh__peer_t *self, const char *topic);
 
 /*  True when one of the peer's published patterns intersects one of
     `patterns`: this agent should connect its SUB to the peer. */
-bool zmesh__peer_publishes_any(const zmesh__peer_t *self,
-                               char *const *patterns, size_t count);
+bool zmesh__peer_publishes_any(const zmesh__peer_t *self, char *const *patterns,
+                               size_t count);
 
 /*  Whether this agent's SUB is connected to the peer's data endpoint. */
 bool zmesh__peer_data_connected(const zmesh__peer_t *self);

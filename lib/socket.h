@@ -21,7 +21,7 @@ zsock_t *zmesh__socket_new(int type, const zmesh__socket_opts_t *opts);
     upward scan from 49152, which collides between parallel tests) and
     writes the resulting endpoint into `endpoint`. 0, ZMESH_EADDR or
     ZMESH_ESYS. */
-int zmesh__socket_bind_tcp(zsock_t *self, const char *address,
-                           char *endpoint, size_t cap);
+int zmesh__socket_bind_tcp(zsock_t *self, const char *address, char *endpoint,
+                           size_t cap);
 
 #endif

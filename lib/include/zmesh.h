@@ -422,8 +422,11 @@ ZMESH_EXPORT int zmesh_json_to_msgpack(const char *json, size_t json_size,
 /*  Converts one msgpack object to compact JSON. Maps whose keys are not
     strings get their keys rendered as JSON text; bin and ext become base64
     strings (ext as {"ext":TYPE,"base64":"..."}); NaN and infinities become
-    null. On success *out is a NUL-terminated malloc'ed string the caller
-    frees with free().
+    null. An ext counts as one level of nesting (it becomes an object).
+    On success *out is a NUL-terminated malloc'ed string the caller frees
+    with free(). Output is capped at 32 times the input plus 64 KiB
+    (maps used as map keys double their escaping at each level); past that
+    the call fails with ZMESH_ENOMEM.
     Errors: ZMESH_EPAYLOAD (not exactly one well-formed msgpack object, or
     nested deeper than 64), ZMESH_EINVAL, ZMESH_ENOMEM. Any thread. */
 ZMESH_EXPORT int zmesh_msgpack_to_json(const void *msgpack, size_t size,

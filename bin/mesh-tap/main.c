@@ -1,0 +1,118 @@
+/*  main.c - mesh-tap, the operator's window on a zmesh mesh: picks the
+    subcommand (sub, the default; pub; peers; help), has the options
+    parsed, installs the log sink and runs the subcommand. Everything it
+    does goes through the public zmesh.h, so the library can do all that
+    the tool shows. Exit codes: 0 ok, 1 runtime failure, 2 usage.
+*/
+#include "tap_options.h"
+
+#include "zmesh.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void
+s_help_main(void)
+{
+    fputs("Usage: mesh-tap [COMMAND] [OPTIONS] [ARGS...]\n"
+          "\n"
+          "The operator's window on a zmesh mesh: watch its events, publish\n"
+          "one, or list its peers.\n"
+          "\n"
+          "Commands:\n"
+          "  sub [PATTERN...]     print events on matching topics as they\n"
+          "                       arrive, and peers joining and leaving (the\n"
+          "                       default command; default pattern '>')\n"
+          "  pub TOPIC JSON       publish one event with a JSON payload\n"
+          "  peers                list the peers of the mesh\n"
+          "  help [COMMAND]       this text, or a command's\n"
+          "\n",
+          stdout);
+    tap_options_help_common();
+    fputs("\n"
+          "Environment: ZMESH_MESH and ZMESH_BEACON_PORT stand in for --mesh\n"
+          "and --beacon-port when those are not given.\n"
+          "\n"
+          "Examples:\n"
+          "  mesh-tap                                   every event, until "
+          "Ctrl-C\n"
+          "  mesh-tap --mesh prod --json 'orders.>'     orders as JSON lines\n"
+          "  mesh-tap pub orders.created '{\"id\":42}'    publish one event\n"
+          "  mesh-tap peers                             who is in the mesh\n"
+          "\n"
+          "Exit status: 0 ok; 1 runtime failure (cannot join, timeout, too\n"
+          "few subscribers); 2 usage (bad option, topic, pattern or JSON).\n"
+          "Run 'mesh-tap COMMAND --help' for a command's options.\n",
+          stdout);
+}
+
+/*  Which subcommand argv[1] names; -1 when it names none. */
+static int
+s_command(const char *word)
+{
+    if (strcmp(word, "sub") == 0)
+        return TAP_CMD_SUB;
+    if (strcmp(word, "pub") == 0)
+        return TAP_CMD_PUB;
+    if (strcmp(word, "peers") == 0)
+        return TAP_CMD_PEERS;
+    return -1;
+}
+
+static void
+s_help(tap_command_t command)
+{
+    switch (command) {
+    case TAP_CMD_PUB: tap_help_pub(); break;
+    case TAP_CMD_PEERS: tap_help_peers(); break;
+    default: tap_help_sub(); break;
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "help") == 0) {
+        if (argc == 2) {
+            s_help_main();
+            return TAP_EXIT_OK;
+        }
+        int command = s_command(argv[2]);
+        if (command < 0 || argc > 3) {
+            fprintf(stderr,
+                    "mesh-tap: no help for '%s'; commands are sub, pub and "
+                    "peers\n",
+                    argv[2]);
+            return TAP_EXIT_USAGE;
+        }
+        s_help((tap_command_t)command);
+        return TAP_EXIT_OK;
+    }
+    // "mesh-tap PATTERN..." and "mesh-tap --json" mean "mesh-tap sub ...".
+    int named = argc >= 2 ? s_command(argv[1]) : -1;
+    tap_command_t command = named < 0 ? TAP_CMD_SUB : (tap_command_t)named;
+    int first = named < 0 ? 1 : 2;
+
+    tap_options_t opts;
+    int rc = tap_options_parse(&opts, command, argc - first, argv + first);
+    if (rc != 0)
+        return rc;
+    if (opts.help) {
+        if (named < 0)
+            s_help_main();
+        else
+            s_help(command);
+        return TAP_EXIT_OK;
+    }
+    if (opts.version) {
+        printf("mesh-tap %s (protocol %d)\n", zmesh_version(),
+               ZMESH_PROTOCOL_VERSION);
+        return TAP_EXIT_OK;
+    }
+    tap_options_logging(&opts);
+    switch (command) {
+    case TAP_CMD_PUB: return tap_pub_run(&opts);
+    case TAP_CMD_PEERS: return tap_peers_run(&opts);
+    default: return tap_sub_run(&opts);
+    }
+}

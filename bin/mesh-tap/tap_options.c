@@ -1,0 +1,485 @@
+/*  tap_options.c - mesh-tap's option parsing and agent setup, shared by
+    every subcommand. One table says which option each subcommand takes,
+    so a flag means the same everywhere and "--count" given to "peers" is
+    a usage error rather than silently ignored. Values are checked here
+    (numbers, ranges, enums); names the library owns (mesh, seeds) are
+    checked by the library when applied to the agent, and its refusals are
+    reported as usage errors too. Runs nothing on the network itself.
+*/
+#include "tap_options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    S_MESH,
+    S_DISCOVERY,
+    S_INTERFACE,
+    S_SEED,
+    S_BEACON_PORT,
+    S_VERBOSE,
+    S_HELP,
+    S_VERSION,
+    S_JSON,
+    S_COUNT,
+    S_TIMEOUT,
+    S_MIN_PEERS,
+    S_WAIT
+};
+
+#define S_ALL                                                                  \
+    ((1u << TAP_CMD_SUB) | (1u << TAP_CMD_PUB) | (1u << TAP_CMD_PEERS))
+#define S_ONLY(cmd) (1u << (cmd))
+
+static const struct {
+    const char *name;
+    char letter; // short form, or 0
+    bool value;  // takes a value
+    unsigned commands;
+    int id;
+} s_options[] = {
+    {"mesh", 0, true, S_ALL, S_MESH},
+    {"discovery", 0, true, S_ALL, S_DISCOVERY},
+    {"interface", 0, true, S_ALL, S_INTERFACE},
+    {"seed", 0, true, S_ALL, S_SEED},
+    {"beacon-port", 0, true, S_ALL, S_BEACON_PORT},
+    {"verbose", 'v', false, S_ALL, S_VERBOSE},
+    {"help", 'h', false, S_ALL, S_HELP},
+    {"version", 0, false, S_ALL, S_VERSION},
+    {"json", 0, false, S_ONLY(TAP_CMD_SUB) | S_ONLY(TAP_CMD_PEERS), S_JSON},
+    {"count", 0, true, S_ONLY(TAP_CMD_SUB), S_COUNT},
+    {"timeout", 0, true, S_ONLY(TAP_CMD_SUB) | S_ONLY(TAP_CMD_PUB), S_TIMEOUT},
+    {"min-peers", 0, true, S_ONLY(TAP_CMD_PUB), S_MIN_PEERS},
+    {"wait", 0, true, S_ONLY(TAP_CMD_PEERS), S_WAIT},
+};
+#define S_OPTIONS_COUNT (sizeof s_options / sizeof s_options[0])
+
+/*  The longest wait any option accepts, so milliseconds fit an int. */
+#define S_SECONDS_MAX 1000000.0
+
+const char *
+tap_command_name(tap_command_t command)
+{
+    switch (command) {
+    case TAP_CMD_PUB: return "pub";
+    case TAP_CMD_PEERS: return "peers";
+    default: return "sub";
+    }
+}
+
+void
+tap_error(const char *format, ...)
+{
+    char line[1024];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(line, sizeof line, format, args);
+    va_end(args);
+    fprintf(stderr, "mesh-tap: %s\n", line);
+}
+
+int
+tap_usage_error(tap_command_t command, const char *format, ...)
+{
+    char line[1024];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(line, sizeof line, format, args);
+    va_end(args);
+    fprintf(stderr, "mesh-tap: %s\nTry 'mesh-tap %s --help'.\n", line,
+            tap_command_name(command));
+    return TAP_EXIT_USAGE;
+}
+
+/*  A whole decimal number in [min, max], nothing else around it. */
+static bool
+s_parse_long(const char *text, long min, long max, long *out)
+{
+    if (!isdigit((unsigned char)text[0]) &&
+        !(min < 0 && text[0] == '-' && isdigit((unsigned char)text[1])))
+        return false;
+    errno = 0;
+    char *end;
+    long value = strtol(text, &end, 10);
+    if (errno != 0 || *end != '\0' || value < min || value > max)
+        return false;
+    *out = value;
+    return true;
+}
+
+/*  Seconds as a plain decimal ("3", "1.5", ".25"), converted to whole
+    milliseconds (rounded up, so 0.0001 still waits). Signs, exponents,
+    hex and "inf" are refused rather than handed to strtod. */
+static bool
+s_parse_seconds(const char *text, int *ms)
+{
+    size_t digits = 0, points = 0;
+    for (const char *c = text; *c; c++) {
+        if (isdigit((unsigned char)*c))
+            digits++;
+        else if (*c == '.')
+            points++;
+        else
+            return false;
+    }
+    if (digits == 0 || points > 1)
+        return false;
+    double seconds = strtod(text, NULL);
+    if (!isfinite(seconds) || seconds > S_SECONDS_MAX)
+        return false;
+    double exact = seconds * 1000.0;
+    *ms = (int)exact;
+    if (*ms < exact) // round up without libm's ceil
+        (*ms)++;
+    return true;
+}
+
+static int
+s_find_long(const char *name, size_t name_size)
+{
+    for (size_t i = 0; i < S_OPTIONS_COUNT; i++)
+        if (strlen(s_options[i].name) == name_size &&
+            strncmp(s_options[i].name, name, name_size) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int
+s_find_short(char letter)
+{
+    for (size_t i = 0; i < S_OPTIONS_COUNT; i++)
+        if (s_options[i].letter == letter)
+            return (int)i;
+    return -1;
+}
+
+/*  Applies one option whose value (if it takes one) is `value`. */
+static int
+s_apply(tap_options_t *opts, int index, const char *value)
+{
+    tap_command_t cmd = opts->command;
+    const char *name = s_options[index].name;
+    long number;
+    switch (s_options[index].id) {
+    case S_MESH:
+        opts->mesh = value;
+        opts->mesh_from = "--mesh";
+        break;
+    case S_DISCOVERY:
+        if (strcmp(value, "host") == 0)
+            opts->discovery = ZMESH_DISCOVERY_HOST;
+        else if (strcmp(value, "lan") == 0)
+            opts->discovery = ZMESH_DISCOVERY_LAN;
+        else if (strcmp(value, "multicast") == 0)
+            opts->discovery = ZMESH_DISCOVERY_MULTICAST;
+        else if (strcmp(value, "none") == 0)
+            opts->discovery = ZMESH_DISCOVERY_NONE;
+        else
+            return tap_usage_error(cmd,
+                                   "--discovery: '%s' is not one of host, "
+                                   "lan, multicast or none",
+                                   value);
+        break;
+    case S_INTERFACE: opts->interface_name = value; break;
+    case S_SEED:
+        if (opts->seeds_count == TAP_SEEDS_MAX)
+            return tap_usage_error(cmd, "--seed: at most %d seeds",
+                                   TAP_SEEDS_MAX);
+        opts->seeds[opts->seeds_count++] = value;
+        break;
+    case S_BEACON_PORT:
+        if (!s_parse_long(value, 1, 65535, &number))
+            return tap_usage_error(
+                cmd, "--beacon-port: '%s' is not a port number (1-65535)",
+                value);
+        opts->beacon_port = (int)number;
+        break;
+    case S_VERBOSE: opts->verbose++; break;
+    case S_HELP: opts->help = true; break;
+    case S_VERSION: opts->version = true; break;
+    case S_JSON: opts->json = true; break;
+    case S_COUNT:
+        if (!s_parse_long(value, 1, LONG_MAX, &number))
+            return tap_usage_error(
+                cmd, "--count: '%s' is not a whole number of at least 1",
+                value);
+        opts->count = number;
+        break;
+    case S_MIN_PEERS:
+        if (!s_parse_long(value, 0, 100000, &number))
+            return tap_usage_error(
+                cmd, "--min-peers: '%s' is not a whole number from 0", value);
+        opts->min_peers = (int)number;
+        break;
+    case S_TIMEOUT:
+    case S_WAIT: {
+        int ms;
+        if (!s_parse_seconds(value, &ms))
+            return tap_usage_error(cmd,
+                                   "--%s: '%s' is not a number of seconds "
+                                   "(e.g. 3 or 1.5, at most %.0f)",
+                                   name, value, S_SECONDS_MAX);
+        if (s_options[index].id == S_TIMEOUT)
+            opts->timeout_ms = ms;
+        else
+            opts->wait_ms = ms;
+        break;
+    }
+    }
+    return 0;
+}
+
+/*  Checks that option `index` is one `cmd` takes. */
+static int
+s_check_command(tap_options_t *opts, int index, const char *as_typed)
+{
+    if (s_options[index].commands & S_ONLY(opts->command))
+        return 0;
+    return tap_usage_error(opts->command,
+                           "option '%s' does not apply to 'mesh-tap %s'",
+                           as_typed, tap_command_name(opts->command));
+}
+
+/*  One "--name" or "--name=value"; may take the next argument as value. */
+static int
+s_parse_long_option(tap_options_t *opts, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    const char *name = arg + 2;
+    const char *equals = strchr(name, '=');
+    size_t name_size = equals ? (size_t)(equals - name) : strlen(name);
+    int index = s_find_long(name, name_size);
+    if (index < 0)
+        return tap_usage_error(opts->command, "unknown option '%.*s'",
+                               (int)(name_size + 2), arg);
+    char as_typed[64];
+    snprintf(as_typed, sizeof as_typed, "--%s", s_options[index].name);
+    int rc = s_check_command(opts, index, as_typed);
+    if (rc != 0)
+        return rc;
+    const char *value = NULL;
+    if (s_options[index].value) {
+        if (equals)
+            value = equals + 1;
+        else if (*i + 1 < argc)
+            value = argv[++*i];
+        else
+            return tap_usage_error(opts->command, "option '--%s' needs a value",
+                                   s_options[index].name);
+    } else if (equals)
+        return tap_usage_error(opts->command, "option '--%s' takes no value",
+                               s_options[index].name);
+    return s_apply(opts, index, value);
+}
+
+/*  A cluster of short flags such as "-vv" or "-h". */
+static int
+s_parse_short_options(tap_options_t *opts, const char *arg)
+{
+    for (const char *c = arg + 1; *c; c++) {
+        int index = s_find_short(*c);
+        if (index < 0)
+            return tap_usage_error(opts->command, "unknown option '-%c'", *c);
+        char as_typed[3] = {'-', *c, '\0'};
+        int rc = s_check_command(opts, index, as_typed);
+        if (rc == 0)
+            rc = s_apply(opts, index, NULL);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int
+s_apply_environment(tap_options_t *opts)
+{
+    const char *mesh = getenv("ZMESH_MESH");
+    if (mesh && *mesh) {
+        opts->mesh = mesh;
+        opts->mesh_from = "ZMESH_MESH";
+    }
+    const char *port = getenv("ZMESH_BEACON_PORT");
+    if (port && *port) {
+        long number;
+        if (!s_parse_long(port, 1, 65535, &number))
+            return tap_usage_error(
+                opts->command,
+                "ZMESH_BEACON_PORT: '%s' is not a port number (1-65535)", port);
+        opts->beacon_port = (int)number;
+    }
+    return 0;
+}
+
+/*  What each command needs of its positional arguments and options
+    together, once all are read. */
+static int
+s_check_combination(tap_options_t *opts)
+{
+    tap_command_t cmd = opts->command;
+    bool needs_interface = opts->discovery == ZMESH_DISCOVERY_LAN ||
+                           opts->discovery == ZMESH_DISCOVERY_MULTICAST;
+    if (needs_interface && !opts->interface_name)
+        return tap_usage_error(
+            cmd, "--discovery %s needs --interface",
+            opts->discovery == ZMESH_DISCOVERY_LAN ? "lan" : "multicast");
+    if (opts->interface_name && opts->discovery == ZMESH_DISCOVERY_HOST)
+        return tap_usage_error(cmd, "--interface applies to --discovery lan, "
+                                    "multicast or none, not host");
+    if (cmd == TAP_CMD_PUB && opts->args_count != 2)
+        return tap_usage_error(cmd,
+                               "'pub' takes a TOPIC and a JSON payload (got "
+                               "%zu argument%s)",
+                               opts->args_count,
+                               opts->args_count == 1 ? "" : "s");
+    if (cmd == TAP_CMD_PEERS && opts->args_count != 0)
+        return tap_usage_error(cmd, "'peers' takes no arguments (got '%s')",
+                               opts->args[0]);
+    return 0;
+}
+
+int
+tap_options_parse(tap_options_t *opts, tap_command_t command, int argc,
+                  char **argv)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->command = command;
+    opts->discovery = ZMESH_DISCOVERY_HOST;
+    opts->timeout_ms = command == TAP_CMD_PUB ? 3000 : -1;
+    opts->wait_ms = 1500;
+    opts->args = argv;
+    int rc = s_apply_environment(opts);
+    if (rc != 0)
+        return rc;
+
+    // Positional arguments are moved to the front of argv as they come;
+    // they never overtake the index being read, so nothing is lost.
+    bool options_ended = false;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        bool positional = options_ended || arg[0] != '-' || arg[1] == '\0' ||
+                          isdigit((unsigned char)arg[1]);
+        if (positional) {
+            argv[opts->args_count++] = argv[i];
+            continue;
+        }
+        if (strcmp(arg, "--") == 0)
+            options_ended = true;
+        else if (arg[1] == '-')
+            rc = s_parse_long_option(opts, argc, argv, &i);
+        else
+            rc = s_parse_short_options(opts, arg);
+        if (rc != 0)
+            return rc;
+    }
+    if (opts->help || opts->version)
+        return 0;
+    return s_check_combination(opts);
+}
+
+void
+tap_options_logging(const tap_options_t *opts)
+{
+    zmesh_log_level_t level = ZMESH_LOG_ERROR;
+    if (opts->verbose == 1)
+        level = ZMESH_LOG_INFO;
+    else if (opts->verbose > 1)
+        level = ZMESH_LOG_DEBUG;
+    zmesh_log_set(zmesh_log_stderr, level, NULL);
+}
+
+const char *
+tap_options_mesh(const tap_options_t *opts)
+{
+    return opts->mesh ? opts->mesh : "default";
+}
+
+int
+tap_options_agent(const tap_options_t *opts, zmesh_agent_t **agent)
+{
+    zmesh_agent_t *self = NULL;
+    int rc = zmesh_agent_new(&self, TAP_AGENT_NAME);
+    if (rc != 0) {
+        tap_error("cannot create an agent: %s", zmesh_strerror(rc));
+        return TAP_EXIT_FAILURE;
+    }
+    int exit_code = TAP_EXIT_USAGE;
+    if (opts->mesh && (rc = zmesh_agent_set_mesh(self, opts->mesh)) != 0) {
+        tap_usage_error(opts->command, "%s: '%s' is not a valid mesh name (%s)",
+                        opts->mesh_from, opts->mesh, zmesh_strerror(rc));
+        goto failed;
+    }
+    rc = zmesh_agent_set_discovery(self, opts->discovery, opts->interface_name);
+    if (rc != 0) {
+        tap_usage_error(opts->command, "--interface: '%s' cannot be used (%s)",
+                        opts->interface_name ? opts->interface_name : "",
+                        zmesh_strerror(rc));
+        goto failed;
+    }
+    if (opts->beacon_port &&
+        (rc = zmesh_agent_set_beacon_port(self, opts->beacon_port)) != 0) {
+        tap_usage_error(opts->command, "beacon port %d: %s", opts->beacon_port,
+                        zmesh_strerror(rc));
+        goto failed;
+    }
+    for (size_t i = 0; i < opts->seeds_count; i++) {
+        rc = zmesh_agent_add_seed(self, opts->seeds[i]);
+        if (rc != 0) {
+            tap_usage_error(opts->command,
+                            "--seed: '%s' is not a control endpoint like "
+                            "tcp://HOST:PORT (%s)",
+                            opts->seeds[i], zmesh_strerror(rc));
+            goto failed;
+        }
+    }
+    *agent = self;
+    return 0;
+
+failed:
+    zmesh_agent_destroy(&self);
+    return exit_code;
+}
+
+int
+tap_options_start(const tap_options_t *opts, zmesh_agent_t *agent)
+{
+    int rc = zmesh_agent_start(agent);
+    if (rc == 0)
+        return 0;
+    if (rc == ZMESH_EADDR)
+        tap_error("cannot join mesh '%s': %s (check --interface and "
+                  "--beacon-port)",
+                  tap_options_mesh(opts), zmesh_strerror(rc));
+    else
+        tap_error("cannot join mesh '%s': %s", tap_options_mesh(opts),
+                  zmesh_strerror(rc));
+    return TAP_EXIT_FAILURE;
+}
+
+void
+tap_options_help_common(void)
+{
+    fputs(
+        "Options for every command:\n"
+        "  --mesh NAME          the mesh to join (default: $ZMESH_MESH, else\n"
+        "                       \"default\")\n"
+        "  --discovery SCOPE    how to find peers: host (this host only, the\n"
+        "                       default), lan, multicast or none (seeds only)\n"
+        "  --interface IF       interface name or IPv4 address for lan and\n"
+        "                       multicast (required) or none (optional)\n"
+        "  --seed ENDPOINT      control endpoint of an agent to contact\n"
+        "                       directly, tcp://HOST:PORT (repeatable)\n"
+        "  --beacon-port PORT   UDP port of beacons (default:\n"
+        "                       $ZMESH_BEACON_PORT, else 5677)\n"
+        "  -v, --verbose        log what the library does to stderr; -vv "
+        "for\n"
+        "                       debug detail\n"
+        "  -h, --help           show help and exit\n"
+        "      --version        show the library version and exit\n",
+        stdout);
+}
