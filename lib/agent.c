@@ -35,6 +35,21 @@
 #define S_TOKEN_SIZE (1 + ZMESH__ID_SIZE + 8)
 #define S_LOG_INTERVAL_MS 10000
 #define S_STACK_FRAME 2048
+#define S_HELD_MAX 100000 /* frames held across disconnects, at most */
+
+/*  One data connection of the SUB. A connection we no longer want is not
+    closed at once but when the publisher closes it or at a deadline, see
+    s_connection_change. */
+typedef struct {
+    size_t count;       /* peers announcing this endpoint */
+    int64_t closing_at; /* 0 while wanted */
+} s_connection_t;
+
+/*  A frame read from the SUB ahead of time, see s_hold_pending. */
+typedef struct s_held {
+    zmq_msg_t msg;
+    struct s_held *next;
+} s_held_t;
 
 typedef struct {
     zmesh_event_type_t type;
@@ -103,13 +118,17 @@ struct zmesh_agent {
     /* receiving */
     zmq_msg_t msg;
     bool msg_live;
+    s_held_t *held_head; /* frames already read from the SUB, oldest first */
+    s_held_t *held_tail;
+    size_t held_count;
     zmesh_event_t event;
     s_peer_event_t *peer_event; /* the one handed out, if any */
     zlistx_t *peer_events;      /* s_peer_event_t * queued */
     zhashx_t *names;            /* peer id hex -> name */
     zlistx_t *departed;         /* ids of left peers whose names linger */
     zhashx_t *ready;            /* peer id hex -> uint64_t * generation */
-    zhashx_t *connections;      /* data endpoint -> refcount */
+    zhashx_t *connections;      /* data endpoint -> s_connection_t */
+    size_t closing;             /* connections waiting to be closed */
     uint8_t cached_id[ZMESH__ID_SIZE];
     char cached_id_hex[33];
     const char *cached_name;
@@ -218,6 +237,14 @@ s_stop(zmesh_agent_t *self)
         zmq_msg_close(&self->msg);
         self->msg_live = false;
     }
+    while (self->held_head) {
+        s_held_t *held = self->held_head;
+        self->held_head = held->next;
+        zmq_msg_close(&held->msg);
+        free(held);
+    }
+    self->held_tail = NULL;
+    self->held_count = 0;
     // The actor says BYE to every peer before it returns.
     zactor_destroy(&self->actor);
     if (self->xpub)
@@ -789,25 +816,96 @@ s_names_retire(zmesh_agent_t *self, const char *id)
     self->cached_name = NULL;
 }
 
+// zmq_disconnect throws away what the SUB has received from that
+// connection but we have not read yet: the last events of a publisher
+// that just left. So before any disconnect, everything the SUB holds is
+// read into our own queue, which recv serves first, in order.
+static void
+s_hold_pending(zmesh_agent_t *self)
+{
+    while (self->held_count < S_HELD_MAX) {
+        s_held_t *held = malloc(sizeof *held);
+        if (!held)
+            return;
+        zmq_msg_init(&held->msg);
+        if (zmq_msg_recv(&held->msg, self->sub_handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&held->msg);
+            free(held);
+            return;
+        }
+        held->next = NULL;
+        if (self->held_tail)
+            self->held_tail->next = held;
+        else
+            self->held_head = held;
+        self->held_tail = held;
+        self->held_count++;
+    }
+    zmesh__log_limited(&self->backlog_log, S_LOG_INTERVAL_MS,
+                       "%d events held for an application that does not "
+                       "read: events still queued for a departed publisher "
+                       "are lost",
+                       S_HELD_MAX);
+}
+
+static void
+s_connection_close(zmesh_agent_t *self, const char *endpoint)
+{
+    s_hold_pending(self);
+    zmq_disconnect(self->sub_handle, endpoint);
+    zhashx_delete(self->connections, endpoint);
+    self->closing--;
+}
+
+// A publisher that leaves says BYE on the control plane, which can
+// overtake its last events on the data connection. So a connection we no
+// longer want stays open until the publisher closes it (the monitor's
+// DISCONNECTED: everything it sent has arrived) or, for a publisher that
+// stays up but no longer has what we want, until a deadline.
 static void
 s_connection_change(zmesh_agent_t *self, const char *endpoint, bool up)
 {
-    size_t *count = zhashx_lookup(self->connections, endpoint);
+    s_connection_t *conn = zhashx_lookup(self->connections, endpoint);
     if (up) {
-        if (!count) {
-            count = calloc(1, sizeof *count);
-            if (!count)
+        if (!conn) {
+            conn = calloc(1, sizeof *conn);
+            if (!conn)
                 return;
-            zhashx_insert(self->connections, endpoint, count);
+            zhashx_insert(self->connections, endpoint, conn);
             if (zmq_connect(self->sub_handle, endpoint) != 0)
                 zmesh__log(ZMESH_LOG_WARNING, "cannot connect to %s: %s",
                            endpoint, zmq_strerror(zmq_errno()));
+        } else if (conn->closing_at) {
+            conn->closing_at = 0; // wanted again before it closed
+            self->closing--;
         }
-        (*count)++;
-    } else if (count && --*count == 0) {
-        zmq_disconnect(self->sub_handle, endpoint);
-        zhashx_delete(self->connections, endpoint);
+        conn->count++;
+    } else if (conn && conn->count > 0 && --conn->count == 0) {
+        conn->closing_at = s_clock_ms() + self->peer_timeout_ms;
+        self->closing++;
     }
+}
+
+static void
+s_connections_expire(zmesh_agent_t *self)
+{
+    if (self->closing == 0)
+        return;
+    int64_t now = s_clock_ms();
+    zlistx_t *due = zlistx_new();
+    if (!due)
+        return;
+    for (s_connection_t *conn = zhashx_first(self->connections); conn;
+         conn = zhashx_next(self->connections))
+        if (conn->closing_at && now >= conn->closing_at)
+            zlistx_add_end(due, (void *)zhashx_cursor(self->connections));
+    for (const char *endpoint = zlistx_first(due); endpoint;
+         endpoint = zlistx_next(due)) {
+        char copy[256];
+        snprintf(copy, sizeof copy, "%s", endpoint);
+        s_connection_close(self, copy);
+    }
+    zlistx_destroy(&due);
 }
 
 static void
@@ -877,13 +975,18 @@ s_on_monitor(zmesh_agent_t *self, zmsg_t *msg)
     if (!event || zframe_size(event) < 2 || !address)
         return;
     endpoint = zframe_strdup(address);
-    if (endpoint && zhashx_lookup(self->connections, endpoint)) {
+    s_connection_t *conn =
+        endpoint ? zhashx_lookup(self->connections, endpoint) : NULL;
+    if (conn && conn->closing_at) {
+        s_connection_close(self, endpoint); // the publisher is done
+    } else if (conn) {
         self->data_reconnects++;
         zmesh__log_limited(&self->reconnect_log, S_LOG_INTERVAL_MS,
                            "data connection to %s dropped (publisher gone, "
                            "or it sent a frame over the %zu-byte limit): "
                            "reconnecting",
                            endpoint, self->max_msg_size);
+        s_hold_pending(self);
         zmq_disconnect(self->sub_handle, endpoint);
         zmq_connect(self->sub_handle, endpoint);
     }
@@ -896,6 +999,7 @@ static void
 s_service(zmesh_agent_t *self)
 {
     self->service_countdown = S_SERVICE_EVERY;
+    s_connections_expire(self);
     void *notify = zsock_resolve(self->notify);
     for (int i = 0; i < 256; i++) {
         zmsg_t *msg = NULL;
@@ -1144,8 +1248,23 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
             *event = &self->event;
             return 0;
         }
-        zmq_msg_init(&self->msg);
-        if (zmq_msg_recv(&self->msg, self->sub_handle, ZMQ_DONTWAIT) >= 0) {
+        int got;
+        if (self->held_head) {
+            s_held_t *held = self->held_head;
+            self->held_head = held->next;
+            if (!self->held_head)
+                self->held_tail = NULL;
+            self->held_count--;
+            zmq_msg_init(&self->msg);
+            zmq_msg_move(&self->msg, &held->msg);
+            zmq_msg_close(&held->msg);
+            free(held);
+            got = 0;
+        } else {
+            zmq_msg_init(&self->msg);
+            got = zmq_msg_recv(&self->msg, self->sub_handle, ZMQ_DONTWAIT);
+        }
+        if (got >= 0) {
             self->msg_live = true;
             if (--self->service_countdown == 0)
                 s_service(self);

@@ -59,6 +59,7 @@ typedef struct {
     char **subs; /* patterns wanted */
     size_t subs_count;
     uint64_t subs_generation; /* grows each time subs change */
+    uint64_t ask; /* HELLO: 1 asks the receiver to answer with its HELLO */
     /* PEERS */
     zmesh__gossip_t *peers;
     size_t peers_count;

@@ -159,9 +159,13 @@ static void
 s_send(s_control_t *self, zmesh__peer_t *peer, zmesh__msg_type_t type)
 {
     zmesh__msg_t msg;
-    if (type == ZMESH__MSG_HELLO)
+    if (type == ZMESH__MSG_HELLO) {
         s_hello_fill(self, &msg);
-    else {
+        // proto/wire.md#hello: until we have the peer's HELLO we ask for
+        // it, whatever the peer thinks it knows of us (it may have us as
+        // joined while we expired it).
+        msg.ask = zmesh__peer_state(peer) != ZMESH__PEER_JOINED;
+    } else {
         memset(&msg, 0, sizeof msg);
         msg.type = type;
         memcpy(msg.sender, self->cfg->id, ZMESH__ID_SIZE);
@@ -302,6 +306,17 @@ s_remove_previous_incarnations(s_control_t *self, zmesh__peer_t *fresh)
 /* ------------------------------------------------------------------------ */
 /*  Control messages in                                                     */
 
+// Patterns come from the network: the topic functions require valid
+// ones, so a message carrying an invalid pattern is malformed as a whole.
+static bool
+s_patterns_ok(char *const *patterns, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (zmesh__pattern_check(patterns[i], strlen(patterns[i])) != 0)
+            return false;
+    return true;
+}
+
 static void
 s_on_hello(s_control_t *self, zmesh__msg_t *msg, bool from_probe, int64_t now)
 {
@@ -321,6 +336,15 @@ s_on_hello(s_control_t *self, zmesh__msg_t *msg, bool from_probe, int64_t now)
                            msg->name, msg->endpoint);
         return;
     }
+    if (!s_patterns_ok(msg->pubs, msg->pubs_count) ||
+        !s_patterns_ok(msg->subs, msg->subs_count)) {
+        self->stats.control_rejected++;
+        zmesh__log_limited(&self->bad_control_log, S_LOG_INTERVAL_MS,
+                           "HELLO from %s carries an invalid pattern: "
+                           "ignored",
+                           msg->name);
+        return;
+    }
     zmesh__peer_t *peer = s_peer_lookup(self, msg->sender);
     bool is_new = peer == NULL;
     if (is_new) {
@@ -334,9 +358,10 @@ s_on_hello(s_control_t *self, zmesh__msg_t *msg, bool from_probe, int64_t now)
     zmesh__peer_heard(peer, now);
     if (!was_joined)
         s_remove_previous_incarnations(self, peer);
-    // A probe asks explicitly, so it always gets our HELLO back, even when
-    // we knew the prober already (it may have expired us).
-    if (is_new || from_probe)
+    // Answer when asked (the sender has not had our HELLO, or lost us; a
+    // seed probe always asks), and always when we did not know the sender.
+    // A reply never asks, so two agents never echo HELLOs forever.
+    if (msg->ask || is_new)
         s_send(self, peer, ZMESH__MSG_HELLO);
     if (!was_joined) {
         self->stats.peers_joined++;
@@ -432,6 +457,15 @@ s_on_control(s_control_t *self)
     zmesh__peer_heard(peer, now);
     switch (decoded.type) {
     case ZMESH__MSG_ADVERTISE:
+        if (!s_patterns_ok(decoded.pubs, decoded.pubs_count) ||
+            !s_patterns_ok(decoded.subs, decoded.subs_count)) {
+            self->stats.control_rejected++;
+            zmesh__log_limited(&self->bad_control_log, S_LOG_INTERVAL_MS,
+                               "ADVERTISE from %s carries an invalid "
+                               "pattern: ignored",
+                               zmesh__peer_name(peer));
+            break;
+        }
         zmesh__peer_apply_advertise(peer, &decoded);
         s_data_connection_update(self, peer);
         break;
@@ -554,6 +588,7 @@ s_probe_seeds(s_control_t *self, int64_t now)
             continue;
         zmesh__msg_t msg;
         s_hello_fill(self, &msg);
+        msg.ask = 1;
         void *bytes;
         size_t size;
         if (zmesh__msg_encode(&msg, &bytes, &size) != 0)

@@ -82,6 +82,28 @@ def test_subscription_at_runtime_and_pattern_filtering():
           "received a topic it did not subscribe to")
 
 
+def test_publisher_that_leaves_at_once_delivers_everything():
+    # The publisher says BYE right after its last publish: events still on
+    # their way, or queued in the subscriber, must not be thrown away when
+    # the subscriber disconnects from it.
+    mesh, port = unique_mesh(), random_port()
+    sub = testnode("sink", mesh, port, "--sub", "burst.>")
+    sub.started()
+    for run_no in range(3):
+        pub = testnode("burst%d" % run_no, mesh, port, "--pub", "burst.x",
+                       "--count", 500, "--every", 0, "--wait-subs", 1,
+                       "--exit-when-done")
+        pub.started()
+        pub.proc.wait(20)
+        sub.wait_for(lambda o, n="burst%d" % run_no: o.get("event") == "left"
+                     and o.get("peer") == n, 10, "BYE of the publisher")
+        got = sub.wait_count(
+            lambda o, n="burst%d" % run_no: o.get("event") == "message" and
+            o["publisher"] == n, 500, 10, "the whole burst")
+        check([o["seq"] for o in got] == list(range(1, 501)),
+              "burst %d incomplete or out of order" % run_no)
+
+
 def test_two_meshes_on_one_port_stay_apart():
     port = random_port()
     mesh_a, mesh_b = unique_mesh("a"), unique_mesh("b")
@@ -109,4 +131,5 @@ if __name__ == "__main__":
     run([test_three_agents_exchange_both_ways,
          test_late_subscriber_gets_live_stream,
          test_subscription_at_runtime_and_pattern_filtering,
+         test_publisher_that_leaves_at_once_delivers_everything,
          test_two_meshes_on_one_port_stay_apart])

@@ -44,7 +44,8 @@ s_usage(void)
             "  [--interface IF] [--group G] [--seed EP]... [--header K=V]...\n"
             "  [--sub PATTERN]... [--advertise PATTERN]...\n"
             "  [--pub TOPIC --count N [--every MS] [--wait-subs N]]\n"
-            "  [--run-ms MS] [--exit-after N] [--crash] [-v]\n");
+            "  [--run-ms MS] [--exit-after N] [--exit-when-done] [--crash]"
+            " [-v]\n");
     exit(2);
 }
 
@@ -157,7 +158,7 @@ main(int argc, char **argv)
     zmesh_discovery_t scope = ZMESH_DISCOVERY_HOST;
     long count = 0, every_ms = 10, run_ms = 10000, exit_after = -1;
     long wait_subs = -1;
-    bool crash = false;
+    bool crash = false, exit_when_done = false;
     zmesh_agent_t *agent = NULL;
 
     for (int i = 1; i < argc; i++)
@@ -175,6 +176,10 @@ main(int argc, char **argv)
         }
         if (strcmp(opt, "--crash") == 0) {
             crash = true;
+            continue;
+        }
+        if (strcmp(opt, "--exit-when-done") == 0) {
+            exit_when_done = true;
             continue;
         }
         if (!val)
@@ -276,6 +281,8 @@ main(int argc, char **argv)
             if (published == count) {
                 printf("{\"event\":\"published\",\"count\":%ld}\n", published);
                 fflush(stdout);
+                if (exit_when_done)
+                    break;
             }
         }
         int64_t wake = pub_topic && published < count ? next_pub : end;

@@ -82,7 +82,9 @@ def exchange(scope):
             joined = node.wait_for(
                 lambda o, n=other: o.get("event") == "joined" and
                 o.get("peer") == n, 10, "join of " + other)
-            check(joined["reason"] == "beacon" or joined["reason"] == "hello",
+            # Found by its beacon, by its HELLO, or through a third host's
+            # gossip, whichever came first; never by a seed (none is set).
+            check(joined["reason"] in ("beacon", "hello", "gossip"),
                   "unexpected origin %s" % joined)
             node.wait_count(
                 lambda o, t="lan." + other: o.get("event") == "message" and

@@ -1,0 +1,2091 @@
+/*  codec_test.c - unit tests of lib/codec.c: the test vectors of
+    proto/vectors (decoded, re-encoded byte for byte, or rejected), round
+    trips of every control message type, every limit on both sides of its
+    edge, truncation at every offset, trailing bytes, wrong types, duplicate
+    and unknown keys, other protocol versions, event frame edge cases, the
+    msgpack checker and agent id hex. Malformed messages are built with
+    msgpack-c's packer through a mutating encoder below, not with the codec
+    under test. Every input is copied into a buffer of its exact size so
+    ASan catches a read past its end. */
+#include "codec.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <msgpack.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#ifndef ZMESH_SOURCE_DIR
+#error "ZMESH_SOURCE_DIR must name the source tree (the build defines it)"
+#endif
+#define VECTOR_DIR ZMESH_SOURCE_DIR "/proto/vectors"
+
+static const uint8_t id_a[ZMESH__ID_SIZE] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55,
+                                             0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,
+                                             0xcc, 0xdd, 0xee, 0xff};
+static const uint8_t id_b[ZMESH__ID_SIZE] = {0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54,
+                                             0x32, 0x10, 0x01, 0x23, 0x45, 0x67,
+                                             0x89, 0xab, 0xcd, 0xef};
+
+/* ------------------------------------------------------------------------ */
+/*  Helpers                                                                 */
+
+/*  A heap copy of exactly `size` bytes (at least one byte is allocated so
+    that size 0 still gives a valid pointer). */
+static uint8_t *
+copy_exact(const void *data, size_t size)
+{
+    uint8_t *copy = malloc(size ? size : 1);
+    assert_non_null(copy);
+    if (size)
+        memcpy(copy, data, size);
+    return copy;
+}
+
+static int
+decode_exact(const void *data, size_t size, zmesh__msg_t *msg)
+{
+    uint8_t *copy = copy_exact(data, size);
+    int rc = zmesh__msg_decode(copy, size, msg);
+    free(copy);
+    return rc;
+}
+
+/*  Frame decode on an exact copy; the frame's pointers are not used after
+    the copy is freed. */
+static int
+frame_decode_exact(const void *data, size_t size)
+{
+    uint8_t *copy = copy_exact(data, size);
+    zmesh__frame_t frame;
+    int rc = zmesh__frame_decode(copy, size, &frame);
+    free(copy);
+    return rc;
+}
+
+static int
+check_exact(const void *data, size_t size)
+{
+    uint8_t *copy = copy_exact(data, size);
+    int rc = zmesh__msgpack_check(copy, size);
+    free(copy);
+    return rc;
+}
+
+/*  A string of `n` copies of `c`, freed by free_strings(). */
+static char *strings[64];
+static size_t strings_count;
+
+static char *
+rep(char c, size_t n)
+{
+    assert_true(strings_count < sizeof strings / sizeof strings[0]);
+    char *s = malloc(n + 1);
+    assert_non_null(s);
+    memset(s, c, n);
+    s[n] = '\0';
+    strings[strings_count++] = s;
+    return s;
+}
+
+static void
+free_strings(void)
+{
+    for (size_t i = 0; i < strings_count; i++)
+        free(strings[i]);
+    strings_count = 0;
+}
+
+static bool
+str_eq(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/*  Semantic equality of two messages (NULL and "" are equal). */
+static bool
+msg_equal(const zmesh__msg_t *a, const zmesh__msg_t *b)
+{
+    if (a->type != b->type || memcmp(a->sender, b->sender, 16) != 0 ||
+        !str_eq(a->name, b->name) || !str_eq(a->mesh, b->mesh) ||
+        !str_eq(a->endpoint, b->endpoint) ||
+        !str_eq(a->data_endpoint, b->data_endpoint) ||
+        !str_eq(a->host, b->host) ||
+        !str_eq(a->version_text, b->version_text) || a->pid != b->pid ||
+        a->subs_generation != b->subs_generation || a->ask != b->ask ||
+        a->headers_count != b->headers_count ||
+        a->pubs_count != b->pubs_count || a->subs_count != b->subs_count ||
+        a->peers_count != b->peers_count)
+        return false;
+    for (size_t i = 0; i < a->headers_count; i++)
+        if (!str_eq(a->headers[i].key, b->headers[i].key) ||
+            !str_eq(a->headers[i].value, b->headers[i].value))
+            return false;
+    for (size_t i = 0; i < a->pubs_count; i++)
+        if (!str_eq(a->pubs[i], b->pubs[i]))
+            return false;
+    for (size_t i = 0; i < a->subs_count; i++)
+        if (!str_eq(a->subs[i], b->subs[i]))
+            return false;
+    for (size_t i = 0; i < a->peers_count; i++)
+        if (memcmp(a->peers[i].id, b->peers[i].id, 16) != 0 ||
+            !str_eq(a->peers[i].endpoint, b->peers[i].endpoint))
+            return false;
+    return true;
+}
+
+static bool
+msg_is_zero(const zmesh__msg_t *msg)
+{
+    static const zmesh__msg_t zero;
+    return memcmp(msg, &zero, sizeof zero) == 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Sample messages                                                         */
+
+static char *sample_pubs[] = {"orders.*.created", "orders.>"};
+static char *sample_subs[] = {"payments.>", "inventory.*.level",
+                              "$mesh.peer.joined"};
+static zmesh__header_t sample_headers[] = {{"region", "eu-west"},
+                                           {"team", "payments"}};
+static zmesh__gossip_t sample_peers[2];
+
+static zmesh__msg_t
+sample(zmesh__msg_type_t type)
+{
+    zmesh__msg_t msg = {.type = type};
+    memcpy(msg.sender, id_a, 16);
+    switch (type) {
+    case ZMESH__MSG_HELLO:
+        msg.name = "orders-service";
+        msg.mesh = "default";
+        msg.endpoint = "tcp://192.168.1.20:40001";
+        msg.data_endpoint = "tcp://192.168.1.20:40002";
+        msg.host = "node-7";
+        msg.version_text = "0.1.0";
+        msg.pid = 4242;
+        msg.headers = sample_headers;
+        msg.headers_count = 2;
+        msg.pubs = sample_pubs;
+        msg.pubs_count = 2;
+        msg.subs = sample_subs;
+        msg.subs_count = 3;
+        msg.subs_generation = 3;
+        msg.ask = 1;
+        break;
+    case ZMESH__MSG_ADVERTISE:
+        msg.pubs = sample_pubs;
+        msg.pubs_count = 2;
+        msg.subs = sample_subs;
+        msg.subs_count = 3;
+        msg.subs_generation = 70000;
+        break;
+    case ZMESH__MSG_PEERS:
+        memcpy(sample_peers[0].id, id_b, 16);
+        sample_peers[0].endpoint = "tcp://10.0.0.2:5000";
+        memset(sample_peers[1].id, 0x5a, 16);
+        sample_peers[1].endpoint = "tcp://10.0.0.3:5000";
+        msg.peers = sample_peers;
+        msg.peers_count = 2;
+        break;
+    default: break;
+    }
+    return msg;
+}
+
+static const zmesh__msg_type_t all_types[] = {
+    ZMESH__MSG_HELLO, ZMESH__MSG_ADVERTISE, ZMESH__MSG_PING,
+    ZMESH__MSG_PONG,  ZMESH__MSG_BYE,       ZMESH__MSG_PEERS};
+#define ALL_TYPES (sizeof all_types / sizeof all_types[0])
+
+/* ------------------------------------------------------------------------ */
+/*  A mutating encoder, independent of the codec, for malformed messages    */
+
+typedef enum { K_STR, K_UINT, K_PATTERNS, K_HEADERS, K_GOSSIP } kind_t;
+
+typedef struct {
+    const char *key;
+    kind_t kind;
+    bool required;
+} field_t;
+
+static const field_t hello_fields[] = {
+    {"name", K_STR, true},       {"mesh", K_STR, true},
+    {"endpoint", K_STR, true},   {"data", K_STR, true},
+    {"host", K_STR, false},      {"ver", K_STR, false},
+    {"pid", K_UINT, false},      {"headers", K_HEADERS, false},
+    {"pubs", K_PATTERNS, false}, {"subs", K_PATTERNS, false},
+    {"subgen", K_UINT, false},   {"ask", K_UINT, false}};
+static const field_t advertise_fields[] = {{"pubs", K_PATTERNS, true},
+                                           {"subs", K_PATTERNS, true},
+                                           {"subgen", K_UINT, true}};
+static const field_t peers_fields[] = {{"peers", K_GOSSIP, true}};
+
+static const field_t *
+fields_of(zmesh__msg_type_t type, size_t *count)
+{
+    switch (type) {
+    case ZMESH__MSG_HELLO:
+        *count = sizeof hello_fields / sizeof hello_fields[0];
+        return hello_fields;
+    case ZMESH__MSG_ADVERTISE:
+        *count = sizeof advertise_fields / sizeof advertise_fields[0];
+        return advertise_fields;
+    case ZMESH__MSG_PEERS: *count = 1; return peers_fields;
+    default: *count = 0; return NULL;
+    }
+}
+
+typedef struct {
+    bool set_version;
+    uint64_t version;
+    bool set_type;
+    uint64_t type;
+    bool short_sender;  /* sender of 15 bytes */
+    const char *omit;   /* key left out */
+    const char *dup;    /* key written twice */
+    const char *wrong;  /* key written with a value of the wrong type */
+    int wrong_variant;  /* 0..2: which wrong value */
+    const char *nul_in; /* key whose (first) string gets a NUL */
+    int unknown_depth;  /* > 0: add unknown keys, one this deep */
+    bool trailing;      /* a byte after the message */
+} raw_t;
+
+#define WRONG_VARIANTS 3
+
+static void
+pk_ok(int rc)
+{
+    assert_int_equal(rc, 0);
+}
+
+static void
+pk_str(msgpack_packer *pk, const char *s, bool nul)
+{
+    s = s ? s : "";
+    size_t n = strlen(s);
+    pk_ok(msgpack_pack_str(pk, n + (nul ? 2 : 0)));
+    pk_ok(msgpack_pack_str_body(pk, s, n));
+    if (nul)
+        pk_ok(msgpack_pack_str_body(pk, "\0x", 2));
+}
+
+static void
+pk_nested(msgpack_packer *pk, int depth)
+{
+    for (int i = 1; i < depth; i++)
+        pk_ok(msgpack_pack_array(pk, 1));
+    pk_ok(msgpack_pack_array(pk, 0));
+}
+
+static void
+pk_wrong(msgpack_packer *pk, kind_t kind, int variant)
+{
+    static const uint8_t id[16];
+    switch (kind) {
+    case K_STR:
+        if (variant == 0)
+            pk_ok(msgpack_pack_uint64(pk, 1));
+        else if (variant == 1) {
+            pk_ok(msgpack_pack_bin(pk, 3));
+            pk_ok(msgpack_pack_bin_body(pk, "abc", 3));
+        } else
+            pk_ok(msgpack_pack_nil(pk));
+        break;
+    case K_UINT:
+        if (variant == 0)
+            pk_str(pk, "1", false);
+        else if (variant == 1)
+            pk_ok(msgpack_pack_int64(pk, -1));
+        else
+            pk_ok(msgpack_pack_double(pk, 1.0));
+        break;
+    case K_PATTERNS:
+        if (variant == 0)
+            pk_ok(msgpack_pack_map(pk, 0));
+        else if (variant == 1) {
+            pk_ok(msgpack_pack_array(pk, 1));
+            pk_ok(msgpack_pack_uint64(pk, 1));
+        } else
+            pk_str(pk, "a.b", false);
+        break;
+    case K_HEADERS:
+        if (variant == 0)
+            pk_ok(msgpack_pack_array(pk, 0));
+        else if (variant == 1) {
+            pk_ok(msgpack_pack_map(pk, 1));
+            pk_ok(msgpack_pack_uint64(pk, 1));
+            pk_str(pk, "v", false);
+        } else {
+            pk_ok(msgpack_pack_map(pk, 1));
+            pk_str(pk, "k", false);
+            pk_ok(msgpack_pack_uint64(pk, 1));
+        }
+        break;
+    case K_GOSSIP:
+        if (variant == 0)
+            pk_ok(msgpack_pack_map(pk, 0));
+        else if (variant == 1) {
+            pk_ok(msgpack_pack_array(pk, 1));
+            pk_ok(msgpack_pack_array(pk, 1));
+            pk_ok(msgpack_pack_bin(pk, 16));
+            pk_ok(msgpack_pack_bin_body(pk, id, 16));
+        } else {
+            pk_ok(msgpack_pack_array(pk, 1));
+            pk_ok(msgpack_pack_array(pk, 2));
+            pk_ok(msgpack_pack_str(pk, 16));
+            pk_ok(msgpack_pack_str_body(pk, "0123456789abcdef", 16));
+            pk_str(pk, "tcp://x:1", false);
+        }
+        break;
+    }
+}
+
+static char **
+msg_str(const zmesh__msg_t *msg, const char *key)
+{
+    zmesh__msg_t *m = (zmesh__msg_t *)msg;
+    if (strcmp(key, "name") == 0)
+        return &m->name;
+    if (strcmp(key, "mesh") == 0)
+        return &m->mesh;
+    if (strcmp(key, "endpoint") == 0)
+        return &m->endpoint;
+    if (strcmp(key, "data") == 0)
+        return &m->data_endpoint;
+    if (strcmp(key, "host") == 0)
+        return &m->host;
+    if (strcmp(key, "ver") == 0)
+        return &m->version_text;
+    fail_msg("no str field %s", key);
+    return NULL;
+}
+
+static void
+pk_value(msgpack_packer *pk, const zmesh__msg_t *msg, const field_t *f,
+         const raw_t *raw)
+{
+    bool nul = raw->nul_in && strcmp(raw->nul_in, f->key) == 0;
+    switch (f->kind) {
+    case K_STR: pk_str(pk, *msg_str(msg, f->key), nul); break;
+    case K_UINT:
+        pk_ok(msgpack_pack_uint64(pk, strcmp(f->key, "pid") == 0 ? msg->pid
+                                      : strcmp(f->key, "ask") == 0
+                                          ? msg->ask
+                                          : msg->subs_generation));
+        break;
+    case K_PATTERNS: {
+        bool pubs = strcmp(f->key, "pubs") == 0;
+        char **list = pubs ? msg->pubs : msg->subs;
+        size_t count = pubs ? msg->pubs_count : msg->subs_count;
+        pk_ok(msgpack_pack_array(pk, count));
+        for (size_t i = 0; i < count; i++)
+            pk_str(pk, list[i], nul && i == 0);
+        break;
+    }
+    case K_HEADERS: {
+        bool nul_key = raw->nul_in && strcmp(raw->nul_in, "headers.key") == 0;
+        pk_ok(msgpack_pack_map(pk, msg->headers_count));
+        for (size_t i = 0; i < msg->headers_count; i++) {
+            pk_str(pk, msg->headers[i].key, nul_key && i == 0);
+            pk_str(pk, msg->headers[i].value, nul && i == 0);
+        }
+        break;
+    }
+    case K_GOSSIP:
+        pk_ok(msgpack_pack_array(pk, msg->peers_count));
+        for (size_t i = 0; i < msg->peers_count; i++) {
+            pk_ok(msgpack_pack_array(pk, 2));
+            pk_ok(msgpack_pack_bin(pk, 16));
+            pk_ok(msgpack_pack_bin_body(pk, msg->peers[i].id, 16));
+            pk_str(pk, msg->peers[i].endpoint, nul && i == 0);
+        }
+        break;
+    }
+}
+
+#define UNKNOWN_KEYS 8
+
+/*  Unknown keys of every kind; the last one nests `depth` deep. A key of
+    another type ("peers", or "name" in PEERS) is unknown here too. */
+static void
+pk_unknown(msgpack_packer *pk, zmesh__msg_type_t type, int depth)
+{
+    static const uint8_t ext[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    pk_str(pk, "zz-map", false);
+    pk_ok(msgpack_pack_map(pk, 1));
+    pk_str(pk, "a", false);
+    pk_ok(msgpack_pack_array(pk, 3));
+    pk_ok(msgpack_pack_uint64(pk, 1));
+    pk_ok(msgpack_pack_int64(pk, -1000));
+    pk_ok(msgpack_pack_map(pk, 1));
+    pk_ok(msgpack_pack_uint64(pk, 7)); // a non-str key inside a skipped map
+    pk_ok(msgpack_pack_nil(pk));
+    pk_str(pk, "zz-ext", false);
+    pk_ok(msgpack_pack_ext(pk, 8, 42));
+    pk_ok(msgpack_pack_ext_body(pk, ext, 8));
+    pk_str(pk, "zz-bin", false);
+    pk_ok(msgpack_pack_bin(pk, 2));
+    pk_ok(msgpack_pack_bin_body(pk, "\0\1", 2));
+    pk_str(pk, "zz-float", false);
+    pk_ok(msgpack_pack_float(pk, 2.5f));
+    pk_str(pk, "zz-bool", false);
+    pk_ok(msgpack_pack_true(pk));
+    pk_str(pk, "zz-\xc3\xa9t\xc3\xa9", false); // UTF-8 key
+    pk_ok(msgpack_pack_nil(pk));
+    pk_str(pk, type == ZMESH__MSG_PEERS ? "name" : "peers", false);
+    pk_ok(msgpack_pack_int64(pk, -5));
+    pk_str(pk, "zz-deep", false);
+    pk_nested(pk, depth);
+}
+
+/*  Packs `msg` the way the wire spec says, changed as `raw` asks. The
+    caller frees *out. */
+static void
+raw_encode(const zmesh__msg_t *msg, const raw_t *raw, uint8_t **out,
+           size_t *size)
+{
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init(&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    size_t count;
+    const field_t *fields = fields_of(msg->type, &count);
+
+    pk_ok(msgpack_pack_array(&pk, 4));
+    pk_ok(msgpack_pack_uint64(&pk, raw->set_version ? raw->version : 1));
+    pk_ok(msgpack_pack_uint64(&pk, raw->set_type ? raw->type : msg->type));
+    size_t sender_size = raw->short_sender ? 15 : 16;
+    pk_ok(msgpack_pack_bin(&pk, sender_size));
+    pk_ok(msgpack_pack_bin_body(&pk, msg->sender, sender_size));
+
+    size_t entries = 0;
+    bool dup_known = false;
+    for (size_t i = 0; i < count; i++) {
+        if (!raw->omit || strcmp(raw->omit, fields[i].key) != 0)
+            entries++;
+        if (raw->dup && strcmp(raw->dup, fields[i].key) == 0)
+            dup_known = true;
+    }
+    if (raw->dup)
+        entries += dup_known ? 1 : 2; // an unknown key is written twice
+    if (raw->unknown_depth > 0)
+        entries += UNKNOWN_KEYS;
+    pk_ok(msgpack_pack_map(&pk, entries));
+    for (size_t i = 0; i < count; i++) {
+        const field_t *f = &fields[i];
+        if (raw->omit && strcmp(raw->omit, f->key) == 0)
+            continue;
+        pk_str(&pk, f->key, false);
+        if (raw->wrong && strcmp(raw->wrong, f->key) == 0)
+            pk_wrong(&pk, f->kind, raw->wrong_variant);
+        else
+            pk_value(&pk, msg, f, raw);
+    }
+    for (size_t i = 0; raw->dup && i < count; i++)
+        if (strcmp(raw->dup, fields[i].key) == 0) {
+            pk_str(&pk, fields[i].key, false);
+            pk_value(&pk, msg, &fields[i], raw);
+        }
+    for (int i = 0; raw->dup && !dup_known && i < 2; i++) {
+        pk_str(&pk, raw->dup, false);
+        pk_ok(msgpack_pack_nil(&pk));
+    }
+    if (raw->unknown_depth > 0)
+        pk_unknown(&pk, msg->type, raw->unknown_depth);
+    if (raw->trailing)
+        pk_ok(msgpack_pack_nil(&pk));
+    *size = sbuf.size;
+    *out = (uint8_t *)msgpack_sbuffer_release(&sbuf);
+}
+
+/*  Raw-encodes `msg` as `raw` says and decodes it; returns the decode's
+    result, and on success checks that the message came back whole. */
+static int
+raw_decode(const zmesh__msg_t *msg, const raw_t *raw)
+{
+    uint8_t *bytes;
+    size_t size;
+    raw_encode(msg, raw, &bytes, &size);
+    zmesh__msg_t got;
+    int rc = decode_exact(bytes, size, &got);
+    free(bytes);
+    if (rc == 0 && !raw->omit)
+        assert_true(msg_equal(msg, &got));
+    else if (rc < 0)
+        assert_true(msg_is_zero(&got));
+    zmesh__msg_clear(&got);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Test vectors                                                            */
+
+typedef enum { V_CANONICAL, V_COMPAT, V_OTHER_VERSION, V_BAD } expect_t;
+typedef enum { V_CONTROL, V_FRAME, V_BEACON } vkind_t;
+
+typedef struct {
+    uint8_t *bytes;
+    size_t size;
+    bool has_mesh;
+    char mesh[128];
+} vector_t;
+
+/*  Parses a vector file: lowercase hex split over lines at will; lines
+    whose first non-blank character is '#' are comments, and the comment
+    `mesh: "NAME"` names a beacon's mesh. False on anything else. */
+static bool
+vector_load(const char *path, vector_t *v)
+{
+    memset(v, 0, sizeof *v);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t cap = 4096;
+    v->bytes = malloc(cap);
+    assert_non_null(v->bytes);
+    char line[4096];
+    bool ok = true;
+    while (ok && fgets(line, sizeof line, f)) {
+        const char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '#') {
+            const char *m = strstr(p, "# mesh: \"");
+            if (m == p) {
+                const char *start = p + strlen("# mesh: \"");
+                const char *end = strchr(start, '"');
+                ok = end && (size_t)(end - start) < sizeof v->mesh;
+                if (ok) {
+                    memcpy(v->mesh, start, (size_t)(end - start));
+                    v->mesh[end - start] = '\0';
+                    v->has_mesh = true;
+                }
+            }
+            continue;
+        }
+        int high = -1;
+        for (; *p && ok; p++) {
+            int digit;
+            if (*p >= '0' && *p <= '9')
+                digit = *p - '0';
+            else if (*p >= 'a' && *p <= 'f')
+                digit = *p - 'a' + 10;
+            else if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+                continue;
+            else {
+                ok = false;
+                break;
+            }
+            if (high < 0) {
+                high = digit;
+                continue;
+            }
+            if (v->size == cap) {
+                cap *= 2;
+                v->bytes = realloc(v->bytes, cap);
+                assert_non_null(v->bytes);
+            }
+            v->bytes[v->size++] = (uint8_t)(high << 4 | digit);
+            high = -1;
+        }
+        if (high >= 0)
+            ok = false; // a byte split over two lines, or an odd digit
+    }
+    fclose(f);
+    if (!ok) {
+        free(v->bytes);
+        v->bytes = NULL;
+        return false;
+    }
+    // Exactly-sized, so ASan sees reads past the end.
+    uint8_t *exact = copy_exact(v->bytes, v->size);
+    free(v->bytes);
+    v->bytes = exact;
+    return true;
+}
+
+/*  Splits a file name into what is expected of it and what it holds:
+    [bad-|compat-|vN-]KIND[-variant].hex (proto/vectors/README.md). */
+static bool
+vector_classify(const char *name, expect_t *expect, vkind_t *kind,
+                uint64_t *version, zmesh__msg_type_t *type)
+{
+    const char *rest = name;
+    *version = 1;
+    *type = 0;
+    if (strncmp(rest, "bad-", 4) == 0) {
+        *expect = V_BAD;
+        rest += 4;
+    } else if (strncmp(rest, "compat-", 7) == 0) {
+        *expect = V_COMPAT;
+        rest += 7;
+    } else if (rest[0] == 'v' && rest[1] >= '0' && rest[1] <= '9') {
+        char *end;
+        *version = strtoull(rest + 1, &end, 10);
+        if (*end != '-')
+            return false;
+        *expect = V_OTHER_VERSION;
+        rest = end + 1;
+    } else
+        *expect = V_CANONICAL;
+    static const struct {
+        const char *word;
+        vkind_t kind;
+        zmesh__msg_type_t type;
+    } words[] = {
+        {"hello", V_CONTROL, ZMESH__MSG_HELLO},
+        {"advertise", V_CONTROL, ZMESH__MSG_ADVERTISE},
+        {"ping", V_CONTROL, ZMESH__MSG_PING},
+        {"pong", V_CONTROL, ZMESH__MSG_PONG},
+        {"bye", V_CONTROL, ZMESH__MSG_BYE},
+        {"peers", V_CONTROL, ZMESH__MSG_PEERS},
+        {"control", V_CONTROL, 0},
+        {"frame", V_FRAME, 0},
+        {"beacon", V_BEACON, 0},
+    };
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        size_t n = strlen(words[i].word);
+        if (strncmp(rest, words[i].word, n) == 0 &&
+            (rest[n] == '-' || strcmp(rest + n, ".hex") == 0)) {
+            *kind = words[i].kind;
+            *type = words[i].type;
+            // A good control vector must say which type it is.
+            return !(*kind == V_CONTROL && *type == 0 &&
+                     (*expect == V_CANONICAL || *expect == V_COMPAT));
+        }
+    }
+    return false;
+}
+
+static uint64_t
+fnv1a(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    for (; *s; s++) {
+        h ^= (uint8_t)*s;
+        h *= 0x100000001b3u;
+    }
+    return h;
+}
+
+/*  The beacon rules of proto/wire.md#beacon, checked here independently
+    of lib/beacon.c (whose own tests use the same vectors): 0 for a valid
+    version-1 beacon, 1 for another version, -1 for malformed. */
+static int
+beacon_check(const uint8_t *b, size_t n, unsigned *version)
+{
+    if (n < 32 || memcmp(b, "ZMSH", 4) != 0)
+        return -1;
+    *version = b[4];
+    if (b[4] != 1)
+        return 1;
+    unsigned port = (unsigned)b[6] << 8 | b[7];
+    if (port == 0 && !(b[5] & 1))
+        return -1;
+    return 0;
+}
+
+static int failures;
+
+static void vfail(const char *name, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+vfail(const char *name, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    char text[256];
+    vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    print_error("vector %s: %s\n", name, text);
+    failures++;
+}
+
+static void
+vector_control(const char *name, const vector_t *v, expect_t expect,
+               uint64_t version, zmesh__msg_type_t type)
+{
+    zmesh__msg_t msg;
+    int rc = zmesh__msg_decode(v->bytes, v->size, &msg);
+    switch (expect) {
+    case V_BAD:
+        if (rc != ZMESH_EPROTO)
+            vfail(name, "decode gave %d, not ZMESH_EPROTO", rc);
+        else if (!msg_is_zero(&msg))
+            vfail(name, "message not cleared after a failed decode");
+        break;
+    case V_OTHER_VERSION:
+        if (rc != ZMESH__EVERSION)
+            vfail(name, "decode gave %d, not ZMESH__EVERSION", rc);
+        else if (msg.version != version)
+            vfail(name, "version %u, not %llu", msg.version,
+                  (unsigned long long)version);
+        else if (msg.name || msg.pubs || msg.peers || msg.type != 0)
+            vfail(name, "fields beyond version and sender were set");
+        break;
+    case V_CANONICAL:
+    case V_COMPAT: {
+        if (rc != 0) {
+            vfail(name, "decode gave %d", rc);
+            break;
+        }
+        if (msg.type != type || msg.version != 1)
+            vfail(name, "decoded as type %d version %u", (int)msg.type,
+                  msg.version);
+        void *again;
+        size_t again_size;
+        rc = zmesh__msg_encode(&msg, &again, &again_size);
+        if (rc != 0) {
+            vfail(name, "re-encode gave %d", rc);
+            break;
+        }
+        if (expect == V_CANONICAL &&
+            (again_size != v->size || memcmp(again, v->bytes, v->size) != 0))
+            vfail(name, "re-encoding differs from the vector");
+        if (expect == V_COMPAT) {
+            if (again_size == v->size && memcmp(again, v->bytes, v->size) == 0)
+                vfail(name, "canonical: name it without compat-");
+            zmesh__msg_t second;
+            if (zmesh__msg_decode(again, again_size, &second) != 0 ||
+                !msg_equal(&msg, &second))
+                vfail(name, "re-encoding decodes to another message");
+            zmesh__msg_clear(&second);
+        }
+        free(again);
+        break;
+    }
+    }
+    zmesh__msg_clear(&msg);
+}
+
+static bool
+frame_equal(const zmesh__frame_t *a, const zmesh__frame_t *b)
+{
+    return a->topic_size == b->topic_size &&
+           memcmp(a->topic, b->topic, a->topic_size) == 0 &&
+           memcmp(a->publisher, b->publisher, 16) == 0 &&
+           a->sequence == b->sequence && a->timestamp_us == b->timestamp_us &&
+           a->payload_size == b->payload_size &&
+           memcmp(a->payload, b->payload, a->payload_size) == 0;
+}
+
+static void
+vector_frame(const char *name, const vector_t *v, expect_t expect)
+{
+    zmesh__frame_t frame;
+    int rc = zmesh__frame_decode(v->bytes, v->size, &frame);
+    if (expect == V_BAD || expect == V_OTHER_VERSION) {
+        if (rc != ZMESH_EPROTO)
+            vfail(name, "frame decode gave %d, not ZMESH_EPROTO", rc);
+        return;
+    }
+    if (rc != 0) {
+        vfail(name, "frame decode gave %d", rc);
+        return;
+    }
+    if (frame.topic[frame.topic_size] != '\0' ||
+        zmesh__msgpack_check(frame.payload, frame.payload_size) != 0)
+        vfail(name, "decoded topic or payload is not what it claims");
+    size_t cap = v->size + ZMESH__FRAME_OVERHEAD;
+    uint8_t *out = malloc(cap);
+    assert_non_null(out);
+    int n = zmesh__frame_encode(frame.topic, frame.topic_size, frame.publisher,
+                                frame.sequence, frame.timestamp_us,
+                                frame.payload, frame.payload_size, out, cap);
+    if (n < 0)
+        vfail(name, "re-encode gave %d", n);
+    else if (expect == V_CANONICAL &&
+             ((size_t)n != v->size || memcmp(out, v->bytes, v->size) != 0))
+        vfail(name, "re-encoding differs from the vector");
+    else if (expect == V_COMPAT) {
+        zmesh__frame_t second;
+        if ((size_t)n == v->size && memcmp(out, v->bytes, v->size) == 0)
+            vfail(name, "canonical: name it without compat-");
+        if (zmesh__frame_decode(out, (size_t)n, &second) != 0 ||
+            !frame_equal(&frame, &second))
+            vfail(name, "re-encoding decodes to another frame");
+    }
+    free(out);
+}
+
+static void
+vector_beacon(const char *name, const vector_t *v, expect_t expect,
+              uint64_t version)
+{
+    unsigned got_version = 0;
+    int rc = beacon_check(v->bytes, v->size, &got_version);
+    if (v->has_mesh && v->size >= 16) {
+        uint64_t hash = 0;
+        for (int i = 0; i < 8; i++)
+            hash = hash << 8 | v->bytes[8 + i];
+        if (hash != fnv1a(v->mesh))
+            vfail(name, "mesh hash is not FNV-1a of \"%s\"", v->mesh);
+    }
+    switch (expect) {
+    case V_BAD:
+        if (rc != -1)
+            vfail(name, "a valid beacon in a bad- vector");
+        break;
+    case V_OTHER_VERSION:
+        if (rc != 1 || got_version != version)
+            vfail(name, "not a well-framed beacon of version %llu",
+                  (unsigned long long)version);
+        break;
+    case V_CANONICAL:
+    case V_COMPAT:
+        if (rc != 0)
+            vfail(name, "not a valid beacon");
+        if (!v->has_mesh)
+            vfail(name, "no mesh: comment");
+        if (expect == V_CANONICAL && (v->size != 32 || (v->bytes[5] & 0xfe)))
+            vfail(name, "a canonical beacon is 32 bytes, reserved flags 0");
+        break;
+    }
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*  Calls `fn` for every vector file, in name order; fails the test when
+    there are none, so a moved directory cannot pass silently. */
+static void
+each_vector(void (*fn)(const char *name, const vector_t *v, void *arg),
+            void *arg)
+{
+    DIR *dir = opendir(VECTOR_DIR);
+    if (!dir)
+        fail_msg("cannot open %s", VECTOR_DIR);
+    char *names[1024];
+    size_t count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        size_t n = strlen(entry->d_name);
+        if (n > 4 && strcmp(entry->d_name + n - 4, ".hex") == 0) {
+            assert_true(count < sizeof names / sizeof names[0]);
+            names[count] = strdup(entry->d_name);
+            assert_non_null(names[count]);
+            count++;
+        }
+    }
+    closedir(dir);
+    if (count == 0)
+        fail_msg("no test vectors in %s", VECTOR_DIR);
+    qsort(names, count, sizeof names[0], name_cmp);
+    for (size_t i = 0; i < count; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", VECTOR_DIR, names[i]);
+        vector_t v;
+        if (!vector_load(path, &v))
+            vfail(names[i], "not lowercase hex with '#' comment lines");
+        else {
+            fn(names[i], &v, arg);
+            free(v.bytes);
+        }
+        free(names[i]);
+    }
+}
+
+typedef struct {
+    size_t canonical[ZMESH__MSG_PEERS + 1];
+    size_t frames, beacons, bad, compat, other;
+} tally_t;
+
+static void
+vector_run(const char *name, const vector_t *v, void *arg)
+{
+    tally_t *tally = arg;
+    expect_t expect;
+    vkind_t kind;
+    uint64_t version;
+    zmesh__msg_type_t type;
+    if (!vector_classify(name, &expect, &kind, &version, &type)) {
+        vfail(name, "name does not follow proto/vectors/README.md");
+        return;
+    }
+    tally->bad += expect == V_BAD;
+    tally->compat += expect == V_COMPAT;
+    tally->other += expect == V_OTHER_VERSION;
+    switch (kind) {
+    case V_CONTROL:
+        if (expect == V_CANONICAL)
+            tally->canonical[type]++;
+        vector_control(name, v, expect, version, type);
+        break;
+    case V_FRAME:
+        tally->frames += expect == V_CANONICAL;
+        vector_frame(name, v, expect);
+        break;
+    case V_BEACON:
+        tally->beacons += expect == V_CANONICAL;
+        vector_beacon(name, v, expect, version);
+        break;
+    }
+}
+
+static void
+test_vectors(void **state)
+{
+    (void)state;
+    failures = 0;
+    tally_t tally = {0};
+    each_vector(vector_run, &tally);
+    for (size_t i = 0; i < ALL_TYPES; i++)
+        if (tally.canonical[all_types[i]] == 0) {
+            print_error("no canonical vector of type %d\n", all_types[i]);
+            failures++;
+        }
+    if (!tally.frames || !tally.beacons || !tally.bad || !tally.compat ||
+        !tally.other) {
+        print_error("a kind of vector is missing\n");
+        failures++;
+    }
+    assert_int_equal(failures, 0);
+}
+
+/*  Every strict prefix of a good vector is rejected, and so is the vector
+    with one more byte. */
+static void
+vector_cut(const char *name, const vector_t *v, void *arg)
+{
+    (void)arg;
+    expect_t expect;
+    vkind_t kind;
+    uint64_t version;
+    zmesh__msg_type_t type;
+    if (!vector_classify(name, &expect, &kind, &version, &type) ||
+        (expect != V_CANONICAL && expect != V_COMPAT) || kind == V_BEACON)
+        return;
+    for (size_t k = 0; k <= v->size; k++) {
+        // Cut to k bytes, or (k == size) one trailing byte added.
+        size_t size = k == v->size ? k + 1 : k;
+        uint8_t *cut = malloc(size ? size : 1);
+        assert_non_null(cut);
+        memcpy(cut, v->bytes, k);
+        if (k == v->size)
+            cut[k] = 0xc0;
+        zmesh__msg_t msg;
+        int rc = kind == V_CONTROL
+                     ? zmesh__msg_decode(cut, size, &msg)
+                     : zmesh__frame_decode(cut, size, &(zmesh__frame_t){0});
+        if (kind == V_CONTROL) {
+            if (!msg_is_zero(&msg))
+                vfail(name, "message not cleared after a failed decode");
+            zmesh__msg_clear(&msg);
+        }
+        free(cut);
+        if (rc != ZMESH_EPROTO) {
+            vfail(name, "%zu of %zu bytes gave %d", size, v->size, rc);
+            break;
+        }
+    }
+}
+
+static void
+test_vectors_truncated(void **state)
+{
+    (void)state;
+    failures = 0;
+    each_vector(vector_cut, NULL);
+    assert_int_equal(failures, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Control messages                                                        */
+
+static void
+test_round_trip_every_type(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < ALL_TYPES; i++) {
+        zmesh__msg_t msg = sample(all_types[i]);
+        void *bytes;
+        size_t size;
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), 0);
+        zmesh__msg_t got;
+        assert_int_equal(decode_exact(bytes, size, &got), 0);
+        assert_int_equal(got.version, ZMESH_PROTOCOL_VERSION);
+        assert_true(msg_equal(&msg, &got));
+        // The mutating encoder, unmutated, writes the same bytes.
+        uint8_t *raw;
+        size_t raw_size;
+        raw_t plain = {0};
+        raw_encode(&msg, &plain, &raw, &raw_size);
+        assert_int_equal(raw_size, size);
+        assert_memory_equal(raw, bytes, size);
+        free(raw);
+        free(bytes);
+        zmesh__msg_clear(&got);
+        assert_true(msg_is_zero(&got));
+        zmesh__msg_clear(&got); // twice is fine
+        zmesh__msg_clear(NULL);
+    }
+}
+
+static void
+test_hello_defaults(void **state)
+{
+    (void)state;
+    // Optional HELLO fields left NULL/0 encode as empty and decode as "".
+    zmesh__msg_t msg = {.type = ZMESH__MSG_HELLO,
+                        .name = "a",
+                        .mesh = "m",
+                        .endpoint = "tcp://127.0.0.1:1",
+                        .data_endpoint = "tcp://127.0.0.1:2"};
+    void *bytes;
+    size_t size;
+    assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), 0);
+    zmesh__msg_t got;
+    assert_int_equal(decode_exact(bytes, size, &got), 0);
+    assert_string_equal(got.host, "");
+    assert_string_equal(got.version_text, "");
+    assert_int_equal(got.pubs_count + got.subs_count + got.headers_count, 0);
+    assert_null(got.pubs);
+    zmesh__msg_clear(&got);
+    free(bytes);
+
+    // Optional keys may be left out on the wire.
+    static const char *optional[] = {"host", "ver",  "pid",    "headers",
+                                     "pubs", "subs", "subgen", "ask"};
+    msg = sample(ZMESH__MSG_HELLO);
+    for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++) {
+        raw_t raw = {.omit = optional[i]};
+        uint8_t *b;
+        raw_encode(&msg, &raw, &b, &size);
+        assert_int_equal(decode_exact(b, size, &got), 0);
+        if (strcmp(optional[i], "host") == 0)
+            assert_string_equal(got.host, "");
+        if (strcmp(optional[i], "pubs") == 0)
+            assert_int_equal(got.pubs_count, 0);
+        zmesh__msg_clear(&got);
+        free(b);
+    }
+}
+
+static void
+test_encode_rejects(void **state)
+{
+    (void)state;
+    void *bytes = NULL;
+    size_t size = 0;
+    zmesh__msg_t msg = sample(ZMESH__MSG_HELLO);
+    assert_int_equal(zmesh__msg_encode(NULL, &bytes, &size), ZMESH_EINVAL);
+    assert_int_equal(zmesh__msg_encode(&msg, NULL, &size), ZMESH_EINVAL);
+    assert_int_equal(zmesh__msg_encode(&msg, &bytes, NULL), ZMESH_EINVAL);
+
+    static const int bad_types[] = {0, 7, 255};
+    for (size_t i = 0; i < 3; i++) {
+        msg.type = (zmesh__msg_type_t)bad_types[i];
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+    }
+
+    static const char *required[] = {"name", "mesh", "endpoint", "data"};
+    for (size_t i = 0; i < 4; i++) {
+        msg = sample(ZMESH__MSG_HELLO);
+        *msg_str(&msg, required[i]) = NULL;
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+    }
+
+    msg = sample(ZMESH__MSG_HELLO);
+    msg.name = "x\xc3\x28"; // not UTF-8
+    assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+
+    msg = sample(ZMESH__MSG_ADVERTISE);
+    msg.pubs = NULL; // count 2, no array
+    assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+    char *with_null[] = {"a", NULL};
+    msg = sample(ZMESH__MSG_ADVERTISE);
+    msg.subs = with_null;
+    msg.subs_count = 2;
+    assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+
+    zmesh__header_t dup[] = {{"a", "1"}, {"a", "2"}};
+    msg = sample(ZMESH__MSG_HELLO);
+    msg.headers = dup;
+    msg.headers_count = 2;
+    assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+    zmesh__header_t null_value[] = {{"a", NULL}};
+    msg.headers = null_value;
+    msg.headers_count = 1;
+    assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+
+    zmesh__gossip_t no_endpoint[] = {{{0}, NULL}};
+    msg = sample(ZMESH__MSG_PEERS);
+    msg.peers = no_endpoint;
+    msg.peers_count = 1;
+    assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+    assert_null(bytes);
+}
+
+/*  Limits: each case sets one field at or past its limit. The codec's
+    encoder must accept exactly what its decoder accepts. */
+static char *many[1025];
+static zmesh__header_t many_headers[33];
+static zmesh__gossip_t many_peers[1025];
+
+typedef struct {
+    const char *what;
+    zmesh__msg_type_t type;
+    void (*set)(zmesh__msg_t *msg, size_t n);
+    size_t n;
+    bool ok;
+} limit_t;
+
+static void
+set_name(zmesh__msg_t *m, size_t n)
+{
+    m->name = rep('n', n);
+}
+static void
+set_mesh(zmesh__msg_t *m, size_t n)
+{
+    m->mesh = rep('m', n);
+}
+static void
+set_endpoint(zmesh__msg_t *m, size_t n)
+{
+    m->endpoint = rep('e', n);
+}
+static void
+set_data(zmesh__msg_t *m, size_t n)
+{
+    m->data_endpoint = rep('d', n);
+}
+static void
+set_host(zmesh__msg_t *m, size_t n)
+{
+    m->host = rep('h', n);
+}
+static void
+set_ver(zmesh__msg_t *m, size_t n)
+{
+    m->version_text = rep('v', n);
+}
+static void
+set_pattern(zmesh__msg_t *m, size_t n)
+{
+    many[0] = rep('p', n);
+    m->pubs = many;
+    m->pubs_count = 1;
+}
+static void
+set_pubs(zmesh__msg_t *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        many[i] = "a.*";
+    m->pubs = many;
+    m->pubs_count = n;
+}
+static void
+set_subs(zmesh__msg_t *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        many[i] = "b.>";
+    m->subs = many;
+    m->subs_count = n;
+}
+static void
+set_headers(zmesh__msg_t *m, size_t n)
+{
+    static char keys[33][8];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%u", (unsigned)(i & 0xff));
+        many_headers[i].key = keys[i];
+        many_headers[i].value = "v";
+    }
+    m->headers = many_headers;
+    m->headers_count = n;
+}
+static void
+set_header_key(zmesh__msg_t *m, size_t n)
+{
+    many_headers[0].key = rep('k', n);
+    many_headers[0].value = "v";
+    m->headers = many_headers;
+    m->headers_count = 1;
+}
+static void
+set_header_value(zmesh__msg_t *m, size_t n)
+{
+    many_headers[0].key = "k";
+    many_headers[0].value = rep('v', n);
+    m->headers = many_headers;
+    m->headers_count = 1;
+}
+static void
+set_peers(zmesh__msg_t *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(many_peers[i].id, (int)(i & 0xff), 16);
+        many_peers[i].endpoint = "tcp://10.1.2.3:4567";
+    }
+    m->peers = many_peers;
+    m->peers_count = n;
+}
+static void
+set_peer_endpoint(zmesh__msg_t *m, size_t n)
+{
+    memset(many_peers[0].id, 1, 16);
+    many_peers[0].endpoint = rep('e', n);
+    m->peers = many_peers;
+    m->peers_count = 1;
+}
+static void
+set_utf8_name(zmesh__msg_t *m, size_t n)
+{
+    // 62 ASCII bytes and one 2-byte (n == 2) or 3-byte (n == 3) character.
+    char *s = rep('u', 62 + n);
+    if (n == 2)
+        memcpy(s + 62, "\xc3\xa9", 2);
+    else
+        memcpy(s + 62, "\xe2\x82\xac", 3);
+    m->name = s;
+}
+
+static const limit_t limits[] = {
+    {"name 64", ZMESH__MSG_HELLO, set_name, 64, true},
+    {"name 65", ZMESH__MSG_HELLO, set_name, 65, false},
+    {"name 1", ZMESH__MSG_HELLO, set_name, 1, true},
+    {"name 0", ZMESH__MSG_HELLO, set_name, 0, false},
+    {"name 64 bytes of UTF-8", ZMESH__MSG_HELLO, set_utf8_name, 2, true},
+    {"name 65 bytes of UTF-8", ZMESH__MSG_HELLO, set_utf8_name, 3, false},
+    {"mesh 64", ZMESH__MSG_HELLO, set_mesh, 64, true},
+    {"mesh 65", ZMESH__MSG_HELLO, set_mesh, 65, false},
+    {"mesh 0", ZMESH__MSG_HELLO, set_mesh, 0, false},
+    {"endpoint 255", ZMESH__MSG_HELLO, set_endpoint, 255, true},
+    {"endpoint 256", ZMESH__MSG_HELLO, set_endpoint, 256, false},
+    {"endpoint 0", ZMESH__MSG_HELLO, set_endpoint, 0, false},
+    {"data 255", ZMESH__MSG_HELLO, set_data, 255, true},
+    {"data 256", ZMESH__MSG_HELLO, set_data, 256, false},
+    {"data 0", ZMESH__MSG_HELLO, set_data, 0, false},
+    {"host 255", ZMESH__MSG_HELLO, set_host, 255, true},
+    {"host 256", ZMESH__MSG_HELLO, set_host, 256, false},
+    {"host 0", ZMESH__MSG_HELLO, set_host, 0, true},
+    {"ver 255", ZMESH__MSG_HELLO, set_ver, 255, true},
+    {"ver 256", ZMESH__MSG_HELLO, set_ver, 256, false},
+    {"ver 0", ZMESH__MSG_HELLO, set_ver, 0, true},
+    {"pattern 255", ZMESH__MSG_ADVERTISE, set_pattern, 255, true},
+    {"pattern 256", ZMESH__MSG_ADVERTISE, set_pattern, 256, false},
+    {"pattern 0", ZMESH__MSG_ADVERTISE, set_pattern, 0, false},
+    {"pattern 256 in HELLO", ZMESH__MSG_HELLO, set_pattern, 256, false},
+    {"pubs 1024", ZMESH__MSG_ADVERTISE, set_pubs, 1024, true},
+    {"pubs 1025", ZMESH__MSG_ADVERTISE, set_pubs, 1025, false},
+    {"subs 1024", ZMESH__MSG_HELLO, set_subs, 1024, true},
+    {"subs 1025", ZMESH__MSG_HELLO, set_subs, 1025, false},
+    {"subs 1025 in ADVERTISE", ZMESH__MSG_ADVERTISE, set_subs, 1025, false},
+    {"headers 32", ZMESH__MSG_HELLO, set_headers, 32, true},
+    {"headers 33", ZMESH__MSG_HELLO, set_headers, 33, false},
+    {"header key 64", ZMESH__MSG_HELLO, set_header_key, 64, true},
+    {"header key 65", ZMESH__MSG_HELLO, set_header_key, 65, false},
+    {"header key 0", ZMESH__MSG_HELLO, set_header_key, 0, false},
+    {"header value 255", ZMESH__MSG_HELLO, set_header_value, 255, true},
+    {"header value 256", ZMESH__MSG_HELLO, set_header_value, 256, false},
+    {"header value 0", ZMESH__MSG_HELLO, set_header_value, 0, true},
+    {"peers 1024", ZMESH__MSG_PEERS, set_peers, 1024, true},
+    {"peers 1025", ZMESH__MSG_PEERS, set_peers, 1025, false},
+    {"peers 0", ZMESH__MSG_PEERS, set_peers, 0, true},
+    {"peer endpoint 255", ZMESH__MSG_PEERS, set_peer_endpoint, 255, true},
+    {"peer endpoint 256", ZMESH__MSG_PEERS, set_peer_endpoint, 256, false},
+    {"peer endpoint 0", ZMESH__MSG_PEERS, set_peer_endpoint, 0, false},
+};
+
+static void
+test_limits(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        const limit_t *c = &limits[i];
+        zmesh__msg_t msg = sample(c->type);
+        c->set(&msg, c->n);
+        raw_t raw = {0};
+        int rc = raw_decode(&msg, &raw);
+        if (rc != (c->ok ? 0 : ZMESH_EPROTO))
+            fail_msg("%s: decode gave %d", c->what, rc);
+        void *bytes = NULL;
+        size_t size;
+        rc = zmesh__msg_encode(&msg, &bytes, &size);
+        if (rc != (c->ok ? 0 : ZMESH_EINVAL))
+            fail_msg("%s: encode gave %d", c->what, rc);
+        free(bytes);
+        free_strings();
+    }
+}
+
+static void
+test_wrong_types(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < ALL_TYPES; t++) {
+        zmesh__msg_t msg = sample(all_types[t]);
+        size_t count;
+        const field_t *fields = fields_of(msg.type, &count);
+        for (size_t i = 0; i < count; i++)
+            for (int v = 0; v < WRONG_VARIANTS; v++) {
+                raw_t raw = {.wrong = fields[i].key, .wrong_variant = v};
+                int rc = raw_decode(&msg, &raw);
+                if (rc != ZMESH_EPROTO)
+                    fail_msg("type %d key %s variant %d: %d", msg.type,
+                             fields[i].key, v, rc);
+            }
+    }
+}
+
+static void
+test_missing_required(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < ALL_TYPES; t++) {
+        zmesh__msg_t msg = sample(all_types[t]);
+        size_t count;
+        const field_t *fields = fields_of(msg.type, &count);
+        for (size_t i = 0; i < count; i++) {
+            raw_t raw = {.omit = fields[i].key};
+            int rc = raw_decode(&msg, &raw);
+            if (fields[i].required && rc != ZMESH_EPROTO)
+                fail_msg("type %d without %s: %d", msg.type, fields[i].key, rc);
+        }
+    }
+}
+
+static void
+test_duplicate_keys(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < ALL_TYPES; t++) {
+        zmesh__msg_t msg = sample(all_types[t]);
+        size_t count;
+        const field_t *fields = fields_of(msg.type, &count);
+        for (size_t i = 0; i < count; i++) {
+            raw_t raw = {.dup = fields[i].key};
+            assert_int_equal(raw_decode(&msg, &raw), ZMESH_EPROTO);
+        }
+        raw_t unknown = {.dup = "zz-twice"};
+        assert_int_equal(raw_decode(&msg, &unknown), ZMESH_EPROTO);
+    }
+}
+
+static void
+test_unknown_keys_skipped(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < ALL_TYPES; t++) {
+        zmesh__msg_t msg = sample(all_types[t]);
+        raw_t deep = {.unknown_depth = 64};
+        assert_int_equal(raw_decode(&msg, &deep), 0);
+        raw_t shallow = {.unknown_depth = 1};
+        assert_int_equal(raw_decode(&msg, &shallow), 0);
+        raw_t too_deep = {.unknown_depth = 65};
+        assert_int_equal(raw_decode(&msg, &too_deep), ZMESH_EPROTO);
+    }
+}
+
+static void
+test_trailing_bytes(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < ALL_TYPES; t++) {
+        zmesh__msg_t msg = sample(all_types[t]);
+        raw_t raw = {.trailing = true};
+        assert_int_equal(raw_decode(&msg, &raw), ZMESH_EPROTO);
+    }
+}
+
+static void
+test_truncated_every_offset(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < ALL_TYPES; t++) {
+        zmesh__msg_t msg = sample(all_types[t]);
+        void *bytes;
+        size_t size;
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), 0);
+        for (size_t k = 0; k < size; k++) {
+            zmesh__msg_t got;
+            int rc = decode_exact(bytes, k, &got);
+            if (rc != ZMESH_EPROTO)
+                fail_msg("type %d cut to %zu of %zu: %d", msg.type, k, size,
+                         rc);
+            assert_true(msg_is_zero(&got));
+        }
+        free(bytes);
+    }
+}
+
+static void
+test_other_versions(void **state)
+{
+    (void)state;
+    static const uint64_t versions[] = {0, 2, 3, 255, UINT32_MAX};
+    for (size_t t = 0; t < ALL_TYPES; t++)
+        for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+            zmesh__msg_t msg = sample(all_types[t]);
+            raw_t raw = {.set_version = true, .version = versions[i]};
+            uint8_t *bytes;
+            size_t size;
+            raw_encode(&msg, &raw, &bytes, &size);
+            zmesh__msg_t got;
+            assert_int_equal(decode_exact(bytes, size, &got), ZMESH__EVERSION);
+            assert_int_equal(got.version, versions[i]);
+            assert_memory_equal(got.sender, id_a, 16);
+            assert_null(got.name);
+            assert_int_equal(got.pubs_count, 0);
+            zmesh__msg_clear(&got);
+            free(bytes);
+        }
+
+    // A v2 message needs only the first three elements to be reported;
+    // what follows them is not read.
+    static const uint8_t v2_short[] = {
+        0x93, 0x02, 0x01, 0xc4, 0x10, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55,
+        0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
+    zmesh__msg_t got;
+    assert_int_equal(decode_exact(v2_short, sizeof v2_short, &got),
+                     ZMESH__EVERSION);
+    assert_int_equal(got.version, 2);
+    assert_memory_equal(got.sender, id_a, 16);
+    zmesh__msg_clear(&got);
+    // ... but those three must be there and well-typed.
+    static const uint8_t v2_two[] = {0x92, 0x02, 0x01};
+    assert_int_equal(decode_exact(v2_two, sizeof v2_two, &got), ZMESH_EPROTO);
+    static const uint8_t v2_over[] = {0x94, 0xcf, 1, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(decode_exact(v2_over, sizeof v2_over, &got), ZMESH_EPROTO);
+    static const uint8_t v2_no_sender[] = {0x93, 0x02, 0x01, 0xc0};
+    assert_int_equal(decode_exact(v2_no_sender, sizeof v2_no_sender, &got),
+                     ZMESH_EPROTO);
+}
+
+static void
+test_bad_envelope(void **state)
+{
+    (void)state;
+    zmesh__msg_t msg = sample(ZMESH__MSG_PING);
+    static const uint64_t types[] = {0, 7, 100, UINT64_MAX};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        raw_t raw = {.set_type = true, .type = types[i]};
+        assert_int_equal(raw_decode(&msg, &raw), ZMESH_EPROTO);
+    }
+    raw_t sender = {.short_sender = true};
+    assert_int_equal(raw_decode(&msg, &sender), ZMESH_EPROTO);
+    zmesh__msg_t got;
+    assert_int_equal(zmesh__msg_decode(NULL, 0, &got), ZMESH_EPROTO);
+    assert_int_equal(decode_exact("", 0, &got), ZMESH_EPROTO);
+}
+
+static void
+test_nul_in_strings(void **state)
+{
+    (void)state;
+    static const struct {
+        zmesh__msg_type_t type;
+        const char *key;
+    } cases[] = {
+        {ZMESH__MSG_HELLO, "name"},     {ZMESH__MSG_HELLO, "mesh"},
+        {ZMESH__MSG_HELLO, "endpoint"}, {ZMESH__MSG_HELLO, "data"},
+        {ZMESH__MSG_HELLO, "host"},     {ZMESH__MSG_HELLO, "ver"},
+        {ZMESH__MSG_HELLO, "headers"},  {ZMESH__MSG_HELLO, "headers.key"},
+        {ZMESH__MSG_HELLO, "pubs"},     {ZMESH__MSG_HELLO, "subs"},
+        {ZMESH__MSG_ADVERTISE, "pubs"}, {ZMESH__MSG_ADVERTISE, "subs"},
+        {ZMESH__MSG_PEERS, "peers"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        zmesh__msg_t msg = sample(cases[i].type);
+        raw_t raw = {.nul_in = cases[i].key};
+        if (raw_decode(&msg, &raw) != ZMESH_EPROTO)
+            fail_msg("NUL in %s accepted", cases[i].key);
+    }
+}
+
+static void
+test_invalid_utf8(void **state)
+{
+    (void)state;
+    static const char *bad[] = {
+        "\x80",             // continuation byte alone
+        "\xc3",             // truncated
+        "\xc0\xaf",         // overlong
+        "\xe0\x80\xaf",     // overlong
+        "\xed\xa0\x80",     // surrogate
+        "\xf4\x90\x80\x80", // above U+10FFFF
+        "\xf5\x80\x80\x80", // no such lead byte
+        "\xff",
+        "\xe2\x82",         // truncated 3-byte
+        "\xe2\x28\xa1",     // bad second byte
+        "\xe2\x82\x28",     // bad third byte
+        "\xf0\x9f\x98\x28", // bad fourth byte
+    };
+    static const char *good[] = {"\xc3\xa9",         "\xe2\x82\xac",
+                                 "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
+                                 "\xed\x9f\xbf",     "\x7f"};
+    zmesh__msg_t msg = sample(ZMESH__MSG_HELLO);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        msg.name = (char *)bad[i];
+        raw_t raw = {0};
+        if (raw_decode(&msg, &raw) != ZMESH_EPROTO)
+            fail_msg("bad UTF-8 %zu accepted", i);
+    }
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        msg.name = (char *)good[i];
+        raw_t raw = {0};
+        if (raw_decode(&msg, &raw) != 0)
+            fail_msg("good UTF-8 %zu rejected", i);
+    }
+}
+
+static void
+test_body_limits(void **state)
+{
+    (void)state;
+    // A body of 64 entries is fine, 65 is not; keys are 1..64 bytes.
+    for (int entries = 63; entries <= 65; entries++) {
+        msgpack_sbuffer sbuf;
+        msgpack_sbuffer_init(&sbuf);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+        pk_ok(msgpack_pack_array(&pk, 4));
+        pk_ok(msgpack_pack_uint64(&pk, 1));
+        pk_ok(msgpack_pack_uint64(&pk, ZMESH__MSG_PING));
+        pk_ok(msgpack_pack_bin(&pk, 16));
+        pk_ok(msgpack_pack_bin_body(&pk, id_a, 16));
+        pk_ok(msgpack_pack_map(&pk, (size_t)entries));
+        for (int i = 0; i < entries; i++) {
+            char key[65];
+            // The last key is 64 bytes long.
+            if (i == entries - 1)
+                memset(key, 'k', 64), key[64] = '\0';
+            else
+                snprintf(key, sizeof key, "k%d", i);
+            pk_str(&pk, key, false);
+            pk_ok(msgpack_pack_nil(&pk));
+        }
+        zmesh__msg_t got;
+        int rc = decode_exact(sbuf.data, sbuf.size, &got);
+        assert_int_equal(rc, entries <= 64 ? 0 : ZMESH_EPROTO);
+        zmesh__msg_clear(&got);
+        msgpack_sbuffer_destroy(&sbuf);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Event frames                                                            */
+
+/*  topic + NUL + meta [A, seq, ts] + payload, into `out`. */
+static size_t
+frame_bytes(uint8_t *out, const char *topic, size_t topic_size,
+            const uint8_t *meta, size_t meta_size, const uint8_t *payload,
+            size_t payload_size)
+{
+    memcpy(out, topic, topic_size);
+    out[topic_size] = 0;
+    memcpy(out + topic_size + 1, meta, meta_size);
+    memcpy(out + topic_size + 1 + meta_size, payload, payload_size);
+    return topic_size + 1 + meta_size + payload_size;
+}
+
+static const uint8_t good_meta[] = {0x93, 0xc4, 0x10, 0x00, 0x11, 0x22, 0x33,
+                                    0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa,
+                                    0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x05, 0xd2,
+                                    0x80, 0,    0,    0};
+
+static void
+test_frame_round_trip(void **state)
+{
+    (void)state;
+    static const uint64_t seqs[] = {1,         127,        128,
+                                    255,       256,        65535,
+                                    65536,     UINT32_MAX, (uint64_t)1 << 32,
+                                    UINT64_MAX};
+    static const int64_t stamps[] = {0,
+                                     1,
+                                     127,
+                                     128,
+                                     -1,
+                                     -32,
+                                     -33,
+                                     -128,
+                                     -129,
+                                     -32768,
+                                     -32769,
+                                     INT32_MIN,
+                                     (int64_t)INT32_MIN - 1,
+                                     INT64_MIN,
+                                     INT64_MAX,
+                                     1700000000123456};
+    static const uint8_t payload[] = {0x82, 0xa1, 'a', 0x01, 0xa1, 'b', 0xc0};
+    uint8_t out[512];
+    for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++)
+        for (size_t j = 0; j < sizeof stamps / sizeof stamps[0]; j++) {
+            int n =
+                zmesh__frame_encode("a.b", 3, id_b, seqs[i], stamps[j], payload,
+                                    sizeof payload, out, sizeof out);
+            assert_true(n > 0);
+            // The meta is what msgpack-c writes for the same values: the
+            // smallest forms.
+            msgpack_sbuffer sbuf;
+            msgpack_sbuffer_init(&sbuf);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+            pk_ok(msgpack_pack_array(&pk, 3));
+            pk_ok(msgpack_pack_bin(&pk, 16));
+            pk_ok(msgpack_pack_bin_body(&pk, id_b, 16));
+            pk_ok(msgpack_pack_uint64(&pk, seqs[i]));
+            pk_ok(msgpack_pack_int64(&pk, stamps[j]));
+            assert_int_equal((size_t)n, 4 + sbuf.size + sizeof payload);
+            assert_memory_equal(out, "a.b", 4);
+            assert_memory_equal(out + 4, sbuf.data, sbuf.size);
+            msgpack_sbuffer_destroy(&sbuf);
+
+            uint8_t *copy = copy_exact(out, (size_t)n);
+            zmesh__frame_t f;
+            assert_int_equal(zmesh__frame_decode(copy, (size_t)n, &f), 0);
+            assert_int_equal(f.topic_size, 3);
+            assert_string_equal(f.topic, "a.b");
+            assert_memory_equal(f.publisher, id_b, 16);
+            assert_true(f.sequence == seqs[i]);
+            assert_true(f.timestamp_us == stamps[j]);
+            assert_int_equal(f.payload_size, sizeof payload);
+            assert_memory_equal(f.payload, payload, sizeof payload);
+            free(copy);
+        }
+}
+
+static void
+test_frame_encode_capacity(void **state)
+{
+    (void)state;
+    uint8_t out[ZMESH__FRAME_OVERHEAD + 16];
+    uint8_t payload[16];
+    memset(payload, 0, sizeof payload);
+    payload[0] = 0xc4; // bin 14
+    payload[1] = 14;
+    char topic[ZMESH_TOPIC_MAX];
+    memset(topic, 't', sizeof topic);
+    // The largest header still fits ZMESH__FRAME_OVERHEAD.
+    int n =
+        zmesh__frame_encode(topic, sizeof topic, id_a, UINT64_MAX, INT64_MIN,
+                            payload, sizeof payload, out, sizeof out);
+    assert_true(n > 0 && (size_t)n <= sizeof out);
+    assert_int_equal(frame_decode_exact(out, (size_t)n), 0);
+    // Exactly n bytes fit; n - 1 do not.
+    assert_int_equal(zmesh__frame_encode(topic, sizeof topic, id_a, UINT64_MAX,
+                                         INT64_MIN, payload, sizeof payload,
+                                         out, (size_t)n),
+                     n);
+    assert_int_equal(zmesh__frame_encode(topic, sizeof topic, id_a, UINT64_MAX,
+                                         INT64_MIN, payload, sizeof payload,
+                                         out, (size_t)n - 1),
+                     ZMESH_ETOOBIG);
+    assert_int_equal(zmesh__frame_encode("a", 1, id_a, 1, 0, payload, SIZE_MAX,
+                                         out, sizeof out),
+                     ZMESH_ETOOBIG);
+    assert_int_equal(
+        zmesh__frame_encode("a", 1, id_a, 1, 0, payload, 1, out, 0),
+        ZMESH_ETOOBIG);
+}
+
+typedef struct {
+    const char *what;
+    size_t topic_size; /* topic of this many 't' bytes */
+    const uint8_t *meta;
+    size_t meta_size;
+    const uint8_t *payload;
+    size_t payload_size;
+    int expect;
+} frame_case_t;
+
+#define B(...)                                                                 \
+    (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
+#define ID16                                                                   \
+    0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,    \
+        0xcc, 0xdd, 0xee, 0xff
+
+static const frame_case_t frame_cases[] = {
+    {"good", 1, good_meta, sizeof good_meta, B(0xc0), 0},
+    {"topic 255", 255, good_meta, sizeof good_meta, B(0xc0), 0},
+    {"topic 256", 256, good_meta, sizeof good_meta, B(0xc0), ZMESH_EPROTO},
+    {"empty topic", 0, good_meta, sizeof good_meta, B(0xc0), ZMESH_EPROTO},
+    {"empty payload", 1, good_meta, sizeof good_meta, NULL, 0, ZMESH_EPROTO},
+    {"two objects", 1, good_meta, sizeof good_meta, B(0xc0, 0xc0),
+     ZMESH_EPROTO},
+    {"payload trailing byte", 1, good_meta, sizeof good_meta,
+     B(0x91, 0x01, 0x02), ZMESH_EPROTO},
+    {"payload truncated", 1, good_meta, sizeof good_meta, B(0x92, 0x01),
+     ZMESH_EPROTO},
+    {"payload 0xc1", 1, good_meta, sizeof good_meta, B(0xc1), ZMESH_EPROTO},
+    {"seq 0", 1, B(0x93, 0xc4, 0x10, ID16, 0x00, 0x00), B(0xc0), ZMESH_EPROTO},
+    {"seq as int8 1", 1, B(0x93, 0xc4, 0x10, ID16, 0xd0, 0x01, 0x00), B(0xc0),
+     0},
+    {"seq -1", 1, B(0x93, 0xc4, 0x10, ID16, 0xff, 0x00), B(0xc0), ZMESH_EPROTO},
+    {"seq nil", 1, B(0x93, 0xc4, 0x10, ID16, 0xc0, 0x00), B(0xc0),
+     ZMESH_EPROTO},
+    {"ts uint64 2^63-1", 1,
+     B(0x93, 0xc4, 0x10, ID16, 0x01, 0xcf, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff,
+       0xff, 0xff),
+     B(0xc0), 0},
+    {"ts uint64 2^63", 1,
+     B(0x93, 0xc4, 0x10, ID16, 0x01, 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0), B(0xc0),
+     ZMESH_EPROTO},
+    {"ts str", 1, B(0x93, 0xc4, 0x10, ID16, 0x01, 0xa1, '1'), B(0xc0),
+     ZMESH_EPROTO},
+    {"meta of 2", 1, B(0x92, 0xc4, 0x10, ID16, 0x01), B(0xc0), ZMESH_EPROTO},
+    {"meta not array", 1, B(0xc0), B(0xc0), ZMESH_EPROTO},
+    {"meta of 5, extras skipped", 1,
+     B(0x95, 0xc4, 0x10, ID16, 0x01, 0x02, 0x81, 0xa1, 'k', 0x90, 0xc3),
+     B(0xc0), 0},
+    {"meta extra truncated", 1, B(0x94, 0xc4, 0x10, ID16, 0x01, 0x02, 0xa5),
+     B(0x61, 0x62), ZMESH_EPROTO},
+    {"publisher 17", 1, B(0x93, 0xc4, 0x11, ID16, 0x00, 0x01, 0x02), B(0xc0),
+     ZMESH_EPROTO},
+    {"publisher as str", 1, B(0x93, 0xb0, ID16, 0x01, 0x02), B(0xc0),
+     ZMESH_EPROTO},
+    {"meta array32 huge", 1, B(0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0), B(0xc0),
+     ZMESH_EPROTO},
+    {"payload str32 huge", 1, good_meta, sizeof good_meta,
+     B(0xdb, 0xff, 0xff, 0xff, 0xff, 0x61), ZMESH_EPROTO},
+    {"payload bin32 huge", 1, good_meta, sizeof good_meta,
+     B(0xc6, 0xff, 0xff, 0xff, 0xff, 0x61), ZMESH_EPROTO},
+    {"payload ext32 huge", 1, good_meta, sizeof good_meta,
+     B(0xc9, 0xff, 0xff, 0xff, 0xff, 0x01, 0x61), ZMESH_EPROTO},
+    {"payload map32 huge", 1, good_meta, sizeof good_meta,
+     B(0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0, 0xc0, 0xc0), ZMESH_EPROTO},
+    {"payload array16 huge", 1, good_meta, sizeof good_meta,
+     B(0xdc, 0xff, 0xff, 0xc0, 0xc0), ZMESH_EPROTO},
+};
+
+static void
+test_frame_decode_cases(void **state)
+{
+    (void)state;
+    uint8_t buf[1024];
+    char topic[300];
+    memset(topic, 't', sizeof topic);
+    for (size_t i = 0; i < sizeof frame_cases / sizeof frame_cases[0]; i++) {
+        const frame_case_t *c = &frame_cases[i];
+        size_t n = frame_bytes(buf, topic, c->topic_size, c->meta, c->meta_size,
+                               c->payload ? c->payload : (const uint8_t *)"",
+                               c->payload_size);
+        int rc = frame_decode_exact(buf, n);
+        if (rc != c->expect)
+            fail_msg("%s: %d, not %d", c->what, rc, c->expect);
+    }
+    // No NUL at all, and no NUL in the first 256 of a long buffer.
+    memset(buf, 'x', sizeof buf);
+    assert_int_equal(frame_decode_exact(buf, sizeof buf), ZMESH_EPROTO);
+    assert_int_equal(frame_decode_exact(buf, 0), ZMESH_EPROTO);
+    zmesh__frame_t f;
+    assert_int_equal(zmesh__frame_decode(NULL, 0, &f), ZMESH_EPROTO);
+}
+
+/*  `depth` nested containers; maps hold their child under the key "". */
+static size_t
+nest(uint8_t *out, int depth, bool maps)
+{
+    size_t n = 0;
+    for (int i = 1; i < depth; i++) {
+        if (maps) {
+            out[n++] = 0x81;
+            out[n++] = 0xa0;
+        } else
+            out[n++] = 0x91;
+    }
+    out[n++] = maps ? 0x80 : 0x90;
+    return n;
+}
+
+static void
+test_frame_deep_payload(void **state)
+{
+    (void)state;
+    uint8_t payload[256];
+    uint8_t frame[512];
+    for (int maps = 0; maps < 2; maps++)
+        for (int depth = 63; depth <= 66; depth++) {
+            size_t p = nest(payload, depth, maps);
+            assert_int_equal(check_exact(payload, p),
+                             depth <= 64 ? 0 : ZMESH_EPAYLOAD);
+            size_t n = frame_bytes(frame, "t", 1, good_meta, sizeof good_meta,
+                                   payload, p);
+            assert_int_equal(frame_decode_exact(frame, n),
+                             depth <= 64 ? 0 : ZMESH_EPROTO);
+        }
+    // A 64-deep payload whose innermost item is a scalar is 64 deep too.
+    memset(payload, 0x91, 64);
+    payload[64] = 0x01;
+    assert_int_equal(check_exact(payload, 65), 0);
+    memset(payload, 0x91, 65);
+    payload[65] = 0x01;
+    assert_int_equal(check_exact(payload, 66), ZMESH_EPAYLOAD);
+    // Depth counts nesting, not containers: many siblings are fine.
+    uint8_t wide[200];
+    size_t n = 0;
+    wide[n++] = 0xdc;
+    wide[n++] = 0;
+    wide[n++] = 100;
+    for (int i = 0; i < 100; i++)
+        wide[n++] = 0x90;
+    assert_int_equal(check_exact(wide, n), 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/*  zmesh__msgpack_check                                                    */
+
+/*  Each object: valid; each strict prefix: rejected; with a byte more:
+    rejected. */
+static void
+check_object(const uint8_t *data, size_t size, const char *what)
+{
+    if (check_exact(data, size) != 0)
+        fail_msg("%s rejected", what);
+    for (size_t k = 0; k < size; k++)
+        if (check_exact(data, k) != ZMESH_EPAYLOAD)
+            fail_msg("%s cut to %zu accepted", what, k);
+    uint8_t *more = malloc(size + 1);
+    assert_non_null(more);
+    memcpy(more, data, size);
+    more[size] = 0xc0;
+    if (zmesh__msgpack_check(more, size + 1) != ZMESH_EPAYLOAD)
+        fail_msg("%s with a trailing byte accepted", what);
+    free(more);
+}
+
+static void
+test_msgpack_check_types(void **state)
+{
+    (void)state;
+    // Everything msgpack-c's packer writes is accepted.
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init(&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    static char big[70000];
+    memset(big, 'z', sizeof big);
+    static const size_t sizes[] = {0, 1, 15, 31, 32, 255, 256, 65535, 65536};
+    for (int what = 0; what < 12; what++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            msgpack_sbuffer_clear(&sbuf);
+            size_t n = sizes[s];
+            switch (what) {
+            case 0:
+                pk_ok(msgpack_pack_str(&pk, n));
+                pk_ok(msgpack_pack_str_body(&pk, big, n));
+                break;
+            case 1:
+                pk_ok(msgpack_pack_bin(&pk, n));
+                pk_ok(msgpack_pack_bin_body(&pk, big, n));
+                break;
+            case 2:
+                if (n == 0)
+                    continue; // ext 0 is written as ext8, covered below
+                pk_ok(msgpack_pack_ext(&pk, n, 7));
+                pk_ok(msgpack_pack_ext_body(&pk, big, n));
+                break;
+            case 3:
+                if (n > 300)
+                    continue; // only the header forms matter
+                pk_ok(msgpack_pack_array(&pk, n));
+                for (size_t i = 0; i < n; i++)
+                    pk_ok(msgpack_pack_nil(&pk));
+                break;
+            case 4:
+                if (n > 300)
+                    continue;
+                pk_ok(msgpack_pack_map(&pk, n));
+                for (size_t i = 0; i < n; i++) {
+                    pk_ok(msgpack_pack_uint64(&pk, i));
+                    pk_ok(msgpack_pack_false(&pk));
+                }
+                break;
+            case 5: pk_ok(msgpack_pack_uint64(&pk, (uint64_t)n << 40)); break;
+            case 6: pk_ok(msgpack_pack_int64(&pk, -(int64_t)n - 1)); break;
+            case 7:
+                pk_ok(msgpack_pack_int64(&pk, INT64_MIN + (int64_t)n));
+                break;
+            case 8: pk_ok(msgpack_pack_float(&pk, (float)n)); break;
+            case 9: pk_ok(msgpack_pack_double(&pk, (double)n)); break;
+            case 10: {
+                msgpack_timestamp ts = {.tv_sec = (int64_t)n * 1000003 - 9,
+                                        .tv_nsec = (uint32_t)n * 3001};
+                pk_ok(msgpack_pack_timestamp(&pk, &ts));
+                break;
+            }
+            case 11:
+                pk_ok(n % 2 ? msgpack_pack_true(&pk) : msgpack_pack_nil(&pk));
+                break;
+            }
+            char what_text[64];
+            snprintf(what_text, sizeof what_text, "kind %d size %zu", what, n);
+            // Prefixes of the big ones are checked at a few sizes only.
+            if (sbuf.size > 1000)
+                assert_int_equal(check_exact(sbuf.data, sbuf.size), 0);
+            else
+                check_object((const uint8_t *)sbuf.data, sbuf.size, what_text);
+        }
+    msgpack_sbuffer_destroy(&sbuf);
+
+    // Hand-written forms msgpack-c's packer does not produce.
+    const struct {
+        const uint8_t *bytes;
+        size_t size;
+    } forms[] = {
+        {B(0xd9, 0x00)},                               // str8 of 0
+        {B(0xda, 0x00, 0x01, 'a')},                    // str16 of 1
+        {B(0xdb, 0x00, 0x00, 0x00, 0x00)},             // str32 of 0
+        {B(0xc7, 0x00, 0x05)},                         // ext8 of 0
+        {B(0xc8, 0x00, 0x01, 0x05, 0x00)},             // ext16 of 1
+        {B(0xc9, 0x00, 0x00, 0x00, 0x00, 0x05)},       // ext32 of 0
+        {B(0xdd, 0x00, 0x00, 0x00, 0x01, 0xc0)},       // array32 of 1
+        {B(0xdf, 0x00, 0x00, 0x00, 0x01, 0xc0, 0xc0)}, // map32 of 1
+        {B(0xd0, 0x05)},                               // int8 5 (positive)
+        {B(0xd3, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)},
+        {B(0xd6, 0xff, 0xff, 0xff, 0xff, 0xff)}, // timestamp32 max
+        {B(0xd7, 0xff, 0xee, 0x6b, 0x27, 0xfc, 0xff, 0xff, 0xff, 0xff)},
+        {B(0xc7, 0x0c, 0xff, 0x3b, 0x9a, 0xc9, 0xff, 0x80, 0, 0, 0, 0, 0, 0,
+           0)},                // timestamp96, 999999999 ns
+        {B(0x81, 0x90, 0x80)}, // a map keyed by an array
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "form %zu", i);
+        check_object(forms[i].bytes, forms[i].size, what);
+    }
+}
+
+static void
+test_msgpack_check_rejects(void **state)
+{
+    (void)state;
+    const struct {
+        const char *what;
+        const uint8_t *bytes;
+        size_t size;
+    } bad[] = {
+        {"0xc1", B(0xc1)},
+        {"0xc1 in an array", B(0x92, 0x01, 0xc1)},
+        {"0xc1 as a map key", B(0x81, 0xc1, 0x01)},
+        {"map missing a value", B(0x81, 0x01)},
+        {"array32 2^32-1 in 10 bytes",
+         B(0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0)},
+        {"map32 2^32-1 in 10 bytes",
+         B(0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0)},
+        {"nested huge arrays",
+         B(0x91, 0x91, 0xdd, 0x7f, 0xff, 0xff, 0xff, 0x90)},
+        {"str32 2^32-1", B(0xdb, 0xff, 0xff, 0xff, 0xff, 'a')},
+        {"bin32 2^32-1", B(0xc6, 0xff, 0xff, 0xff, 0xff, 'a')},
+        {"ext32 2^32-1", B(0xc9, 0xff, 0xff, 0xff, 0xff, 0x01, 'a')},
+        {"ext8 with no type byte", B(0xc7, 0x00)},
+        {"fixext16 short", B(0xd8, 0x01, 0x00)},
+        {"timestamp of 2 bytes", B(0xd5, 0xff, 0x00, 0x00)},
+        {"timestamp of 16 bytes",
+         B(0xd8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)},
+        {"timestamp64 1e9 ns",
+         B(0xd7, 0xff, 0xee, 0x6b, 0x28, 0x00, 0x00, 0x00, 0x00, 0x00)},
+        {"timestamp96 1e9 ns",
+         B(0xc7, 0x0c, 0xff, 0x3b, 0x9a, 0xca, 0x00, 0, 0, 0, 0, 0, 0, 0, 0)},
+        {"float64 short", B(0xcb, 0x00, 0x00)},
+        {"uint64 short", B(0xcf, 0x00)},
+        {"int16 short", B(0xd1, 0x00)},
+        {"str8 without length", B(0xd9)},
+        {"map16 without count", B(0xde, 0x00)},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (check_exact(bad[i].bytes, bad[i].size) != ZMESH_EPAYLOAD)
+            fail_msg("%s accepted", bad[i].what);
+    assert_int_equal(zmesh__msgpack_check(NULL, 0), ZMESH_EPAYLOAD);
+    assert_int_equal(check_exact("", 0), ZMESH_EPAYLOAD);
+
+    // A declared count larger than the input must not be walked: 2^32-1
+    // nils promised and a megabyte of them given fails after that megabyte.
+    size_t size = 1 << 20;
+    uint8_t *many_nils = malloc(size);
+    assert_non_null(many_nils);
+    memset(many_nils, 0xc0, size);
+    memcpy(many_nils, "\xdd\xff\xff\xff\xff", 5);
+    assert_int_equal(zmesh__msgpack_check(many_nils, size), ZMESH_EPAYLOAD);
+    // A count that does fit is walked to its end.
+    many_nils[1] = 0x00;
+    many_nils[2] = 0x0f;
+    many_nils[3] = 0xff;
+    many_nils[4] = 0xfb; // 0x000ffffb = size - 5 nils
+    assert_int_equal(zmesh__msgpack_check(many_nils, size), 0);
+    free(many_nils);
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Ids                                                                     */
+
+static void
+test_id_hex(void **state)
+{
+    (void)state;
+    char hex[33];
+    zmesh__id_to_hex(id_a, hex);
+    assert_string_equal(hex, "00112233445566778899aabbccddeeff");
+    uint8_t id[16];
+    assert_int_equal(zmesh__id_from_hex(hex, id), 0);
+    assert_memory_equal(id, id_a, 16);
+    assert_int_equal(zmesh__id_from_hex("FEDCBA98765432100123456789ABCDEF", id),
+                     0);
+    assert_memory_equal(id, id_b, 16);
+    zmesh__id_to_hex(id_b, hex);
+    assert_string_equal(hex, "fedcba98765432100123456789abcdef");
+
+    static const char *bad[] = {
+        "",
+        "00112233445566778899aabbccddeef",   // 31
+        "00112233445566778899aabbccddeeff0", // 33
+        "00112233445566778899aabbccddeefg",
+        "0x112233445566778899aabbccddeeff",
+        " 0112233445566778899aabbccddeeff",
+        "00112233445566778899aabbccddeef ",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(id, id_b, 16);
+        if (zmesh__id_from_hex(bad[i], id) != ZMESH_EINVAL)
+            fail_msg("\"%s\" accepted", bad[i]);
+        assert_memory_equal(id, id_b, 16); // untouched
+    }
+    assert_int_equal(zmesh__id_from_hex(NULL, id), ZMESH_EINVAL);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_vectors_truncated),
+        cmocka_unit_test(test_round_trip_every_type),
+        cmocka_unit_test(test_hello_defaults),
+        cmocka_unit_test(test_encode_rejects),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_missing_required),
+        cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_unknown_keys_skipped),
+        cmocka_unit_test(test_trailing_bytes),
+        cmocka_unit_test(test_truncated_every_offset),
+        cmocka_unit_test(test_other_versions),
+        cmocka_unit_test(test_bad_envelope),
+        cmocka_unit_test(test_nul_in_strings),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_body_limits),
+        cmocka_unit_test(test_frame_round_trip),
+        cmocka_unit_test(test_frame_encode_capacity),
+        cmocka_unit_test(test_frame_decode_cases),
+        cmocka_unit_test(test_frame_deep_payload),
+        cmocka_unit_test(test_msgpack_check_types),
+        cmocka_unit_test(test_msgpack_check_rejects),
+        cmocka_unit_test(test_id_hex),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
