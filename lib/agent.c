@@ -247,10 +247,16 @@ s_stop(zmesh_agent_t *self)
     self->held_count = 0;
     // The actor says BYE to every peer before it returns.
     zactor_destroy(&self->actor);
+    // libzmq's I/O thread writes monitor events with a blocking send: were
+    // the SUB still monitored when our reader is gone, its teardown events
+    // would block that thread, and with it every socket of the process.
+    if (self->sub_handle && self->monitor)
+        zmq_socket_monitor(self->sub_handle, NULL, 0);
     if (self->xpub)
         zsock_set_linger(self->xpub, self->linger_ms);
     zsock_destroy(&self->xpub);
     zsock_destroy(&self->sub);
+    self->xpub_handle = self->sub_handle = NULL;
     zsock_destroy(&self->notify);
     zsock_destroy(&self->monitor);
     if (self->epoll_fd >= 0)

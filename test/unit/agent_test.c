@@ -168,6 +168,30 @@ s_wait_ready(zmesh_agent_t *pub, zmesh_agent_t *sub, const char *topic,
         while (zmesh_agent_recv(sub, 0, &event) == 0)
             assert_int_not_equal(zmesh_event_type(event), ZMESH_EVENT_MESSAGE);
     }
+    // Say what each side knew, so a failure here can be explained.
+    zmesh_agent_t *agents[2] = {pub, sub};
+    for (int a = 0; a < 2; a++) {
+        zmesh_peer_list_t *peers = NULL;
+        if (zmesh_agent_peers(agents[a], &peers) != 0)
+            continue;
+        zmesh_stats_t st;
+        zmesh_agent_stats(agents[a], &st);
+        fprintf(stderr,
+                "%s knows %zu peers; beacons %llu heard, %llu foreign, "
+                "%llu bad; control rejected %llu; joined %llu\n",
+                zmesh_agent_name(agents[a]), zmesh_peer_list_size(peers),
+                (unsigned long long)st.beacons_received,
+                (unsigned long long)st.beacons_foreign,
+                (unsigned long long)st.beacons_rejected,
+                (unsigned long long)st.control_rejected,
+                (unsigned long long)st.peers_joined);
+        for (size_t i = 0; i < zmesh_peer_list_size(peers); i++)
+            fprintf(stderr, "  %s connected=%d publishes=%zu wants=%zu\n",
+                    zmesh_peer_name(peers, i), zmesh_peer_connected(peers, i),
+                    zmesh_peer_publishes_size(peers, i),
+                    zmesh_peer_wants_size(peers, i));
+        zmesh_peer_list_destroy(&peers);
+    }
     return ZMESH_ETIMEDOUT;
 }
 
@@ -307,6 +331,10 @@ test_runtime_publish_of_new_topic_is_advertised(void **state)
 int
 main(void)
 {
+    if (getenv("ZMESH_TEST_LOG"))
+        zmesh_log_set(zmesh_log_stderr, ZMESH_LOG_DEBUG, NULL);
+    if (getenv("ZMESH_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("ZMESH_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_rejects_bad_names),
         cmocka_unit_test(test_configuration_is_checked),
