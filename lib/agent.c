@@ -34,7 +34,6 @@
 #define S_REPLY_TIMEOUT_MS 5000
 #define S_TOKEN_SIZE (1 + ZMESH__ID_SIZE + 8)
 #define S_LOG_INTERVAL_MS 10000
-#define S_STACK_FRAME 2048
 #define S_HELD_MAX 100000 /* frames held across disconnects, at most */
 
 /*  One data connection of the SUB. A connection we no longer want is not
@@ -113,11 +112,12 @@ struct zmesh_agent {
     /* publishing: sequence per topic, with the last topic cached */
     zhashx_t *streams; /* topic -> uint64_t * next sequence */
     char last_topic[ZMESH_TOPIC_MAX + 1];
+    size_t last_topic_size;
     uint64_t *last_sequence;
 
     /* receiving */
     zmq_msg_t msg;
-    bool msg_live;
+    bool msg_live;       /* msg initialised (from start to stop) */
     s_held_t *held_head; /* frames already read from the SUB, oldest first */
     s_held_t *held_tail;
     size_t held_count;
@@ -237,6 +237,7 @@ s_stop(zmesh_agent_t *self)
         zmq_msg_close(&self->msg);
         self->msg_live = false;
     }
+    s_peer_event_free((void **)&self->peer_event);
     while (self->held_head) {
         s_held_t *held = self->held_head;
         self->held_head = held->next;
@@ -713,6 +714,8 @@ s_start(zmesh_agent_t *self)
         return ZMESH_ESYS;
 
     self->service_countdown = S_SERVICE_EVERY;
+    zmq_msg_init(&self->msg);
+    self->msg_live = true;
     self->subs_generation++;
     for (size_t i = 0; i < zmesh__topic_index_size(self->subs); i++)
         s_filter_set(self, zmesh__topic_index_at(self->subs, i), true);
@@ -1110,30 +1113,28 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
         }
         memcpy(self->last_topic, topic, topic_size + 1);
         self->last_sequence = sequence;
+        self->last_topic_size = topic_size;
     } else
-        topic_size = strlen(self->last_topic);
+        topic_size = self->last_topic_size;
     if (size > self->max_msg_size)
         return ZMESH_ETOOBIG;
     if (zmesh__msgpack_check(payload, size) != 0)
         return ZMESH_EPAYLOAD;
-    size_t cap = ZMESH__FRAME_OVERHEAD + size;
-    uint8_t stack[S_STACK_FRAME];
-    uint8_t *buf = cap <= sizeof stack ? stack : malloc(cap);
-    if (!buf)
+    // Encoded straight into the message ZeroMQ sends: no copy of ours.
+    int64_t now_us = s_wall_clock_us();
+    size_t frame_size =
+        zmesh__frame_size(topic_size, *sequence + 1, now_us, size);
+    if (frame_size > self->max_msg_size)
+        return ZMESH_ETOOBIG;
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, frame_size) != 0)
         return ZMESH_ENOMEM;
-    int n = zmesh__frame_encode(topic, topic_size, self->id, *sequence + 1,
-                                s_wall_clock_us(), payload, size, buf, cap);
-    int rc = 0;
-    if (n < 0)
-        rc = n;
-    else if ((size_t)n > self->max_msg_size)
-        rc = ZMESH_ETOOBIG;
-    else if (zmq_send(self->xpub_handle, buf, (size_t)n, 0) < 0)
-        rc = ZMESH_ESYS;
-    if (buf != stack)
-        free(buf);
-    if (rc != 0)
-        return rc;
+    zmesh__frame_encode(topic, topic_size, self->id, *sequence + 1, now_us,
+                        payload, size, zmq_msg_data(&msg), frame_size);
+    if (zmq_msg_send(&msg, self->xpub_handle, 0) < 0) {
+        zmq_msg_close(&msg);
+        return ZMESH_ESYS;
+    }
     (*sequence)++;
     self->events_published++;
     if (--self->service_countdown == 0)
@@ -1143,16 +1144,6 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
 
 /* ------------------------------------------------------------------------ */
 /*  Receiving                                                               */
-
-static void
-s_event_release(zmesh_agent_t *self)
-{
-    if (self->msg_live) {
-        zmq_msg_close(&self->msg);
-        self->msg_live = false;
-    }
-    s_peer_event_free((void **)&self->peer_event);
-}
 
 static const char *
 s_publisher_name(zmesh_agent_t *self, const uint8_t id[ZMESH__ID_SIZE])
@@ -1239,6 +1230,25 @@ s_pop_peer_event(zmesh_agent_t *self)
     return true;
 }
 
+// Takes the next frame, from the held queue first (older) or the SUB,
+// into self->msg, which stays initialised while the agent runs so ZeroMQ
+// can reuse it. False when none is waiting.
+static bool
+s_next_frame(zmesh_agent_t *self)
+{
+    s_held_t *held = self->held_head;
+    if (!held)
+        return zmq_msg_recv(&self->msg, self->sub_handle, ZMQ_DONTWAIT) >= 0;
+    self->held_head = held->next;
+    if (!self->held_head)
+        self->held_tail = NULL;
+    self->held_count--;
+    zmq_msg_move(&self->msg, &held->msg);
+    zmq_msg_close(&held->msg);
+    free(held);
+    return true;
+}
+
 int
 zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
                  const zmesh_event_t **event)
@@ -1247,49 +1257,40 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
         return ZMESH_EINVAL;
     if (!self->started)
         return ZMESH_ESTATE;
-    s_event_release(self);
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : s_clock_ms() + timeout_ms;
+    if (self->peer_event)
+        s_peer_event_free((void **)&self->peer_event);
+    // The clock is read only once there is nothing to take at once: on a
+    // busy stream every event would otherwise pay for it.
+    int64_t deadline = 0;
     for (unsigned skipped = 0;;) {
-        if (s_pop_peer_event(self)) {
+        if (zlistx_size(self->peer_events) > 0 && s_pop_peer_event(self)) {
             *event = &self->event;
             return 0;
         }
-        int got;
-        if (self->held_head) {
-            s_held_t *held = self->held_head;
-            self->held_head = held->next;
-            if (!self->held_head)
-                self->held_tail = NULL;
-            self->held_count--;
-            zmq_msg_init(&self->msg);
-            zmq_msg_move(&self->msg, &held->msg);
-            zmq_msg_close(&held->msg);
-            free(held);
-            got = 0;
-        } else {
-            zmq_msg_init(&self->msg);
-            got = zmq_msg_recv(&self->msg, self->sub_handle, ZMQ_DONTWAIT);
-        }
-        if (got >= 0) {
-            self->msg_live = true;
+        if (s_next_frame(self)) {
             if (--self->service_countdown == 0)
                 s_service(self);
             if (s_deliver(self)) {
                 *event = &self->event;
                 return 0;
             }
-            s_event_release(self);
             // Unwanted or bad frames in a flood must not make us miss the
             // deadline.
-            if (++skipped % 256 == 0 && s_clock_ms() >= deadline)
-                return ZMESH_EAGAIN;
+            if (++skipped % 256 == 0) {
+                if (deadline == 0)
+                    deadline =
+                        timeout_ms < 0 ? INT64_MAX : s_clock_ms() + timeout_ms;
+                else if (s_clock_ms() >= deadline)
+                    return ZMESH_EAGAIN;
+            }
             continue;
         }
-        zmq_msg_close(&self->msg);
         s_service(self);
         if (zlistx_size(self->peer_events) > 0)
             continue;
         int64_t now = s_clock_ms();
+        if (deadline == 0)
+            deadline = timeout_ms < 0 ? INT64_MAX : now + timeout_ms;
         if (now >= deadline)
             return ZMESH_EAGAIN;
         zmq_pollitem_t items[4] = {

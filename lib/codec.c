@@ -329,6 +329,11 @@ zmesh__msgpack_check(const void *data, size_t size)
     if (!data || size == 0)
         return ZMESH_EPAYLOAD;
     s_reader_t r = {data, (const uint8_t *)data + size};
+    // Most small events are one scalar, str or bin: one read decides.
+    s_reader_t first = r;
+    s_item_t it;
+    if (s_read(&first, &it) && it.kind != S_ARRAY && it.kind != S_MAP)
+        return first.p == first.end ? 0 : ZMESH_EPAYLOAD;
     if (!s_skip(&r, S_DEPTH_MAX) || r.p != r.end)
         return ZMESH_EPAYLOAD;
     return 0;
@@ -1014,6 +1019,14 @@ s_put_int(uint8_t *p, uint64_t bits, bool is_signed, size_t size)
         p[8] = (uint8_t)bits;
         return;
     }
+}
+
+size_t
+zmesh__frame_size(size_t topic_size, uint64_t sequence, int64_t timestamp_us,
+                  size_t payload_size)
+{
+    return topic_size + 1 + 3 + ZMESH__ID_SIZE + s_uint_size(sequence) +
+           s_int_size(timestamp_us) + payload_size;
 }
 
 int

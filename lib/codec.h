@@ -100,6 +100,11 @@ typedef struct {
     meta) can take, so callers can size buffers once. */
 #define ZMESH__FRAME_OVERHEAD (ZMESH_TOPIC_MAX + 1 + 64)
 
+/*  The exact size of the frame zmesh__frame_encode writes for these values,
+    so the caller can encode straight into a buffer of that size. */
+size_t zmesh__frame_size(size_t topic_size, uint64_t sequence,
+                         int64_t timestamp_us, size_t payload_size);
+
 /*  Writes the frame for (topic, publisher, sequence, timestamp, payload)
     into `out` (capacity `cap`) and returns its size, or ZMESH_ETOOBIG when
     it does not fit. Does not validate the topic or payload; the caller
