@@ -38,7 +38,19 @@ typedef struct {
     probes count too); loss is still counted and printed. */
 #define S_DEFAULT_HWM 2000000
 
-static const char *s_path_names[] = {"raw", "mesh", "hop"};
+static const char *s_path_names[] = {"raw", "mesh", "hop", "wire"};
+#define S_PATHS 4
+
+/*  The bytes a mesh event of `size` payload bytes takes on the wire in
+    this benchmark (proto/wire.md#event-frame): "bench.thr", NUL, fixarray,
+    bin8 header and 16-byte id, a sequence of up to 5 bytes and a 9-byte
+    timestamp. The "wire" path sends raw messages of this size, which tells
+    the cost of the bigger frame apart from the cost of the agent's code. */
+static size_t
+s_wire_size(size_t size)
+{
+    return 9 + 1 + 1 + 2 + 16 + 5 + 9 + size;
+}
 
 static void
 s_usage(FILE *out)
@@ -54,10 +66,11 @@ s_usage(FILE *out)
         "Measures the mesh against raw libzmq in the same run, between two\n"
         "processes on loopback, and prints medians and ratios.\n"
         "\n"
-        "  thr   messages per second, publisher -> subscriber. Three paths:\n"
-        "        raw (libzmq PUB/SUB), mesh (two agents, topic bench.thr)\n"
-        "        and hop (raw through an inproc thread hop on each side,\n"
-        "        the cost of an agent thread on the data path). Runs\n"
+        "  thr   messages per second, publisher -> subscriber. Four paths:\n"
+        "        raw (libzmq PUB/SUB), mesh (two agents, topic bench.thr),\n"
+        "        hop (raw through an inproc thread hop on each side, the\n"
+        "        cost of an agent thread on the data path) and wire (raw\n"
+        "        with messages as big as the mesh's frames). Runs\n"
         "        alternate between the paths; default C is 1,000,000 for\n"
         "        small sizes and less for big ones, R is 5.\n"
         "  lat   round trip with one message in flight: raw DEALER/ROUTER\n"
@@ -77,7 +90,7 @@ s_usage(FILE *out)
         "                 mesh alike (default 2000000: a run of up to 2M\n"
         "                 messages drops nothing; 1000 is libzmq's\n"
         "                 default; 0 means no limit)\n"
-        "  --only PATHS   comma list of raw,mesh,hop to run (for profiling)\n"
+        "  --only PATHS   comma list of raw,mesh,hop,wire to run (profiling)\n"
         "  --json         one JSON object per result line\n"
         "  -v             per-run numbers and the library's log on stderr\n"
         "\n"
@@ -128,7 +141,7 @@ s_parse_paths(const char *list, int *paths)
     snprintf(buf, sizeof buf, "%s", list);
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
         int found = 0;
-        for (int p = 0; p < 3; p++)
+        for (int p = 0; p < S_PATHS; p++)
             if (strcmp(tok, s_path_names[p]) == 0) {
                 *paths |= 1 << p;
                 found = 1;
@@ -144,7 +157,7 @@ static int
 s_parse(int argc, char **argv, int need_size, s_opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    o->paths = 7;
+    o->paths = 15;
     o->hwm = S_DEFAULT_HWM;
     int have_size = 0;
     for (int i = 2; i < argc; i++) {
@@ -190,7 +203,7 @@ s_parse(int argc, char **argv, int need_size, s_opts_t *o)
             else
                 return s_bad("bad --transport '%s' (tcp or ipc)", val);
         } else if (s_parse_paths(val, &o->paths) < 0) {
-            return s_bad("bad --only '%s' (raw, mesh, hop)", val);
+            return s_bad("bad --only '%s' (raw, mesh, hop, wire)", val);
         }
     }
     if (need_size && !have_size)
@@ -244,9 +257,9 @@ s_thr(const s_opts_t *o)
 {
     long count = o->count ? o->count : s_default_thr_count(o->size);
     int runs = o->runs ? o->runs : 5;
-    double rate[3][100];
-    double cpu[3][100];
-    long lost[3] = {0, 0, 0};
+    double rate[S_PATHS][100];
+    double cpu[S_PATHS][100];
+    long lost[S_PATHS] = {0, 0, 0, 0};
     int late_probe = 0;
     if (o->hwm > 0 && count >= o->hwm)
         fprintf(stderr,
@@ -256,15 +269,17 @@ s_thr(const s_opts_t *o)
     for (int r = 0; r < runs; r++) {
         /*  Rotate the order, so no path always runs first or last (CPU
             frequency, page cache and a noisy neighbour hit all alike). */
-        for (int k = 0; k < 3; k++) {
-            int p = (r + k) % 3;
+        for (int k = 0; k < S_PATHS; k++) {
+            int p = (r + k) % S_PATHS;
             if (!(o->paths & (1 << p)))
                 continue;
             mb_thr_run_t res = {0};
             int rc = p == MB_MESH
                          ? mb_mesh_thr_run(o->size, count, o->verbose, &res)
-                         : mb_raw_thr_run(o->size, count, o->ipc, p == MB_HOP,
-                                          o->hwm, o->verbose, &res);
+                         : mb_raw_thr_run(p == MB_WIRE ? s_wire_size(o->size)
+                                                       : o->size,
+                                          count, o->ipc, p == MB_HOP, o->hwm,
+                                          o->verbose, &res);
             if (rc < 0) {
                 fprintf(stderr, "mesh-bench: thr %zu B, run %d, %s failed\n",
                         o->size, r + 1, s_path_names[p]);
@@ -290,9 +305,9 @@ s_thr(const s_opts_t *o)
                 "published after zmesh_agent_wait_subscribers() was lost\n",
                 late_probe, runs);
 
-    int have[3];
-    double med[3], med_cpu[3], med_ratio[3] = {0, 0, 0};
-    for (int p = 0; p < 3; p++) {
+    int have[S_PATHS];
+    double med[S_PATHS], med_cpu[S_PATHS], med_ratio[S_PATHS] = {0, 0, 0, 0};
+    for (int p = 0; p < S_PATHS; p++) {
         have[p] = (o->paths & (1 << p)) != 0;
         /*  mb_median sorts, so rate[p][0] and [runs - 1] become the
             extremes, printed to show the spread. */
@@ -303,7 +318,7 @@ s_thr(const s_opts_t *o)
         run (where the scheduler put the four busy threads), so pairing
         runs adds the noise of both; the medians of interleaved runs
         already share the machine's slow drift. */
-    for (int p = 1; p < 3; p++)
+    for (int p = 1; p < S_PATHS; p++)
         if (have[p] && have[MB_RAW] && med[MB_RAW] > 0)
             med_ratio[p] = med[p] / med[MB_RAW];
     const char *transport = o->ipc ? "ipc" : "tcp";
@@ -338,15 +353,31 @@ s_thr(const s_opts_t *o)
                    s_jnum(have[MB_RAW], 0, (double)lost[MB_RAW], v[4], 32),
                    med_cpu[MB_HOP],
                    s_jnum(have[MB_RAW], 0, med_cpu[MB_RAW], v[6], 32));
+        if (have[MB_WIRE])
+            printf("{\"bench\":\"thr-wire\",\"size\":%zu,"
+                   "\"wire_size\":%zu,\"transport\":\"%s\",\"count\":%ld,"
+                   "\"msgs_per_s\":%.0f,\"ratio_to_raw\":%s,"
+                   "\"mesh_ratio_to_wire\":%s,\"runs\":%d,\"lost\":%ld,"
+                   "\"cpu_ns_per_msg\":%.0f}\n",
+                   o->size, s_wire_size(o->size), transport, count,
+                   med[MB_WIRE],
+                   s_jnum(have[MB_RAW], 3, med_ratio[MB_WIRE], v[2], 32),
+                   s_jnum(have[MB_MESH] && med[MB_WIRE] > 0, 3,
+                          med[MB_WIRE] > 0 ? med[MB_MESH] / med[MB_WIRE] : 0,
+                          v[3], 32),
+                   runs, lost[MB_WIRE], med_cpu[MB_WIRE]);
         fflush(stdout);
         return 0;
     }
     printf("thr %zu B, %ld messages x %d runs, HWM %d, medians (raw over "
            "%s, mesh over tcp)\n",
            o->size, count, runs, o->hwm, transport);
-    static const char *labels[] = {"raw libzmq PUB/SUB", "mesh",
-                                   "raw + thread hop"};
-    for (int p = 0; p < 3; p++) {
+    char wire_label[40];
+    snprintf(wire_label, sizeof wire_label, "raw at %zu B (wire)",
+             s_wire_size(o->size));
+    const char *labels[] = {"raw libzmq PUB/SUB", "mesh", "raw + thread hop",
+                            wire_label};
+    for (int p = 0; p < S_PATHS; p++) {
         if (!have[p])
             continue;
         char num[3][40];
@@ -359,6 +390,10 @@ s_thr(const s_opts_t *o)
             printf("  %s/raw %.2f", s_path_names[p], med_ratio[p]);
         printf("\n");
     }
+    if (have[MB_MESH] && have[MB_WIRE] && med[MB_WIRE] > 0)
+        printf("  mesh/wire %.2f: the agent's own cost, with the frame's "
+               "size taken out\n",
+               med[MB_MESH] / med[MB_WIRE]);
     fflush(stdout);
     return 0;
 }
@@ -541,7 +576,7 @@ main(int argc, char **argv)
     if (s_parse(argc, argv, !is_all, &o) < 0)
         return S_EXIT_USAGE;
     if (is_lat && (o.paths & 3) == 0) {
-        s_bad("lat has no hop path: --only raw, mesh or raw,mesh");
+        s_bad("lat has no hop or wire path: --only raw, mesh or raw,mesh");
         return S_EXIT_USAGE;
     }
     s_warn_if_busy();
