@@ -329,7 +329,15 @@ zmesh__msgpack_check(const void *data, size_t size)
     if (!data || size == 0)
         return ZMESH_EPAYLOAD;
     s_reader_t r = {data, (const uint8_t *)data + size};
-    // Most small events are one scalar, str or bin: one read decides.
+    // Most events are one bin or str (an application's own encoding) or a
+    // map; a lone bin or str is decided from its header alone.
+    const uint8_t *p = data;
+    uint8_t c = p[0];
+    if ((c == 0xc4 || c == 0xd9) && size >= 2)
+        return size == 2 + (size_t)p[1] ? 0 : ZMESH_EPAYLOAD;
+    if ((c == 0xc5 || c == 0xda) && size >= 3)
+        return size == 3 + ((size_t)p[1] << 8 | p[2]) ? 0 : ZMESH_EPAYLOAD;
+    // Otherwise most small events are one scalar: one read decides.
     s_reader_t first = r;
     s_item_t it;
     if (s_read(&first, &it) && it.kind != S_ARRAY && it.kind != S_MAP)
@@ -1094,9 +1102,19 @@ zmesh__frame_decode(const void *data, size_t size, zmesh__frame_t *frame)
         publisher = id.bytes;
     }
     if (!s_read(&r, &sequence) || sequence.kind != S_UINT ||
-        sequence.value == 0 || !s_read(&r, &timestamp) ||
-        (timestamp.kind != S_INT &&
-         (timestamp.kind != S_UINT || timestamp.value > INT64_MAX)))
+        sequence.value == 0)
+        return ZMESH_EPROTO;
+    if (r.end - r.p >= 9 && r.p[0] == 0xcf) {
+        // The timestamp as the encoder writes it (uint64: microseconds
+        // since 1970 need more than 32 bits), read without the general
+        // reader's dispatch.
+        timestamp.kind = S_UINT;
+        timestamp.value = s_load_be(r.p + 1, 8);
+        r.p += 9;
+    } else if (!s_read(&r, &timestamp))
+        return ZMESH_EPROTO;
+    if (timestamp.kind != S_INT &&
+        (timestamp.kind != S_UINT || timestamp.value > INT64_MAX))
         return ZMESH_EPROTO;
     // Later versions may append meta elements (headers); skip them.
     for (uint64_t i = S_META_MIN; i < meta.value; i++)
