@@ -7,6 +7,7 @@
     stops at 32 levels of nesting where the protocol allows 64. No state,
     no logging, no topic syntax here: callers count, log and check those. */
 #include "codec.h"
+#include "utf8.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -353,38 +354,10 @@ zmesh__msgpack_check(const void *data, size_t size)
 static bool
 s_text_ok(const uint8_t *p, size_t size)
 {
-    size_t i = 0;
-    while (i < size) {
-        uint8_t c = p[i];
-        if (c < 0x80) {
-            if (c == 0)
-                return false;
-            i++;
-            continue;
-        }
-        size_t n;
-        uint8_t lo = 0x80, hi = 0xbf; // allowed range of the second byte
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 2;
-        else if (c >= 0xe0 && c <= 0xef) {
-            n = 3;
-            if (c == 0xe0)
-                lo = 0xa0; // overlong
-            else if (c == 0xed)
-                hi = 0x9f; // surrogates
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4;
-            if (c == 0xf0)
-                lo = 0x90; // overlong
-            else if (c == 0xf4)
-                hi = 0x8f; // above U+10FFFF
-        } else
+    for (size_t i = 0; i < size;) {
+        size_t n = zmesh__utf8_sequence(p + i, size - i);
+        if (n == 0 || p[i] == 0)
             return false;
-        if (size - i < n || p[i + 1] < lo || p[i + 1] > hi)
-            return false;
-        for (size_t k = 2; k < n; k++)
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
         i += n;
     }
     return true;

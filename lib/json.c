@@ -8,6 +8,7 @@
     the 64-deep payloads the codec accepts. Nothing here touches the network
     or keeps state between calls, so every function is safe from any thread.
 */
+#include "utf8.h"
 #include "zmesh.h"
 
 #include <locale.h>
@@ -23,43 +24,6 @@
 
 /* ------------------------------------------------------------------------ */
 /*  Shared: UTF-8 and the locale's decimal point                            */
-
-/*  Length of the well-formed UTF-8 sequence at `p` (at most `left` bytes):
-    1..4, or 0 when the bytes are not one (overlong forms, surrogates, code
-    points above U+10FFFF and truncated sequences all give 0). */
-static size_t
-s_utf8_sequence(const uint8_t *p, size_t left)
-{
-    if (left == 0)
-        return 0;
-    uint8_t c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    uint8_t lo = 0x80, hi = 0xBF; // allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0; // overlong below U+0800
-        else if (c == 0xED)
-            hi = 0x9F; // UTF-16 surrogates U+D800..U+DFFF
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90; // overlong below U+10000
-        else if (c == 0xF4)
-            hi = 0x8F; // above U+10FFFF
-    } else
-        return 0;
-    if (left < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
 
 /*  strtod and printf follow LC_NUMERIC, so an application that called
     setlocale() for a locale with a decimal comma would otherwise read
@@ -257,8 +221,8 @@ s_parse_string_text(s_parser_t *self)
                 c = (uint8_t)*self->p;
                 if (c == '"' || c == '\\' || c < 0x20)
                     break;
-                size_t n = s_utf8_sequence((const uint8_t *)self->p,
-                                           (size_t)(self->end - self->p));
+                size_t n = zmesh__utf8_sequence((const uint8_t *)self->p,
+                                                (size_t)(self->end - self->p));
                 if (n == 0) {
                     s_fail(self, ZMESH_EJSON);
                     return;
@@ -681,7 +645,7 @@ s_render_escaped(s_render_t *self, const uint8_t *bytes, size_t size)
         size_t n;
         while (i < size && bytes[i] >= 0x20 && bytes[i] != '"' &&
                bytes[i] != '\\' && bytes[i] != 0x7F &&
-               (n = s_utf8_sequence(bytes + i, size - i)) != 0)
+               (n = zmesh__utf8_sequence(bytes + i, size - i)) != 0)
             i += n;
         s_put(self, (const char *)bytes + start, i - start);
         if (i == size)

@@ -8,6 +8,7 @@
     wildcards (nats-server itself would read them literally); forbidding
     them keeps "a.b*c" from looking like a glob that matches "a.bxc". */
 #include "topic.h"
+#include "utf8.h"
 
 #include <assert.h>
 #include <stdint.h>
@@ -17,39 +18,6 @@
 /* Tokens are at least one byte plus a '.', so a topic has at most this
    many tokens. */
 #define S_TOKENS_MAX ((ZMESH_TOPIC_MAX + 1) / 2)
-
-/*  Length of the UTF-8 sequence at s[0..size), or 0 when it is not a
-    well-formed one (Unicode 15, table 3-7: no overlongs, no surrogates,
-    nothing above U+10FFFF; so 0xC0, 0xC1 and 0xF5..0xFF never appear). */
-static size_t
-s_utf8_length(const unsigned char *s, size_t size)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t length;
-    if (c >= 0xC2 && c <= 0xDF)
-        length = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        length = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong below U+0800 */
-        else if (c == 0xED)
-            hi = 0x9F; /* U+D800..U+DFFF are surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        length = 4;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong below U+10000 */
-        else if (c == 0xF4)
-            hi = 0x8F; /* above U+10FFFF */
-    } else
-        return 0;
-    if (size < length || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < length; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return length;
-}
 
 /*  The shared syntax walk. Returns true when `s` is a valid pattern (when
     `wildcards`) or a valid topic, '$' prefix included. */
@@ -86,7 +54,7 @@ s_syntax_ok(const char *s, size_t size, bool wildcards)
             i++;
             continue;
         }
-        size_t length = s_utf8_length(p + i, size - i);
+        size_t length = zmesh__utf8_sequence((const uint8_t *)p + i, size - i);
         if (length == 0)
             return false;
         i += length;
