@@ -12,6 +12,7 @@
 #include "log.h"
 #include "socket.h"
 #include "topic.h"
+#include "utf8.h"
 #include "zmesh.h"
 
 #include "beacon.h"
@@ -19,6 +20,7 @@
 #include <arpa/inet.h>
 #include <czmq.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,14 +36,20 @@
 #define S_REPLY_TIMEOUT_MS 5000
 #define S_TOKEN_SIZE (1 + ZMESH__ID_SIZE + 8)
 #define S_LOG_INTERVAL_MS 10000
-#define S_HELD_MAX 100000 /* frames held across disconnects, at most */
+#define S_HELD_BYTES_MAX (64 * 1024 * 1024) /* held across disconnects */
+#define S_RECONNECT_MIN_MS 100
+#define S_RECONNECT_MAX_MS 5000
 
 /*  One data connection of the SUB. A connection we no longer want is not
     closed at once but when the publisher closes it or at a deadline, see
-    s_connection_change. */
+    s_connection_change; one that drops while wanted is made again after a
+    delay that grows while it keeps dropping, see s_on_monitor. */
 typedef struct {
-    size_t count;       /* peers announcing this endpoint */
-    int64_t closing_at; /* 0 while wanted */
+    size_t count;         /* peers announcing this endpoint */
+    int64_t closing_at;   /* 0 while wanted */
+    int64_t reconnect_at; /* 0 unless a reconnect is due */
+    int64_t dropped_at;   /* when it last dropped */
+    int backoff_ms;       /* the next reconnect delay */
 } s_connection_t;
 
 /*  A frame read from the SUB ahead of time, see s_hold_pending. */
@@ -120,7 +128,7 @@ struct zmesh_agent {
     bool msg_live;       /* msg initialised (from start to stop) */
     s_held_t *held_head; /* frames already read from the SUB, oldest first */
     s_held_t *held_tail;
-    size_t held_count;
+    size_t held_bytes;
     zmesh_event_t event;
     s_peer_event_t *peer_event; /* the one handed out, if any */
     zlistx_t *peer_events;      /* s_peer_event_t * queued */
@@ -128,10 +136,14 @@ struct zmesh_agent {
     zlistx_t *departed;         /* ids of left peers whose names linger */
     zhashx_t *ready;            /* peer id hex -> uint64_t * generation */
     zhashx_t *connections;      /* data endpoint -> s_connection_t */
-    size_t closing;             /* connections waiting to be closed */
+    size_t timers;              /* connections with a close or reconnect due */
     uint8_t cached_id[ZMESH__ID_SIZE];
     char cached_id_hex[33];
-    const char *cached_name;
+    /* The publisher name of the current event is a copy: the names table
+       may change under it (a peer rejoins) while the application still
+       holds the event, e.g. during zmesh_agent_publish. */
+    char cached_name[ZMESH_NAME_MAX + 1];
+    bool cached_name_valid;
     char cached_topic[ZMESH_TOPIC_MAX + 1];
     size_t cached_topic_size; /* 0: nothing cached */
     bool cached_topic_wanted;
@@ -141,7 +153,11 @@ struct zmesh_agent {
     uint64_t events_received;
     uint64_t frames_rejected;
     uint64_t peer_events_dropped;
+    uint64_t frames_dropped; /* held frames beyond S_HELD_BYTES_MAX */
     uint64_t data_reconnects;
+    uint64_t queries;         /* numbers the queries to the control thread */
+    bool in_multipart;        /* dropping the parts of a multi-part message */
+    zmesh_agent_t *live_next; /* in s_live while started */
     zmesh__log_limit_t bad_frame_log;
     zmesh__log_limit_t backlog_log;
     zmesh__log_limit_t reconnect_log;
@@ -155,16 +171,30 @@ s_clock_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+// Text that goes into HELLO must be what the codec accepts (UTF-8, no
+// control characters), or the agent could never introduce itself.
+static bool
+s_text_ok(const char *text, size_t min, size_t max, bool spaces)
+{
+    size_t size = text ? strlen(text) : 0;
+    if (size < min || size > max)
+        return false;
+    const uint8_t *p = (const uint8_t *)text;
+    for (size_t i = 0; i < size;) {
+        if (p[i] < 0x20 || p[i] == 0x7f || (!spaces && p[i] == ' '))
+            return false;
+        size_t n = zmesh__utf8_sequence(p + i, size - i);
+        if (n == 0)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
 static bool
 s_name_ok(const char *name)
 {
-    size_t size = name ? strlen(name) : 0;
-    if (size == 0 || size > ZMESH_NAME_MAX)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p <= 0x20 || *p == 0x7f)
-            return false;
-    return true;
+    return s_text_ok(name, 1, ZMESH_NAME_MAX, false);
 }
 
 static void
@@ -230,9 +260,12 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     return 0;
 }
 
+static void s_live_remove(zmesh_agent_t *self);
+
 static void
 s_stop(zmesh_agent_t *self)
 {
+    s_live_remove(self);
     if (self->msg_live) {
         zmq_msg_close(&self->msg);
         self->msg_live = false;
@@ -245,7 +278,7 @@ s_stop(zmesh_agent_t *self)
         free(held);
     }
     self->held_tail = NULL;
-    self->held_count = 0;
+    self->held_bytes = 0;
     // The actor says BYE to every peer before it returns.
     zactor_destroy(&self->actor);
     // libzmq's I/O thread writes monitor events with a blocking send: were
@@ -394,8 +427,8 @@ int
 zmesh_agent_set_header(zmesh_agent_t *self, const char *key, const char *value)
 {
     S_CONFIGURABLE(self);
-    if (!key || !value || *key == '\0' || strlen(key) > ZMESH_HEADER_KEY_MAX ||
-        strlen(value) > ZMESH_HEADER_VALUE_MAX)
+    if (!s_text_ok(key, 1, ZMESH_HEADER_KEY_MAX, false) ||
+        !s_text_ok(value, 0, ZMESH_HEADER_VALUE_MAX, true))
         return ZMESH_EINVAL;
     char *copy = strdup(value);
     if (!copy)
@@ -562,18 +595,52 @@ zmesh_agent_advertise(zmesh_agent_t *self, const char *pattern)
 /* ------------------------------------------------------------------------ */
 /*  Start                                                                   */
 
+/*  Started agents, so that an application that exits without destroying
+    one does not crash: czmq's exit handler closes every socket, the
+    control thread's included, under the running thread, and czmq's actor
+    wrapper then aborts. Our handler, registered after czmq's, runs first
+    and stops each agent properly (peers even get their BYE). */
+static pthread_mutex_t s_live_lock = PTHREAD_MUTEX_INITIALIZER;
+static zmesh_agent_t *s_live;
+
 static void
-s_czmq_quiet(void)
+s_live_remove(zmesh_agent_t *self)
 {
-    // The library installs no signal handlers (czmq would install SIGINT
-    // and SIGTERM handlers on first use) and czmq's own log lines would
-    // otherwise go to stdout.
-    static bool done;
-    if (!done) {
-        zsys_handler_set(NULL);
-        zsys_set_logstream(NULL);
-        done = true;
+    pthread_mutex_lock(&s_live_lock);
+    for (zmesh_agent_t **at = &s_live; *at; at = &(*at)->live_next)
+        if (*at == self) {
+            *at = self->live_next;
+            break;
+        }
+    pthread_mutex_unlock(&s_live_lock);
+    self->live_next = NULL;
+}
+
+static void
+s_at_exit(void)
+{
+    for (;;) {
+        pthread_mutex_lock(&s_live_lock);
+        zmesh_agent_t *agent = s_live;
+        pthread_mutex_unlock(&s_live_lock);
+        if (!agent)
+            break;
+        s_stop(agent); // removes it from the list
     }
+}
+
+// Once per process: the library installs no signal handlers (czmq would
+// install SIGINT and SIGTERM handlers on first use), czmq's own log lines
+// would otherwise go to stdout, and czmq's default limit of 1024 sockets
+// is lifted to what the system allows.
+static void
+s_library_init(void)
+{
+    zsys_handler_set(NULL);
+    zsys_set_logstream(NULL);
+    zsys_set_max_sockets(0);
+    zsys_init();
+    atexit(s_at_exit);
 }
 
 static zmesh__control_config_t *
@@ -661,7 +728,8 @@ s_epoll_add(zmesh_agent_t *self, void *handle)
 static int
 s_start(zmesh_agent_t *self)
 {
-    s_czmq_quiet();
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, s_library_init);
     zuuid_t *uuid = zuuid_new();
     if (!uuid)
         return ZMESH_ENOMEM;
@@ -707,8 +775,15 @@ s_start(zmesh_agent_t *self)
     snprintf(monitor_endpoint, sizeof monitor_endpoint,
              "inproc://zmesh-monitor-%s", self->id_hex);
     self->monitor = zmesh__socket_new(ZMQ_PAIR, &opts);
-    if (!self->monitor ||
-        zmq_socket_monitor(self->sub_handle, monitor_endpoint,
+    if (!self->monitor)
+        return ZMESH_ESYS;
+    // libzmq's I/O thread sends monitor events with a blocking send: with
+    // a high-water mark, an application busy elsewhere while connections
+    // drop would stop every socket of the process. Unlimited; the queue
+    // grows only with drops, which reconnect backoff keeps slow.
+    zmq_setsockopt(zsock_resolve(self->monitor), ZMQ_RCVHWM, &unlimited,
+                   sizeof unlimited);
+    if (zmq_socket_monitor(self->sub_handle, monitor_endpoint,
                            ZMQ_EVENT_DISCONNECTED) != 0 ||
         zmq_connect(zsock_resolve(self->monitor), monitor_endpoint) != 0)
         return ZMESH_ESYS;
@@ -765,6 +840,10 @@ zmesh_agent_start(zmesh_agent_t *self)
         return rc;
     }
     self->started = true;
+    pthread_mutex_lock(&s_live_lock);
+    self->live_next = s_live;
+    s_live = self;
+    pthread_mutex_unlock(&s_live_lock);
     zmesh__log(ZMESH_LOG_INFO,
                "agent %s (%s) started in mesh '%s': control %s, data %s",
                self->name, self->id_hex, self->mesh, self->endpoint,
@@ -807,7 +886,7 @@ s_names_set(zmesh_agent_t *self, const char *id, const char *name)
     char *copy = strdup(name);
     if (copy)
         zhashx_update(self->names, id, copy);
-    self->cached_name = NULL;
+    self->cached_name_valid = false;
 }
 
 // A departed peer's name is kept a while: its last events may still sit
@@ -822,7 +901,7 @@ s_names_retire(zmesh_agent_t *self, const char *id)
         zhashx_delete(self->names, zlistx_first(self->departed));
         zlistx_delete(self->departed, zlistx_cursor(self->departed));
     }
-    self->cached_name = NULL;
+    self->cached_name_valid = false;
 }
 
 // zmq_disconnect throws away what the SUB has received from that
@@ -832,7 +911,7 @@ s_names_retire(zmesh_agent_t *self, const char *id)
 static void
 s_hold_pending(zmesh_agent_t *self)
 {
-    while (self->held_count < S_HELD_MAX) {
+    for (;;) {
         s_held_t *held = malloc(sizeof *held);
         if (!held)
             return;
@@ -842,28 +921,55 @@ s_hold_pending(zmesh_agent_t *self)
             free(held);
             return;
         }
+        size_t size = zmq_msg_size(&held->msg);
+        if (self->held_bytes + size > S_HELD_BYTES_MAX) {
+            // The application has not read for a long while: losing these
+            // is counted and said, never silent.
+            zmq_msg_close(&held->msg);
+            free(held);
+            self->frames_dropped++;
+            zmesh__log_limited(&self->backlog_log, S_LOG_INTERVAL_MS,
+                               "event dropped: %d MiB already held for an "
+                               "application that does not read",
+                               S_HELD_BYTES_MAX >> 20);
+            continue;
+        }
         held->next = NULL;
         if (self->held_tail)
             self->held_tail->next = held;
         else
             self->held_head = held;
         self->held_tail = held;
-        self->held_count++;
+        self->held_bytes += size;
     }
-    zmesh__log_limited(&self->backlog_log, S_LOG_INTERVAL_MS,
-                       "%d events held for an application that does not "
-                       "read: events still queued for a departed publisher "
-                       "are lost",
-                       S_HELD_MAX);
+}
+
+// Connections with a close or a reconnect due are counted in self->timers,
+// so s_service looks at the table only when one is.
+static void
+s_connection_arm(zmesh_agent_t *self, s_connection_t *conn, int64_t *slot,
+                 int64_t when)
+{
+    bool was = conn->closing_at || conn->reconnect_at;
+    *slot = when;
+    bool is = conn->closing_at || conn->reconnect_at;
+    if (is && !was)
+        self->timers++;
+    else if (was && !is)
+        self->timers--;
 }
 
 static void
 s_connection_close(zmesh_agent_t *self, const char *endpoint)
 {
+    s_connection_t *conn = zhashx_lookup(self->connections, endpoint);
+    if (!conn)
+        return;
+    s_connection_arm(self, conn, &conn->closing_at, 0);
+    s_connection_arm(self, conn, &conn->reconnect_at, 0);
     s_hold_pending(self);
     zmq_disconnect(self->sub_handle, endpoint);
     zhashx_delete(self->connections, endpoint);
-    self->closing--;
 }
 
 // A publisher that leaves says BYE on the control plane, which can
@@ -884,30 +990,33 @@ s_connection_change(zmesh_agent_t *self, const char *endpoint, bool up)
             if (zmq_connect(self->sub_handle, endpoint) != 0)
                 zmesh__log(ZMESH_LOG_WARNING, "cannot connect to %s: %s",
                            endpoint, zmq_strerror(zmq_errno()));
-        } else if (conn->closing_at) {
-            conn->closing_at = 0; // wanted again before it closed
-            self->closing--;
-        }
+        } else // wanted again before it closed
+            s_connection_arm(self, conn, &conn->closing_at, 0);
         conn->count++;
-    } else if (conn && conn->count > 0 && --conn->count == 0) {
-        conn->closing_at = s_clock_ms() + self->peer_timeout_ms;
-        self->closing++;
-    }
+    } else if (conn && conn->count > 0 && --conn->count == 0)
+        s_connection_arm(self, conn, &conn->closing_at,
+                         s_clock_ms() + self->peer_timeout_ms);
 }
 
 static void
 s_connections_expire(zmesh_agent_t *self)
 {
-    if (self->closing == 0)
+    if (self->timers == 0)
         return;
     int64_t now = s_clock_ms();
     zlistx_t *due = zlistx_new();
     if (!due)
         return;
     for (s_connection_t *conn = zhashx_first(self->connections); conn;
-         conn = zhashx_next(self->connections))
+         conn = zhashx_next(self->connections)) {
+        const char *endpoint = zhashx_cursor(self->connections);
         if (conn->closing_at && now >= conn->closing_at)
-            zlistx_add_end(due, (void *)zhashx_cursor(self->connections));
+            zlistx_add_end(due, (void *)endpoint);
+        else if (conn->reconnect_at && now >= conn->reconnect_at) {
+            s_connection_arm(self, conn, &conn->reconnect_at, 0);
+            zmq_connect(self->sub_handle, endpoint);
+        }
+    }
     for (const char *endpoint = zlistx_first(due); endpoint;
          endpoint = zlistx_next(due)) {
         char copy[256];
@@ -988,16 +1097,27 @@ s_on_monitor(zmesh_agent_t *self, zmsg_t *msg)
         endpoint ? zhashx_lookup(self->connections, endpoint) : NULL;
     if (conn && conn->closing_at) {
         s_connection_close(self, endpoint); // the publisher is done
-    } else if (conn) {
+    } else if (conn && !conn->reconnect_at) {
+        // Made again after a delay, not at once: an endpoint that accepts
+        // and drops connections must not turn into a storm of them. The
+        // delay doubles while the connection keeps dropping.
+        int64_t now = s_clock_ms();
+        if (now - conn->dropped_at > 10 * S_RECONNECT_MAX_MS)
+            conn->backoff_ms = S_RECONNECT_MIN_MS;
+        conn->dropped_at = now;
         self->data_reconnects++;
         zmesh__log_limited(&self->reconnect_log, S_LOG_INTERVAL_MS,
                            "data connection to %s dropped (publisher gone, "
                            "or it sent a frame over the %zu-byte limit): "
-                           "reconnecting",
-                           endpoint, self->max_msg_size);
+                           "reconnecting in %d ms",
+                           endpoint, self->max_msg_size, conn->backoff_ms);
         s_hold_pending(self);
         zmq_disconnect(self->sub_handle, endpoint);
-        zmq_connect(self->sub_handle, endpoint);
+        s_connection_arm(self, conn, &conn->reconnect_at,
+                         now + conn->backoff_ms);
+        conn->backoff_ms = conn->backoff_ms * 2 > S_RECONNECT_MAX_MS
+                               ? S_RECONNECT_MAX_MS
+                               : conn->backoff_ms * 2;
     }
     free(endpoint);
 }
@@ -1057,30 +1177,38 @@ s_wall_clock_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-// Every topic gets its own sequence. The first publish of a topic no
-// advertised pattern covers advertises it; past S_AUTO_ADVERTISE_MAX such
-// topics the agent advertises ">" instead, so a service that makes up
-// topics (orders.<id>.created) cannot grow HELLO without bound.
+// Makes sure peers know this agent publishes `topic` (valid): a topic no
+// advertised pattern covers is advertised by itself; past
+// S_AUTO_ADVERTISE_MAX such topics the agent advertises ">" instead, so a
+// service that makes up topics (orders.<id>.created) cannot grow HELLO
+// without bound.
+static void
+s_advertise_topic(zmesh_agent_t *self, const char *topic, size_t size)
+{
+    if (zmesh__topic_index_match(self->pubs, topic, size))
+        return; // once ">" is advertised, always
+    const char *pattern = topic;
+    if (self->auto_advertised++ == S_AUTO_ADVERTISE_MAX) {
+        zmesh__log(ZMESH_LOG_WARNING,
+                   "more than %d topics published without an advertised "
+                   "pattern: advertising '>'; call zmesh_agent_advertise "
+                   "with a pattern instead",
+                   S_AUTO_ADVERTISE_MAX);
+        pattern = ">";
+    }
+    if (zmesh__topic_index_add(self->pubs, pattern) == 1)
+        s_send_patterns(self, false);
+}
+
+// Every topic gets its own sequence, from its first publish, which also
+// advertises the topic if need be.
 static uint64_t *
 s_stream_new(zmesh_agent_t *self, const char *topic, size_t size, int *rc)
 {
     *rc = zmesh__topic_check(topic, size);
     if (*rc != 0)
         return NULL;
-    if (!zmesh__topic_index_match(self->pubs, topic, size)) {
-        // Once ">" is advertised every topic matches and we never get here.
-        const char *pattern = topic;
-        if (self->auto_advertised++ == S_AUTO_ADVERTISE_MAX) {
-            zmesh__log(ZMESH_LOG_WARNING,
-                       "more than %d topics published without an "
-                       "advertised pattern: advertising '>'; call "
-                       "zmesh_agent_advertise with a pattern instead",
-                       S_AUTO_ADVERTISE_MAX);
-            pattern = ">";
-        }
-        if (zmesh__topic_index_add(self->pubs, pattern) == 1)
-            s_send_patterns(self, false);
-    }
+    s_advertise_topic(self, topic, size);
     uint64_t *sequence = calloc(1, sizeof *sequence);
     if (!sequence || zhashx_insert(self->streams, topic, sequence) != 0) {
         free(sequence);
@@ -1098,6 +1226,11 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
         return ZMESH_EINVAL;
     if (!self->started)
         return ZMESH_ESTATE;
+    // Checked before anything changes: a failed publish leaves no trace.
+    if (size > self->max_msg_size)
+        return ZMESH_ETOOBIG;
+    if (zmesh__msgpack_check(payload, size) != 0)
+        return ZMESH_EPAYLOAD;
     uint64_t *sequence = self->last_sequence;
     size_t topic_size;
     if (!sequence || strcmp(topic, self->last_topic) != 0) {
@@ -1116,10 +1249,6 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
         self->last_topic_size = topic_size;
     } else
         topic_size = self->last_topic_size;
-    if (size > self->max_msg_size)
-        return ZMESH_ETOOBIG;
-    if (zmesh__msgpack_check(payload, size) != 0)
-        return ZMESH_EPAYLOAD;
     // Encoded straight into the message ZeroMQ sends: no copy of ours.
     int64_t now_us = s_wall_clock_us();
     size_t frame_size =
@@ -1148,12 +1277,15 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
 static const char *
 s_publisher_name(zmesh_agent_t *self, const uint8_t id[ZMESH__ID_SIZE])
 {
-    if (self->cached_name && memcmp(id, self->cached_id, ZMESH__ID_SIZE) == 0)
+    if (self->cached_name_valid &&
+        memcmp(id, self->cached_id, ZMESH__ID_SIZE) == 0)
         return self->cached_name;
     memcpy(self->cached_id, id, ZMESH__ID_SIZE);
     zmesh__id_to_hex(id, self->cached_id_hex);
     const char *name = zhashx_lookup(self->names, self->cached_id_hex);
-    self->cached_name = name ? name : "";
+    snprintf(self->cached_name, sizeof self->cached_name, "%s",
+             name ? name : "");
+    self->cached_name_valid = true;
     return self->cached_name;
 }
 
@@ -1187,9 +1319,12 @@ static bool
 s_deliver(zmesh_agent_t *self)
 {
     zmesh__frame_t frame;
-    if (zmq_msg_more(&self->msg) ||
-        zmesh__frame_decode(zmq_msg_data(&self->msg), zmq_msg_size(&self->msg),
-                            &frame) != 0) {
+    // An event is one frame. Every part of a multi-part message is
+    // dropped, the last one too, which alone would look like an event.
+    bool part = zmq_msg_more(&self->msg) || self->in_multipart;
+    self->in_multipart = zmq_msg_more(&self->msg);
+    if (part || zmesh__frame_decode(zmq_msg_data(&self->msg),
+                                    zmq_msg_size(&self->msg), &frame) != 0) {
         self->frames_rejected++;
         zmesh__log_limited(&self->bad_frame_log, S_LOG_INTERVAL_MS,
                            "malformed event frame (%zu bytes) dropped",
@@ -1242,7 +1377,7 @@ s_next_frame(zmesh_agent_t *self)
     self->held_head = held->next;
     if (!self->held_head)
         self->held_tail = NULL;
-    self->held_count--;
+    self->held_bytes -= zmq_msg_size(&held->msg);
     zmq_msg_move(&self->msg, &held->msg);
     zmq_msg_close(&held->msg);
     free(held);
@@ -1365,20 +1500,76 @@ zmesh_event_reason(const zmesh_event_t *event)
 /* ------------------------------------------------------------------------ */
 /*  Queries to the control thread                                           */
 
-// Sends a query and waits for its one-pointer reply. Replies come only on
-// the actor pipe, so nothing else can be read by mistake.
-static int
-s_query(zmesh_agent_t *self, const char *command, const char *arg, void **reply)
+// A reply that arrived after its query timed out: free what it carries.
+static void
+s_reply_discard(const char *command, zframe_t *payload)
 {
-    if (arg)
-        zsock_send(self->actor, "ss", command, arg);
-    else
-        zsock_send(self->actor, "s", command);
-    zmq_pollitem_t item = {zsock_resolve(self->actor), 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, S_REPLY_TIMEOUT_MS) <= 0)
-        return ZMESH_ETIMEDOUT;
-    if (zsock_recv(self->actor, "p", reply) != 0)
+    void *pointer = NULL;
+    if (zframe_size(payload) == sizeof pointer)
+        memcpy(&pointer, zframe_data(payload), sizeof pointer);
+    if (streq(command, "PEERS"))
+        zmesh_peer_list_destroy((zmesh_peer_list_t **)&pointer);
+    else if (streq(command, "WANT"))
+        zmesh__want_destroy((zmesh__want_t **)&pointer);
+}
+
+// Sends a query and waits for its reply's payload frame. Each query has a
+// number its reply echoes, so a reply that comes after its query gave up
+// is recognised and discarded instead of answering the next query.
+static int
+s_query(zmesh_agent_t *self, const char *command, const char *arg,
+        zframe_t **payload)
+{
+    // The number travels as text: czmq's '8' picture has a byte order of
+    // its own, and text is what both ends read alike.
+    char number[24];
+    snprintf(number, sizeof number, "%llu",
+             (unsigned long long)++self->queries);
+    if (zsock_send(self->actor, "sss", command, number, arg ? arg : "") != 0)
         return ZMESH_ESYS;
+    int64_t deadline = s_clock_ms() + S_REPLY_TIMEOUT_MS;
+    for (;;) {
+        int64_t left = deadline - s_clock_ms();
+        zmq_pollitem_t item = {zsock_resolve(self->actor), 0, ZMQ_POLLIN, 0};
+        if (left <= 0 || zmq_poll(&item, 1, (long)left) <= 0)
+            return ZMESH_ETIMEDOUT;
+        char *reply_command = NULL, *reply_number = NULL;
+        zframe_t *frame = NULL;
+        if (zsock_recv(self->actor, "ssf", &reply_command, &reply_number,
+                       &frame) != 0 ||
+            !reply_command || !reply_number || !frame) {
+            zstr_free(&reply_command);
+            zstr_free(&reply_number);
+            zframe_destroy(&frame);
+            return ZMESH_ESYS;
+        }
+        bool ours =
+            streq(reply_number, number) && streq(reply_command, command);
+        if (!ours)
+            s_reply_discard(reply_command, frame);
+        zstr_free(&reply_command);
+        zstr_free(&reply_number);
+        if (ours) {
+            *payload = frame;
+            return 0;
+        }
+        zframe_destroy(&frame);
+    }
+}
+
+// A query whose reply is one pointer (NULL meaning out of memory).
+static int
+s_query_pointer(zmesh_agent_t *self, const char *command, const char *arg,
+                void **reply)
+{
+    zframe_t *frame = NULL;
+    int rc = s_query(self, command, arg, &frame);
+    if (rc != 0)
+        return rc;
+    *reply = NULL;
+    if (zframe_size(frame) == sizeof *reply)
+        memcpy(reply, zframe_data(frame), sizeof *reply);
+    zframe_destroy(&frame);
     return *reply ? 0 : ZMESH_ENOMEM;
 }
 
@@ -1390,7 +1581,7 @@ zmesh_agent_peers(zmesh_agent_t *self, zmesh_peer_list_t **list)
     if (!self->started)
         return ZMESH_ESTATE;
     void *reply = NULL;
-    int rc = s_query(self, "PEERS", NULL, &reply);
+    int rc = s_query_pointer(self, "PEERS", NULL, &reply);
     if (rc == 0)
         *list = reply;
     return rc;
@@ -1403,11 +1594,10 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
         return ZMESH_EINVAL;
     if (!self->started)
         return ZMESH_ESTATE;
-    zsock_send(self->actor, "s", "STATS");
-    zmq_pollitem_t item = {zsock_resolve(self->actor), 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, S_REPLY_TIMEOUT_MS) <= 0)
-        return ZMESH_ETIMEDOUT;
-    zframe_t *frame = zframe_recv(self->actor);
+    zframe_t *frame = NULL;
+    int rc = s_query(self, "STATS", NULL, &frame);
+    if (rc != 0)
+        return rc;
     zmesh__control_stats_t control;
     if (!frame || zframe_size(frame) != sizeof control) {
         zframe_destroy(&frame);
@@ -1420,6 +1610,7 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
     stats->events_received = self->events_received;
     stats->frames_rejected = self->frames_rejected;
     stats->data_reconnects = self->data_reconnects;
+    stats->backlog_dropped = self->frames_dropped + self->peer_events_dropped;
     stats->control_rejected = control.control_rejected;
     stats->beacons_received = control.beacons_received;
     stats->beacons_rejected = control.beacons_rejected;
@@ -1437,14 +1628,18 @@ zmesh_agent_wait_subscribers(zmesh_agent_t *self, const char *topic,
         return ZMESH_EINVAL;
     if (!self->started)
         return ZMESH_ESTATE;
-    int check = zmesh__topic_check(topic, strnlen(topic, 1024));
+    size_t topic_size = strnlen(topic, ZMESH_TOPIC_MAX + 1);
+    int check = zmesh__topic_check(topic, topic_size);
     if (check != 0)
         return check;
+    // Subscribers connect only to publishers of what they want: waiting
+    // for them is only useful once peers know we publish this topic.
+    s_advertise_topic(self, topic, topic_size);
     int64_t deadline = s_clock_ms() + timeout_ms;
     for (;;) {
         s_service(self);
         void *reply = NULL;
-        int rc = s_query(self, "WANT", topic, &reply);
+        int rc = s_query_pointer(self, "WANT", topic, &reply);
         if (rc != 0)
             return rc;
         zmesh__want_t *want = reply;

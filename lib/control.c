@@ -17,6 +17,7 @@
 #include "socket.h"
 #include "topic.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,13 @@
 #define S_BEACONS_PER_WAKE 64
 #define S_CONTROL_PER_WAKE 256
 #define S_DEALER_LINGER_MS 200
+/*  Every peer costs a DEALER and a TCP connection. Forged beacons or
+    gossip must not make us open sockets without bound (czmq aborts past
+    its socket limit), so peers not yet joined and peers in all are capped,
+    and one PEERS message introduces at most S_GOSSIP_TAKE of them. */
+#define S_PENDING_MAX 256
+#define S_PEERS_MAX 1024
+#define S_GOSSIP_TAKE 64
 
 typedef struct {
     char *endpoint;
@@ -55,6 +63,8 @@ typedef struct {
     zmesh__log_limit_t bad_beacon_log;
     zmesh__log_limit_t foreign_beacon_log;
     zmesh__log_limit_t bad_control_log;
+    zmesh__log_limit_t full_log;
+    size_t pending; /* peers created but not joined */
     bool terminated;
 } s_control_t;
 
@@ -124,13 +134,23 @@ s_endpoint_ok(const char *endpoint)
 {
     if (!endpoint || strncmp(endpoint, "tcp://", 6) != 0)
         return false;
-    const char *colon = strrchr(endpoint + 6, ':');
-    if (!colon || colon == endpoint + 6 || colon[1] == '\0')
+    // An IPv4 literal, never a host name: libzmq resolves names in its I/O
+    // thread, and one slow lookup would stall every socket of the process.
+    const char *host = endpoint + 6;
+    const char *colon = strchr(host, ':');
+    if (!colon || (size_t)(colon - host) >= INET_ADDRSTRLEN)
         return false;
-    for (const char *p = colon + 1; *p; p++)
-        if (*p < '0' || *p > '9')
-            return false;
-    return strlen(endpoint) < 256;
+    char ip[INET_ADDRSTRLEN];
+    memcpy(ip, host, (size_t)(colon - host));
+    ip[colon - host] = '\0';
+    struct in_addr addr;
+    if (inet_pton(AF_INET, ip, &addr) != 1)
+        return false;
+    long port = 0;
+    const char *p = colon + 1;
+    for (; *p >= '0' && *p <= '9' && port <= 65535; p++)
+        port = port * 10 + (*p - '0');
+    return *p == '\0' && p > colon + 1 && port >= 1 && port <= 65535;
 }
 
 static void
@@ -237,10 +257,22 @@ static zmesh__peer_t *
 s_peer_create(s_control_t *self, const uint8_t id[ZMESH__ID_SIZE],
               const char *endpoint, const char *origin)
 {
+    if (self->pending >= S_PENDING_MAX ||
+        zhashx_size(self->peers) >= S_PEERS_MAX) {
+        self->stats.control_rejected++;
+        zmesh__log_limited(&self->full_log, S_LOG_INTERVAL_MS,
+                           "peer at %s (found by %s) ignored: %zu peers, %zu "
+                           "of them not yet joined, is the most this agent "
+                           "takes",
+                           endpoint, origin, zhashx_size(self->peers),
+                           self->pending);
+        return NULL;
+    }
     zmesh__peer_t *peer = zmesh__peer_new(id, endpoint, origin, self->cfg->id,
                                           &self->dealer_opts, s_now_ms());
     if (!peer)
         return NULL;
+    self->pending++;
     zhashx_insert(self->peers, zmesh__peer_id_hex(peer), peer);
     zmesh__log(ZMESH_LOG_DEBUG, "contacting peer %s at %s (found by %s)",
                zmesh__peer_id_hex(peer), endpoint, origin);
@@ -273,11 +305,13 @@ s_peer_remove(s_control_t *self, zmesh__peer_t *peer, const char *reason)
                    zmesh__peer_name(peer), zmesh__peer_id_hex(peer), reason);
         s_notify(self, "LEFT", zmesh__peer_id_hex(peer), zmesh__peer_name(peer),
                  reason);
-    } else
+    } else {
+        self->pending--;
         zmesh__log(ZMESH_LOG_INFO,
                    "peer %s at %s never answered HELLO; forgotten (%s)",
                    zmesh__peer_id_hex(peer), zmesh__peer_endpoint(peer),
                    reason);
+    }
     // The hash table's destructor destroys the peer.
     char key[33];
     strcpy(key, zmesh__peer_id_hex(peer));
@@ -317,8 +351,17 @@ s_patterns_ok(char *const *patterns, size_t count)
     return true;
 }
 
+static bool
+s_is_seed(const s_control_t *self, const char *endpoint)
+{
+    for (size_t i = 0; i < self->cfg->seeds_count; i++)
+        if (strcmp(self->cfg->seeds[i], endpoint) == 0)
+            return true;
+    return false;
+}
+
 static void
-s_on_hello(s_control_t *self, zmesh__msg_t *msg, bool from_probe, int64_t now)
+s_on_hello(s_control_t *self, zmesh__msg_t *msg, int64_t now)
 {
     if (strcmp(msg->mesh, self->cfg->mesh) != 0) {
         self->stats.control_rejected++;
@@ -329,11 +372,12 @@ s_on_hello(s_control_t *self, zmesh__msg_t *msg, bool from_probe, int64_t now)
                            self->cfg->mesh);
         return;
     }
-    if (!s_endpoint_ok(msg->endpoint)) {
+    if (!s_endpoint_ok(msg->endpoint) || !s_endpoint_ok(msg->data_endpoint)) {
         self->stats.control_rejected++;
         zmesh__log_limited(&self->bad_control_log, S_LOG_INTERVAL_MS,
-                           "HELLO from %s has an unusable endpoint '%s'",
-                           msg->name, msg->endpoint);
+                           "HELLO from %s has an unusable endpoint '%s' or "
+                           "'%s' (tcp://IPv4:PORT expected)",
+                           msg->name, msg->endpoint, msg->data_endpoint);
         return;
     }
     if (!s_patterns_ok(msg->pubs, msg->pubs_count) ||
@@ -348,12 +392,24 @@ s_on_hello(s_control_t *self, zmesh__msg_t *msg, bool from_probe, int64_t now)
     zmesh__peer_t *peer = s_peer_lookup(self, msg->sender);
     bool is_new = peer == NULL;
     if (is_new) {
+        // Found through our seed when it answers at a seed's endpoint;
+        // otherwise it found us.
         peer = s_peer_create(self, msg->sender, msg->endpoint,
-                             from_probe ? "seed" : "hello");
+                             s_is_seed(self, msg->endpoint) ? "seed" : "hello");
         if (!peer)
             return;
     }
     bool was_joined = zmesh__peer_state(peer) == ZMESH__PEER_JOINED;
+    // A new data endpoint within one incarnation: drop the connection to
+    // the old one first, or its count would never reach zero.
+    if (was_joined && zmesh__peer_data_connected(peer) &&
+        strcmp(zmesh__peer_data_endpoint(peer), msg->data_endpoint) != 0) {
+        s_notify(self, "DISCONNECT", zmesh__peer_data_endpoint(peer), NULL,
+                 NULL);
+        zmesh__peer_set_data_connected(peer, false);
+    }
+    if (!was_joined)
+        self->pending--;
     zmesh__peer_apply_hello(peer, msg);
     zmesh__peer_heard(peer, now);
     if (!was_joined)
@@ -378,7 +434,8 @@ s_on_hello(s_control_t *self, zmesh__msg_t *msg, bool from_probe, int64_t now)
 static void
 s_on_peers(s_control_t *self, const zmesh__msg_t *msg)
 {
-    for (size_t i = 0; i < msg->peers_count; i++) {
+    size_t taken = 0;
+    for (size_t i = 0; i < msg->peers_count && taken < S_GOSSIP_TAKE; i++) {
         const zmesh__gossip_t *entry = &msg->peers[i];
         if (memcmp(entry->id, self->cfg->id, ZMESH__ID_SIZE) == 0 ||
             s_peer_lookup(self, entry->id))
@@ -389,8 +446,10 @@ s_on_peers(s_control_t *self, const zmesh__msg_t *msg)
         }
         zmesh__peer_t *peer =
             s_peer_create(self, entry->id, entry->endpoint, "gossip");
-        if (peer)
+        if (peer) {
             s_send(self, peer, ZMESH__MSG_HELLO);
+            taken++;
+        }
     }
 }
 
@@ -411,8 +470,6 @@ s_on_control(s_control_t *self)
         zmsg_destroy(&msg);
         return;
     }
-    bool from_probe =
-        zframe_size(routing) > 0 && zframe_data(routing)[0] == 0x02;
     zmesh__msg_t decoded;
     int rc = zmesh__msg_decode(zframe_data(body), zframe_size(body), &decoded);
     zmsg_destroy(&msg);
@@ -437,7 +494,7 @@ s_on_control(s_control_t *self)
         return;
     }
     if (decoded.type == ZMESH__MSG_HELLO) {
-        s_on_hello(self, &decoded, from_probe, now);
+        s_on_hello(self, &decoded, now);
         zmesh__msg_clear(&decoded);
         return;
     }
@@ -670,6 +727,22 @@ s_want(s_control_t *self, const char *topic, int64_t now)
     return want;
 }
 
+static zmesh_peer_list_t *
+s_peer_list(s_control_t *self, int64_t now)
+{
+    size_t count = zhashx_size(self->peers);
+    zmesh__peer_t **peers = calloc(count + 1, sizeof *peers);
+    if (!peers)
+        return NULL;
+    size_t n = 0;
+    for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
+         peer = zhashx_next(self->peers))
+        peers[n++] = peer;
+    zmesh_peer_list_t *list = zmesh__peer_list_new(peers, n, now);
+    free(peers);
+    return list;
+}
+
 static void
 s_on_command(s_control_t *self)
 {
@@ -700,25 +773,24 @@ s_on_command(s_control_t *self)
                      peer = zhashx_next(self->peers))
                     s_data_connection_update(self, peer);
         }
-    } else if (streq(command, "PEERS")) {
-        size_t count = zhashx_size(self->peers);
-        zmesh__peer_t **peers = calloc(count + 1, sizeof *peers);
-        size_t n = 0;
-        if (peers)
-            for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
-                 peer = zhashx_next(self->peers))
-                peers[n++] = peer;
-        zmesh_peer_list_t *list =
-            peers ? zmesh__peer_list_new(peers, n, now) : NULL;
-        free(peers);
-        zsock_send(self->pipe, "p", list);
-    } else if (streq(command, "STATS"))
-        zsock_send(self->pipe, "b", &self->stats, sizeof self->stats);
-    else if (streq(command, "WANT")) {
-        char *topic = zmsg_popstr(msg);
-        zmesh__want_t *want = topic ? s_want(self, topic, now) : NULL;
-        zstr_free(&topic);
-        zsock_send(self->pipe, "p", want);
+    } else if (streq(command, "PEERS") || streq(command, "STATS") ||
+               streq(command, "WANT")) {
+        // Queries: "sss" command, number, argument; the reply echoes the
+        // command and number ("ssp" or "ssb"), see agent.c s_query.
+        char *number = zmsg_popstr(msg);
+        char *arg = zmsg_popstr(msg);
+        const char *echo = number ? number : "";
+        if (streq(command, "STATS"))
+            zsock_send(self->pipe, "ssb", command, echo, &self->stats,
+                       sizeof self->stats);
+        else if (streq(command, "WANT")) {
+            zmesh__want_t *want = arg ? s_want(self, arg, now) : NULL;
+            zsock_send(self->pipe, "ssp", command, echo, want);
+        } else
+            zsock_send(self->pipe, "ssp", command, echo,
+                       s_peer_list(self, now));
+        zstr_free(&number);
+        zstr_free(&arg);
     }
     zstr_free(&command);
     zmsg_destroy(&msg);
@@ -789,8 +861,11 @@ s_start(s_control_t *self)
         // proto/wire.md#seeds: routing id 0x02 + our id + 4 random bytes.
         uint8_t routing_id[1 + ZMESH__ID_SIZE + 4] = {0x02};
         memcpy(routing_id + 1, cfg->id, ZMESH__ID_SIZE);
-        uint32_t salt = (uint32_t)rand();
-        memcpy(routing_id + 1 + ZMESH__ID_SIZE, &salt, 4);
+        zuuid_t *salt = zuuid_new();
+        if (!salt)
+            return ZMESH_ENOMEM;
+        memcpy(routing_id + 1 + ZMESH__ID_SIZE, zuuid_data(salt), 4);
+        zuuid_destroy(&salt);
         void *handle = zsock_resolve(probe->dealer);
         zmq_setsockopt(handle, ZMQ_ROUTING_ID, routing_id, sizeof routing_id);
         if (zmq_connect(handle, probe->endpoint) != 0) {
@@ -799,6 +874,19 @@ s_start(s_control_t *self)
             return ZMESH_EADDR;
         }
     }
+    // Our HELLO must encode, or no peer would ever hear of us: say so now
+    // rather than fail silently on every contact.
+    zmesh__msg_t hello;
+    s_hello_fill(self, &hello);
+    void *bytes;
+    size_t size;
+    rc = zmesh__msg_encode(&hello, &bytes, &size);
+    if (rc != 0) {
+        zmesh__log(ZMESH_LOG_ERROR, "this agent's HELLO cannot be encoded: %s",
+                   zmesh_strerror(rc));
+        return ZMESH_EINVAL;
+    }
+    free(bytes);
     self->started_ms = s_now_ms();
     self->next_beacon_ms = self->started_ms;
     self->next_tick_ms = self->started_ms;

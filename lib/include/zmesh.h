@@ -155,8 +155,9 @@ typedef enum {
     ZMESH_DISCOVERY_NONE = 3
 } zmesh_discovery_t;
 
-/*  Creates an agent for the service `name` (1..ZMESH_NAME_MAX bytes,
-    printable, no spaces). The agent is not started: configure it, then
+/*  Creates an agent for the service `name` (1..ZMESH_NAME_MAX bytes of
+    UTF-8, no spaces or control characters; the same rule holds for mesh
+    names and header keys). The agent is not started: configure it, then
     call zmesh_agent_start(). On success *agent is the caller's, to be
     freed with zmesh_agent_destroy().
     Errors: ZMESH_EINVAL (bad name or NULL), ZMESH_ENOMEM. */
@@ -187,7 +188,8 @@ ZMESH_EXPORT void zmesh_agent_destroy(zmesh_agent_t **agent);
       contact directly (repeatable, at most 64). Peers learned from seeds
       gossip the peers they know, so one seed is enough to join a mesh.
     set_header: a key/value shown to peers in HELLO (at most 32 headers;
-      setting a key again replaces it).
+      setting a key again replaces it; the value is 0..255 bytes of UTF-8
+      without control characters).
     set_max_msg_size: largest frame accepted from the network, in bytes
       (default 1 MiB, at least 4096); larger frames are dropped by ZeroMQ
       and the connection that sent them is closed.
@@ -393,6 +395,9 @@ typedef struct {
     uint64_t data_reconnects;  /* data connections dropped and made again
                                   (publisher restarted, or it sent a frame
                                   over the size limit) */
+    uint64_t backlog_dropped;  /* events and peer events dropped because
+                                  the application stopped reading (more
+                                  than 64 MiB or 10000 peer events held) */
     uint64_t control_rejected; /* control messages dropped as malformed
                                   or from an unknown protocol version */
     uint64_t beacons_received; /* valid beacons of this mesh */

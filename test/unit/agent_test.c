@@ -162,7 +162,10 @@ s_wait_ready(zmesh_agent_t *pub, zmesh_agent_t *sub, const char *topic,
 {
     for (int i = 0; i < 500; i++) {
         int rc = zmesh_agent_wait_subscribers(pub, topic, min_peers, 20);
-        if (rc != ZMESH_ETIMEDOUT)
+        // min_peers == 0 after an unsubscribe: the publisher may not have
+        // heard of it yet and still count the subscriber ("known to
+        // want", zmesh.h); wait until it has.
+        if (rc != ZMESH_ETIMEDOUT && (min_peers > 0 || rc == 0))
             return rc;
         const zmesh_event_t *event;
         while (zmesh_agent_recv(sub, 0, &event) == 0)
