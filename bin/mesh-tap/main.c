@@ -1,8 +1,9 @@
 /*  main.c - mesh-tap, the operator's window on a zmesh mesh: picks the
-    subcommand (sub, the default; pub; peers; help), has the options
-    parsed, installs the log sink and runs the subcommand. Everything it
-    does goes through the public zmesh.h, so the library can do all that
-    the tool shows. Exit codes: 0 ok, 1 runtime failure, 2 usage.
+    subcommand (sub, the default; pub; peers; stats; record; play; doctor;
+    help), has the options parsed, installs the log sink and runs the
+    subcommand. Everything it does goes through the public zmesh.h, so the
+    library can do all that the tool shows. Exit codes: 0 ok, 1 runtime
+    failure, 2 usage.
 */
 #include "tap_options.h"
 
@@ -16,22 +17,36 @@ s_help_main(void)
 {
     fputs("Usage: mesh-tap [COMMAND] [OPTIONS] [ARGS...]\n"
           "\n"
-          "The operator's window on a zmesh mesh: watch its events, publish\n"
-          "one, or list its peers.\n"
+          "The operator's window on a zmesh mesh: watch its events, measure\n"
+          "them, record and replay them, publish some, list the peers, and\n"
+          "find out why a peer is not seen.\n"
           "\n"
           "Commands:\n"
           "  sub [PATTERN...]     print events on matching topics as they\n"
           "                       arrive, and peers joining and leaving (the\n"
           "                       default command; default pattern '>')\n"
-          "  pub TOPIC JSON       publish one event with a JSON payload\n"
-          "  peers                list the peers of the mesh\n"
+          "  pub TOPIC JSON       publish an event with a JSON payload (or "
+          "many:\n"
+          "                       --repeat, --rate, --stdin)\n"
+          "  peers                list the peers of the mesh (--watch: "
+          "follow\n"
+          "                       joins and leaves)\n"
+          "  stats [PATTERN...]   events/s and bytes/s per topic and per\n"
+          "                       publisher, refreshed every second\n"
+          "  record FILE [PATTERN...]\n"
+          "                       write every event to FILE, byte-exact\n"
+          "  play FILE            publish a recording again, with its timing\n"
+          "  doctor               check discovery and connectivity and say "
+          "what\n"
+          "                       to fix\n"
           "  help [COMMAND]       this text, or a command's\n"
           "\n",
           stdout);
     tap_options_help_common();
     fputs("\n"
           "Environment: ZMESH_MESH and ZMESH_BEACON_PORT stand in for --mesh\n"
-          "and --beacon-port when those are not given.\n"
+          "and --beacon-port when those are not given. Colour is used only\n"
+          "on a terminal, and never when NO_COLOR is set.\n"
           "\n"
           "Examples:\n"
           "  mesh-tap                                   every event, until "
@@ -39,34 +54,48 @@ s_help_main(void)
           "  mesh-tap --mesh prod --json 'orders.>'     orders as JSON lines\n"
           "  mesh-tap pub orders.created '{\"id\":42}'    publish one event\n"
           "  mesh-tap peers                             who is in the mesh\n"
+          "  mesh-tap stats --top 5                     the busiest topics\n"
+          "  mesh-tap record orders.rec 'orders.>'      record until Ctrl-C\n"
+          "  mesh-tap play --speed 2 orders.rec         replay, twice as "
+          "fast\n"
+          "  mesh-tap doctor                            why is a peer "
+          "missing?\n"
           "\n"
           "Exit status: 0 ok; 1 runtime failure (cannot join, timeout, too\n"
-          "few subscribers); 2 usage (bad option, topic, pattern or JSON).\n"
-          "Run 'mesh-tap COMMAND --help' for a command's options.\n",
+          "few subscribers, bad record file, doctor findings); 2 usage (bad\n"
+          "option, topic, pattern or JSON).\n"
+          "Run 'mesh-tap COMMAND --help' for a command's options; 'man\n"
+          "mesh-tap' for the manual.\n",
           stdout);
-}
-
-/*  Which subcommand argv[1] names; -1 when it names none. */
-static int
-s_command(const char *word)
-{
-    if (strcmp(word, "sub") == 0)
-        return TAP_CMD_SUB;
-    if (strcmp(word, "pub") == 0)
-        return TAP_CMD_PUB;
-    if (strcmp(word, "peers") == 0)
-        return TAP_CMD_PEERS;
-    return -1;
 }
 
 static void
 s_help(tap_command_t command)
 {
     switch (command) {
+    case TAP_CMD_SUB: tap_help_sub(); break;
     case TAP_CMD_PUB: tap_help_pub(); break;
     case TAP_CMD_PEERS: tap_help_peers(); break;
-    default: tap_help_sub(); break;
+    case TAP_CMD_STATS: tap_help_stats(); break;
+    case TAP_CMD_RECORD: tap_help_record(); break;
+    case TAP_CMD_PLAY: tap_help_play(); break;
+    case TAP_CMD_DOCTOR: tap_help_doctor(); break;
     }
+}
+
+static int
+s_run(const tap_options_t *opts)
+{
+    switch (opts->command) {
+    case TAP_CMD_PUB: return tap_pub_run(opts);
+    case TAP_CMD_PEERS: return tap_peers_run(opts);
+    case TAP_CMD_STATS: return tap_stats_run(opts);
+    case TAP_CMD_RECORD: return tap_record_run(opts);
+    case TAP_CMD_PLAY: return tap_play_run(opts);
+    case TAP_CMD_DOCTOR: return tap_doctor_run(opts);
+    case TAP_CMD_SUB: break;
+    }
+    return tap_sub_run(opts);
 }
 
 int
@@ -77,11 +106,11 @@ main(int argc, char **argv)
             s_help_main();
             return TAP_EXIT_OK;
         }
-        int command = s_command(argv[2]);
+        int command = tap_command_find(argv[2]);
         if (command < 0 || argc > 3) {
             fprintf(stderr,
-                    "mesh-tap: no help for '%s'; commands are sub, pub and "
-                    "peers\n",
+                    "mesh-tap: no help for '%s'; commands are sub, pub, "
+                    "peers, stats, record, play and doctor\n",
                     argv[2]);
             return TAP_EXIT_USAGE;
         }
@@ -89,7 +118,7 @@ main(int argc, char **argv)
         return TAP_EXIT_OK;
     }
     // "mesh-tap PATTERN..." and "mesh-tap --json" mean "mesh-tap sub ...".
-    int named = argc >= 2 ? s_command(argv[1]) : -1;
+    int named = argc >= 2 ? tap_command_find(argv[1]) : -1;
     tap_command_t command = named < 0 ? TAP_CMD_SUB : (tap_command_t)named;
     int first = named < 0 ? 1 : 2;
 
@@ -110,9 +139,5 @@ main(int argc, char **argv)
         return TAP_EXIT_OK;
     }
     tap_options_logging(&opts);
-    switch (command) {
-    case TAP_CMD_PUB: return tap_pub_run(&opts);
-    case TAP_CMD_PEERS: return tap_peers_run(&opts);
-    default: return tap_sub_run(&opts);
-    }
+    return s_run(&opts);
 }

@@ -1,6 +1,6 @@
 /*  tap_options.c - mesh-tap's option parsing and agent setup, shared by
     every subcommand. One table says which option each subcommand takes,
-    so a flag means the same everywhere and "--count" given to "peers" is
+    so a flag means the same everywhere and "--raw" given to "peers" is
     a usage error rather than silently ignored. Values are checked here
     (numbers, ranges, enums); names the library owns (mesh, seeds) are
     checked by the library when applied to the agent, and its refusals are
@@ -30,12 +30,29 @@ enum {
     S_COUNT,
     S_TIMEOUT,
     S_MIN_PEERS,
-    S_WAIT
+    S_WAIT,
+    S_PUBLISHER,
+    S_HEADERS_ONLY,
+    S_RAW,
+    S_TOP,
+    S_INTERVAL,
+    S_WATCH,
+    S_REPEAT,
+    S_RATE,
+    S_STDIN,
+    S_SPEED,
+    S_FAST
 };
 
-#define S_ALL                                                                  \
-    ((1u << TAP_CMD_SUB) | (1u << TAP_CMD_PUB) | (1u << TAP_CMD_PEERS))
+#define S_ALL ((1u << TAP_COMMANDS_COUNT) - 1)
 #define S_ONLY(cmd) (1u << (cmd))
+#define S_SUB S_ONLY(TAP_CMD_SUB)
+#define S_PUB S_ONLY(TAP_CMD_PUB)
+#define S_PEERS S_ONLY(TAP_CMD_PEERS)
+#define S_STATS S_ONLY(TAP_CMD_STATS)
+#define S_RECORD S_ONLY(TAP_CMD_RECORD)
+#define S_PLAY S_ONLY(TAP_CMD_PLAY)
+#define S_DOCTOR S_ONLY(TAP_CMD_DOCTOR)
 
 static const struct {
     const char *name;
@@ -52,25 +69,50 @@ static const struct {
     {"verbose", 'v', false, S_ALL, S_VERBOSE},
     {"help", 'h', false, S_ALL, S_HELP},
     {"version", 0, false, S_ALL, S_VERSION},
-    {"json", 0, false, S_ONLY(TAP_CMD_SUB) | S_ONLY(TAP_CMD_PEERS), S_JSON},
-    {"count", 0, true, S_ONLY(TAP_CMD_SUB), S_COUNT},
-    {"timeout", 0, true, S_ONLY(TAP_CMD_SUB) | S_ONLY(TAP_CMD_PUB), S_TIMEOUT},
-    {"min-peers", 0, true, S_ONLY(TAP_CMD_PUB), S_MIN_PEERS},
-    {"wait", 0, true, S_ONLY(TAP_CMD_PEERS), S_WAIT},
+    {"json", 0, false, S_SUB | S_PEERS | S_STATS | S_DOCTOR, S_JSON},
+    {"count", 0, true, S_SUB | S_STATS | S_RECORD | S_PEERS, S_COUNT},
+    {"timeout", 0, true, S_SUB | S_STATS | S_RECORD | S_PEERS | S_PUB | S_PLAY,
+     S_TIMEOUT},
+    {"min-peers", 0, true, S_PUB | S_PLAY, S_MIN_PEERS},
+    {"wait", 0, true, S_PEERS | S_DOCTOR, S_WAIT},
+    {"publisher", 0, true, S_SUB | S_STATS | S_RECORD, S_PUBLISHER},
+    {"headers-only", 0, false, S_SUB, S_HEADERS_ONLY},
+    {"raw", 0, false, S_SUB, S_RAW},
+    {"top", 0, true, S_STATS, S_TOP},
+    {"interval", 0, true, S_STATS, S_INTERVAL},
+    {"watch", 0, false, S_PEERS, S_WATCH},
+    {"repeat", 0, true, S_PUB, S_REPEAT},
+    {"rate", 0, true, S_PUB, S_RATE},
+    {"stdin", 0, false, S_PUB, S_STDIN},
+    {"speed", 0, true, S_PLAY, S_SPEED},
+    {"as-fast-as-possible", 0, false, S_PLAY, S_FAST},
 };
 #define S_OPTIONS_COUNT (sizeof s_options / sizeof s_options[0])
 
 /*  The longest wait any option accepts, so milliseconds fit an int. */
 #define S_SECONDS_MAX 1000000.0
 
+/*  Bounds of the plain decimals --rate and --speed take. */
+#define S_FACTOR_MAX 1000000.0
+
+static const char *s_command_names[TAP_COMMANDS_COUNT] = {
+    "sub", "pub", "peers", "stats", "record", "play", "doctor"};
+
 const char *
 tap_command_name(tap_command_t command)
 {
-    switch (command) {
-    case TAP_CMD_PUB: return "pub";
-    case TAP_CMD_PEERS: return "peers";
-    default: return "sub";
-    }
+    if ((int)command < 0 || (int)command >= TAP_COMMANDS_COUNT)
+        return "sub";
+    return s_command_names[command];
+}
+
+int
+tap_command_find(const char *word)
+{
+    for (int i = 0; i < TAP_COMMANDS_COUNT; i++)
+        if (strcmp(word, s_command_names[i]) == 0)
+            return i;
+    return -1;
 }
 
 void
@@ -113,11 +155,10 @@ s_parse_long(const char *text, long min, long max, long *out)
     return true;
 }
 
-/*  Seconds as a plain decimal ("3", "1.5", ".25"), converted to whole
-    milliseconds (rounded up, so 0.0001 still waits). Signs, exponents,
-    hex and "inf" are refused rather than handed to strtod. */
+/*  A plain decimal ("3", "1.5", ".25") in [0, max]. Signs, exponents, hex
+    and "inf" are refused rather than handed to strtod. */
 static bool
-s_parse_seconds(const char *text, int *ms)
+s_parse_decimal(const char *text, double max, double *out)
 {
     size_t digits = 0, points = 0;
     for (const char *c = text; *c; c++) {
@@ -130,8 +171,20 @@ s_parse_seconds(const char *text, int *ms)
     }
     if (digits == 0 || points > 1)
         return false;
-    double seconds = strtod(text, NULL);
-    if (!isfinite(seconds) || seconds > S_SECONDS_MAX)
+    double value = strtod(text, NULL);
+    if (!isfinite(value) || value > max)
+        return false;
+    *out = value;
+    return true;
+}
+
+/*  Seconds as a plain decimal, converted to whole milliseconds (rounded
+    up, so 0.0001 still waits). */
+static bool
+s_parse_seconds(const char *text, int *ms)
+{
+    double seconds;
+    if (!s_parse_decimal(text, S_SECONDS_MAX, &seconds))
         return false;
     double exact = seconds * 1000.0;
     *ms = (int)exact;
@@ -218,17 +271,66 @@ s_apply(tap_options_t *opts, int index, const char *value)
         opts->min_peers = (int)number;
         break;
     case S_TIMEOUT:
-    case S_WAIT: {
+    case S_WAIT:
+    case S_INTERVAL: {
         int ms;
         if (!s_parse_seconds(value, &ms))
             return tap_usage_error(cmd,
                                    "--%s: '%s' is not a number of seconds "
                                    "(e.g. 3 or 1.5, at most %.0f)",
                                    name, value, S_SECONDS_MAX);
-        if (s_options[index].id == S_TIMEOUT)
+        if (s_options[index].id == S_TIMEOUT) {
             opts->timeout_ms = ms;
-        else
+            opts->timeout_given = true;
+        } else if (s_options[index].id == S_WAIT) {
             opts->wait_ms = ms;
+            opts->wait_given = true;
+        } else if (ms < 100)
+            return tap_usage_error(
+                cmd, "--interval: '%s' is shorter than 0.1 seconds", value);
+        else
+            opts->interval_ms = ms;
+        break;
+    }
+    case S_PUBLISHER:
+        if (opts->publishers_count == TAP_PUBLISHERS_MAX)
+            return tap_usage_error(cmd, "--publisher: at most %d publishers",
+                                   TAP_PUBLISHERS_MAX);
+        if (value[0] == '\0')
+            return tap_usage_error(cmd, "--publisher: the name is empty");
+        opts->publishers[opts->publishers_count++] = value;
+        break;
+    case S_HEADERS_ONLY: opts->headers_only = true; break;
+    case S_RAW: opts->raw = true; break;
+    case S_WATCH: opts->watch = true; break;
+    case S_STDIN: opts->stdin_lines = true; break;
+    case S_FAST: opts->fast = true; break;
+    case S_TOP:
+        if (!s_parse_long(value, 0, 100000, &number))
+            return tap_usage_error(
+                cmd, "--top: '%s' is not a whole number from 0 (0: all)",
+                value);
+        opts->top = (int)number;
+        break;
+    case S_REPEAT:
+        if (!s_parse_long(value, 1, LONG_MAX, &number))
+            return tap_usage_error(
+                cmd, "--repeat: '%s' is not a whole number of at least 1",
+                value);
+        opts->repeat = number;
+        break;
+    case S_RATE:
+    case S_SPEED: {
+        double factor;
+        if (!s_parse_decimal(value, S_FACTOR_MAX, &factor) || factor <= 0)
+            return tap_usage_error(cmd,
+                                   "--%s: '%s' is not a number above 0 "
+                                   "(e.g. 10 or 0.5, at most %.0f)",
+                                   name, value, S_FACTOR_MAX);
+        if (s_options[index].id == S_RATE)
+            opts->rate = factor;
+        else
+            opts->speed = factor;
         break;
     }
     }
@@ -331,15 +433,63 @@ s_check_combination(tap_options_t *opts)
     if (opts->interface_name && opts->discovery == ZMESH_DISCOVERY_HOST)
         return tap_usage_error(cmd, "--interface applies to --discovery lan, "
                                     "multicast or none, not host");
-    if (cmd == TAP_CMD_PUB && opts->args_count != 2)
-        return tap_usage_error(cmd,
-                               "'pub' takes a TOPIC and a JSON payload (got "
-                               "%zu argument%s)",
-                               opts->args_count,
-                               opts->args_count == 1 ? "" : "s");
-    if (cmd == TAP_CMD_PEERS && opts->args_count != 0)
-        return tap_usage_error(cmd, "'peers' takes no arguments (got '%s')",
-                               opts->args[0]);
+    switch (cmd) {
+    case TAP_CMD_SUB:
+        if (opts->raw && opts->headers_only)
+            return tap_usage_error(cmd, "--raw and --headers-only exclude "
+                                        "each other");
+        break;
+    case TAP_CMD_PUB:
+        if (opts->stdin_lines) {
+            if (opts->args_count > 1)
+                return tap_usage_error(cmd,
+                                       "'pub --stdin' takes at most a TOPIC "
+                                       "(the payloads come from stdin; got "
+                                       "%zu arguments)",
+                                       opts->args_count);
+            if (opts->repeat > 1)
+                return tap_usage_error(cmd, "--repeat does not apply to "
+                                            "--stdin; repeat the lines");
+        } else if (opts->args_count != 2)
+            return tap_usage_error(cmd,
+                                   "'pub' takes a TOPIC and a JSON payload "
+                                   "(got %zu argument%s)",
+                                   opts->args_count,
+                                   opts->args_count == 1 ? "" : "s");
+        break;
+    case TAP_CMD_PEERS:
+        if (opts->args_count != 0)
+            return tap_usage_error(cmd, "'peers' takes no arguments (got '%s')",
+                                   opts->args[0]);
+        if (!opts->watch && (opts->count > 0 || opts->timeout_given))
+            return tap_usage_error(cmd, "--count and --timeout apply to "
+                                        "'peers --watch' only");
+        if (opts->watch && opts->wait_given)
+            return tap_usage_error(cmd, "--wait does not apply to "
+                                        "'peers --watch'; use --timeout");
+        break;
+    case TAP_CMD_RECORD:
+        if (opts->args_count < 1)
+            return tap_usage_error(cmd, "'record' takes a FILE (or - for "
+                                        "stdout) and optional PATTERNs");
+        break;
+    case TAP_CMD_PLAY:
+        if (opts->args_count != 1)
+            return tap_usage_error(cmd,
+                                   "'play' takes one FILE (got %zu "
+                                   "arguments)",
+                                   opts->args_count);
+        if (opts->fast && opts->speed != 1.0)
+            return tap_usage_error(cmd, "--speed and --as-fast-as-possible "
+                                        "exclude each other");
+        break;
+    case TAP_CMD_DOCTOR:
+        if (opts->args_count != 0)
+            return tap_usage_error(
+                cmd, "'doctor' takes no arguments (got '%s')", opts->args[0]);
+        break;
+    case TAP_CMD_STATS: break;
+    }
     return 0;
 }
 
@@ -350,8 +500,14 @@ tap_options_parse(tap_options_t *opts, tap_command_t command, int argc,
     memset(opts, 0, sizeof *opts);
     opts->command = command;
     opts->discovery = ZMESH_DISCOVERY_HOST;
-    opts->timeout_ms = command == TAP_CMD_PUB ? 3000 : -1;
-    opts->wait_ms = 1500;
+    bool waits_for_subscribers =
+        command == TAP_CMD_PUB || command == TAP_CMD_PLAY;
+    opts->timeout_ms = waits_for_subscribers ? 3000 : -1;
+    opts->wait_ms = command == TAP_CMD_DOCTOR ? 3000 : 1500;
+    opts->top = 10;
+    opts->interval_ms = 1000;
+    opts->repeat = 1;
+    opts->speed = 1.0;
     opts->args = argv;
     int rc = s_apply_environment(opts);
     if (rc != 0)
@@ -397,6 +553,68 @@ const char *
 tap_options_mesh(const tap_options_t *opts)
 {
     return opts->mesh ? opts->mesh : "default";
+}
+
+int
+tap_options_beacon_port(const tap_options_t *opts)
+{
+    return opts->beacon_port ? opts->beacon_port : ZMESH_DEFAULT_BEACON_PORT;
+}
+
+int
+tap_options_check_patterns(const tap_options_t *opts, size_t first)
+{
+    for (size_t i = first; i < opts->args_count; i++) {
+        int rc = zmesh_pattern_check(opts->args[i]);
+        if (rc != 0)
+            return tap_usage_error(opts->command, "'%s': %s", opts->args[i],
+                                   zmesh_strerror(rc));
+    }
+    return 0;
+}
+
+int
+tap_options_subscribe(const tap_options_t *opts, zmesh_agent_t *agent,
+                      size_t first)
+{
+    static const char *all_topics = ">";
+    size_t count = opts->args_count > first ? opts->args_count - first : 0;
+    for (size_t i = 0; i < (count ? count : 1); i++) {
+        const char *pattern = count ? opts->args[first + i] : all_topics;
+        int rc = zmesh_agent_subscribe(agent, pattern);
+        if (rc != 0) {
+            tap_error("cannot subscribe to '%s': %s", pattern,
+                      zmesh_strerror(rc));
+            return TAP_EXIT_FAILURE;
+        }
+    }
+    return 0;
+}
+
+/*  True when `filter` is at least 8 hex digits and starts `id`. */
+static bool
+s_id_prefix(const char *filter, const char *id)
+{
+    size_t n = strlen(filter);
+    if (n < 8)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)filter[i]))
+            return false;
+    return strncmp(filter, id, n) == 0;
+}
+
+bool
+tap_options_publisher_wanted(const tap_options_t *opts, const char *name,
+                             const char *id)
+{
+    if (opts->publishers_count == 0)
+        return true;
+    for (size_t i = 0; i < opts->publishers_count; i++)
+        if (strcmp(opts->publishers[i], name) == 0 ||
+            s_id_prefix(opts->publishers[i], id))
+            return true;
+    return false;
 }
 
 int

@@ -17,12 +17,19 @@ enum { TAP_EXIT_OK = 0, TAP_EXIT_FAILURE = 1, TAP_EXIT_USAGE = 2 };
 #define TAP_AGENT_NAME "mesh-tap"
 
 #define TAP_SEEDS_MAX 64
+#define TAP_PUBLISHERS_MAX 64
 
 typedef enum {
     TAP_CMD_SUB = 0,
     TAP_CMD_PUB = 1,
-    TAP_CMD_PEERS = 2
+    TAP_CMD_PEERS = 2,
+    TAP_CMD_STATS = 3,
+    TAP_CMD_RECORD = 4,
+    TAP_CMD_PLAY = 5,
+    TAP_CMD_DOCTOR = 6
 } tap_command_t;
+
+#define TAP_COMMANDS_COUNT 7
 
 typedef struct {
     tap_command_t command;
@@ -39,18 +46,39 @@ typedef struct {
     int verbose;     // how many -v
     // Subcommand options; each is at its default when the command does not
     // take it.
-    bool json;      // sub, peers: JSON lines
-    long count;     // sub: stop after this many messages; 0: never
-    int timeout_ms; // sub: -1 none; pub: default 3000
-    int min_peers;  // pub
-    int wait_ms;    // peers: default 1500
-    // Positional arguments (patterns; topic and JSON), pointing into argv.
+    bool json;      // sub, peers, stats, doctor: JSON lines
+    long count;     // sub, record: messages; stats: intervals; peers --watch:
+                    // joins and leaves; 0: never stop on a count
+    int timeout_ms; // sub, stats, record, peers --watch: -1 none;
+                    // pub, play: subscriber wait, default 3000
+    bool timeout_given;
+    int min_peers; // pub, play
+    int wait_ms;   // peers: default 1500; doctor: default 3000
+    bool wait_given;
+    // --publisher NAME|ID (sub, stats, record): only these publishers.
+    const char *publishers[TAP_PUBLISHERS_MAX];
+    size_t publishers_count;
+    bool headers_only; // sub: no payload
+    bool raw;          // sub: hex dump of the payload bytes
+    int top;           // stats: rows per table, 0 all; default 10
+    int interval_ms;   // stats: default 1000
+    bool watch;        // peers: follow joins and leaves
+    long repeat;       // pub: how many times; default 1
+    double rate;       // pub: events per second; 0 as fast as possible
+    bool stdin_lines;  // pub --stdin: one event per line of stdin
+    double speed;      // play: time factor; default 1
+    bool fast;         // play --as-fast-as-possible
+    // Positional arguments (patterns; topic and JSON; file), pointing into
+    // argv.
     char **args;
     size_t args_count;
 } tap_options_t;
 
-/*  The command's name as typed: "sub", "pub" or "peers". */
+/*  The command's name as typed: "sub", "pub", "peers", ... */
 const char *tap_command_name(tap_command_t command);
+
+/*  Which command `word` names, or -1. */
+int tap_command_find(const char *word);
 
 /*  Parses argv[0..argc) (the arguments after the subcommand) for
     `command`, after filling in the defaults and the environment fallbacks
@@ -76,8 +104,24 @@ int tap_options_agent(const tap_options_t *opts, zmesh_agent_t **agent);
     cannot, else 0. */
 int tap_options_start(const tap_options_t *opts, zmesh_agent_t *agent);
 
-/*  The mesh name in effect, for messages. */
+/*  The mesh name and beacon port in effect, for messages. */
 const char *tap_options_mesh(const tap_options_t *opts);
+int tap_options_beacon_port(const tap_options_t *opts);
+
+/*  Checks every positional argument from `first` on as a subscription
+    pattern; returns 0 or TAP_EXIT_USAGE after saying which is bad. */
+int tap_options_check_patterns(const tap_options_t *opts, size_t first);
+
+/*  Subscribes the agent to the positional patterns from `first` on, or to
+    '>' when there are none. Returns 0 or TAP_EXIT_FAILURE. */
+int tap_options_subscribe(const tap_options_t *opts, zmesh_agent_t *agent,
+                          size_t first);
+
+/*  True when an event of this publisher passes the --publisher filter
+    (always, without one). A filter value matches the publisher's name
+    exactly, or its id when it is a prefix of at least 8 hex digits. */
+bool tap_options_publisher_wanted(const tap_options_t *opts, const char *name,
+                                  const char *id);
 
 /*  Prints "mesh-tap: " + the message + a newline to stderr. */
 void tap_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
@@ -87,11 +131,15 @@ void tap_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
 int tap_usage_error(tap_command_t command, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
-/*  The subcommands (tap_sub.c, tap_pub.c, tap_peers.c): each runs with
-    parsed options and returns an exit code. */
+/*  The subcommands, one file each: each runs with parsed options and
+    returns an exit code. */
 int tap_sub_run(const tap_options_t *opts);
 int tap_pub_run(const tap_options_t *opts);
 int tap_peers_run(const tap_options_t *opts);
+int tap_stats_run(const tap_options_t *opts);
+int tap_record_run(const tap_options_t *opts);
+int tap_play_run(const tap_options_t *opts);
+int tap_doctor_run(const tap_options_t *opts);
 
 /*  Help texts on stdout: the options every subcommand takes, and each
     subcommand's whole help. */
@@ -99,5 +147,9 @@ void tap_options_help_common(void);
 void tap_help_sub(void);
 void tap_help_pub(void);
 void tap_help_peers(void);
+void tap_help_stats(void);
+void tap_help_record(void);
+void tap_help_play(void);
+void tap_help_doctor(void);
 
 #endif

@@ -1,15 +1,16 @@
 /*  tap_peers.c - "mesh-tap peers": who is in the mesh. Joins, listens for
     --wait seconds (peers beacon once a second, so the default 1.5 s hears
     each of them), then prints zmesh_agent_peers(): a block of text per
-    peer, or one JSON object per peer per line. Subscribes to nothing, so
-    the tap itself never makes a publisher send it data.
+    peer, or one JSON object per peer per line. With --watch it prints a
+    line per join and leave instead, as they happen, until --count,
+    --timeout or Ctrl-C. Subscribes to nothing, so the tap itself never
+    makes a publisher send it data.
 */
 #include "tap_options.h"
 #include "tap_output.h"
 
 #include "zmesh.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,10 @@ s_print_peer_json(FILE *out, const zmesh_peer_list_t *list, size_t i)
     tap_output_json_string(out, zmesh_peer_endpoint(list, i));
     fputs(",\"data_endpoint\":", out);
     tap_output_json_string(out, zmesh_peer_data_endpoint(list, i));
+    fputs(",\"host\":", out);
+    tap_output_json_string(out, zmesh_peer_host(list, i));
+    fprintf(out, ",\"pid\":%" PRIu64 ",\"version\":", zmesh_peer_pid(list, i));
+    tap_output_json_string(out, zmesh_peer_version(list, i));
     fputs(",\"origin\":", out);
     tap_output_json_string(out, zmesh_peer_origin(list, i));
     fprintf(out, ",\"connected\":%s,\"last_seen_ms\":%" PRId64,
@@ -81,15 +86,24 @@ s_print_text_list(FILE *out, const char *label, const zmesh_peer_list_t *list,
 }
 
 static void
-s_print_peer_text(FILE *out, const zmesh_peer_list_t *list, size_t i)
+s_print_peer_text(FILE *out, bool color, const zmesh_peer_list_t *list,
+                  size_t i)
 {
-    tap_output_text(out, zmesh_peer_name(list, i), 0);
+    tap_output_field(out, color, "1;33", zmesh_peer_name(list, i), 0);
     fprintf(out, "  %s\n", zmesh_peer_id(list, i));
-    fputs("  found      ", out);
+    fputs("  host       ", out);
+    tap_output_text(out, zmesh_peer_host(list, i), 0);
+    fprintf(out, ", pid %" PRIu64 ", zmesh ", zmesh_peer_pid(list, i));
+    tap_output_text(out, zmesh_peer_version(list, i), 0);
+    fputs("\n  found      ", out);
     tap_output_text(out, zmesh_peer_origin(list, i), 0);
-    fprintf(out, ", last heard %" PRId64 " ms ago, data %s\n",
-            zmesh_peer_last_seen_ms(list, i),
-            zmesh_peer_connected(list, i) ? "connected" : "not connected");
+    fprintf(out, ", last heard %" PRId64 " ms ago, data ",
+            zmesh_peer_last_seen_ms(list, i));
+    if (zmesh_peer_connected(list, i))
+        tap_output_field(out, color, "32", "connected", 0);
+    else
+        fputs("not connected", out);
+    fputc('\n', out);
     fputs("  control    ", out);
     tap_output_text(out, zmesh_peer_endpoint(list, i), 0);
     fputs("\n  data       ", out);
@@ -134,6 +148,7 @@ s_listen(const tap_options_t *opts, zmesh_agent_t *agent)
 static int
 s_print(const tap_options_t *opts, const zmesh_peer_list_t *list)
 {
+    bool color = !opts->json && tap_output_color_wanted(stdout);
     size_t n = zmesh_peer_list_size(list);
     if (n == 0)
         fprintf(stderr, "mesh-tap: no peers in mesh '%s' after %.1f s\n",
@@ -144,16 +159,135 @@ s_print(const tap_options_t *opts, const zmesh_peer_list_t *list)
         else {
             if (i > 0)
                 fputc('\n', stdout); // a blank line between blocks
-            s_print_peer_text(stdout, list, i);
+            s_print_peer_text(stdout, color, list, i);
         }
-        if (tap_output_end_line(stdout) != 0) {
-            if (errno == EPIPE)
-                return TAP_EXIT_OK;
-            tap_error("cannot write to stdout: %s", strerror(errno));
-            return TAP_EXIT_FAILURE;
-        }
+        int rc = tap_output_line_done(stdout);
+        if (rc >= 0)
+            return rc;
     }
     return TAP_EXIT_OK;
+}
+
+/*  The peer `id` in a fresh snapshot, so a join line can say where the
+    peer runs. Returns its index or -1 (it may have left already). */
+static long
+s_find_peer(zmesh_agent_t *agent, const char *id, zmesh_peer_list_t **list)
+{
+    zmesh_peer_list_destroy(list);
+    if (zmesh_agent_peers(agent, list) != 0)
+        return -1;
+    for (size_t i = 0; i < zmesh_peer_list_size(*list); i++)
+        if (strcmp(zmesh_peer_id(*list, i), id) == 0)
+            return (long)i;
+    return -1;
+}
+
+static void
+s_print_change_json(FILE *out, const zmesh_event_t *event,
+                    const zmesh_peer_list_t *list, long i)
+{
+    bool joined = zmesh_event_type(event) == ZMESH_EVENT_PEER_JOINED;
+    fprintf(out,
+            "{\"type\":\"%s\",\"peer\":", joined ? "peer_joined" : "peer_left");
+    tap_output_json_string(out, zmesh_event_peer_name(event));
+    fputs(",\"peer_id\":", out);
+    tap_output_json_string(out, zmesh_event_peer_id(event));
+    fputs(",\"reason\":", out);
+    tap_output_json_string(out, zmesh_event_reason(event));
+    fprintf(out, ",\"ts\":%" PRId64, tap_now_us());
+    if (i >= 0) {
+        size_t at = (size_t)i;
+        fputs(",\"host\":", out);
+        tap_output_json_string(out, zmesh_peer_host(list, at));
+        fprintf(out,
+                ",\"pid\":%" PRIu64 ",\"version\":", zmesh_peer_pid(list, at));
+        tap_output_json_string(out, zmesh_peer_version(list, at));
+        fputs(",\"endpoint\":", out);
+        tap_output_json_string(out, zmesh_peer_endpoint(list, at));
+        fputs(",\"data_endpoint\":", out);
+        tap_output_json_string(out, zmesh_peer_data_endpoint(list, at));
+    }
+    fputc('}', out);
+}
+
+static void
+s_print_change_text(FILE *out, bool color, const zmesh_event_t *event,
+                    const zmesh_peer_list_t *list, long i)
+{
+    bool joined = zmesh_event_type(event) == ZMESH_EVENT_PEER_JOINED;
+    char clock[16];
+    tap_output_clock(tap_now_us(), clock);
+    tap_output_field(out, color, "2", clock, 0);
+    fputs("  ", out);
+    tap_output_field(out, color, joined ? "32" : "31",
+                     joined ? "joined" : "left  ", 0);
+    fputs("  ", out);
+    tap_output_field(out, color, "33", zmesh_event_peer_name(event), 0);
+    fprintf(out, " (%.8s, ", zmesh_event_peer_id(event));
+    tap_output_text(out, zmesh_event_reason(event), 0);
+    fputc(')', out);
+    if (i >= 0) {
+        size_t at = (size_t)i;
+        fputs(" on ", out);
+        tap_output_text(out, zmesh_peer_host(list, at), 0);
+        fprintf(out, " pid %" PRIu64 ", zmesh ", zmesh_peer_pid(list, at));
+        tap_output_text(out, zmesh_peer_version(list, at), 0);
+        fputs(", ", out);
+        tap_output_text(out, zmesh_peer_endpoint(list, at), 0);
+    }
+}
+
+/*  --watch: a line per join and leave until --count, --timeout or a
+    signal. Reaching the timeout is a normal end unless --count was not
+    reached. */
+static int
+s_watch(const tap_options_t *opts, zmesh_agent_t *agent)
+{
+    bool color = !opts->json && tap_output_color_wanted(stdout);
+    int64_t deadline = opts->timeout_ms >= 0
+                           ? tap_monotonic_ms() + opts->timeout_ms
+                           : INT64_MAX;
+    zmesh_peer_list_t *list = NULL;
+    long changes = 0;
+    int exit_code = -1;
+    while (exit_code < 0 && !tap_interrupted()) {
+        int wait = tap_wait_ms(deadline);
+        if (wait <= 0)
+            break;
+        const zmesh_event_t *event = NULL;
+        int rc = zmesh_agent_recv(agent, wait, &event);
+        if (rc == ZMESH_EAGAIN)
+            continue;
+        if (rc != 0) {
+            tap_error("receive failed: %s", zmesh_strerror(rc));
+            exit_code = TAP_EXIT_FAILURE;
+            break;
+        }
+        if (zmesh_event_type(event) == ZMESH_EVENT_MESSAGE)
+            continue;
+        long i = -1;
+        if (zmesh_event_type(event) == ZMESH_EVENT_PEER_JOINED)
+            i = s_find_peer(agent, zmesh_event_peer_id(event), &list);
+        if (opts->json)
+            s_print_change_json(stdout, event, list, i);
+        else
+            s_print_change_text(stdout, color, event, list, i);
+        exit_code = tap_output_line_done(stdout);
+        if (exit_code < 0 && opts->count > 0 && ++changes >= opts->count)
+            exit_code = TAP_EXIT_OK;
+    }
+    zmesh_peer_list_destroy(&list);
+    if (exit_code >= 0)
+        return exit_code;
+    if (opts->count == 0)
+        return TAP_EXIT_OK;
+    if (tap_interrupted())
+        tap_error("interrupted after %ld of %ld joins and leaves", changes,
+                  opts->count);
+    else
+        tap_error("timed out after %.1f s with %ld of %ld joins and leaves",
+                  opts->timeout_ms / 1000.0, changes, opts->count);
+    return TAP_EXIT_FAILURE;
 }
 
 int
@@ -163,6 +297,12 @@ tap_peers_run(const tap_options_t *opts)
     int exit_code = tap_options_agent(opts, &agent);
     if (exit_code == 0)
         exit_code = tap_options_start(opts, agent);
+    if (exit_code == 0 && opts->watch) {
+        tap_signal_install();
+        exit_code = s_watch(opts, agent);
+        zmesh_agent_destroy(&agent);
+        return exit_code;
+    }
     if (exit_code == 0)
         exit_code = s_listen(opts, agent);
     if (exit_code == 0) {
@@ -182,31 +322,49 @@ tap_peers_run(const tap_options_t *opts)
 void
 tap_help_peers(void)
 {
-    fputs("Usage: mesh-tap peers [OPTIONS]\n"
-          "\n"
-          "Joins the mesh, listens for a while (peers send a beacon every\n"
-          "second) and lists the peers it found: name, id, how it was found,\n"
-          "when it was last heard, its control and data endpoints, the topics\n"
-          "it publishes and wants, and its headers. The tap itself is not\n"
-          "listed. Exits 0 also when no peer is found (with a note on "
-          "stderr).\n"
-          "\n"
-          "Options:\n"
-          "  --json               one JSON object per peer per line:\n"
-          "                       {\"type\":\"peer\",\"name\":...,\"id\":...,"
-          "\"endpoint\":...,\n"
-          "                        \"data_endpoint\":...,\"origin\":...,"
-          "\"connected\":BOOL,\n"
-          "                        \"last_seen_ms\":N,\"publishes\":[...],"
-          "\"wants\":[...],\n"
-          "                        \"headers\":{...}}\n"
-          "  --wait SEC           how long to listen first (default 1.5)\n\n",
-          stdout);
+    fputs(
+        "Usage: mesh-tap peers [OPTIONS]\n"
+        "       mesh-tap peers --watch [--count N] [--timeout SEC] "
+        "[OPTIONS]\n"
+        "\n"
+        "Joins the mesh, listens for a while (peers send a beacon every\n"
+        "second) and lists the peers it found: name, id, host, process id\n"
+        "and zmesh version, how it was found, when it was last heard,\n"
+        "whether the tap's data socket is connected to it, its control and\n"
+        "data endpoints, the topics it publishes and wants, and its\n"
+        "headers. The tap itself is not listed. Exits 0 also when no peer\n"
+        "is found (with a note on stderr).\n"
+        "\n"
+        "With --watch it prints a line whenever a peer joins or leaves\n"
+        "instead (the peers already there join within about a second).\n"
+        "\n"
+        "Options:\n"
+        "  --json               one JSON object per line:\n"
+        "                       {\"type\":\"peer\",\"name\":...,\"id\":...,"
+        "\"endpoint\":...,\n"
+        "                        \"data_endpoint\":...,\"host\":...,"
+        "\"pid\":N,\n"
+        "                        \"version\":...,\"origin\":...,"
+        "\"connected\":BOOL,\n"
+        "                        \"last_seen_ms\":N,\"publishes\":[...],"
+        "\"wants\":[...],\n"
+        "                        \"headers\":{...}}\n"
+        "                       with --watch: {\"type\":\"peer_joined\"|"
+        "\"peer_left\",\n"
+        "                        \"peer\":...,\"peer_id\":...,"
+        "\"reason\":...,\"ts\":US,...}\n"
+        "  --wait SEC           how long to listen first (default 1.5)\n"
+        "  --watch              follow joins and leaves until Ctrl-C\n"
+        "  --count N            with --watch: exit 0 after N lines\n"
+        "  --timeout SEC        with --watch: stop after SEC seconds (exit 1\n"
+        "                       if --count was not reached, else 0)\n\n",
+        stdout);
     tap_options_help_common();
     fputs("\n"
           "Examples:\n"
           "  mesh-tap peers\n"
           "  mesh-tap peers --mesh prod --wait 3 --json | jq .name\n"
+          "  mesh-tap peers --watch                 joins and leaves, live\n"
           "  mesh-tap peers --discovery none --seed tcp://192.0.2.10:40123\n",
           stdout);
 }

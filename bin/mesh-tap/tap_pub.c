@@ -1,18 +1,22 @@
-/*  tap_pub.c - "mesh-tap pub TOPIC JSON": publishes one event from a
-    script or a shell. The JSON is converted to msgpack before the agent
-    starts, so a typo costs no network time and exits 2. The topic is
-    advertised before start, so peers that want it connect at once; then
-    the tap waits for them (zmesh_agent_wait_subscribers, which also gives
-    discovery one and a half beacon intervals to hear every peer before it
-    concludes nobody wants the topic), publishes, and lingers on destroy
-    until the event has left.
+/*  tap_pub.c - "mesh-tap pub": publishes from a script or a shell: one
+    event from the arguments (--repeat'ed, paced by --rate), or one per
+    line of stdin (--stdin). Arguments become msgpack before the agent
+    starts, so a typo costs no network time and exits 2. Each topic is
+    advertised and its subscribers waited for before its first event, and
+    the agent lingers on exit until the events have left. Stdin is a
+    stream, so each line is checked just before it is published: a bad
+    line stops everything after it; the lines before it have gone out.
 */
+#include "tap_jsonline.h"
 #include "tap_options.h"
 #include "tap_output.h"
+#include "tap_table.h"
 
 #include "zmesh.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +25,11 @@
     below this anyway. */
 #define S_STDIN_MAX (64u * 1024 * 1024)
 
-/*  How long destroy may take to flush the event to slow subscribers. */
+/*  How long destroy may take to flush the events to slow subscribers. */
 #define S_LINGER_MS 2000
+
+/*  Distinct topics --stdin advertises and waits for, at most. */
+#define S_TOPICS_MAX 4096
 
 /*  Reads all of stdin into a NUL-terminated buffer (the caller frees it).
     Returns 0 or an exit code after saying what went wrong. */
@@ -65,8 +72,40 @@ s_read_stdin(const tap_options_t *opts, char **text, size_t *size)
     return TAP_EXIT_FAILURE;
 }
 
-/*  Says why `json` was refused, with the start of it and a hint for the
-    mistakes people make most on a command line. */
+/*  The hint for the mistakes people make most with JSON on a command
+    line, looking at the start of the text. */
+static const char *
+s_json_hint(const char *json, size_t size)
+{
+    const char *start = json;
+    while (start < json + size && isspace((unsigned char)*start))
+        start++;
+    if (start == json + size)
+        return "the payload is empty; use null for no value";
+    if (*start == '\'')
+        return "JSON strings take double quotes, e.g. '\"text\"'";
+    if (isalpha((unsigned char)*start) && strncmp(start, "true", 4) != 0 &&
+        strncmp(start, "false", 5) != 0 && strncmp(start, "null", 4) != 0)
+        return "a string needs double quotes inside the shell's quotes, "
+               "e.g. '\"text\"'";
+    return "look for a missing or trailing comma, an unclosed bracket or "
+           "quote, an unquoted key, a leading zero or a bad escape";
+}
+
+/*  Writes at most 60 bytes of `text`, made safe for the terminal. */
+static void
+s_excerpt(FILE *out, const char *text, size_t size)
+{
+    char excerpt[64];
+    size_t n = size < 60 ? size : 60;
+    memcpy(excerpt, text, n);
+    excerpt[n] = '\0';
+    tap_output_text(out, excerpt, 0);
+    if (size > n)
+        fputs("...", out);
+}
+
+/*  Says why `json` was refused, with the start of it and a hint. */
 static int
 s_bad_json(const char *json, size_t size, int rc)
 {
@@ -74,102 +113,340 @@ s_bad_json(const char *json, size_t size, int rc)
         tap_error("cannot convert the payload: %s", zmesh_strerror(rc));
         return TAP_EXIT_FAILURE;
     }
-    const char *start = json;
-    while (start < json + size && isspace((unsigned char)*start))
-        start++;
-    const char *hint = "look for a missing or trailing comma, an unclosed "
-                       "bracket or quote, an unquoted key, a leading zero "
-                       "or a bad escape";
-    if (start == json + size)
-        hint = "the payload is empty; use null for no value";
-    else if (*start == '\'')
-        hint = "JSON strings take double quotes, e.g. '\"text\"'";
-    else if (isalpha((unsigned char)*start) && strncmp(start, "true", 4) != 0 &&
-             strncmp(start, "false", 5) != 0 && strncmp(start, "null", 4) != 0)
-        hint = "a string needs double quotes inside the shell's quotes, "
-               "e.g. '\"text\"'";
     fputs("mesh-tap: the payload is not valid JSON: ", stderr);
-    // Show at most 60 bytes, made safe for the terminal.
-    char excerpt[64];
-    size_t n = size < 60 ? size : 60;
-    memcpy(excerpt, json, n);
-    excerpt[n] = '\0';
-    tap_output_text(stderr, excerpt, 0);
-    fprintf(stderr, "%s\nmesh-tap: %s\n", size > n ? "..." : "", hint);
+    s_excerpt(stderr, json, size);
+    fprintf(stderr, "\nmesh-tap: %s\n", s_json_hint(json, size));
     return TAP_EXIT_USAGE;
 }
 
-/*  Joins the mesh, waits for the subscribers and publishes. */
+/*  Creates and starts the agent; `topic`, when not NULL, is advertised
+    before start so its subscribers connect at once. */
 static int
-s_publish(const tap_options_t *opts, const char *topic, const void *payload,
-          size_t size)
+s_join(const tap_options_t *opts, const char *topic, zmesh_agent_t **agent)
 {
-    zmesh_agent_t *agent = NULL;
-    int exit_code = tap_options_agent(opts, &agent);
+    int exit_code = tap_options_agent(opts, agent);
     if (exit_code != 0)
         return exit_code;
-    int rc = zmesh_agent_set_linger(agent, S_LINGER_MS);
-    if (rc == 0)
-        rc = zmesh_agent_advertise(agent, topic);
+    int rc = zmesh_agent_set_linger(*agent, S_LINGER_MS);
+    if (rc == 0 && topic)
+        rc = zmesh_agent_advertise(*agent, topic);
     if (rc != 0) {
-        tap_error("cannot advertise '%s': %s", topic, zmesh_strerror(rc));
-        zmesh_agent_destroy(&agent);
+        tap_error("cannot advertise '%s': %s", topic ? topic : "",
+                  zmesh_strerror(rc));
         return TAP_EXIT_FAILURE;
     }
-    exit_code = tap_options_start(opts, agent);
-    if (exit_code != 0) {
-        zmesh_agent_destroy(&agent);
-        return exit_code;
-    }
+    return tap_options_start(opts, *agent);
+}
 
-    int subscribers = zmesh_agent_wait_subscribers(
-        agent, topic, opts->min_peers, opts->timeout_ms);
-    if (subscribers == ZMESH_ETIMEDOUT && opts->min_peers > 0) {
+/*  Waits for the subscribers of `topic`. Returns 0 (with their number in
+    *subscribers, -1 when discovery had not settled by --timeout) or
+    TAP_EXIT_FAILURE after saying why. */
+static int
+s_wait_subscribers(const tap_options_t *opts, zmesh_agent_t *agent,
+                   const char *topic, int *subscribers)
+{
+    int rc = zmesh_agent_wait_subscribers(agent, topic, opts->min_peers,
+                                          opts->timeout_ms);
+    if (rc == ZMESH_ETIMEDOUT && opts->min_peers > 0) {
         tap_error("fewer than %d subscriber%s of '%s' in mesh '%s' within "
-                  "%.1f s; nothing published",
+                  "%.1f s; nothing published on it",
                   opts->min_peers, opts->min_peers == 1 ? "" : "s", topic,
                   tap_options_mesh(opts), opts->timeout_ms / 1000.0);
-        zmesh_agent_destroy(&agent);
         return TAP_EXIT_FAILURE;
     }
-    if (subscribers < 0 && subscribers != ZMESH_ETIMEDOUT) {
-        tap_error("waiting for subscribers failed: %s",
-                  zmesh_strerror(subscribers));
-        zmesh_agent_destroy(&agent);
+    if (rc < 0 && rc != ZMESH_ETIMEDOUT) {
+        tap_error("waiting for subscribers of '%s' failed: %s", topic,
+                  zmesh_strerror(rc));
         return TAP_EXIT_FAILURE;
     }
     // A timeout with no minimum only means discovery had less time than it
     // likes: publish to whoever is connected.
-    rc = zmesh_agent_publish(agent, topic, payload, size);
+    *subscribers = rc;
+    return 0;
+}
+
+/*  Waits until event number `index` (from 0) is due under --rate,
+    handing the agent its peer events meanwhile. Returns 0, or -1 when a
+    signal came. */
+static int
+s_pace(const tap_options_t *opts, zmesh_agent_t *agent, int64_t start_ms,
+       long index)
+{
+    if (opts->rate <= 0 || index == 0)
+        return tap_interrupted() ? -1 : 0;
+    int64_t due = start_ms + (int64_t)((double)index * 1000.0 / opts->rate);
+    while (!tap_interrupted()) {
+        int wait = tap_wait_ms(due);
+        if (wait <= 0)
+            return 0;
+        const zmesh_event_t *event = NULL;
+        zmesh_agent_recv(agent, wait, &event);
+    }
+    return -1;
+}
+
+static int
+s_publish_one(zmesh_agent_t *agent, const char *topic, const void *payload,
+              size_t size)
+{
+    int rc = zmesh_agent_publish(agent, topic, payload, size);
     if (rc != 0) {
         tap_error("cannot publish on '%s': %s", topic, zmesh_strerror(rc));
-        exit_code = TAP_EXIT_FAILURE;
-    } else if (opts->verbose) {
-        if (subscribers >= 0)
-            fprintf(stderr,
-                    "mesh-tap: published %zu bytes on '%s' to %d "
-                    "subscriber%s\n",
-                    size, topic, subscribers, subscribers == 1 ? "" : "s");
-        else
-            fprintf(stderr,
-                    "mesh-tap: published %zu bytes on '%s' (discovery "
-                    "not settled within --timeout)\n",
-                    size, topic);
+        return TAP_EXIT_FAILURE;
     }
-    zmesh_agent_destroy(&agent); // lingers until the event is sent
+    return 0;
+}
+
+/*  Joins the mesh, waits for the subscribers and publishes --repeat
+    times. */
+static int
+s_publish_args(const tap_options_t *opts, const char *topic,
+               const void *payload, size_t size)
+{
+    zmesh_agent_t *agent = NULL;
+    int subscribers = -1;
+    int exit_code = s_join(opts, topic, &agent);
+    if (exit_code == 0)
+        exit_code = s_wait_subscribers(opts, agent, topic, &subscribers);
+    long sent = 0;
+    if (exit_code == 0) {
+        tap_signal_install();
+        int64_t start = tap_monotonic_ms();
+        while (sent < opts->repeat && exit_code == 0) {
+            if (s_pace(opts, agent, start, sent) != 0) {
+                tap_error("interrupted after %ld of %ld events", sent,
+                          opts->repeat);
+                exit_code = TAP_EXIT_FAILURE;
+                break;
+            }
+            exit_code = s_publish_one(agent, topic, payload, size);
+            if (exit_code == 0)
+                sent++;
+        }
+    }
+    if (opts->verbose && sent > 0) {
+        fprintf(stderr, "mesh-tap: published %ld event%s of %zu bytes on '%s'",
+                sent, sent == 1 ? "" : "s", size, topic);
+        if (subscribers >= 0)
+            fprintf(stderr, " to %d subscriber%s\n", subscribers,
+                    subscribers == 1 ? "" : "s");
+        else
+            fputs(" (discovery not settled within --timeout)\n", stderr);
+    }
+    zmesh_agent_destroy(&agent); // lingers until the events are sent
+    return exit_code;
+}
+
+/*  What one line of stdin asks to publish. */
+typedef struct {
+    char topic[ZMESH_TOPIC_MAX + 1];
+    void *payload; // malloc'ed msgpack
+    size_t size;
+    bool skip; // a line of 'sub --json' that is not a message
+} s_line_t;
+
+/*  Says what is wrong with stdin line `number`: the message, the start of
+    the line when `text` is given, and the hint when there is one. */
+static void
+s_bad_line(long number, const char *why, const char *text, size_t size,
+           const char *hint)
+{
+    fprintf(stderr, "mesh-tap: stdin line %ld: %s", number, why);
+    if (text) {
+        fputs(": ", stderr);
+        s_excerpt(stderr, text, size);
+    }
+    fputc('\n', stderr);
+    if (hint)
+        fprintf(stderr, "mesh-tap: %s\n", hint);
+}
+
+/*  Parses a line in --stdin object mode: {"topic":T,"payload":JSON}.
+    Returns 0, or TAP_EXIT_USAGE or TAP_EXIT_FAILURE after saying why. */
+static int
+s_parse_object_line(const char *text, size_t size, long number, s_line_t *out)
+{
+    tap_jsonline_t line;
+    int rc = tap_jsonline_parse(&line, text, size);
+    int exit_code = TAP_EXIT_USAGE;
+    const msgpack_object *type = tap_jsonline_get(&line, "type");
+    const msgpack_object *topic = tap_jsonline_get(&line, "topic");
+    const msgpack_object *payload = tap_jsonline_get(&line, "payload");
+    char why[ZMESH_TOPIC_MAX + 128];
+    if (rc == ZMESH_ENOMEM) {
+        s_bad_line(number, "out of memory", NULL, 0, NULL);
+        exit_code = TAP_EXIT_FAILURE;
+    } else if (rc != 0)
+        s_bad_line(number, "not valid JSON", text, size,
+                   s_json_hint(text, size));
+    else if (tap_jsonline_root(&line)->type != MSGPACK_OBJECT_MAP)
+        s_bad_line(number, "not a JSON object", text, size,
+                   "without a TOPIC argument each line is "
+                   "{\"topic\":\"a.b\",\"payload\":JSON}; give a TOPIC "
+                   "to publish plain JSON values");
+    else if (type && !tap_jsonline_is(type, "message")) {
+        out->skip = true;
+        exit_code = 0;
+    } else if (!tap_jsonline_string(topic, out->topic, sizeof out->topic))
+        s_bad_line(number, "no \"topic\" string", text, size, NULL);
+    else if ((rc = zmesh_topic_check(out->topic)) != 0) {
+        snprintf(why, sizeof why, "cannot publish on '%s': %s", out->topic,
+                 zmesh_strerror(rc));
+        s_bad_line(number, why, NULL, 0, NULL);
+    } else if (!payload)
+        s_bad_line(number, "no \"payload\" (use null for no value)", text, size,
+                   NULL);
+    else {
+        msgpack_sbuffer sbuf;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&sbuf);
+        msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+        if (msgpack_pack_object(&pk, *payload) == 0 && sbuf.size > 0) {
+            out->payload = sbuf.data; // the sbuffer's malloc'ed bytes
+            out->size = sbuf.size;
+            exit_code = 0;
+        } else {
+            msgpack_sbuffer_destroy(&sbuf);
+            s_bad_line(number, "out of memory", NULL, 0, NULL);
+            exit_code = TAP_EXIT_FAILURE;
+        }
+    }
+    tap_jsonline_free(&line);
+    return exit_code;
+}
+
+/*  Parses one line of stdin; `fixed_topic` NULL means object mode. */
+static int
+s_parse_line(const char *fixed_topic, const char *text, size_t size,
+             long number, s_line_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!fixed_topic)
+        return s_parse_object_line(text, size, number, out);
+    snprintf(out->topic, sizeof out->topic, "%s", fixed_topic);
+    int rc = zmesh_json_to_msgpack(text, size, &out->payload, &out->size);
+    if (rc == 0)
+        return 0;
+    if (rc != ZMESH_EJSON) {
+        s_bad_line(number, zmesh_strerror(rc), NULL, 0, NULL);
+        return TAP_EXIT_FAILURE;
+    }
+    s_bad_line(number, "not valid JSON", text, size, s_json_hint(text, size));
+    return TAP_EXIT_USAGE;
+}
+
+static bool
+s_blank(const char *text, size_t size)
+{
+    for (size_t i = 0; i < size; i++)
+        if (!isspace((unsigned char)text[i]))
+            return false;
+    return true;
+}
+
+/*  Advertises a topic the first time a line names it (unless it is
+    `advertised`, the TOPIC argument, declared before start) and waits for
+    its subscribers. */
+static int
+s_first_use(const tap_options_t *opts, zmesh_agent_t *agent,
+            tap_table_t *topics, const char *topic, const char *advertised)
+{
+    bool created = false;
+    if (!tap_table_get(topics, topic, &created)) {
+        // Past the limit the topic is published without waiting: the
+        // agent declares it by itself on publish.
+        return 0;
+    }
+    if (!created)
+        return 0;
+    bool declared = advertised && strcmp(topic, advertised) == 0;
+    int rc = declared ? 0 : zmesh_agent_advertise(agent, topic);
+    if (rc != 0) {
+        tap_error("cannot advertise '%s': %s", topic, zmesh_strerror(rc));
+        return TAP_EXIT_FAILURE;
+    }
+    int subscribers;
+    return s_wait_subscribers(opts, agent, topic, &subscribers);
+}
+
+/*  Reads stdin line by line and publishes each as it comes. */
+static int
+s_publish_stdin(const tap_options_t *opts, const char *fixed_topic)
+{
+    zmesh_agent_t *agent = NULL;
+    tap_table_t *topics = NULL;
+    int exit_code = s_join(opts, fixed_topic, &agent);
+    if (exit_code == 0 && tap_table_new(&topics, S_TOPICS_MAX) != 0) {
+        tap_error("out of memory");
+        exit_code = TAP_EXIT_FAILURE;
+    }
+    if (exit_code == 0 && fixed_topic)
+        exit_code = s_first_use(opts, agent, topics, fixed_topic, fixed_topic);
+    tap_signal_install();
+    char *text = NULL;
+    size_t text_cap = 0;
+    long number = 0, sent = 0;
+    int64_t start = tap_monotonic_ms();
+    while (exit_code == 0) {
+        errno = 0;
+        ssize_t got = getline(&text, &text_cap, stdin);
+        if (got < 0) {
+            if (ferror(stdin) && !tap_interrupted()) {
+                tap_error("cannot read stdin: %s", strerror(errno));
+                exit_code = TAP_EXIT_FAILURE;
+            }
+            break; // end of input, or Ctrl-C: a stream ends like that
+        }
+        number++;
+        size_t size = (size_t)got;
+        while (size > 0 && (text[size - 1] == '\n' || text[size - 1] == '\r'))
+            size--;
+        if (s_blank(text, size))
+            continue;
+        s_line_t line;
+        exit_code = s_parse_line(fixed_topic, text, size, number, &line);
+        if (exit_code == 0 && !line.skip) {
+            exit_code =
+                s_first_use(opts, agent, topics, line.topic, fixed_topic);
+            if (exit_code == 0 && s_pace(opts, agent, start, sent) != 0) {
+                free(line.payload);
+                break;
+            }
+            if (exit_code == 0)
+                exit_code =
+                    s_publish_one(agent, line.topic, line.payload, line.size);
+            if (exit_code == 0)
+                sent++;
+            else
+                tap_error("stdin line %ld was not published", number);
+        }
+        free(line.payload);
+        if (exit_code == TAP_EXIT_USAGE)
+            tap_error("%ld event%s published from the lines before it; "
+                      "nothing after it",
+                      sent, sent == 1 ? "" : "s");
+    }
+    free(text);
+    if (opts->verbose)
+        fprintf(stderr, "mesh-tap: published %ld event%s from %ld line%s\n",
+                sent, sent == 1 ? "" : "s", number, number == 1 ? "" : "s");
+    tap_table_destroy(&topics);
+    zmesh_agent_destroy(&agent); // lingers until the events are sent
     return exit_code;
 }
 
 int
 tap_pub_run(const tap_options_t *opts)
 {
-    const char *topic = opts->args[0];
-    const char *json_arg = opts->args[1];
-    int rc = zmesh_topic_check(topic);
+    const char *topic = opts->args_count > 0 ? opts->args[0] : NULL;
+    int rc = topic ? zmesh_topic_check(topic) : 0;
     if (rc != 0)
         return tap_usage_error(opts->command, "cannot publish on '%s': %s",
                                topic, zmesh_strerror(rc));
+    if (opts->stdin_lines)
+        return s_publish_stdin(opts, topic);
 
+    const char *json_arg = opts->args[1];
     char *from_stdin = NULL;
     const char *json = json_arg;
     size_t json_size = strlen(json_arg);
@@ -182,7 +459,7 @@ tap_pub_run(const tap_options_t *opts)
     void *payload = NULL;
     size_t size = 0;
     rc = zmesh_json_to_msgpack(json, json_size, &payload, &size);
-    int exit_code = rc == 0 ? s_publish(opts, topic, payload, size)
+    int exit_code = rc == 0 ? s_publish_args(opts, topic, payload, size)
                             : s_bad_json(json, json_size, rc);
     free(payload);
     free(from_stdin);
@@ -194,16 +471,35 @@ tap_help_pub(void)
 {
     fputs(
         "Usage: mesh-tap pub [OPTIONS] TOPIC JSON\n"
+        "       mesh-tap pub [OPTIONS] --stdin [TOPIC]\n"
         "\n"
-        "Publishes one event on TOPIC whose payload is the JSON value, sent\n"
-        "as msgpack (JSON '-' reads it from stdin). Before publishing it\n"
-        "waits until every peer that wants TOPIC is connected; it gives\n"
-        "discovery about 1.5 s to hear the peers' beacons before it\n"
-        "concludes that nobody wants the topic. Then it waits until the\n"
-        "event has left and exits.\n"
+        "Publishes an event on TOPIC whose payload is the JSON value, sent\n"
+        "as msgpack (JSON '-' reads one value from all of stdin). Before the\n"
+        "first event on a topic it waits until every peer that wants the\n"
+        "topic is connected; it gives discovery about 1.5 s to hear the\n"
+        "peers' beacons before it concludes that nobody wants it. Then it\n"
+        "waits until the events have left and exits.\n"
+        "\n"
+        "With --stdin, every line of stdin is one event, published as it is\n"
+        "read (blank lines are skipped):\n"
+        "  with TOPIC     each line is one JSON value, the payload\n"
+        "  without TOPIC  each line is {\"topic\":\"a.b\",\"payload\":JSON};\n"
+        "                 other keys are ignored, and lines whose \"type\" is\n"
+        "                 not \"message\" are skipped, so the output of\n"
+        "                 'mesh-tap sub --json' can be fed back in\n"
+        "A line that is not valid stops the tool: exit 2, naming the line;\n"
+        "the lines before it were published, nothing after it is.\n"
         "\n"
         "Options:\n"
-        "  --timeout SEC        how long to wait for subscribers (default 3)\n"
+        "  --repeat N           publish the event N times (sequence 1..N)\n"
+        "  --rate PER_SEC       at most this many events per second (default:\n"
+        "                       as fast as possible; ZeroMQ drops events for "
+        "a\n"
+        "                       subscriber more than 1000 behind, so pace big\n"
+        "                       batches)\n"
+        "  --stdin              read the events from stdin, one per line\n"
+        "  --timeout SEC        how long to wait for the subscribers of each\n"
+        "                       topic (default 3)\n"
         "  --min-peers N        exit 1 without publishing unless at least N\n"
         "                       subscribers are connected by the timeout\n"
         "                       (default 0)\n\n",
@@ -214,7 +510,11 @@ tap_help_pub(void)
           "  mesh-tap pub orders.created '{\"id\":42,\"items\":[\"tea\"]}'\n"
           "  mesh-tap pub --min-peers 2 --timeout 10 deploy.done '\"v1.4\"'\n"
           "  mesh-tap pub sensors.temp -3.5\n"
+          "  mesh-tap pub --repeat 100 --rate 20 load.test '{\"ping\":true}'\n"
           "  jq -c . event.json | mesh-tap pub orders.created -\n"
+          "  printf '1\\n2\\n3\\n' | mesh-tap pub --stdin counter.tick\n"
+          "  mesh-tap sub --json --mesh a 'orders.>' | mesh-tap pub --stdin "
+          "--mesh b\n"
           "\n"
           "A JSON string needs its double quotes inside the shell's quotes:\n"
           "'\"text\"', not \"text\".\n",
