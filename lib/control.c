@@ -257,7 +257,13 @@ static zmesh__peer_t *
 s_peer_create(s_control_t *self, const uint8_t id[ZMESH__ID_SIZE],
               const char *endpoint, const char *origin)
 {
-    if (self->pending >= S_PENDING_MAX ||
+    // A peer that said HELLO has proved a working connection; only peers
+    // known from a beacon or gossip, which anyone can forge, count
+    // against the cap on pending peers, so a flood of those cannot keep
+    // real peers out.
+    bool said_hello =
+        strcmp(origin, "hello") == 0 || strcmp(origin, "seed") == 0;
+    if ((!said_hello && self->pending >= S_PENDING_MAX) ||
         zhashx_size(self->peers) >= S_PEERS_MAX) {
         self->stats.control_rejected++;
         zmesh__log_limited(&self->full_log, S_LOG_INTERVAL_MS,

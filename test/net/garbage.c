@@ -68,6 +68,34 @@ s_beacons(const char *mesh, int port)
     close(fd);
 }
 
+// Well-formed beacons of this mesh from `count` made-up agents whose
+// endpoint answers nobody: each would cost the agent a socket, so it must
+// take only as many as its cap allows and count the rest.
+static void
+s_forge_beacons(const char *mesh, int port, int count)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &on, sizeof on);
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.255.255.255", &to.sin_addr);
+    zmesh__beacon_t beacon = {
+        .version = 1, .port = 9, .mesh_hash = zmesh__mesh_hash(mesh)};
+    uint8_t buf[ZMESH__BEACON_SIZE];
+    for (int i = 0; i < count; i++) {
+        for (int b = 0; b < 16; b++)
+            beacon.id[b] = (uint8_t)rand();
+        zmesh__beacon_encode(&beacon, buf);
+        sendto(fd, buf, sizeof buf, 0, (struct sockaddr *)&to, sizeof to);
+        if (i % 100 == 99) { // let the receiver's socket buffer drain
+            struct timespec pause = {0, 2000000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    close(fd);
+}
+
 static void
 s_send_bytes(zsock_t *dealer, const void *data, size_t size)
 {
@@ -159,7 +187,7 @@ int
 main(int argc, char **argv)
 {
     const char *mesh = NULL, *target = NULL;
-    int port = 0, valid = 10;
+    int port = 0, valid = 10, forge = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--mesh") == 0)
             mesh = argv[i + 1];
@@ -169,14 +197,22 @@ main(int argc, char **argv)
             target = argv[i + 1];
         else if (strcmp(argv[i], "--valid") == 0)
             valid = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--forge") == 0)
+            forge = atoi(argv[i + 1]);
     }
     if (!mesh || !target || port <= 0) {
         fprintf(stderr, "usage: zmesh-garbage --mesh M --beacon-port P "
-                        "--target tcp://127.0.0.1:PORT [--valid N]\n");
+                        "--target tcp://127.0.0.1:PORT [--valid N] "
+                        "[--forge N]\n");
         return 2;
     }
     zsys_handler_set(NULL);
     srand((unsigned)getpid());
+    if (forge > 0) {
+        s_forge_beacons(mesh, port, forge);
+        printf("{\"forged_beacons\":%d}\n", forge);
+        return 0;
+    }
     s_beacons(mesh, port);
 
     uint8_t id[16];

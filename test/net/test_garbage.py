@@ -70,5 +70,28 @@ def test_garbage_is_dropped_counted_and_survived():
     check(not bad, "malformed events reached the application: %s" % bad[:3])
 
 
+def test_forged_beacon_flood_is_bounded():
+    # 2000 made-up agents announce themselves; each taken would cost a
+    # socket. The agent takes what its cap allows, counts the rest, and
+    # keeps serving its real peers.
+    mesh, port = unique_mesh(), random_port()
+    victim = testnode("victim", mesh, port, "--sub", "real.>", run_ms=20000)
+    endpoint = victim.started()["endpoint"]
+    result = run_tool([GARBAGE, "--mesh", mesh, "--beacon-port", str(port),
+                       "--target", endpoint, "--forge", "2000"], timeout=30)
+    check(result.returncode == 0, "garbage tool failed: %s" % result.stderr)
+    good = testnode("real", mesh, port, "--pub", "real.x", "--count", 5,
+                    "--every", 20, "--wait-subs", 1)
+    good.started()
+    # Well within the 5 s it takes forged pending peers to expire: the
+    # flood must not keep a real peer out until then.
+    victim.wait_count(is_msg("real.x"), 5, 4, "events beside the flood")
+    victim.stop()
+    stats = victim.wait_for(lambda o: o.get("event") == "stats", 5, "stats")
+    check(stats["control_rejected"] >= 1000,
+          "forged peers beyond the cap not counted: %s" % stats)
+
+
 if __name__ == "__main__":
-    run([test_garbage_is_dropped_counted_and_survived])
+    run([test_garbage_is_dropped_counted_and_survived,
+         test_forged_beacon_flood_is_bounded])

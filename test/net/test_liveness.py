@@ -33,6 +33,22 @@ def test_bye_is_seen_at_once():
     check(time.monotonic() - stopped < 2.0, "BYE not seen at once")
 
 
+def test_exit_without_destroy_is_clean():
+    # An application that returns from main with its agent running: the
+    # process must exit 0 (not abort in czmq's exit handler) and peers
+    # must see a BYE, not wait for the timeout.
+    mesh, port = unique_mesh(), random_port()
+    watcher = testnode("watcher", mesh, port, timeout=10000)
+    leaver = testnode("careless", mesh, port, "--no-destroy")
+    watcher.started()
+    leaver.started()
+    watcher.wait_for(ev("joined", "careless"), 10, "join")
+    code = leaver.stop(signal.SIGTERM)
+    check(code == 0, "exit code %s; stderr: %s" % (code, leaver.stderr[-3:]))
+    left = watcher.wait_for(ev("left", "careless"), 3, "leave")
+    check(left["reason"] == "bye", "reason %r" % left["reason"])
+
+
 def test_silent_peer_expires_after_timeout():
     mesh, port = unique_mesh(), random_port()
     watcher = testnode("watcher", mesh, port, timeout=1000)
@@ -97,6 +113,7 @@ def test_seed_only_discovery_with_gossip():
 
 
 if __name__ == "__main__":
-    run([test_bye_is_seen_at_once, test_silent_peer_expires_after_timeout,
+    run([test_bye_is_seen_at_once, test_exit_without_destroy_is_clean,
+         test_silent_peer_expires_after_timeout,
          test_restart_is_a_new_incarnation,
          test_seed_only_discovery_with_gossip])

@@ -158,7 +158,7 @@ main(int argc, char **argv)
     zmesh_discovery_t scope = ZMESH_DISCOVERY_HOST;
     long count = 0, every_ms = 10, run_ms = 10000, exit_after = -1;
     long wait_subs = -1;
-    bool crash = false, exit_when_done = false;
+    bool crash = false, exit_when_done = false, no_destroy = false;
     zmesh_agent_t *agent = NULL;
 
     for (int i = 1; i < argc; i++)
@@ -176,6 +176,10 @@ main(int argc, char **argv)
         }
         if (strcmp(opt, "--crash") == 0) {
             crash = true;
+            continue;
+        }
+        if (strcmp(opt, "--no-destroy") == 0) {
+            no_destroy = true;
             continue;
         }
         if (strcmp(opt, "--exit-when-done") == 0) {
@@ -304,6 +308,13 @@ main(int argc, char **argv)
         printf("{\"event\":\"crash\"}\n");
         fflush(stdout);
         _exit(3);
+    }
+    if (no_destroy) {
+        // Exit with the agent still started: the library must stop it
+        // itself (peers get BYE) instead of crashing in czmq's exit.
+        printf("{\"event\":\"exit\"}\n");
+        fflush(stdout);
+        return 0;
     }
     zmesh_agent_destroy(&agent);
     printf("{\"event\":\"exit\"}\n");

@@ -51,6 +51,10 @@ test_new_rejects_bad_names(void **state)
     assert_int_equal(zmesh_agent_new(&agent, NULL), ZMESH_EINVAL);
     assert_int_equal(zmesh_agent_new(&agent, ""), ZMESH_EINVAL);
     assert_int_equal(zmesh_agent_new(&agent, "has space"), ZMESH_EINVAL);
+    assert_int_equal(zmesh_agent_new(&agent, "caf\xe9"), ZMESH_EINVAL);
+    assert_int_equal(zmesh_agent_new(&agent, "tab\tname"), ZMESH_EINVAL);
+    assert_int_equal(zmesh_agent_new(&agent, "caf\xc3\xa9"), 0);
+    zmesh_agent_destroy(&agent);
     char long_name[ZMESH_NAME_MAX + 2];
     memset(long_name, 'n', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
@@ -91,6 +95,10 @@ test_configuration_is_checked(void **state)
     assert_int_equal(zmesh_agent_add_seed(agent, "tcp://127.0.0.1"),
                      ZMESH_EINVAL);
     assert_int_equal(zmesh_agent_set_header(agent, "", "v"), ZMESH_EINVAL);
+    assert_int_equal(zmesh_agent_set_header(agent, "k", "bad\xff"),
+                     ZMESH_EINVAL);
+    assert_int_equal(zmesh_agent_set_header(agent, "k", "line\nbreak"),
+                     ZMESH_EINVAL);
     assert_int_equal(zmesh_agent_set_header(agent, "k", "v1"), 0);
     assert_int_equal(zmesh_agent_set_header(agent, "k", "v2"), 0);
     assert_int_equal(zmesh_agent_set_max_msg_size(agent, 100), ZMESH_EINVAL);
@@ -331,6 +339,27 @@ test_runtime_publish_of_new_topic_is_advertised(void **state)
     zmesh_agent_destroy(&sub);
 }
 
+static void
+test_waiting_for_subscribers_advertises_the_topic(void **state)
+{
+    (void)state;
+    s_unique_mesh();
+    zmesh_agent_t *sub = s_agent("wait-sub");
+    zmesh_agent_t *pub = s_agent("wait-pub");
+    assert_int_equal(zmesh_agent_subscribe(sub, "alerts.>"), 0);
+    assert_int_equal(zmesh_agent_start(sub), 0);
+    assert_int_equal(zmesh_agent_start(pub), 0);
+    // No advertise and no publish yet: waiting alone must make the topic
+    // known, or subscribers would never connect and the wait time out.
+    assert_int_equal(s_wait_ready(pub, sub, "alerts.fire", 1), 1);
+    assert_int_equal(zmesh_agent_publish(pub, "alerts.fire", "\x01", 1), 0);
+    const zmesh_event_t *event = s_next_message(sub, 5000);
+    assert_non_null(event);
+    assert_int_equal(zmesh_event_sequence(event), 1);
+    zmesh_agent_destroy(&pub);
+    zmesh_agent_destroy(&sub);
+}
+
 int
 main(void)
 {
@@ -344,6 +373,7 @@ main(void)
         cmocka_unit_test(test_bad_interface_fails_start_cleanly),
         cmocka_unit_test(test_two_agents_exchange_events),
         cmocka_unit_test(test_runtime_publish_of_new_topic_is_advertised),
+        cmocka_unit_test(test_waiting_for_subscribers_advertises_the_topic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
