@@ -1125,38 +1125,44 @@ s_on_monitor(zmesh_agent_t *self, zmsg_t *msg)
 // Drains the notify pipe and the XPUB's subscription messages, bounded so
 // a flood cannot keep the application thread here.
 static void
-s_service(zmesh_agent_t *self)
+s_drain_notify(zmesh_agent_t *self)
 {
-    self->service_countdown = S_SERVICE_EVERY;
-    s_connections_expire(self);
     void *notify = zsock_resolve(self->notify);
     for (int i = 0; i < 256; i++) {
-        zmsg_t *msg = NULL;
         int events = 0;
         size_t size = sizeof events;
         zmq_getsockopt(notify, ZMQ_EVENTS, &events, &size);
         if (!(events & ZMQ_POLLIN))
             break;
-        msg = zmsg_recv(self->notify);
+        zmsg_t *msg = zmsg_recv(self->notify);
         if (!msg)
             break;
         s_on_notify(self, msg);
         zmsg_destroy(&msg);
     }
+}
+
+static void
+s_drain_monitor(zmesh_agent_t *self)
+{
+    void *monitor = zsock_resolve(self->monitor);
     for (int i = 0; i < 64; i++) {
-        zmsg_t *msg = NULL;
         int events = 0;
         size_t size = sizeof events;
-        zmq_getsockopt(zsock_resolve(self->monitor), ZMQ_EVENTS, &events,
-                       &size);
+        zmq_getsockopt(monitor, ZMQ_EVENTS, &events, &size);
         if (!(events & ZMQ_POLLIN))
             break;
-        msg = zmsg_recv(self->monitor);
+        zmsg_t *msg = zmsg_recv(self->monitor);
         if (!msg)
             break;
         s_on_monitor(self, msg);
         zmsg_destroy(&msg);
     }
+}
+
+static void
+s_drain_subscriptions(zmesh_agent_t *self)
+{
     for (int i = 0; i < 1024; i++) {
         uint8_t buf[64];
         int n = zmq_recv(self->xpub_handle, buf, sizeof buf, ZMQ_DONTWAIT);
@@ -1164,6 +1170,19 @@ s_service(zmesh_agent_t *self)
             break;
         s_on_subscription(self, buf, (size_t)n);
     }
+}
+
+// Drains the notify pipe, the monitor and the XPUB's subscription
+// messages, each bounded so a flood cannot keep the application thread
+// here, and runs the connection timers.
+static void
+s_service(zmesh_agent_t *self)
+{
+    self->service_countdown = S_SERVICE_EVERY;
+    s_connections_expire(self);
+    s_drain_notify(self);
+    s_drain_monitor(self);
+    s_drain_subscriptions(self);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1420,22 +1439,34 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
             }
             continue;
         }
-        s_service(self);
-        if (zlistx_size(self->peer_events) > 0)
-            continue;
+        // Nothing to take: one poll over the agent's sockets, then only
+        // those that have something are served. A round trip thus costs
+        // one poll, not a check of every socket before and after it.
         int64_t now = s_clock_ms();
         if (deadline == 0)
             deadline = timeout_ms < 0 ? INT64_MAX : now + timeout_ms;
-        if (now >= deadline)
-            return ZMESH_EAGAIN;
+        s_connections_expire(self);
+        long wait = now >= deadline         ? 0
+                    : deadline == INT64_MAX ? -1
+                                            : (long)(deadline - now);
+        if (self->timers > 0 && (wait < 0 || wait > S_RECONNECT_MIN_MS))
+            wait = S_RECONNECT_MIN_MS; // a close or reconnect is due soon
         zmq_pollitem_t items[4] = {
             {self->sub_handle, 0, ZMQ_POLLIN, 0},
             {zsock_resolve(self->notify), 0, ZMQ_POLLIN, 0},
             {self->xpub_handle, 0, ZMQ_POLLIN, 0},
             {zsock_resolve(self->monitor), 0, ZMQ_POLLIN, 0}};
-        long wait = deadline == INT64_MAX ? -1 : (long)(deadline - now);
-        if (zmq_poll(items, 4, wait) < 0 && zmq_errno() != EINTR)
+        int ready = zmq_poll(items, 4, wait);
+        if (ready < 0 && zmq_errno() != EINTR)
             return ZMESH_ESYS;
+        if (items[1].revents & ZMQ_POLLIN)
+            s_drain_notify(self);
+        if (items[3].revents & ZMQ_POLLIN)
+            s_drain_monitor(self);
+        if (items[2].revents & ZMQ_POLLIN)
+            s_drain_subscriptions(self);
+        if (ready <= 0 && s_clock_ms() >= deadline)
+            return ZMESH_EAGAIN;
     }
 }
 
