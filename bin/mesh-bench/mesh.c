@@ -66,6 +66,70 @@ s_parent_agent(const char *name, char *mesh, size_t mesh_cap, int *port,
     return NULL;
 }
 
+/*  Starts the peer process and waits until it says it is ready and its
+    agent's subscription to `topic` has reached `agent`: both runs need
+    exactly that before their first probe. Sets *subscribed_ms to how long
+    the subscription took after ready. 0 or -1 (printed). */
+static int
+s_child_ready(mb_child_t *child, void *ctx, mb_peer_args_t *args,
+              const char *what, zmesh_agent_t *agent, const char *topic,
+              double *subscribed_ms)
+{
+    if (mb_child_start(child, ctx, args) < 0)
+        return -1;
+    if (mb_child_expect(child, "ready", NULL, 0, MB_READY_TIMEOUT_MS, what) < 0)
+        return -1;
+    int64_t t0 = mb_now_ns();
+    int n = zmesh_agent_wait_subscribers(agent, topic, 1, MB_READY_TIMEOUT_MS);
+    if (n < 1) {
+        fprintf(stderr, "mesh-bench: zmesh_agent_wait_subscribers: %s\n",
+                n < 0 ? zmesh_strerror(n) : "no subscriber");
+        return -1;
+    }
+    *subscribed_ms = (double)(mb_now_ns() - t0) / 1e6;
+    return 0;
+}
+
+/*  The peer process's side of a run: the control channel to the parent
+    and a started agent, set up and torn down the same way by the thr
+    subscriber and the lat echo. */
+typedef struct {
+    void *ctx;
+    void *ctl;
+    zmesh_agent_t *agent;
+} s_peer_t;
+
+/*  Attaches the control channel, starts the agent and tells the parent
+    "ready", or why not ("error the <role>'s agent did not start"). 0 or
+    -1; either way s_peer_close() undoes what was done. */
+static int
+s_peer_open(s_peer_t *peer, const mb_peer_args_t *args, const char *name,
+            const char *sub, const char *adv, const char *role)
+{
+    peer->ctx = zmq_ctx_new();
+    peer->ctl = peer->ctx ? mb_child_attach(peer->ctx, args) : NULL;
+    peer->agent = NULL;
+    if (!peer->ctl || !args->mesh)
+        return -1;
+    peer->agent = s_agent(name, args->mesh, args->beacon_port, sub, adv, 1);
+    if (!peer->agent) {
+        mb_ctl_send(peer->ctl, "error the %s's agent did not start", role);
+        return -1;
+    }
+    mb_ctl_send(peer->ctl, "ready");
+    return 0;
+}
+
+static void
+s_peer_close(s_peer_t *peer)
+{
+    zmesh_agent_destroy(&peer->agent);
+    if (peer->ctl)
+        zmq_close(peer->ctl);
+    if (peer->ctx)
+        zmq_ctx_term(peer->ctx);
+}
+
 static int
 s_is_probe(const zmesh_event_t *ev)
 {
@@ -94,22 +158,13 @@ mb_mesh_thr_run(size_t size, long count, int verbose, mb_thr_run_t *out)
                            .count = count,
                            .deadline_s = mb_thr_deadline_s(count),
                            .verbose = verbose};
-    if (mb_child_start(&child, ctx, &args) < 0)
+    double subscribed_ms;
+    if (s_child_ready(&child, ctx, &args, "the subscriber process to be ready",
+                      agent, S_THR_TOPIC, &subscribed_ms) < 0)
         goto done;
-    if (mb_child_expect(&child, "ready", NULL, 0, MB_READY_TIMEOUT_MS,
-                        "the subscriber process to be ready") < 0)
-        goto done;
-    int64_t t0 = mb_now_ns();
-    int n = zmesh_agent_wait_subscribers(agent, S_THR_TOPIC, 1,
-                                         MB_READY_TIMEOUT_MS);
-    if (n < 1) {
-        fprintf(stderr, "mesh-bench: zmesh_agent_wait_subscribers: %s\n",
-                n < 0 ? zmesh_strerror(n) : "no subscriber");
-        goto done;
-    }
     if (verbose)
         fprintf(stderr, "mesh-bench: subscriber ready after %.0f ms\n",
-                (double)(mb_now_ns() - t0) / 1e6);
+                subscribed_ms);
 
     /*  wait_subscribers should mean the first event gets through; the
         probes check that, and the sequence of the first one the peer saw
@@ -185,26 +240,12 @@ int
 mb_mesh_thr_peer(const mb_peer_args_t *args)
 {
     int rc = 1;
-    void *ctx = zmq_ctx_new();
-    void *ctl = ctx ? mb_child_attach(ctx, args) : NULL;
-    zmesh_agent_t *agent = NULL;
-    if (!ctl || !args->mesh)
-        goto done;
-    agent = s_agent("bench-sub", args->mesh, args->beacon_port, S_THR_TOPIC,
-                    NULL, 1);
-    if (!agent) {
-        mb_ctl_send(ctl, "error the subscriber's agent did not start");
-        goto done;
-    }
-    mb_ctl_send(ctl, "ready");
-    if (mb_thr_count(s_thr_recv, agent, ctl, args->count) == 0)
+    s_peer_t peer;
+    if (s_peer_open(&peer, args, "bench-sub", S_THR_TOPIC, NULL,
+                    "subscriber") == 0 &&
+        mb_thr_count(s_thr_recv, peer.agent, peer.ctl, args->count) == 0)
         rc = 0;
-done:
-    zmesh_agent_destroy(&agent);
-    if (ctl)
-        zmq_close(ctl);
-    if (ctx)
-        zmq_ctx_term(ctx);
+    s_peer_close(&peer);
     return rc;
 }
 
@@ -249,18 +290,10 @@ mb_mesh_lat_run(size_t size, long count, int verbose, double *samples_us)
                            .count = count,
                            .deadline_s = mb_lat_deadline_s(count),
                            .verbose = verbose};
-    if (mb_child_start(&child, ctx, &args) < 0)
+    double subscribed_ms;
+    if (s_child_ready(&child, ctx, &args, "the echo process to be ready", agent,
+                      S_PING_TOPIC, &subscribed_ms) < 0)
         goto done;
-    if (mb_child_expect(&child, "ready", NULL, 0, MB_READY_TIMEOUT_MS,
-                        "the echo process to be ready") < 0)
-        goto done;
-    int n = zmesh_agent_wait_subscribers(agent, S_PING_TOPIC, 1,
-                                         MB_READY_TIMEOUT_MS);
-    if (n < 1) {
-        fprintf(stderr, "mesh-bench: zmesh_agent_wait_subscribers: %s\n",
-                n < 0 ? zmesh_strerror(n) : "no subscriber");
-        goto done;
-    }
     /*  The pong path forms while this agent receives, so probe until an
         echo comes back; echoes of late probes are skipped later on. */
     int64_t deadline = mb_now_ns() + (int64_t)MB_READY_TIMEOUT_MS * 1000000;
@@ -313,50 +346,38 @@ int
 mb_mesh_lat_peer(const mb_peer_args_t *args)
 {
     int rc = 1;
-    void *ctx = zmq_ctx_new();
-    void *ctl = ctx ? mb_child_attach(ctx, args) : NULL;
-    zmesh_agent_t *agent = NULL;
-    if (!ctl || !args->mesh)
+    s_peer_t peer;
+    if (s_peer_open(&peer, args, "bench-echo", S_PING_TOPIC, S_PONG_TOPIC,
+                    "echo") < 0)
         goto done;
-    agent = s_agent("bench-echo", args->mesh, args->beacon_port, S_PING_TOPIC,
-                    S_PONG_TOPIC, 1);
-    if (!agent) {
-        mb_ctl_send(ctl, "error the echo's agent did not start");
-        goto done;
-    }
-    mb_ctl_send(ctl, "ready");
     const zmesh_event_t *ev;
     for (;;) {
         /*  The control channel is looked at only when idle, so it adds
             nothing to a round trip. */
-        int got = zmesh_agent_recv(agent, 100, &ev);
+        int got = zmesh_agent_recv(peer.agent, 100, &ev);
         if (got == ZMESH_EAGAIN) {
             char buf[64];
-            if (mb_ctl_recv(ctl, buf, sizeof buf, 0) >= 0 &&
+            if (mb_ctl_recv(peer.ctl, buf, sizeof buf, 0) >= 0 &&
                 strcmp(buf, "stop") == 0)
                 break;
             continue;
         }
         if (got < 0) {
-            mb_ctl_send(ctl, "error recv: %s", zmesh_strerror(got));
+            mb_ctl_send(peer.ctl, "error recv: %s", zmesh_strerror(got));
             goto done;
         }
         if (zmesh_event_type(ev) != ZMESH_EVENT_MESSAGE)
             continue;
         size_t len;
         const void *p = zmesh_event_payload(ev, &len);
-        got = zmesh_agent_publish(agent, S_PONG_TOPIC, p, len);
+        got = zmesh_agent_publish(peer.agent, S_PONG_TOPIC, p, len);
         if (got < 0) {
-            mb_ctl_send(ctl, "error publish: %s", zmesh_strerror(got));
+            mb_ctl_send(peer.ctl, "error publish: %s", zmesh_strerror(got));
             goto done;
         }
     }
     rc = 0;
 done:
-    zmesh_agent_destroy(&agent);
-    if (ctl)
-        zmq_close(ctl);
-    if (ctx)
-        zmq_ctx_term(ctx);
+    s_peer_close(&peer);
     return rc;
 }

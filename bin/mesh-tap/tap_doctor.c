@@ -7,6 +7,7 @@
     Each finding is one sentence saying what to do. It sees from this host
     only: why a peer does not hear this host is for doctor on that host.
 */
+#include "tap_agent.h"
 #include "tap_options.h"
 #include "tap_output.h"
 
@@ -72,7 +73,7 @@ typedef struct {
 } s_doctor_t;
 
 /*  One line: an observation ("ok") or a finding. `peer_id` may be NULL. */
-static void
+__attribute__((format(printf, 6, 0))) static void
 s_report(s_doctor_t *self, bool finding, const char *code, const char *peer,
          const char *peer_id, const char *format, va_list args)
 {
@@ -186,18 +187,13 @@ static int
 s_listen(s_doctor_t *self, zmesh_agent_t *agent)
 {
     int64_t deadline = tap_monotonic_ms() + self->opts->wait_ms;
-    while (!tap_interrupted()) {
-        int wait = tap_wait_ms(deadline);
-        if (wait <= 0)
-            break;
+    for (;;) {
         const zmesh_event_t *event = NULL;
-        int rc = zmesh_agent_recv(agent, wait, &event);
-        if (rc == ZMESH_EAGAIN)
-            continue;
-        if (rc != 0) {
-            tap_error("receive failed: %s", zmesh_strerror(rc));
-            return TAP_EXIT_FAILURE;
-        }
+        int rc = tap_agent_next(agent, deadline, &event);
+        if (rc != 0)
+            return rc;
+        if (!event)
+            break;
         zmesh_event_type_t type = zmesh_event_type(event);
         if (type == ZMESH_EVENT_MESSAGE) {
             self->events++;
@@ -601,12 +597,10 @@ tap_doctor_run(const tap_options_t *opts)
     }
     self->opts = opts;
     self->color = !opts->json && tap_output_color_wanted(stdout);
+    // Configured but not started: doctor explains a failed start itself.
     zmesh_agent_t *agent = NULL;
-    int exit_code = tap_options_agent(opts, &agent);
-    if (exit_code == 0)
-        exit_code = tap_options_subscribe(opts, agent, 0);
+    int exit_code = tap_agent_configure(opts, 0, &agent);
     if (exit_code != 0) {
-        zmesh_agent_destroy(&agent);
         free(self);
         return exit_code;
     }

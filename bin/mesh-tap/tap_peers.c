@@ -6,6 +6,7 @@
     --timeout or Ctrl-C. Subscribes to nothing, so the tap itself never
     makes a publisher send it data.
 */
+#include "tap_agent.h"
 #include "tap_options.h"
 #include "tap_output.h"
 
@@ -131,18 +132,15 @@ s_print_peer_text(FILE *out, bool color, const zmesh_peer_list_t *list,
 static int
 s_listen(const tap_options_t *opts, zmesh_agent_t *agent)
 {
+    // No signal handler is installed here, so Ctrl-C still ends the tap
+    // at once and the loop stops only at the deadline.
     int64_t deadline = tap_monotonic_ms() + opts->wait_ms;
-    for (;;) {
-        int64_t left = deadline - tap_monotonic_ms();
-        if (left <= 0)
-            return 0;
-        const zmesh_event_t *event = NULL;
-        int rc = zmesh_agent_recv(agent, (int)left, &event);
-        if (rc != 0 && rc != ZMESH_EAGAIN) {
-            tap_error("receive failed: %s", zmesh_strerror(rc));
-            return TAP_EXIT_FAILURE;
-        }
-    }
+    const zmesh_event_t *event = NULL;
+    int rc;
+    do
+        rc = tap_agent_next(agent, deadline, &event);
+    while (rc == 0 && event);
+    return rc;
 }
 
 static int
@@ -244,25 +242,17 @@ static int
 s_watch(const tap_options_t *opts, zmesh_agent_t *agent)
 {
     bool color = !opts->json && tap_output_color_wanted(stdout);
-    int64_t deadline = opts->timeout_ms >= 0
-                           ? tap_monotonic_ms() + opts->timeout_ms
-                           : INT64_MAX;
+    int64_t deadline = tap_agent_deadline(opts);
     zmesh_peer_list_t *list = NULL;
     long changes = 0;
     int exit_code = -1;
-    while (exit_code < 0 && !tap_interrupted()) {
-        int wait = tap_wait_ms(deadline);
-        if (wait <= 0)
-            break;
+    while (exit_code < 0) {
         const zmesh_event_t *event = NULL;
-        int rc = zmesh_agent_recv(agent, wait, &event);
-        if (rc == ZMESH_EAGAIN)
-            continue;
-        if (rc != 0) {
-            tap_error("receive failed: %s", zmesh_strerror(rc));
-            exit_code = TAP_EXIT_FAILURE;
+        int rc = tap_agent_next(agent, deadline, &event);
+        if (rc != 0)
+            exit_code = rc;
+        if (rc != 0 || !event)
             break;
-        }
         if (zmesh_event_type(event) == ZMESH_EVENT_MESSAGE)
             continue;
         long i = -1;
@@ -279,24 +269,14 @@ s_watch(const tap_options_t *opts, zmesh_agent_t *agent)
     zmesh_peer_list_destroy(&list);
     if (exit_code >= 0)
         return exit_code;
-    if (opts->count == 0)
-        return TAP_EXIT_OK;
-    if (tap_interrupted())
-        tap_error("interrupted after %ld of %ld joins and leaves", changes,
-                  opts->count);
-    else
-        tap_error("timed out after %.1f s with %ld of %ld joins and leaves",
-                  opts->timeout_ms / 1000.0, changes, opts->count);
-    return TAP_EXIT_FAILURE;
+    return tap_agent_count_verdict(opts, changes, "joins and leaves");
 }
 
 int
 tap_peers_run(const tap_options_t *opts)
 {
     zmesh_agent_t *agent = NULL;
-    int exit_code = tap_options_agent(opts, &agent);
-    if (exit_code == 0)
-        exit_code = tap_options_start(opts, agent);
+    int exit_code = tap_agent_open(opts, TAP_AGENT_NO_PATTERNS, &agent);
     if (exit_code == 0 && opts->watch) {
         tap_signal_install();
         exit_code = s_watch(opts, agent);

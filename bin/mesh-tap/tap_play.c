@@ -7,6 +7,7 @@
     with the tap's own publisher id, sequence numbers and timestamps: the
     public API publishes as the agent itself, never on behalf of another.
 */
+#include "tap_agent.h"
 #include "tap_options.h"
 #include "tap_output.h"
 #include "tap_recfile.h"
@@ -140,39 +141,14 @@ s_wait_subscribers(s_play_t *self, zmesh_agent_t *agent)
     for (size_t i = 0; i < tap_table_size(self->topics); i++) {
         const char *topic = tap_table_entry(self->topics, i)->key;
         int64_t left = deadline - tap_monotonic_ms();
-        int rc = zmesh_agent_wait_subscribers(agent, topic, opts->min_peers,
-                                              left > 0 ? (int)left : 0);
-        if (rc == ZMESH_ETIMEDOUT && opts->min_peers > 0) {
-            tap_error("fewer than %d subscriber%s of '%s' in mesh '%s' within "
-                      "%.1f s; nothing published",
-                      opts->min_peers, opts->min_peers == 1 ? "" : "s", topic,
-                      tap_options_mesh(opts), opts->timeout_ms / 1000.0);
-            return TAP_EXIT_FAILURE;
-        }
-        if (rc < 0 && rc != ZMESH_ETIMEDOUT) {
-            tap_error("waiting for subscribers of '%s' failed: %s", topic,
-                      zmesh_strerror(rc));
-            return TAP_EXIT_FAILURE;
-        }
-        // Without a minimum, running out of time only means publishing to
-        // whoever is connected by now.
+        int subscribers;
+        int exit_code = tap_agent_wait_subscribers(
+            opts, agent, topic, left > 0 ? (int)left : 0, "nothing published",
+            &subscribers);
+        if (exit_code != 0)
+            return exit_code;
     }
     return 0;
-}
-
-/*  Waits until `due_ms`, handing the agent its peer events. Returns 0, or
-    -1 when a signal came. */
-static int
-s_wait_until(zmesh_agent_t *agent, int64_t due_ms)
-{
-    while (!tap_interrupted()) {
-        int wait = tap_wait_ms(due_ms);
-        if (wait <= 0)
-            return 0;
-        const zmesh_event_t *event = NULL;
-        zmesh_agent_recv(agent, wait, &event);
-    }
-    return -1;
 }
 
 /*  The second pass: publishes every event at its time. */
@@ -199,7 +175,7 @@ s_publish(s_play_t *self, zmesh_agent_t *agent, long *sent)
             if (at > due)
                 due = at;
         }
-        if (s_wait_until(agent, due) != 0) {
+        if (tap_agent_idle_until(agent, due) != 0) {
             tap_record_clear(&record);
             tap_error("interrupted after %ld of %ld events", *sent,
                       self->events);

@@ -7,6 +7,7 @@
     stream, so each line is checked just before it is published: a bad
     line stops everything after it; the lines before it have gone out.
 */
+#include "tap_agent.h"
 #include "tap_jsonline.h"
 #include "tap_options.h"
 #include "tap_output.h"
@@ -138,31 +139,13 @@ s_join(const tap_options_t *opts, const char *topic, zmesh_agent_t **agent)
     return tap_options_start(opts, *agent);
 }
 
-/*  Waits for the subscribers of `topic`. Returns 0 (with their number in
-    *subscribers, -1 when discovery had not settled by --timeout) or
-    TAP_EXIT_FAILURE after saying why. */
+/*  Waits --timeout for the subscribers of `topic` (tap_agent.h). */
 static int
 s_wait_subscribers(const tap_options_t *opts, zmesh_agent_t *agent,
                    const char *topic, int *subscribers)
 {
-    int rc = zmesh_agent_wait_subscribers(agent, topic, opts->min_peers,
-                                          opts->timeout_ms);
-    if (rc == ZMESH_ETIMEDOUT && opts->min_peers > 0) {
-        tap_error("fewer than %d subscriber%s of '%s' in mesh '%s' within "
-                  "%.1f s; nothing published on it",
-                  opts->min_peers, opts->min_peers == 1 ? "" : "s", topic,
-                  tap_options_mesh(opts), opts->timeout_ms / 1000.0);
-        return TAP_EXIT_FAILURE;
-    }
-    if (rc < 0 && rc != ZMESH_ETIMEDOUT) {
-        tap_error("waiting for subscribers of '%s' failed: %s", topic,
-                  zmesh_strerror(rc));
-        return TAP_EXIT_FAILURE;
-    }
-    // A timeout with no minimum only means discovery had less time than it
-    // likes: publish to whoever is connected.
-    *subscribers = rc;
-    return 0;
+    return tap_agent_wait_subscribers(opts, agent, topic, opts->timeout_ms,
+                                      "nothing published on it", subscribers);
 }
 
 /*  Waits until event number `index` (from 0) is due under --rate,
@@ -175,14 +158,7 @@ s_pace(const tap_options_t *opts, zmesh_agent_t *agent, int64_t start_ms,
     if (opts->rate <= 0 || index == 0)
         return tap_interrupted() ? -1 : 0;
     int64_t due = start_ms + (int64_t)((double)index * 1000.0 / opts->rate);
-    while (!tap_interrupted()) {
-        int wait = tap_wait_ms(due);
-        if (wait <= 0)
-            return 0;
-        const zmesh_event_t *event = NULL;
-        zmesh_agent_recv(agent, wait, &event);
-    }
-    return -1;
+    return tap_agent_idle_until(agent, due);
 }
 
 static int

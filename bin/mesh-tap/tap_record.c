@@ -6,6 +6,7 @@
     so a burst costs one write and a killed recorder loses at most the
     burst in flight. Stops like the live view: --count, --timeout, Ctrl-C.
 */
+#include "tap_agent.h"
 #include "tap_options.h"
 #include "tap_output.h"
 #include "tap_recfile.h"
@@ -41,9 +42,9 @@ static int
 s_run_loop(s_record_t *self, zmesh_agent_t *agent)
 {
     const tap_options_t *opts = self->opts;
-    int64_t deadline = opts->timeout_ms >= 0
-                           ? tap_monotonic_ms() + opts->timeout_ms
-                           : INT64_MAX;
+    int64_t deadline = tap_agent_deadline(opts);
+    // Not tap_agent_next: while lines wait to be flushed the receive must
+    // not block, and running dry is the moment to flush them.
     while (!tap_interrupted()) {
         int wait = tap_wait_ms(deadline);
         if (wait <= 0)
@@ -73,15 +74,7 @@ s_run_loop(s_record_t *self, zmesh_agent_t *agent)
         if (opts->count > 0 && self->recorded >= opts->count)
             return TAP_EXIT_OK;
     }
-    if (opts->count == 0)
-        return TAP_EXIT_OK;
-    if (tap_interrupted())
-        tap_error("interrupted after %ld of %ld events", self->recorded,
-                  opts->count);
-    else
-        tap_error("timed out after %.1f s with %ld of %ld events",
-                  opts->timeout_ms / 1000.0, self->recorded, opts->count);
-    return TAP_EXIT_FAILURE;
+    return tap_agent_count_verdict(opts, self->recorded, "events");
 }
 
 int
@@ -92,13 +85,9 @@ tap_record_run(const tap_options_t *opts)
         return exit_code;
     // The agent is configured first, so a usage error leaves FILE alone.
     zmesh_agent_t *agent = NULL;
-    exit_code = tap_options_agent(opts, &agent);
-    if (exit_code == 0)
-        exit_code = tap_options_subscribe(opts, agent, 1);
-    if (exit_code != 0) {
-        zmesh_agent_destroy(&agent);
+    exit_code = tap_agent_configure(opts, 1, &agent);
+    if (exit_code != 0)
         return exit_code;
-    }
     s_record_t self = {.opts = opts, .path = opts->args[0]};
     bool to_stdout = strcmp(self.path, "-") == 0;
     if (to_stdout) {

@@ -7,6 +7,7 @@
     counting tables are bounded (tap_table.h); events past the bound count
     in the totals only and are reported as untracked.
 */
+#include "tap_agent.h"
 #include "tap_options.h"
 #include "tap_output.h"
 #include "tap_table.h"
@@ -290,9 +291,7 @@ static int
 s_run_loop(s_stats_t *self, zmesh_agent_t *agent)
 {
     const tap_options_t *opts = self->opts;
-    int64_t deadline = opts->timeout_ms >= 0
-                           ? tap_monotonic_ms() + opts->timeout_ms
-                           : INT64_MAX;
+    int64_t deadline = tap_agent_deadline(opts);
     long intervals = 0;
     while (!tap_interrupted()) {
         int64_t next_tick = self->tick_ms + opts->interval_ms;
@@ -324,15 +323,7 @@ s_run_loop(s_stats_t *self, zmesh_agent_t *agent)
         if (rc != 0)
             return rc;
     }
-    if (opts->count == 0)
-        return TAP_EXIT_OK;
-    if (tap_interrupted())
-        tap_error("interrupted after %ld of %ld intervals", intervals,
-                  opts->count);
-    else
-        tap_error("timed out after %.1f s with %ld of %ld intervals",
-                  opts->timeout_ms / 1000.0, intervals, opts->count);
-    return TAP_EXIT_FAILURE;
+    return tap_agent_count_verdict(opts, intervals, "intervals");
 }
 
 int
@@ -353,11 +344,7 @@ tap_stats_run(const tap_options_t *opts)
         return TAP_EXIT_FAILURE;
     }
     zmesh_agent_t *agent = NULL;
-    exit_code = tap_options_agent(opts, &agent);
-    if (exit_code == 0)
-        exit_code = tap_options_subscribe(opts, agent, 0);
-    if (exit_code == 0)
-        exit_code = tap_options_start(opts, agent);
+    exit_code = tap_agent_open(opts, 0, &agent);
     if (exit_code == 0) {
         tap_signal_install();
         self.started_ms = tap_monotonic_ms();

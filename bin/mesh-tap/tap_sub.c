@@ -6,6 +6,7 @@
     subscribes by topic only). Stops after --count messages, at --timeout
     or on SIGINT/SIGTERM, and destroys the agent so peers hear BYE.
 */
+#include "tap_agent.h"
 #include "tap_options.h"
 #include "tap_output.h"
 
@@ -160,22 +161,15 @@ s_run_loop(const tap_options_t *opts, zmesh_agent_t *agent)
 {
     s_layout_t layout = {16, 10,
                          !opts->json && tap_output_color_wanted(stdout)};
-    int64_t deadline = opts->timeout_ms >= 0
-                           ? tap_monotonic_ms() + opts->timeout_ms
-                           : INT64_MAX;
+    int64_t deadline = tap_agent_deadline(opts);
     long received = 0;
-    while (!tap_interrupted()) {
-        int wait = tap_wait_ms(deadline);
-        if (wait <= 0)
-            break;
+    for (;;) {
         const zmesh_event_t *event = NULL;
-        int rc = zmesh_agent_recv(agent, wait, &event);
-        if (rc == ZMESH_EAGAIN)
-            continue;
-        if (rc != 0) {
-            tap_error("receive failed: %s", zmesh_strerror(rc));
-            return TAP_EXIT_FAILURE;
-        }
+        int rc = tap_agent_next(agent, deadline, &event);
+        if (rc != 0)
+            return rc;
+        if (!event)
+            break;
         if (!tap_options_publisher_wanted(opts, zmesh_event_peer_name(event),
                                           zmesh_event_peer_id(event)))
             continue;
@@ -186,14 +180,7 @@ s_run_loop(const tap_options_t *opts, zmesh_agent_t *agent)
             ++received >= opts->count)
             return TAP_EXIT_OK;
     }
-    if (opts->count == 0)
-        return TAP_EXIT_OK; // stopping is how a live view ends
-    if (tap_interrupted())
-        tap_error("interrupted after %ld of %ld events", received, opts->count);
-    else
-        tap_error("timed out after %.1f s with %ld of %ld events",
-                  opts->timeout_ms / 1000.0, received, opts->count);
-    return TAP_EXIT_FAILURE;
+    return tap_agent_count_verdict(opts, received, "events");
 }
 
 int
@@ -203,22 +190,16 @@ tap_sub_run(const tap_options_t *opts)
     if (exit_code != 0)
         return exit_code;
     zmesh_agent_t *agent = NULL;
-    exit_code = tap_options_agent(opts, &agent);
+    exit_code = tap_agent_open(opts, 0, &agent);
     if (exit_code != 0)
         return exit_code;
-    exit_code = tap_options_subscribe(opts, agent, 0);
-    if (exit_code == 0)
-        exit_code = tap_options_start(opts, agent);
-    if (exit_code == 0) {
-        tap_signal_install();
-        if (opts->verbose)
-            fprintf(stderr,
-                    "mesh-tap: watching mesh '%s' as %s (control endpoint "
-                    "%s)\n",
-                    tap_options_mesh(opts), zmesh_agent_id(agent),
-                    zmesh_agent_endpoint(agent));
-        exit_code = s_run_loop(opts, agent);
-    }
+    tap_signal_install();
+    if (opts->verbose)
+        fprintf(stderr,
+                "mesh-tap: watching mesh '%s' as %s (control endpoint %s)\n",
+                tap_options_mesh(opts), zmesh_agent_id(agent),
+                zmesh_agent_endpoint(agent));
+    exit_code = s_run_loop(opts, agent);
     zmesh_agent_destroy(&agent);
     return exit_code;
 }
