@@ -11,6 +11,7 @@
 #include "control.h"
 #include "log.h"
 #include "socket.h"
+#include "streams.h"
 #include "topic.h"
 #include "utf8.h"
 #include "zmesh.h"
@@ -38,6 +39,7 @@
 #define S_LOG_INTERVAL_MS 10000
 #define S_HELD_BYTES_MAX (64 * 1024 * 1024) /* held across disconnects */
 #define S_RECONNECT_MIN_MS 100
+#define S_STREAMS_MAX 65536 /* streams whose sequence a subscriber tracks */
 #define S_RECONNECT_MAX_MS 5000
 
 /*  One data connection of the SUB. A connection we no longer want is not
@@ -74,6 +76,7 @@ struct zmesh_event {
     const char *peer_id;
     const char *reason;
     uint64_t sequence;
+    uint64_t gap_last;
     int64_t timestamp_us;
 };
 
@@ -125,7 +128,10 @@ struct zmesh_agent {
 
     /* receiving */
     zmq_msg_t msg;
-    bool msg_live;       /* msg initialised (from start to stop) */
+    bool msg_live;                /* msg initialised (from start to stop) */
+    zmesh__streams_t *streams_in; /* sequence per (publisher, topic) */
+    zmesh_event_t stashed;        /* a message that follows a gap event */
+    bool has_stashed;
     s_held_t *held_head; /* frames already read from the SUB, oldest first */
     s_held_t *held_tail;
     size_t held_bytes;
@@ -154,6 +160,9 @@ struct zmesh_agent {
     uint64_t frames_rejected;
     uint64_t peer_events_dropped;
     uint64_t frames_dropped; /* held frames beyond S_HELD_BYTES_MAX */
+    uint64_t gaps;
+    uint64_t events_missing;
+    uint64_t duplicates_dropped;
     uint64_t data_reconnects;
     uint64_t queries;         /* numbers the queries to the control thread */
     bool in_multipart;        /* dropping the parts of a multi-part message */
@@ -243,7 +252,8 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     self->connections = zhashx_new();
     self->peer_events = zlistx_new();
     self->departed = zlistx_new();
-    if (zmesh__topic_index_new(&self->subs) != 0 ||
+    if (zmesh__streams_new(&self->streams_in, S_STREAMS_MAX) != 0 ||
+        zmesh__topic_index_new(&self->subs) != 0 ||
         zmesh__topic_index_new(&self->pubs) != 0 || !self->streams ||
         !self->names || !self->ready || !self->connections ||
         !self->peer_events || !self->departed) {
@@ -314,6 +324,7 @@ zmesh_agent_destroy(zmesh_agent_t **agent)
     }
     zmesh__topic_index_destroy(&self->subs);
     zmesh__topic_index_destroy(&self->pubs);
+    zmesh__streams_destroy(&self->streams_in);
     zhashx_destroy(&self->streams);
     zhashx_destroy(&self->names);
     zhashx_destroy(&self->ready);
@@ -1045,6 +1056,9 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
     } else if (streq(what, "LEFT") && b && c) {
         s_names_retire(self, a);
         zhashx_delete(self->ready, a);
+        uint8_t id[ZMESH__ID_SIZE];
+        if (zmesh__id_from_hex(a, id) == 0)
+            zmesh__streams_forget(self->streams_in, id);
         s_peer_event_push(self, ZMESH_EVENT_PEER_LEFT, a, b, c);
     }
     zstr_free(&what);
@@ -1361,7 +1375,33 @@ s_deliver(zmesh_agent_t *self)
     event->peer_id = self->cached_id_hex;
     event->reason = "";
     event->sequence = frame.sequence;
+    event->gap_last = 0;
     event->timestamp_us = frame.timestamp_us;
+    // proto/wire.md#sequences: in order, or a gap said out loud first, and
+    // never the same event twice.
+    uint64_t first, last;
+    switch (zmesh__streams_track(self->streams_in, frame.publisher, frame.topic,
+                                 frame.topic_size, frame.sequence, &first,
+                                 &last)) {
+    case ZMESH__SEQ_OLD: self->duplicates_dropped++; return false;
+    case ZMESH__SEQ_GAP:
+        self->stashed = *event;
+        self->has_stashed = true;
+        event->type = ZMESH_EVENT_GAP;
+        event->payload = "";
+        event->payload_size = 0;
+        event->sequence = first;
+        event->gap_last = last;
+        self->gaps++;
+        self->events_missing += last - first + 1;
+        zmesh__log(ZMESH_LOG_INFO,
+                   "events %llu..%llu of %s from %s (%s) are missing",
+                   (unsigned long long)first, (unsigned long long)last,
+                   event->topic, event->peer_name, event->peer_id);
+        break;
+    case ZMESH__SEQ_FIRST:
+    case ZMESH__SEQ_NEXT: break;
+    }
     self->events_received++;
     return true;
 }
@@ -1413,6 +1453,13 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
         return ZMESH_ESTATE;
     if (self->peer_event)
         s_peer_event_free((void **)&self->peer_event);
+    if (self->has_stashed) {
+        // The message after a gap event: its frame is still in self->msg.
+        self->has_stashed = false;
+        self->event = self->stashed;
+        *event = &self->event;
+        return 0;
+    }
     // The clock is read only once there is nothing to take at once: on a
     // busy stream every event would otherwise pay for it.
     int64_t deadline = 0;
@@ -1520,6 +1567,12 @@ int64_t
 zmesh_event_timestamp(const zmesh_event_t *event)
 {
     return event->timestamp_us;
+}
+
+uint64_t
+zmesh_event_gap_last(const zmesh_event_t *event)
+{
+    return event->gap_last;
 }
 
 const char *
@@ -1642,6 +1695,9 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
     stats->frames_rejected = self->frames_rejected;
     stats->data_reconnects = self->data_reconnects;
     stats->backlog_dropped = self->frames_dropped + self->peer_events_dropped;
+    stats->gaps = self->gaps;
+    stats->events_missing = self->events_missing;
+    stats->duplicates_dropped = self->duplicates_dropped;
     stats->control_rejected = control.control_rejected;
     stats->beacons_received = control.beacons_received;
     stats->beacons_rejected = control.beacons_rejected;

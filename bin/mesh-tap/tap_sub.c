@@ -136,6 +136,46 @@ s_print_peer_text(FILE *out, bool color, const zmesh_event_t *event)
     tap_output_sgr(out, color, "0");
 }
 
+/*  A gap: events of one publisher's topic that never arrived. JSON has
+    everything a script needs to account for every sequence number:
+    {"type":"gap","topic","publisher","publisher_id","first","last",
+    "count","ts"}. */
+static void
+s_print_gap_json(FILE *out, const zmesh_event_t *event)
+{
+    uint64_t first = zmesh_event_sequence(event);
+    uint64_t last = zmesh_event_gap_last(event);
+    fputs("{\"type\":\"gap\",\"topic\":", out);
+    tap_output_json_string(out, zmesh_event_topic(event));
+    fputs(",\"publisher\":", out);
+    tap_output_json_string(out, zmesh_event_peer_name(event));
+    fputs(",\"publisher_id\":", out);
+    tap_output_json_string(out, zmesh_event_peer_id(event));
+    fprintf(out,
+            ",\"first\":%" PRIu64 ",\"last\":%" PRIu64 ",\"count\":%" PRIu64
+            ",\"ts\":%" PRId64 "}",
+            first, last, last - first + 1, zmesh_event_timestamp(event));
+}
+
+static void
+s_print_gap_text(FILE *out, bool color, const zmesh_event_t *event)
+{
+    uint64_t first = zmesh_event_sequence(event);
+    uint64_t last = zmesh_event_gap_last(event);
+    char clock[16];
+    tap_output_clock(zmesh_event_timestamp(event), clock);
+    tap_output_field(out, color, "2", clock, 0);
+    fputs("  ", out);
+    tap_output_sgr(out, color, "33");
+    fputs("-- gap: ", out);
+    tap_output_text(out, zmesh_event_topic(event), 0);
+    fputs(" from ", out);
+    tap_output_text(out, zmesh_event_peer_name(event), 0);
+    fprintf(out, ": %" PRIu64 " missing (%" PRIu64 "..%" PRIu64 ")",
+            last - first + 1, first, last);
+    tap_output_sgr(out, color, "0");
+}
+
 /*  Prints one event. Returns -1 to go on, or the exit code to stop with
     when stdout is gone. */
 static int
@@ -144,7 +184,12 @@ s_print_event(const tap_options_t *opts, s_layout_t *layout,
 {
     int64_t recv_us = tap_now_us();
     bool message = zmesh_event_type(event) == ZMESH_EVENT_MESSAGE;
-    if (message && opts->json)
+    if (zmesh_event_type(event) == ZMESH_EVENT_GAP) {
+        if (opts->json)
+            s_print_gap_json(stdout, event);
+        else
+            s_print_gap_text(stdout, layout->color, event);
+    } else if (message && opts->json)
         s_print_message_json(opts, stdout, event, recv_us);
     else if (message)
         s_print_message_text(opts, stdout, layout, event, recv_us);

@@ -134,6 +134,12 @@ main(int argc, char **argv)
             printf("peer %s left (%s)\n", zmesh_event_peer_name(event),
                    zmesh_event_reason(event));
             break;
+        case ZMESH_EVENT_GAP:
+            printf("lost events %llu..%llu of %s from %s\n",
+                   (unsigned long long)zmesh_event_sequence(event),
+                   (unsigned long long)zmesh_event_gap_last(event),
+                   zmesh_event_topic(event), zmesh_event_peer_name(event));
+            break;
         }
         fflush(stdout);
     }

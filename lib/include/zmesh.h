@@ -290,8 +290,10 @@ typedef struct zmesh_event zmesh_event_t;
 typedef enum {
     ZMESH_EVENT_MESSAGE = 1,     /* an event on a subscribed topic */
     ZMESH_EVENT_PEER_JOINED = 2, /* a peer was discovered and said HELLO */
-    ZMESH_EVENT_PEER_LEFT = 3    /* a peer said BYE, fell silent, or was
+    ZMESH_EVENT_PEER_LEFT = 3,   /* a peer said BYE, fell silent, or was
                                     replaced by a new incarnation */
+    ZMESH_EVENT_GAP = 4          /* events of one publisher's topic were
+                                    lost: sequence .. gap_last never came */
 } zmesh_event_type_t;
 
 /*  Waits up to `timeout_ms` (0: do not wait, -1: forever) for the next
@@ -311,7 +313,9 @@ ZMESH_EXPORT int zmesh_agent_fd(zmesh_agent_t *agent);
 
 /*  Event accessors. Strings are NUL-terminated and live as long as the
     event. For peer events, topic is "", payload is empty and sequence and
-    timestamp are 0. */
+    timestamp are 0. A gap event has the topic, publisher (peer name and
+    id) and timestamp of the message that revealed it, and an empty
+    payload. */
 ZMESH_EXPORT zmesh_event_type_t zmesh_event_type(const zmesh_event_t *event);
 ZMESH_EXPORT const char *zmesh_event_topic(const zmesh_event_t *event);
 ZMESH_EXPORT const void *zmesh_event_payload(const zmesh_event_t *event,
@@ -319,8 +323,22 @@ ZMESH_EXPORT const void *zmesh_event_payload(const zmesh_event_t *event,
 /*  The publisher (for messages) or the peer (for peer events). */
 ZMESH_EXPORT const char *zmesh_event_peer_name(const zmesh_event_t *event);
 ZMESH_EXPORT const char *zmesh_event_peer_id(const zmesh_event_t *event);
-/*  Per-topic sequence number given by the publisher, from 1. */
+/*  Per-topic sequence number given by the publisher, from 1. For a gap,
+    the first missing one.
+
+    Sequences per (publisher, topic) are checked for every message: a
+    subscriber never gets one twice or out of order, and when some are
+    lost (a full queue, a dropped connection) it gets a ZMESH_EVENT_GAP
+    naming the publisher, the topic and the missing range, just before
+    the message that revealed it. The first message seen on a stream
+    starts it, whatever its number: events published before the
+    subscriber was connected are not reported missing. A loss at the very
+    end of a stream shows only when a later event arrives. */
 ZMESH_EXPORT uint64_t zmesh_event_sequence(const zmesh_event_t *event);
+
+/*  For ZMESH_EVENT_GAP, the last missing sequence number (inclusive;
+    equal to zmesh_event_sequence for a single lost event); 0 otherwise. */
+ZMESH_EXPORT uint64_t zmesh_event_gap_last(const zmesh_event_t *event);
 /*  Publish time on the publisher's clock, microseconds since the epoch. */
 ZMESH_EXPORT int64_t zmesh_event_timestamp(const zmesh_event_t *event);
 /*  For ZMESH_EVENT_PEER_LEFT, why: "bye", "timeout" or "restarted"; for a
@@ -389,23 +407,26 @@ ZMESH_EXPORT const char *zmesh_peer_header_value(const zmesh_peer_list_t *list,
 /*  What an agent has done and rejected since start. Every rejection is
     also logged (rate-limited) at ZMESH_LOG_WARNING. */
 typedef struct {
-    uint64_t events_published; /* zmesh_agent_publish calls that sent */
-    uint64_t events_received;  /* message events handed to the app */
-    uint64_t frames_rejected;  /* data frames dropped as malformed */
-    uint64_t data_reconnects;  /* data connections dropped and made again
-                                  (publisher restarted, or it sent a frame
-                                  over the size limit) */
-    uint64_t backlog_dropped;  /* events and peer events dropped because
-                                  the application stopped reading (more
-                                  than 64 MiB or 10000 peer events held) */
-    uint64_t control_rejected; /* control messages dropped as malformed
-                                  or from an unknown protocol version */
-    uint64_t beacons_received; /* valid beacons of this mesh */
-    uint64_t beacons_rejected; /* datagrams that are not valid beacons */
-    uint64_t beacons_foreign;  /* valid beacons of other meshes or
-                                  protocol versions, ignored */
-    uint64_t peers_joined;     /* peers that joined since start */
-    uint64_t peers_left;       /* peers that left since start */
+    uint64_t events_published;   /* zmesh_agent_publish calls that sent */
+    uint64_t events_received;    /* message events handed to the app */
+    uint64_t frames_rejected;    /* data frames dropped as malformed */
+    uint64_t data_reconnects;    /* data connections dropped and made again
+                                    (publisher restarted, or it sent a frame
+                                    over the size limit) */
+    uint64_t backlog_dropped;    /* events and peer events dropped because
+                                    the application stopped reading (more
+                                    than 64 MiB or 10000 peer events held) */
+    uint64_t gaps;               /* ZMESH_EVENT_GAP events delivered */
+    uint64_t events_missing;     /* events those gaps name, in all */
+    uint64_t duplicates_dropped; /* events dropped as delivered already */
+    uint64_t control_rejected;   /* control messages dropped as malformed
+                                    or from an unknown protocol version */
+    uint64_t beacons_received;   /* valid beacons of this mesh */
+    uint64_t beacons_rejected;   /* datagrams that are not valid beacons */
+    uint64_t beacons_foreign;    /* valid beacons of other meshes or
+                                    protocol versions, ignored */
+    uint64_t peers_joined;       /* peers that joined since start */
+    uint64_t peers_left;         /* peers that left since start */
 } zmesh_stats_t;
 
 /*  Fills *stats. Errors: ZMESH_ESTATE (not started), ZMESH_EINVAL,

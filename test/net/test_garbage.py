@@ -88,7 +88,13 @@ def test_forged_beacon_flood_is_bounded():
     victim.wait_count(is_msg("real.x"), 5, 4, "events beside the flood")
     victim.stop()
     stats = victim.wait_for(lambda o: o.get("event") == "stats", 5, "stats")
-    check(stats["control_rejected"] >= 1000,
+    # UDP may drop some of the flood; of the beacons that arrived, all
+    # beyond the cap of 256 pending peers must have been refused and
+    # counted. The real peer's own beacons (one every 100 ms) are in
+    # beacons_received too: a margin of 50 covers them.
+    check(stats["beacons_received"] > 400,
+          "too few forged beacons arrived to test the cap: %s" % stats)
+    check(stats["control_rejected"] >= stats["beacons_received"] - 256 - 50,
           "forged peers beyond the cap not counted: %s" % stats)
 
 

@@ -43,7 +43,8 @@ s_usage(void)
             "host|lan|multicast|none]\n"
             "  [--interface IF] [--group G] [--seed EP]... [--header K=V]...\n"
             "  [--sub PATTERN]... [--advertise PATTERN]...\n"
-            "  [--pub TOPIC --count N [--every MS] [--wait-subs N]]\n"
+            "  [--pub TOPIC --count N [--every MS] [--wait-subs N]\n"
+            "   [--final-after MS]] [--stall-ms MS]\n"
             "  [--run-ms MS] [--exit-after N] [--exit-when-done] [--crash]"
             " [-v]\n");
     exit(2);
@@ -88,6 +89,16 @@ s_print_event(const zmesh_event_t *event)
         free(json);
         break;
     }
+    case ZMESH_EVENT_GAP:
+        printf("{\"event\":\"gap\",\"topic\":");
+        s_json_string(zmesh_event_topic(event));
+        printf(",\"publisher\":");
+        s_json_string(zmesh_event_peer_name(event));
+        printf(",\"publisher_id\":\"%s\",\"first\":%llu,\"last\":%llu}\n",
+               zmesh_event_peer_id(event),
+               (unsigned long long)zmesh_event_sequence(event),
+               (unsigned long long)zmesh_event_gap_last(event));
+        break;
     case ZMESH_EVENT_PEER_JOINED:
     case ZMESH_EVENT_PEER_LEFT:
         printf("{\"event\":\"%s\",\"peer\":",
@@ -113,7 +124,8 @@ s_print_stats(zmesh_agent_t *agent)
            "\"control_rejected\":%llu,"
            "\"beacons_received\":%llu,\"beacons_rejected\":%llu,"
            "\"beacons_foreign\":%llu,\"peers_joined\":%llu,"
-           "\"peers_left\":%llu}\n",
+           "\"peers_left\":%llu,\"gaps\":%llu,\"events_missing\":%llu,"
+           "\"duplicates_dropped\":%llu}\n",
            (unsigned long long)stats.events_published,
            (unsigned long long)stats.events_received,
            (unsigned long long)stats.frames_rejected,
@@ -123,7 +135,9 @@ s_print_stats(zmesh_agent_t *agent)
            (unsigned long long)stats.beacons_rejected,
            (unsigned long long)stats.beacons_foreign,
            (unsigned long long)stats.peers_joined,
-           (unsigned long long)stats.peers_left);
+           (unsigned long long)stats.peers_left, (unsigned long long)stats.gaps,
+           (unsigned long long)stats.events_missing,
+           (unsigned long long)stats.duplicates_dropped);
     fflush(stdout);
 }
 
@@ -157,7 +171,7 @@ main(int argc, char **argv)
     const char *name = NULL, *pub_topic = NULL, *iface = NULL;
     zmesh_discovery_t scope = ZMESH_DISCOVERY_HOST;
     long count = 0, every_ms = 10, run_ms = 10000, exit_after = -1;
-    long wait_subs = -1;
+    long wait_subs = -1, stall_ms = 0, final_after = -1;
     bool crash = false, exit_when_done = false, no_destroy = false;
     zmesh_agent_t *agent = NULL;
 
@@ -228,6 +242,10 @@ main(int argc, char **argv)
             every_ms = atol(val);
         else if (strcmp(opt, "--wait-subs") == 0)
             wait_subs = atol(val);
+        else if (strcmp(opt, "--stall-ms") == 0)
+            stall_ms = atol(val);
+        else if (strcmp(opt, "--final-after") == 0)
+            final_after = atol(val);
         else if (strcmp(opt, "--run-ms") == 0)
             run_ms = atol(val);
         else if (strcmp(opt, "--exit-after") == 0)
@@ -287,6 +305,14 @@ main(int argc, char **argv)
                 fflush(stdout);
                 if (exit_when_done)
                     break;
+                // One more event after a pause, so a subscriber can tell
+                // whether the burst's tail was lost.
+                if (final_after >= 0) {
+                    count++;
+                    next_pub = now + final_after;
+                    final_after = -1;
+                    continue;
+                }
             }
         }
         int64_t wake = pub_topic && published < count ? next_pub : end;
@@ -298,6 +324,15 @@ main(int argc, char **argv)
         const zmesh_event_t *event;
         if (zmesh_agent_recv(agent, (int)wait, &event) == 0) {
             s_print_event(event);
+            // Stop reading for a while after the first message, so a fast
+            // publisher overruns our queues (test_gaps.py).
+            if (stall_ms > 0 &&
+                zmesh_event_type(event) == ZMESH_EVENT_MESSAGE) {
+                struct timespec pause = {stall_ms / 1000,
+                                         (stall_ms % 1000) * 1000000};
+                nanosleep(&pause, NULL);
+                stall_ms = 0;
+            }
             if (zmesh_event_type(event) == ZMESH_EVENT_MESSAGE &&
                 ++received == exit_after)
                 break;

@@ -1,0 +1,41 @@
+/*  streams.h - what a subscriber knows of each stream it receives: the
+    last sequence number delivered per (publisher incarnation, topic), and
+    the verdict on the next one: in order, a gap, or one seen already.
+    Pure bookkeeping; talks to nothing. proto/wire.md#sequences. */
+#ifndef ZMESH_STREAMS_H_INCLUDED
+#define ZMESH_STREAMS_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    ZMESH__SEQ_FIRST = 0, /* first event seen on this stream: the baseline */
+    ZMESH__SEQ_NEXT = 1,  /* the next one in order */
+    ZMESH__SEQ_GAP = 2,   /* later than the next: some are missing */
+    ZMESH__SEQ_OLD = 3    /* delivered already (or older): drop it */
+} zmesh__seq_verdict_t;
+
+typedef struct zmesh__streams zmesh__streams_t;
+
+/*  At most `max` streams are remembered; past that the table is emptied
+    (and zmesh__streams_resets counts it), so every stream starts again
+    with a FIRST: a bound on memory for services that make up topics. */
+int zmesh__streams_new(zmesh__streams_t **streams, size_t max);
+void zmesh__streams_destroy(zmesh__streams_t **streams);
+
+/*  Judges `sequence` on stream (publisher, topic) and records it unless it
+    is OLD. For a GAP, *gap_first and *gap_last get the missing range
+    (inclusive). `topic` need not be NUL-terminated. ZMESH__SEQ_FIRST also
+    when memory runs out (the stream is then not remembered). */
+zmesh__seq_verdict_t
+zmesh__streams_track(zmesh__streams_t *self, const uint8_t publisher[16],
+                     const char *topic, size_t topic_size, uint64_t sequence,
+                     uint64_t *gap_first, uint64_t *gap_last);
+
+/*  Forgets every stream of a publisher that left. */
+void zmesh__streams_forget(zmesh__streams_t *self, const uint8_t publisher[16]);
+
+size_t zmesh__streams_size(const zmesh__streams_t *self);
+uint64_t zmesh__streams_resets(const zmesh__streams_t *self);
+
+#endif

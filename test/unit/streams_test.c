@@ -1,0 +1,120 @@
+/*  streams_test.c - the per-stream sequence verdicts: first, next, gap,
+    old; streams kept apart by publisher and by topic, also when the
+    one-stream cache is in play; forgetting a publisher; the bound on the
+    number of streams. */
+#include "streams.h"
+#include "zmesh.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static const uint8_t s_a[16] = {1};
+static const uint8_t s_b[16] = {2};
+
+static zmesh__seq_verdict_t
+s_track(zmesh__streams_t *streams, const uint8_t *id, const char *topic,
+        uint64_t sequence, uint64_t *first, uint64_t *last)
+{
+    *first = *last = 0;
+    return zmesh__streams_track(streams, id, topic, strlen(topic), sequence,
+                                first, last);
+}
+
+static void
+test_verdicts(void **state)
+{
+    (void)state;
+    zmesh__streams_t *streams = NULL;
+    assert_int_equal(zmesh__streams_new(&streams, 100), 0);
+    uint64_t first, last;
+    // A stream starts wherever the subscriber came in.
+    assert_int_equal(s_track(streams, s_a, "t.x", 7, &first, &last),
+                     ZMESH__SEQ_FIRST);
+    assert_int_equal(s_track(streams, s_a, "t.x", 8, &first, &last),
+                     ZMESH__SEQ_NEXT);
+    assert_int_equal(s_track(streams, s_a, "t.x", 8, &first, &last),
+                     ZMESH__SEQ_OLD);
+    assert_int_equal(s_track(streams, s_a, "t.x", 3, &first, &last),
+                     ZMESH__SEQ_OLD);
+    assert_int_equal(s_track(streams, s_a, "t.x", 12, &first, &last),
+                     ZMESH__SEQ_GAP);
+    assert_int_equal(first, 9);
+    assert_int_equal(last, 11);
+    // Old events after a gap stay old: the gap was reported, never filled.
+    assert_int_equal(s_track(streams, s_a, "t.x", 10, &first, &last),
+                     ZMESH__SEQ_OLD);
+    assert_int_equal(s_track(streams, s_a, "t.x", 13, &first, &last),
+                     ZMESH__SEQ_NEXT);
+    assert_int_equal(s_track(streams, s_a, "t.x", 15, &first, &last),
+                     ZMESH__SEQ_GAP);
+    assert_int_equal(first, 14);
+    assert_int_equal(last, 14);
+    zmesh__streams_destroy(&streams);
+    assert_null(streams);
+}
+
+static void
+test_streams_are_apart(void **state)
+{
+    (void)state;
+    zmesh__streams_t *streams = NULL;
+    assert_int_equal(zmesh__streams_new(&streams, 100), 0);
+    uint64_t first, last;
+    // Interleaved streams defeat the one-stream cache on every call.
+    for (uint64_t i = 1; i <= 50; i++) {
+        zmesh__seq_verdict_t expect =
+            i == 1 ? ZMESH__SEQ_FIRST : ZMESH__SEQ_NEXT;
+        assert_int_equal(s_track(streams, s_a, "t.x", i, &first, &last),
+                         expect);
+        assert_int_equal(s_track(streams, s_b, "t.x", i, &first, &last),
+                         expect);
+        assert_int_equal(s_track(streams, s_a, "t.y", i, &first, &last),
+                         expect);
+        // A topic that is a prefix of another is another stream.
+        assert_int_equal(s_track(streams, s_a, "t.xx", i, &first, &last),
+                         expect);
+    }
+    assert_int_equal(zmesh__streams_size(streams), 4);
+    zmesh__streams_forget(streams, s_a);
+    assert_int_equal(zmesh__streams_size(streams), 1);
+    assert_int_equal(s_track(streams, s_a, "t.x", 99, &first, &last),
+                     ZMESH__SEQ_FIRST);
+    assert_int_equal(s_track(streams, s_b, "t.x", 51, &first, &last),
+                     ZMESH__SEQ_NEXT);
+    zmesh__streams_destroy(&streams);
+}
+
+static void
+test_bounded(void **state)
+{
+    (void)state;
+    zmesh__streams_t *streams = NULL;
+    assert_int_equal(zmesh__streams_new(&streams, 8), 0);
+    uint64_t first, last;
+    char topic[16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(topic, sizeof topic, "t.%d", i);
+        assert_int_equal(s_track(streams, s_a, topic, 1, &first, &last),
+                         ZMESH__SEQ_FIRST);
+        assert_true(zmesh__streams_size(streams) <= 8);
+    }
+    assert_int_equal(zmesh__streams_resets(streams), 2);
+    zmesh__streams_destroy(&streams);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_verdicts),
+        cmocka_unit_test(test_streams_are_apart),
+        cmocka_unit_test(test_bounded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
