@@ -39,6 +39,7 @@
 #define S_LOG_INTERVAL_MS 10000
 #define S_HELD_BYTES_MAX (64 * 1024 * 1024) /* held across disconnects */
 #define S_RECONNECT_MIN_MS 100
+#define S_DROP_GRACE_MS 50  /* after a drop, for the last frames to land */
 #define S_STREAMS_MAX 65536 /* streams whose sequence a subscriber tracks */
 #define S_RECONNECT_MAX_MS 5000
 
@@ -1025,6 +1026,8 @@ s_connections_expire(zmesh_agent_t *self)
             zlistx_add_end(due, (void *)endpoint);
         else if (conn->reconnect_at && now >= conn->reconnect_at) {
             s_connection_arm(self, conn, &conn->reconnect_at, 0);
+            s_hold_pending(self);
+            zmq_disconnect(self->sub_handle, endpoint);
             zmq_connect(self->sub_handle, endpoint);
         }
     }
@@ -1109,8 +1112,14 @@ s_on_monitor(zmesh_agent_t *self, zmsg_t *msg)
     endpoint = zframe_strdup(address);
     s_connection_t *conn =
         endpoint ? zhashx_lookup(self->connections, endpoint) : NULL;
+    // libzmq reports the drop before it hands over the last frames it
+    // decoded from that connection, so nothing is closed here: the close
+    // or reconnect comes after a grace period, in s_connections_expire,
+    // once those frames are in the SUB's queue to be held.
+    int64_t grace = s_clock_ms() + S_DROP_GRACE_MS;
     if (conn && conn->closing_at) {
-        s_connection_close(self, endpoint); // the publisher is done
+        if (conn->closing_at > grace) // the publisher is done
+            s_connection_arm(self, conn, &conn->closing_at, grace);
     } else if (conn && !conn->reconnect_at) {
         // Made again after a delay, not at once: an endpoint that accepts
         // and drops connections must not turn into a storm of them. The
@@ -1125,8 +1134,6 @@ s_on_monitor(zmesh_agent_t *self, zmsg_t *msg)
                            "or it sent a frame over the %zu-byte limit): "
                            "reconnecting in %d ms",
                            endpoint, self->max_msg_size, conn->backoff_ms);
-        s_hold_pending(self);
-        zmq_disconnect(self->sub_handle, endpoint);
         s_connection_arm(self, conn, &conn->reconnect_at,
                          now + conn->backoff_ms);
         conn->backoff_ms = conn->backoff_ms * 2 > S_RECONNECT_MAX_MS
