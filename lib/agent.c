@@ -7,6 +7,7 @@
     notify pipe: connect the SUB to a publisher, disconnect, peer joined or
     left. Frames that fail decoding are counted and dropped here.
 */
+#include "clock.h"
 #include "codec.h"
 #include "control.h"
 #include "log.h"
@@ -172,14 +173,6 @@ struct zmesh_agent {
     zmesh__log_limit_t backlog_log;
     zmesh__log_limit_t reconnect_log;
 };
-
-static int64_t
-s_clock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 // Text that goes into HELLO must be what the codec accepts (UTF-8, no
 // control characters), or the agent could never introduce itself.
@@ -1007,7 +1000,7 @@ s_connection_change(zmesh_agent_t *self, const char *endpoint, bool up)
         conn->count++;
     } else if (conn && conn->count > 0 && --conn->count == 0)
         s_connection_arm(self, conn, &conn->closing_at,
-                         s_clock_ms() + self->peer_timeout_ms);
+                         zmesh__clock_ms() + self->peer_timeout_ms);
 }
 
 static void
@@ -1015,7 +1008,7 @@ s_connections_expire(zmesh_agent_t *self)
 {
     if (self->timers == 0)
         return;
-    int64_t now = s_clock_ms();
+    int64_t now = zmesh__clock_ms();
     zlistx_t *due = zlistx_new();
     if (!due)
         return;
@@ -1116,7 +1109,7 @@ s_on_monitor(zmesh_agent_t *self, zmsg_t *msg)
     // decoded from that connection, so nothing is closed here: the close
     // or reconnect comes after a grace period, in s_connections_expire,
     // once those frames are in the SUB's queue to be held.
-    int64_t grace = s_clock_ms() + S_DROP_GRACE_MS;
+    int64_t grace = zmesh__clock_ms() + S_DROP_GRACE_MS;
     if (conn && conn->closing_at) {
         if (conn->closing_at > grace) // the publisher is done
             s_connection_arm(self, conn, &conn->closing_at, grace);
@@ -1124,7 +1117,7 @@ s_on_monitor(zmesh_agent_t *self, zmsg_t *msg)
         // Made again after a delay, not at once: an endpoint that accepts
         // and drops connections must not turn into a storm of them. The
         // delay doubles while the connection keeps dropping.
-        int64_t now = s_clock_ms();
+        int64_t now = zmesh__clock_ms();
         if (now - conn->dropped_at > 10 * S_RECONNECT_MAX_MS)
             conn->backoff_ms = S_RECONNECT_MIN_MS;
         conn->dropped_at = now;
@@ -1209,14 +1202,6 @@ s_service(zmesh_agent_t *self)
 /* ------------------------------------------------------------------------ */
 /*  Publishing                                                              */
 
-static int64_t
-s_wall_clock_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 // Makes sure peers know this agent publishes `topic` (valid): a topic no
 // advertised pattern covers is advertised by itself; past
 // S_AUTO_ADVERTISE_MAX such topics the agent advertises ">" instead, so a
@@ -1290,7 +1275,7 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
     } else
         topic_size = self->last_topic_size;
     // Encoded straight into the message ZeroMQ sends: no copy of ours.
-    int64_t now_us = s_wall_clock_us();
+    int64_t now_us = zmesh__wall_clock_us();
     size_t frame_size =
         zmesh__frame_size(topic_size, *sequence + 1, now_us, size);
     if (frame_size > self->max_msg_size)
@@ -1486,9 +1471,9 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
             // deadline.
             if (++skipped % 256 == 0) {
                 if (deadline == 0)
-                    deadline =
-                        timeout_ms < 0 ? INT64_MAX : s_clock_ms() + timeout_ms;
-                else if (s_clock_ms() >= deadline)
+                    deadline = timeout_ms < 0 ? INT64_MAX
+                                              : zmesh__clock_ms() + timeout_ms;
+                else if (zmesh__clock_ms() >= deadline)
                     return ZMESH_EAGAIN;
             }
             continue;
@@ -1496,7 +1481,7 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
         // Nothing to take: one poll over the agent's sockets, then only
         // those that have something are served. A round trip thus costs
         // one poll, not a check of every socket before and after it.
-        int64_t now = s_clock_ms();
+        int64_t now = zmesh__clock_ms();
         if (deadline == 0)
             deadline = timeout_ms < 0 ? INT64_MAX : now + timeout_ms;
         s_connections_expire(self);
@@ -1519,7 +1504,7 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
             s_drain_monitor(self);
         if (items[2].revents & ZMQ_POLLIN)
             s_drain_subscriptions(self);
-        if (ready <= 0 && s_clock_ms() >= deadline)
+        if (ready <= 0 && zmesh__clock_ms() >= deadline)
             return ZMESH_EAGAIN;
     }
 }
@@ -1618,9 +1603,9 @@ s_query(zmesh_agent_t *self, const char *command, const char *arg,
              (unsigned long long)++self->queries);
     if (zsock_send(self->actor, "sss", command, number, arg ? arg : "") != 0)
         return ZMESH_ESYS;
-    int64_t deadline = s_clock_ms() + S_REPLY_TIMEOUT_MS;
+    int64_t deadline = zmesh__clock_ms() + S_REPLY_TIMEOUT_MS;
     for (;;) {
-        int64_t left = deadline - s_clock_ms();
+        int64_t left = deadline - zmesh__clock_ms();
         zmq_pollitem_t item = {zsock_resolve(self->actor), 0, ZMQ_POLLIN, 0};
         if (left <= 0 || zmq_poll(&item, 1, (long)left) <= 0)
             return ZMESH_ETIMEDOUT;
@@ -1729,7 +1714,7 @@ zmesh_agent_wait_subscribers(zmesh_agent_t *self, const char *topic,
     // Subscribers connect only to publishers of what they want: waiting
     // for them is only useful once peers know we publish this topic.
     s_advertise_topic(self, topic, topic_size);
-    int64_t deadline = s_clock_ms() + timeout_ms;
+    int64_t deadline = zmesh__clock_ms() + timeout_ms;
     for (;;) {
         s_service(self);
         void *reply = NULL;
@@ -1751,7 +1736,7 @@ zmesh_agent_wait_subscribers(zmesh_agent_t *self, const char *topic,
         zmesh__want_destroy(&want);
         if (done)
             return (int)ready;
-        int64_t now = s_clock_ms();
+        int64_t now = zmesh__clock_ms();
         if (now >= deadline)
             return ZMESH_ETIMEDOUT;
         zmq_pollitem_t items[2] = {

@@ -12,6 +12,7 @@
 */
 #include "control.h"
 #include "beacon.h"
+#include "clock.h"
 #include "log.h"
 #include "peer.h"
 #include "socket.h"
@@ -67,14 +68,6 @@ typedef struct {
     size_t pending; /* peers created but not joined */
     bool terminated;
 } s_control_t;
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------------ */
 /*  Pattern sets passed through the pipe                                    */
@@ -274,8 +267,9 @@ s_peer_create(s_control_t *self, const uint8_t id[ZMESH__ID_SIZE],
                            self->pending);
         return NULL;
     }
-    zmesh__peer_t *peer = zmesh__peer_new(id, endpoint, origin, self->cfg->id,
-                                          &self->dealer_opts, s_now_ms());
+    zmesh__peer_t *peer =
+        zmesh__peer_new(id, endpoint, origin, self->cfg->id, &self->dealer_opts,
+                        zmesh__clock_ms());
     if (!peer)
         return NULL;
     self->pending++;
@@ -467,7 +461,7 @@ s_on_control(s_control_t *self)
         return;
     zframe_t *routing = zmsg_first(msg);
     zframe_t *body = zmsg_next(msg);
-    int64_t now = s_now_ms();
+    int64_t now = zmesh__clock_ms();
     if (!routing || !body || zmsg_size(msg) != 2) {
         self->stats.control_rejected++;
         zmesh__log_limited(&self->bad_control_log, S_LOG_INTERVAL_MS,
@@ -758,7 +752,7 @@ s_on_command(s_control_t *self)
         return;
     }
     char *command = zmsg_popstr(msg);
-    int64_t now = s_now_ms();
+    int64_t now = zmesh__clock_ms();
     if (!command || streq(command, "$TERM"))
         self->terminated = true;
     else if (streq(command, "SUBS") || streq(command, "PUBS")) {
@@ -893,7 +887,7 @@ s_start(s_control_t *self)
         return ZMESH_EINVAL;
     }
     free(bytes);
-    self->started_ms = s_now_ms();
+    self->started_ms = zmesh__clock_ms();
     self->next_beacon_ms = self->started_ms;
     self->next_tick_ms = self->started_ms;
     return 0;
@@ -944,7 +938,7 @@ s_loop(s_control_t *self)
     if (tick_ms < 5)
         tick_ms = 5;
     while (!self->terminated) {
-        int64_t now = s_now_ms();
+        int64_t now = zmesh__clock_ms();
         if (now >= self->next_beacon_ms) {
             s_beacon_send(self, 0);
             self->next_beacon_ms = now + self->cfg->beacon_interval_ms;

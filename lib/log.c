@@ -5,6 +5,7 @@
     not turn into a log flood that costs more than the garbage itself.
 */
 #include "log.h"
+#include "clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,21 +64,13 @@ zmesh__log(zmesh_log_level_t level, const char *format, ...)
     va_end(args);
 }
 
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 zmesh__log_limited(zmesh__log_limit_t *limit, int interval_ms,
                    const char *format, ...)
 {
     if (!zmesh__log_enabled(ZMESH_LOG_WARNING))
         return;
-    int64_t now = s_now_ms();
+    int64_t now = zmesh__clock_ms();
     if (now < limit->next_ms) {
         limit->suppressed++;
         return;
