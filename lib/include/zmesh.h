@@ -269,7 +269,10 @@ ZMESH_EXPORT int zmesh_agent_publish(zmesh_agent_t *agent, const char *topic,
 /*  Waits until the peers that want `topic` (one of their patterns matches
     it) are really subscribed to this agent, so that an event published
     next reaches them; useful before a one-shot publish, e.g. from a
-    script. It returns when no peer is still half-discovered, every peer
+    script. If no advertised pattern covers `topic`, it is advertised
+    first (as zmesh_agent_publish would), since subscribers connect only
+    to publishers of what they want. It returns when no peer is still
+    half-discovered (heard by beacon or seed, HELLO not yet in), every peer
     known to want the topic has its subscription in place (proto/wire.md
     #sync-token), and either at least `min_peers` such peers exist
     (min_peers > 0) or discovery has settled (min_peers == 0: one and a
@@ -297,8 +300,12 @@ typedef enum {
 } zmesh_event_type_t;
 
 /*  Waits up to `timeout_ms` (0: do not wait, -1: forever) for the next
-    event and sets *event to it. The event is owned by the agent and valid
-    until the next call of zmesh_agent_recv or zmesh_agent_destroy.
+    event (a message, a gap, a peer joining or leaving) and sets *event to
+    it. The event is owned by the agent and valid until the next call of
+    zmesh_agent_recv or zmesh_agent_destroy; other calls meanwhile (such
+    as zmesh_agent_publish) leave it alone. The SUB connects to new
+    publishers while the application thread is in this call (or any other
+    of the agent's), so a subscriber should be in it regularly.
     Errors: ZMESH_EAGAIN (nothing within the timeout), ZMESH_ESTATE (not
     started), ZMESH_EINVAL. */
 ZMESH_EXPORT int zmesh_agent_recv(zmesh_agent_t *agent, int timeout_ms,
