@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,9 @@
 #define S_RECONNECT_MIN_MS 100
 #define S_DROP_GRACE_MS 50  /* after a drop, for the last frames to land */
 #define S_STREAMS_MAX 65536 /* streams whose sequence a subscriber tracks */
+#define S_WAKE_NONE 0
+#define S_WAKE_NOW 1  /* something is ready for zmesh_agent_recv */
+#define S_WAKE_TICK 2 /* a connection timer will be due soon */
 #define S_RECONNECT_MAX_MS 5000
 
 /*  One data connection of the SUB. A connection we no longer want is not
@@ -119,6 +123,8 @@ struct zmesh_agent {
     void *xpub_handle;
     void *sub_handle;
     int epoll_fd;
+    int wake_fd;    /* timerfd in the epoll set, see s_wake_update */
+    int wake_state; /* S_WAKE_* it is armed for */
     uint8_t token[S_TOKEN_SIZE]; /* the sync token now subscribed */
     unsigned service_countdown;
 
@@ -240,6 +246,7 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     self->max_msg_size = 1024 * 1024;
     self->linger_ms = 1000;
     self->epoll_fd = -1;
+    self->wake_fd = -1;
     self->streams = zhashx_new();
     self->names = zhashx_new();
     self->ready = zhashx_new();
@@ -265,6 +272,7 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
 }
 
 static void s_live_remove(zmesh_agent_t *self);
+static void s_reply_discard(const char *command, zframe_t *payload);
 
 static void
 s_stop(zmesh_agent_t *self)
@@ -283,6 +291,22 @@ s_stop(zmesh_agent_t *self)
     }
     self->held_tail = NULL;
     self->held_bytes = 0;
+    // A reply that came after its query timed out carries memory only we
+    // can free; zactor_destroy would drop the message with it.
+    if (self->actor) {
+        zmq_pollitem_t item = {zsock_resolve(self->actor), 0, ZMQ_POLLIN, 0};
+        while (zmq_poll(&item, 1, 0) > 0) {
+            char *command = NULL, *number = NULL;
+            zframe_t *frame = NULL;
+            if (zsock_recv(self->actor, "ssf", &command, &number, &frame) != 0)
+                break;
+            if (command && frame)
+                s_reply_discard(command, frame);
+            zstr_free(&command);
+            zstr_free(&number);
+            zframe_destroy(&frame);
+        }
+    }
     // The actor says BYE to every peer before it returns.
     zactor_destroy(&self->actor);
     // libzmq's I/O thread writes monitor events with a blocking send: were
@@ -300,6 +324,10 @@ s_stop(zmesh_agent_t *self)
     if (self->epoll_fd >= 0)
         close(self->epoll_fd);
     self->epoll_fd = -1;
+    if (self->wake_fd >= 0)
+        close(self->wake_fd);
+    self->wake_fd = -1;
+    self->wake_state = S_WAKE_NONE;
     self->started = false;
 }
 
@@ -569,6 +597,13 @@ zmesh_agent_subscribe(zmesh_agent_t *self, const char *pattern)
     return s_subscription_change(self, pattern, true);
 }
 
+static bool
+s_still_wanted(void *arg, const char *topic, size_t topic_size)
+{
+    zmesh_agent_t *self = arg;
+    return zmesh__topic_index_match(self->subs, topic, topic_size);
+}
+
 int
 zmesh_agent_unsubscribe(zmesh_agent_t *self, const char *pattern)
 {
@@ -579,6 +614,7 @@ zmesh_agent_unsubscribe(zmesh_agent_t *self, const char *pattern)
     int rc = zmesh__topic_index_remove(self->subs, pattern);
     if (rc <= 0)
         return rc;
+    zmesh__streams_retain(self->streams_in, s_still_wanted, self);
     return s_subscription_change(self, pattern, false);
 }
 
@@ -827,7 +863,12 @@ s_start(zmesh_agent_t *self)
     zstr_free(&endpoint);
 
     self->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (self->epoll_fd < 0 || s_epoll_add(self, self->sub_handle) != 0 ||
+    self->wake_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    struct epoll_event wake = {.events = EPOLLIN};
+    wake.data.fd = self->wake_fd;
+    if (self->epoll_fd < 0 || self->wake_fd < 0 ||
+        epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, self->wake_fd, &wake) != 0 ||
+        s_epoll_add(self, self->sub_handle) != 0 ||
         s_epoll_add(self, self->xpub_handle) != 0 ||
         s_epoll_add(self, zsock_resolve(self->notify)) != 0 ||
         s_epoll_add(self, zsock_resolve(self->monitor)) != 0)
@@ -906,8 +947,15 @@ s_names_retire(zmesh_agent_t *self, const char *id)
     char *copy = strdup(id);
     if (copy)
         zlistx_add_end(self->departed, copy);
+    // Its streams are forgotten only now, long after it left: its last
+    // events (and a gap before them) may still be on their way, and an
+    // id is never reused, so keeping them a while costs only memory.
     while (zlistx_size(self->departed) > 256) {
-        zhashx_delete(self->names, zlistx_first(self->departed));
+        const char *oldest = zlistx_first(self->departed);
+        uint8_t oldest_id[ZMESH__ID_SIZE];
+        if (zmesh__id_from_hex(oldest, oldest_id) == 0)
+            zmesh__streams_forget(self->streams_in, oldest_id);
+        zhashx_delete(self->names, oldest);
         zlistx_delete(self->departed, zlistx_cursor(self->departed));
     }
     self->cached_name_valid = false;
@@ -995,6 +1043,7 @@ s_connection_change(zmesh_agent_t *self, const char *endpoint, bool up)
             conn = calloc(1, sizeof *conn);
             if (!conn)
                 return;
+            conn->backoff_ms = S_RECONNECT_MIN_MS;
             zhashx_insert(self->connections, endpoint, conn);
             if (zmq_connect(self->sub_handle, endpoint) != 0)
                 zmesh__log(ZMESH_LOG_WARNING, "cannot connect to %s: %s",
@@ -1023,6 +1072,9 @@ s_connections_expire(zmesh_agent_t *self)
             zlistx_add_end(due, (void *)endpoint);
         else if (conn->reconnect_at && now >= conn->reconnect_at) {
             s_connection_arm(self, conn, &conn->reconnect_at, 0);
+            if (conn->closing_at)
+                continue; // no longer wanted: its close is due instead
+            self->data_reconnects++;
             s_hold_pending(self);
             zmq_disconnect(self->sub_handle, endpoint);
             zmq_connect(self->sub_handle, endpoint);
@@ -1056,9 +1108,6 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
     } else if (streq(what, "LEFT") && b && c) {
         s_names_retire(self, a);
         zhashx_delete(self->ready, a);
-        uint8_t id[ZMESH__ID_SIZE];
-        if (zmesh__id_from_hex(a, id) == 0)
-            zmesh__streams_forget(self->streams_in, id);
         s_peer_event_push(self, ZMESH_EVENT_PEER_LEFT, a, b, c);
     }
     zstr_free(&what);
@@ -1122,10 +1171,10 @@ s_on_monitor(zmesh_agent_t *self, zmsg_t *msg)
         // and drops connections must not turn into a storm of them. The
         // delay doubles while the connection keeps dropping.
         int64_t now = zmesh__clock_ms();
-        if (now - conn->dropped_at > 10 * S_RECONNECT_MAX_MS)
+        if (conn->dropped_at == 0 ||
+            now - conn->dropped_at > 10 * S_RECONNECT_MAX_MS)
             conn->backoff_ms = S_RECONNECT_MIN_MS;
         conn->dropped_at = now;
-        self->data_reconnects++;
         zmesh__log_limited(&self->reconnect_log, S_LOG_INTERVAL_MS,
                            "data connection to %s dropped (publisher gone, "
                            "or it sent a frame over the %zu-byte limit): "
@@ -1190,6 +1239,44 @@ s_drain_subscriptions(zmesh_agent_t *self)
     }
 }
 
+// The sockets' descriptors in zmesh_agent_fd's epoll set tell of new
+// input only. Work the agent has already taken in (peer events drained
+// from the notify pipe during a publish, frames held across a
+// disconnect, the message after a gap) or a connection timer coming due
+// would leave an application that waits on the fd stranded, so a timerfd
+// in the set is armed for those: at once, or soon. It is touched only
+// when what it should say changes, so a busy stream costs no system call.
+static void
+s_wake_update(zmesh_agent_t *self)
+{
+    int want = zlistx_size(self->peer_events) > 0 || self->held_head ||
+                       self->has_stashed
+                   ? S_WAKE_NOW
+               : self->timers > 0 ? S_WAKE_TICK
+                                  : S_WAKE_NONE;
+    if (want == self->wake_state || self->wake_fd < 0)
+        return;
+    struct itimerspec when = {{0, 0}, {0, 0}};
+    if (want == S_WAKE_NOW)
+        when.it_value.tv_nsec = 1;
+    else if (want == S_WAKE_TICK)
+        when.it_value.tv_nsec = S_DROP_GRACE_MS * 1000000L;
+    timerfd_settime(self->wake_fd, 0, &when, NULL);
+    self->wake_state = want;
+}
+
+static void
+s_wake_consume(zmesh_agent_t *self)
+{
+    if (self->wake_state == S_WAKE_NONE)
+        return;
+    uint64_t expirations;
+    if (read(self->wake_fd, &expirations, sizeof expirations) < 0 &&
+        self->wake_state == S_WAKE_TICK)
+        return; // not due yet: leave it armed
+    self->wake_state = S_WAKE_NONE;
+}
+
 // Drains the notify pipe, the monitor and the XPUB's subscription
 // messages, each bounded so a flood cannot keep the application thread
 // here, and runs the connection timers.
@@ -1201,6 +1288,7 @@ s_service(zmesh_agent_t *self)
     s_drain_notify(self);
     s_drain_monitor(self);
     s_drain_subscriptions(self);
+    s_wake_update(self);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1439,6 +1527,9 @@ s_next_frame(zmesh_agent_t *self)
     return true;
 }
 
+static int s_recv(zmesh_agent_t *self, int timeout_ms,
+                  const zmesh_event_t **event);
+
 int
 zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
                  const zmesh_event_t **event)
@@ -1447,6 +1538,15 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
         return ZMESH_EINVAL;
     if (!self->started)
         return ZMESH_ESTATE;
+    s_wake_consume(self);
+    int rc = s_recv(self, timeout_ms, event);
+    s_wake_update(self);
+    return rc;
+}
+
+static int
+s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
+{
     if (self->peer_event)
         s_peer_event_free((void **)&self->peer_event);
     if (self->has_stashed) {

@@ -128,18 +128,19 @@ zmesh__streams_track(zmesh__streams_t *self, const uint8_t publisher[16],
     return verdict;
 }
 
-void
-zmesh__streams_forget(zmesh__streams_t *self, const uint8_t publisher[16])
+// Deletes the streams `doomed` picks; keys are hex id + topic.
+static void
+s_delete_where(zmesh__streams_t *self,
+               bool (*doomed)(const char *key, const void *arg),
+               const void *arg)
 {
-    char prefix[33];
-    zmesh__id_to_hex(publisher, prefix);
     zlistx_t *gone = zlistx_new();
     if (!gone)
         return;
     for (void *value = zhashx_first(self->table); value;
          value = zhashx_next(self->table)) {
         const char *key = zhashx_cursor(self->table);
-        if (strncmp(key, prefix, 32) == 0)
+        if (doomed(key, arg))
             zlistx_add_end(gone, (void *)key);
     }
     for (const char *key = zlistx_first(gone); key; key = zlistx_next(gone)) {
@@ -149,6 +150,40 @@ zmesh__streams_forget(zmesh__streams_t *self, const uint8_t publisher[16])
     }
     zlistx_destroy(&gone);
     self->last = NULL;
+}
+
+static bool
+s_of_publisher(const char *key, const void *arg)
+{
+    return strncmp(key, arg, 32) == 0;
+}
+
+void
+zmesh__streams_forget(zmesh__streams_t *self, const uint8_t publisher[16])
+{
+    char prefix[33];
+    zmesh__id_to_hex(publisher, prefix);
+    s_delete_where(self, s_of_publisher, prefix);
+}
+
+typedef struct {
+    zmesh__streams_keep_fn *keep;
+    void *arg;
+} s_retain_t;
+
+static bool
+s_not_kept(const char *key, const void *arg)
+{
+    const s_retain_t *retain = arg;
+    return !retain->keep(retain->arg, key + 32, strlen(key + 32));
+}
+
+void
+zmesh__streams_retain(zmesh__streams_t *self, zmesh__streams_keep_fn *keep,
+                      void *arg)
+{
+    s_retain_t retain = {keep, arg};
+    s_delete_where(self, s_not_kept, &retain);
 }
 
 size_t

@@ -5,6 +5,7 @@
 #ifndef ZMESH_STREAMS_H_INCLUDED
 #define ZMESH_STREAMS_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,15 @@ zmesh__streams_track(zmesh__streams_t *self, const uint8_t publisher[16],
 
 /*  Forgets every stream of a publisher that left. */
 void zmesh__streams_forget(zmesh__streams_t *self, const uint8_t publisher[16]);
+
+/*  Forgets every stream whose topic `keep` says no to: after an
+    unsubscribe, events of the topics no longer wanted are not lost when
+    they stop arriving, and must not look lost if the topic is wanted
+    again later. */
+typedef bool(zmesh__streams_keep_fn)(void *arg, const char *topic,
+                                     size_t topic_size);
+void zmesh__streams_retain(zmesh__streams_t *self, zmesh__streams_keep_fn *keep,
+                           void *arg);
 
 size_t zmesh__streams_size(const zmesh__streams_t *self);
 uint64_t zmesh__streams_resets(const zmesh__streams_t *self);

@@ -340,7 +340,11 @@ ZMESH_EXPORT const char *zmesh_event_peer_id(const zmesh_event_t *event);
     the message that revealed it. The first message seen on a stream
     starts it, whatever its number: events published before the
     subscriber was connected are not reported missing. A loss at the very
-    end of a stream shows only when a later event arrives. */
+    end of a stream shows only when a later event arrives. Unsubscribing
+    forgets the streams no pattern wants any more (what they miss later
+    was not wanted), and a subscriber tracks at most 65,536 streams: past
+    that it starts them all again, and a loss spanning that moment is not
+    reported. */
 ZMESH_EXPORT uint64_t zmesh_event_sequence(const zmesh_event_t *event);
 
 /*  For ZMESH_EVENT_GAP, the last missing sequence number (inclusive;

@@ -221,6 +221,13 @@ test_two_agents_exchange_events(void **state)
     assert_true(zmesh_agent_fd(sub) >= 0);
 
     assert_int_equal(s_wait_ready(pub, sub, "t.x", 1), 1);
+    // Waiting took the publisher's peer-joined event off its pipe: the fd
+    // must still say there is something to receive.
+    struct pollfd pfd = {zmesh_agent_fd(pub), POLLIN, 0};
+    assert_int_equal(poll(&pfd, 1, 2000), 1);
+    const zmesh_event_t *joined = NULL;
+    assert_int_equal(zmesh_agent_recv(pub, 0, &joined), 0);
+    assert_int_equal(zmesh_event_type(joined), ZMESH_EVENT_PEER_JOINED);
     assert_int_equal(zmesh_agent_publish(pub, "$mesh.x", "\xc0", 1),
                      ZMESH_ERESERVED);
     assert_int_equal(zmesh_agent_publish(pub, "t.*", "\xc0", 1), ZMESH_ETOPIC);
