@@ -553,19 +553,27 @@ s_token_update(zmesh_agent_t *self)
     memcpy(self->token, token, sizeof token);
 }
 
-static int
-s_send_patterns(zmesh_agent_t *self, bool subs)
+// A copy of an index's patterns for the control thread. NULL when out of
+// memory.
+static zmesh__patterns_t *
+s_patterns_of(const zmesh__topic_index_t *index, uint64_t generation)
 {
-    zmesh__topic_index_t *index = subs ? self->subs : self->pubs;
     size_t count = zmesh__topic_index_size(index);
     char **items = calloc(count + 1, sizeof *items);
     if (!items)
-        return ZMESH_ENOMEM;
+        return NULL;
     for (size_t i = 0; i < count; i++)
         items[i] = (char *)zmesh__topic_index_at(index, i);
-    zmesh__patterns_t *patterns =
-        zmesh__patterns_new(items, count, self->subs_generation);
+    zmesh__patterns_t *patterns = zmesh__patterns_new(items, count, generation);
     free(items);
+    return patterns;
+}
+
+static int
+s_send_patterns(zmesh_agent_t *self, bool subs)
+{
+    zmesh__patterns_t *patterns =
+        s_patterns_of(subs ? self->subs : self->pubs, self->subs_generation);
     if (!patterns)
         return ZMESH_ENOMEM;
     zsock_send(self->actor, "sp", subs ? "SUBS" : "PUBS", patterns);
@@ -722,38 +730,13 @@ s_control_config(zmesh_agent_t *self, const char *bind_address,
         cfg->headers_count = i + 1;
         ok = cfg->headers[i].key && cfg->headers[i].value;
     }
-    size_t subs_count = zmesh__topic_index_size(self->subs);
-    size_t pubs_count = zmesh__topic_index_size(self->pubs);
-    char **subs = calloc(subs_count + 1, sizeof *subs);
-    char **pubs = calloc(pubs_count + 1, sizeof *pubs);
-    ok = ok && subs && pubs;
-    for (size_t i = 0; ok && i < subs_count; i++)
-        subs[i] = (char *)zmesh__topic_index_at(self->subs, i);
-    for (size_t i = 0; ok && i < pubs_count; i++)
-        pubs[i] = (char *)zmesh__topic_index_at(self->pubs, i);
     if (ok) {
-        cfg->subs =
-            zmesh__patterns_new(subs, subs_count, self->subs_generation);
-        cfg->pubs = zmesh__patterns_new(pubs, pubs_count, 0);
+        cfg->subs = s_patterns_of(self->subs, self->subs_generation);
+        cfg->pubs = s_patterns_of(self->pubs, self->subs_generation);
         ok = cfg->subs && cfg->pubs;
     }
-    free(subs);
-    free(pubs);
-    if (!ok) {
-        // The actor frees a config it was given; this one it never got.
-        for (size_t i = 0; i < cfg->seeds_count; i++)
-            free(cfg->seeds[i]);
-        for (size_t i = 0; i < cfg->headers_count; i++) {
-            free(cfg->headers[i].key);
-            free(cfg->headers[i].value);
-        }
-        free(cfg->seeds);
-        free(cfg->headers);
-        zmesh__patterns_destroy(&cfg->subs);
-        zmesh__patterns_destroy(&cfg->pubs);
-        free(cfg);
-        return NULL;
-    }
+    if (!ok)
+        zmesh__control_config_destroy(&cfg); // never reached the actor
     return cfg;
 }
 

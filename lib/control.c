@@ -913,9 +913,13 @@ s_stop(s_control_t *self)
     zmesh__beacon_sock_destroy(&self->beacon);
 }
 
-static void
-s_config_free(zmesh__control_config_t *cfg)
+void
+zmesh__control_config_destroy(zmesh__control_config_t **config)
 {
+    if (!config || !*config)
+        return;
+    zmesh__control_config_t *cfg = *config;
+    *config = NULL;
     for (size_t i = 0; i < cfg->seeds_count; i++)
         free(cfg->seeds[i]);
     free(cfg->seeds);
@@ -997,5 +1001,5 @@ zmesh__control_actor(zsock_t *pipe, void *args)
         s_loop(&self);
     }
     s_stop(&self);
-    s_config_free(self.cfg);
+    zmesh__control_config_destroy(&self.cfg);
 }

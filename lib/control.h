@@ -54,6 +54,11 @@ typedef struct {
     char notify_endpoint[64];
 } zmesh__control_config_t;
 
+/*  Frees a configuration and everything it holds; accepts NULL. The actor
+    frees the one it is given; the application thread frees one it built
+    but could not hand over. */
+void zmesh__control_config_destroy(zmesh__control_config_t **config);
+
 /*  The actor function (zactor_fn). `args` is a zmesh__control_config_t the
     actor reads during start-up only. After zsock_signal the actor sends
     one reply on the pipe: "si" = "START", rc, then (if rc == 0) "s" with
