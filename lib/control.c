@@ -646,12 +646,7 @@ s_probe_seeds(s_control_t *self, int64_t now)
         zmesh__msg_t msg;
         s_hello_fill(self, &msg);
         msg.ask = 1;
-        void *bytes;
-        size_t size;
-        if (zmesh__msg_encode(&msg, &bytes, &size) != 0)
-            continue;
-        zmq_send(zsock_resolve(probe->dealer), bytes, size, ZMQ_DONTWAIT);
-        free(bytes);
+        zmesh__peer_send_on(probe->dealer, &msg);
     }
 }
 

@@ -281,16 +281,22 @@ zmesh__peer_set_data_connected(zmesh__peer_t *self, bool connected)
 }
 
 int
-zmesh__peer_send(zmesh__peer_t *self, const zmesh__msg_t *msg)
+zmesh__peer_send_on(zsock_t *dealer, const zmesh__msg_t *msg)
 {
     void *bytes;
     size_t size;
     int rc = zmesh__msg_encode(msg, &bytes, &size);
     if (rc < 0)
         return rc;
-    rc = zmq_send(zsock_resolve(self->dealer), bytes, size, ZMQ_DONTWAIT);
+    rc = zmq_send(zsock_resolve(dealer), bytes, size, ZMQ_DONTWAIT);
     free(bytes);
     return rc < 0 ? ZMESH_EAGAIN : 0;
+}
+
+int
+zmesh__peer_send(zmesh__peer_t *self, const zmesh__msg_t *msg)
+{
+    return zmesh__peer_send_on(self->dealer, msg);
 }
 
 /* ------------------------------------------------------------------------ */

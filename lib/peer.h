@@ -73,6 +73,9 @@ void zmesh__peer_set_data_connected(zmesh__peer_t *self, bool connected);
     peer that stays that way). 0, or the codec's or ZMESH_EAGAIN. */
 int zmesh__peer_send(zmesh__peer_t *self, const zmesh__msg_t *msg);
 
+/*  The same on any DEALER, such as a seed probe that is no peer yet. */
+int zmesh__peer_send_on(zsock_t *dealer, const zmesh__msg_t *msg);
+
 /*  Builds the public snapshot of `count` peers (JOINED ones only). NULL on
     out of memory. */
 zmesh_peer_list_t *zmesh__peer_list_new(zmesh__peer_t *const *peers,
