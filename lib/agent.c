@@ -1174,40 +1174,37 @@ s_on_monitor(zmesh_agent_t *self, zmsg_t *msg)
 
 // Drains the notify pipe and the XPUB's subscription messages, bounded so
 // a flood cannot keep the application thread here.
+// Reads up to `max` waiting messages from `sock` without blocking and
+// hands each to `on`: the bound keeps a flood from holding this thread.
 static void
-s_drain_notify(zmesh_agent_t *self)
+s_drain(zmesh_agent_t *self, zsock_t *sock, int max,
+        void (*on)(zmesh_agent_t *, zmsg_t *))
 {
-    void *notify = zsock_resolve(self->notify);
-    for (int i = 0; i < 256; i++) {
+    void *handle = zsock_resolve(sock);
+    for (int i = 0; i < max; i++) {
         int events = 0;
         size_t size = sizeof events;
-        zmq_getsockopt(notify, ZMQ_EVENTS, &events, &size);
+        zmq_getsockopt(handle, ZMQ_EVENTS, &events, &size);
         if (!(events & ZMQ_POLLIN))
             break;
-        zmsg_t *msg = zmsg_recv(self->notify);
+        zmsg_t *msg = zmsg_recv(sock);
         if (!msg)
             break;
-        s_on_notify(self, msg);
+        on(self, msg);
         zmsg_destroy(&msg);
     }
 }
 
 static void
+s_drain_notify(zmesh_agent_t *self)
+{
+    s_drain(self, self->notify, 256, s_on_notify);
+}
+
+static void
 s_drain_monitor(zmesh_agent_t *self)
 {
-    void *monitor = zsock_resolve(self->monitor);
-    for (int i = 0; i < 64; i++) {
-        int events = 0;
-        size_t size = sizeof events;
-        zmq_getsockopt(monitor, ZMQ_EVENTS, &events, &size);
-        if (!(events & ZMQ_POLLIN))
-            break;
-        zmsg_t *msg = zmsg_recv(self->monitor);
-        if (!msg)
-            break;
-        s_on_monitor(self, msg);
-        zmsg_destroy(&msg);
-    }
+    s_drain(self, self->monitor, 64, s_on_monitor);
 }
 
 static void
