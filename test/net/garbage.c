@@ -88,8 +88,11 @@ s_forge_beacons(const char *mesh, int port, int count)
             beacon.id[b] = (uint8_t)rand();
         zmesh__beacon_encode(&beacon, buf);
         sendto(fd, buf, sizeof buf, 0, (struct sockaddr *)&to, sizeof to);
-        if (i % 100 == 99) { // let the receiver's socket buffer drain
-            struct timespec pause = {0, 2000000};
+        // Let the receiver's socket buffer drain: on a loaded CI machine
+        // the agent's control thread may not run for milliseconds, and a
+        // burst beyond the buffer is dropped by the kernel, not the agent.
+        if (i % 20 == 19) {
+            struct timespec pause = {0, 3000000};
             nanosleep(&pause, NULL);
         }
     }

@@ -92,7 +92,8 @@ def test_forged_beacon_flood_is_bounded():
     # beyond the cap of 256 pending peers must have been refused and
     # counted. The real peer's own beacons (one every 100 ms) are in
     # beacons_received too: a margin of 50 covers them.
-    check(stats["beacons_received"] > 400,
+    # Beyond the cap plus that margin is enough to prove the cap holds.
+    check(stats["beacons_received"] > 256 + 50 + 40,
           "too few forged beacons arrived to test the cap: %s" % stats)
     check(stats["control_rejected"] >= stats["beacons_received"] - 256 - 50,
           "forged peers beyond the cap not counted: %s" % stats)
