@@ -4,9 +4,12 @@
     our own strict, non-allocating reader, as msgpack-c cannot validate
     without a zone (an allocation per event), allocates 24 bytes per declared
     element before reading any (a 5-byte array32 header asks for 96 GiB) and
-    stops at 32 levels of nesting where the protocol allows 64. No state,
-    no logging, no topic syntax here: callers count, log and check those. */
+    stops at 32 levels of nesting where the protocol allows 64. The topic
+    and pattern of NAK, HISTORY and DIRECT are checked with topic.c, as a
+    bad one could only be refused later; HELLO's and ADVERTISE's patterns
+    are left to the caller. No state, no logging. */
 #include "codec.h"
+#include "topic.h"
 #include "utf8.h"
 
 #include <assert.h>
@@ -23,6 +26,10 @@
 #define S_PATTERNS_MAX 1024 /* patterns in pubs, and in subs */
 #define S_HEADERS_MAX 32
 #define S_GOSSIP_MAX 1024
+#define S_FRAMES_MAX 4096   /* frames in one REPAIR */
+#define S_COUNTERS_MAX 1024 /* groups in a STATS answer */
+#define S_COUNTER_KEYS_MAX 64
+#define S_KIND_MAX 16        /* bytes in a counter group's kind */
 #define S_ENVELOPE_MIN 3     /* version, type, sender: fixed for all versions */
 #define S_ENVELOPE_V1 4      /* ... and the body */
 #define S_META_MIN 3         /* publisher, sequence, timestamp */
@@ -368,10 +375,15 @@ s_text_ok(const uint8_t *p, size_t size)
 
 typedef enum {
     S_F_STR,      /* str, copied to a char * */
-    S_F_UINT,     /* uint, to a uint64_t */
+    S_F_TOPIC,    /* str holding a topic ('$' ones too), to a char * */
+    S_F_PATTERN,  /* str holding a pattern, to a char * */
+    S_F_UINT,     /* uint in min..max, to a uint64_t */
     S_F_PATTERNS, /* array of str */
     S_F_HEADERS,  /* map str -> str */
-    S_F_GOSSIP    /* array of [bin 16, str] */
+    S_F_GOSSIP,   /* array of [bin 16, str] */
+    S_F_FRAMES,   /* array of bin, each an event frame */
+    S_F_PAYLOAD,  /* bin holding one msgpack object */
+    S_F_COUNTERS  /* array of [str, str, map str -> uint] */
 } s_field_kind_t;
 
 typedef enum {
@@ -387,13 +399,26 @@ typedef enum {
     S_SUBS,
     S_SUBGEN,
     S_ASK,
-    S_PEERS
+    S_PEERS,
+    S_REQ,
+    S_TOPIC,
+    S_FIRST,
+    S_LAST,
+    S_JOIN,
+    S_FRAMES,
+    S_DONE,
+    S_PATTERN,
+    S_PAYLOAD,
+    S_STATUS,
+    S_COUNTERS
 } s_field_id_t;
 
+/*  min and max: bytes of a str, the values of a uint; a container's max is
+    its element count (a payload has its own rules). */
 typedef struct {
     const char *key;
     s_field_kind_t kind;
-    size_t min, max; /* str: bytes; containers: max is the element count */
+    uint64_t min, max;
 } s_field_t;
 
 static const s_field_t s_fields[] = {
@@ -403,13 +428,24 @@ static const s_field_t s_fields[] = {
     [S_DATA] = {"data", S_F_STR, 1, S_TEXT_MAX},
     [S_HOST] = {"host", S_F_STR, 0, S_TEXT_MAX},
     [S_VER] = {"ver", S_F_STR, 0, S_TEXT_MAX},
-    [S_PID] = {"pid", S_F_UINT, 0, 0},
+    [S_PID] = {"pid", S_F_UINT, 0, UINT64_MAX},
     [S_HEADERS] = {"headers", S_F_HEADERS, 0, S_HEADERS_MAX},
     [S_PUBS] = {"pubs", S_F_PATTERNS, 0, S_PATTERNS_MAX},
     [S_SUBS] = {"subs", S_F_PATTERNS, 0, S_PATTERNS_MAX},
-    [S_SUBGEN] = {"subgen", S_F_UINT, 0, 0},
-    [S_ASK] = {"ask", S_F_UINT, 0, 0},
+    [S_SUBGEN] = {"subgen", S_F_UINT, 0, UINT64_MAX},
+    [S_ASK] = {"ask", S_F_UINT, 0, UINT64_MAX},
     [S_PEERS] = {"peers", S_F_GOSSIP, 0, S_GOSSIP_MAX},
+    [S_REQ] = {"req", S_F_UINT, 0, UINT64_MAX},
+    [S_TOPIC] = {"topic", S_F_TOPIC, 1, ZMESH_TOPIC_MAX},
+    [S_FIRST] = {"first", S_F_UINT, 1, UINT64_MAX},
+    [S_LAST] = {"last", S_F_UINT, 1, UINT64_MAX},
+    [S_JOIN] = {"join", S_F_UINT, 0, 1},
+    [S_FRAMES] = {"frames", S_F_FRAMES, 0, S_FRAMES_MAX},
+    [S_DONE] = {"done", S_F_UINT, 0, 1},
+    [S_PATTERN] = {"pattern", S_F_PATTERN, 1, ZMESH_TOPIC_MAX},
+    [S_PAYLOAD] = {"payload", S_F_PAYLOAD, 0, 0},
+    [S_STATUS] = {"status", S_F_UINT, 0, UINT64_MAX},
+    [S_COUNTERS] = {"counters", S_F_COUNTERS, 0, S_COUNTERS_MAX},
 };
 
 typedef struct {
@@ -427,6 +463,24 @@ static const s_use_t s_hello[] = {
 static const s_use_t s_advertise[] = {
     {S_PUBS, true}, {S_SUBS, true}, {S_SUBGEN, true}};
 static const s_use_t s_peers[] = {{S_PEERS, true}};
+static const s_use_t s_nak[] = {{S_REQ, true},
+                                {S_TOPIC, true},
+                                {S_FIRST, true},
+                                {S_LAST, true},
+                                {S_JOIN, false}};
+/*  join: the answer to a NAK with join 1 is vouched for (wire.md#repair). */
+static const s_use_t s_repair[] = {
+    {S_REQ, true}, {S_FRAMES, true}, {S_DONE, true}, {S_JOIN, false}};
+static const s_use_t s_history[] = {{S_REQ, true}, {S_PATTERN, true}};
+static const s_use_t s_direct[] = {
+    {S_REQ, true}, {S_TOPIC, true}, {S_PAYLOAD, true}};
+/*  A REPLY's payload is there when status is 0 (s_rules_ok). */
+static const s_use_t s_reply[] = {
+    {S_REQ, true}, {S_STATUS, true}, {S_PAYLOAD, false}};
+/*  No counters: the question; counters, even none: the answer. */
+static const s_use_t s_stats[] = {{S_REQ, true}, {S_COUNTERS, false}};
+
+#define S_COUNT(a) (sizeof a / sizeof a[0])
 
 /*  The most keys a type has (HELLO's). */
 #define S_USES_MAX (sizeof s_hello / sizeof s_hello[0])
@@ -437,19 +491,50 @@ typedef struct {
 } s_type_t;
 
 static const s_type_t s_types[] = {
-    [ZMESH__MSG_HELLO] = {s_hello, sizeof s_hello / sizeof s_hello[0]},
-    [ZMESH__MSG_ADVERTISE] = {s_advertise,
-                              sizeof s_advertise / sizeof s_advertise[0]},
+    [ZMESH__MSG_HELLO] = {s_hello, S_COUNT(s_hello)},
+    [ZMESH__MSG_ADVERTISE] = {s_advertise, S_COUNT(s_advertise)},
     [ZMESH__MSG_PING] = {NULL, 0},
     [ZMESH__MSG_PONG] = {NULL, 0},
     [ZMESH__MSG_BYE] = {NULL, 0},
-    [ZMESH__MSG_PEERS] = {s_peers, 1},
+    [ZMESH__MSG_PEERS] = {s_peers, S_COUNT(s_peers)},
+    [ZMESH__MSG_NAK] = {s_nak, S_COUNT(s_nak)},
+    [ZMESH__MSG_REPAIR] = {s_repair, S_COUNT(s_repair)},
+    [ZMESH__MSG_HISTORY] = {s_history, S_COUNT(s_history)},
+    [ZMESH__MSG_DIRECT] = {s_direct, S_COUNT(s_direct)},
+    [ZMESH__MSG_REPLY] = {s_reply, S_COUNT(s_reply)},
+    [ZMESH__MSG_STATS] = {s_stats, S_COUNT(s_stats)},
 };
 
 static bool
 s_type_known(uint64_t type)
 {
-    return type >= ZMESH__MSG_HELLO && type <= ZMESH__MSG_PEERS;
+    return type >= ZMESH__MSG_HELLO && type <= ZMESH__MSG_STATS;
+}
+
+/*  Rules that tie fields together, the same for both directions. */
+static bool
+s_rules_ok(const zmesh__msg_t *msg)
+{
+    switch (msg->type) {
+    case ZMESH__MSG_NAK: return msg->last >= msg->first;
+    case ZMESH__MSG_REPLY:
+        // 0 would mean "no reply wanted" in the DIRECT it answers.
+        return msg->req >= 1 &&
+               (msg->status != ZMESH__REPLY_OK || msg->payload != NULL);
+    default: return true;
+    }
+}
+
+/*  Whether the encoder writes the key: every key of the type, except a
+    payload or counters that are absent by meaning, not by default. */
+static bool
+s_written(const zmesh__msg_t *msg, s_field_id_t id)
+{
+    if (id == S_PAYLOAD)
+        return msg->payload != NULL;
+    if (id == S_COUNTERS)
+        return msg->counters != NULL;
+    return true;
 }
 
 /*  Where a str or uint field lives in the message. */
@@ -463,6 +548,8 @@ s_str_slot(zmesh__msg_t *msg, s_field_id_t id)
     case S_DATA: return &msg->data_endpoint;
     case S_HOST: return &msg->host;
     case S_VER: return &msg->version_text;
+    case S_TOPIC: return &msg->topic;
+    case S_PATTERN: return &msg->pattern;
     default: assert(!"not a str field"); return NULL;
     }
 }
@@ -470,10 +557,32 @@ s_str_slot(zmesh__msg_t *msg, s_field_id_t id)
 static uint64_t *
 s_uint_slot(zmesh__msg_t *msg, s_field_id_t id)
 {
-    assert(id == S_PID || id == S_SUBGEN || id == S_ASK);
-    return id == S_PID      ? &msg->pid
-           : id == S_SUBGEN ? &msg->subs_generation
-                            : &msg->ask;
+    switch (id) {
+    case S_PID: return &msg->pid;
+    case S_SUBGEN: return &msg->subs_generation;
+    case S_ASK: return &msg->ask;
+    case S_REQ: return &msg->req;
+    case S_FIRST: return &msg->first;
+    case S_LAST: return &msg->last;
+    case S_JOIN: return &msg->join;
+    case S_DONE: return &msg->done;
+    case S_STATUS: return &msg->status;
+    default: assert(!"not a uint field"); return NULL;
+    }
+}
+
+/*  Topic syntax for NAK and DIRECT ('$' topics included: a subscriber may
+    repair a mesh event's stream), pattern syntax for HISTORY. */
+static bool
+s_topic_syntax_ok(s_field_kind_t kind, const char *s, size_t n)
+{
+    if (kind == S_F_TOPIC) {
+        int rc = zmesh__topic_check(s, n);
+        return rc == 0 || rc == ZMESH_ERESERVED;
+    }
+    if (kind == S_F_PATTERN)
+        return zmesh__pattern_check(s, n) == 0;
+    return true;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -492,18 +601,82 @@ s_check_text(const char *s, size_t min, size_t max)
     return 0;
 }
 
+/*  EINVAL unless the `count` keys are valid and unique. */
+static int
+s_check_keys(char *const *keys, size_t count, size_t max)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (s_check_text(keys[i], 1, max) != 0)
+            return ZMESH_EINVAL;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(keys[j], keys[i]) == 0)
+                return ZMESH_EINVAL;
+    }
+    return 0;
+}
+
+static int
+s_check_counters(const zmesh__msg_t *msg)
+{
+    if (msg->counters_count > S_COUNTERS_MAX ||
+        (msg->counters_count > 0 && !msg->counters))
+        return ZMESH_EINVAL;
+    for (size_t i = 0; i < msg->counters_count; i++) {
+        const zmesh__counters_t *c = &msg->counters[i];
+        if (s_check_text(c->kind, 1, S_KIND_MAX) != 0 ||
+            (c->name && s_check_text(c->name, 0, ZMESH_TOPIC_MAX) != 0) ||
+            c->count > S_COUNTER_KEYS_MAX ||
+            (c->count > 0 && (!c->keys || !c->values)) ||
+            s_check_keys(c->keys, c->count, S_KEY_MAX) != 0)
+            return ZMESH_EINVAL;
+    }
+    return 0;
+}
+
 static int
 s_check_field(const zmesh__msg_t *msg, s_field_id_t id, bool required)
 {
     const s_field_t *f = &s_fields[id];
     switch (f->kind) {
-    case S_F_STR: {
+    case S_F_STR:
+    case S_F_TOPIC:
+    case S_F_PATTERN: {
         const char *s = *s_str_slot((zmesh__msg_t *)msg, id);
         if (!s && !required)
             return 0;
-        return s_check_text(s, f->min, f->max);
+        if (s_check_text(s, (size_t)f->min, (size_t)f->max) != 0 ||
+            !s_topic_syntax_ok(f->kind, s, strlen(s)))
+            return ZMESH_EINVAL;
+        return 0;
     }
-    case S_F_UINT: return 0;
+    case S_F_UINT: {
+        uint64_t value = *s_uint_slot((zmesh__msg_t *)msg, id);
+        return value < f->min || value > f->max ? ZMESH_EINVAL : 0;
+    }
+    case S_F_PAYLOAD:
+        if (!msg->payload)
+            return required || msg->payload_size > 0 ? ZMESH_EINVAL : 0;
+        // A bin holds at most 2^32-1 bytes; msgpack-c would cut the length.
+        if (msg->payload_size > UINT32_MAX ||
+            zmesh__msgpack_check(msg->payload, msg->payload_size) != 0)
+            return ZMESH_EINVAL;
+        return 0;
+    case S_F_FRAMES:
+        if (msg->frames_count > f->max ||
+            (msg->frames_count > 0 && (!msg->frames || !msg->frame_sizes)))
+            return ZMESH_EINVAL;
+        for (size_t i = 0; i < msg->frames_count; i++) {
+            zmesh__frame_t frame;
+            if (msg->frame_sizes[i] > UINT32_MAX ||
+                zmesh__frame_decode(msg->frames[i], msg->frame_sizes[i],
+                                    &frame) != 0)
+                return ZMESH_EINVAL;
+        }
+        return 0;
+    case S_F_COUNTERS:
+        if (!msg->counters)
+            return msg->counters_count > 0 ? ZMESH_EINVAL : 0;
+        return s_check_counters(msg);
     case S_F_PATTERNS: {
         char *const *list = id == S_PUBS ? msg->pubs : msg->subs;
         size_t count = id == S_PUBS ? msg->pubs_count : msg->subs_count;
@@ -557,7 +730,10 @@ s_pack_field(msgpack_packer *pk, const zmesh__msg_t *msg, s_field_id_t id)
     if (s_pack_text(pk, f->key))
         return -1;
     switch (f->kind) {
-    case S_F_STR: return s_pack_text(pk, *s_str_slot((zmesh__msg_t *)msg, id));
+    case S_F_STR:
+    case S_F_TOPIC:
+    case S_F_PATTERN:
+        return s_pack_text(pk, *s_str_slot((zmesh__msg_t *)msg, id));
     case S_F_UINT:
         return msgpack_pack_uint64(pk, *s_uint_slot((zmesh__msg_t *)msg, id));
     case S_F_PATTERNS: {
@@ -590,6 +766,31 @@ s_pack_field(msgpack_packer *pk, const zmesh__msg_t *msg, s_field_id_t id)
                 return -1;
         }
         return 0;
+    case S_F_FRAMES:
+        if (msgpack_pack_array(pk, msg->frames_count))
+            return -1;
+        for (size_t i = 0; i < msg->frames_count; i++)
+            if (msgpack_pack_bin(pk, msg->frame_sizes[i]) ||
+                msgpack_pack_bin_body(pk, msg->frames[i], msg->frame_sizes[i]))
+                return -1;
+        return 0;
+    case S_F_PAYLOAD:
+        return msgpack_pack_bin(pk, msg->payload_size) ||
+               msgpack_pack_bin_body(pk, msg->payload, msg->payload_size);
+    case S_F_COUNTERS:
+        if (msgpack_pack_array(pk, msg->counters_count))
+            return -1;
+        for (size_t i = 0; i < msg->counters_count; i++) {
+            const zmesh__counters_t *c = &msg->counters[i];
+            if (msgpack_pack_array(pk, 3) || s_pack_text(pk, c->kind) ||
+                s_pack_text(pk, c->name) || msgpack_pack_map(pk, c->count))
+                return -1;
+            for (size_t j = 0; j < c->count; j++)
+                if (s_pack_text(pk, c->keys[j]) ||
+                    msgpack_pack_uint64(pk, c->values[j]))
+                    return -1;
+        }
+        return 0;
     }
     return -1;
 }
@@ -600,9 +801,14 @@ zmesh__msg_encode(const zmesh__msg_t *msg, void **out, size_t *size)
     if (!msg || !out || !size || !s_type_known(msg->type))
         return ZMESH_EINVAL;
     const s_type_t *type = &s_types[msg->type];
-    for (size_t i = 0; i < type->count; i++)
+    size_t written = 0;
+    for (size_t i = 0; i < type->count; i++) {
         if (s_check_field(msg, type->uses[i].id, type->uses[i].required) != 0)
             return ZMESH_EINVAL;
+        written += s_written(msg, type->uses[i].id);
+    }
+    if (!s_rules_ok(msg))
+        return ZMESH_EINVAL;
 
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init(&buffer);
@@ -613,9 +819,10 @@ zmesh__msg_encode(const zmesh__msg_t *msg, void **out, size_t *size)
                  msgpack_pack_uint32(&pk, (uint32_t)msg->type) ||
                  msgpack_pack_bin(&pk, ZMESH__ID_SIZE) ||
                  msgpack_pack_bin_body(&pk, msg->sender, ZMESH__ID_SIZE) ||
-                 msgpack_pack_map(&pk, type->count);
+                 msgpack_pack_map(&pk, written);
     for (size_t i = 0; i < type->count && !failed; i++)
-        failed = s_pack_field(&pk, msg, type->uses[i].id);
+        if (s_written(msg, type->uses[i].id))
+            failed = s_pack_field(&pk, msg, type->uses[i].id);
     if (failed) {
         msgpack_sbuffer_destroy(&buffer);
         return ZMESH_ENOMEM;
@@ -738,6 +945,113 @@ s_decode_gossip(const msgpack_object *o, zmesh__msg_t *msg)
     return 0;
 }
 
+/*  A copy of a bin's bytes, or NULL when out of memory. */
+static void *
+s_copy_bytes(const msgpack_object *o)
+{
+    void *copy = malloc(o->via.bin.size);
+    if (copy)
+        memcpy(copy, o->via.bin.ptr, o->via.bin.size);
+    return copy;
+}
+
+static int
+s_decode_payload(const msgpack_object *o, zmesh__msg_t *msg)
+{
+    if (o->type != MSGPACK_OBJECT_BIN ||
+        zmesh__msgpack_check(o->via.bin.ptr, o->via.bin.size) != 0)
+        return ZMESH_EPROTO;
+    if (!(msg->payload = s_copy_bytes(o)))
+        return ZMESH_ENOMEM;
+    msg->payload_size = o->via.bin.size;
+    return 0;
+}
+
+static int
+s_decode_frames(const msgpack_object *o, zmesh__msg_t *msg)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > S_FRAMES_MAX)
+        return ZMESH_EPROTO;
+    size_t n = o->via.array.size;
+    if (n == 0)
+        return 0;
+    msg->frames = calloc(n, sizeof *msg->frames);
+    msg->frame_sizes = calloc(n, sizeof *msg->frame_sizes);
+    if (!msg->frames || !msg->frame_sizes)
+        return ZMESH_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *entry = &o->via.array.ptr[i];
+        msg->frames_count = i + 1;
+        zmesh__frame_t frame;
+        if (entry->type != MSGPACK_OBJECT_BIN ||
+            zmesh__frame_decode(entry->via.bin.ptr, entry->via.bin.size,
+                                &frame) != 0)
+            return ZMESH_EPROTO;
+        if (!(msg->frames[i] = s_copy_bytes(entry)))
+            return ZMESH_ENOMEM;
+        msg->frame_sizes[i] = entry->via.bin.size;
+    }
+    return 0;
+}
+
+/*  One group [kind, name, {key: uint}] of a STATS answer. */
+static int
+s_decode_group(const msgpack_object *o, zmesh__counters_t *group)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3)
+        return ZMESH_EPROTO;
+    const msgpack_object *part = o->via.array.ptr;
+    int rc = s_copy_text(&part[0], 1, S_KIND_MAX, &group->kind);
+    if (rc == 0)
+        rc = s_copy_text(&part[1], 0, ZMESH_TOPIC_MAX, &group->name);
+    if (rc != 0)
+        return rc;
+    const msgpack_object *map = &part[2];
+    if (map->type != MSGPACK_OBJECT_MAP ||
+        map->via.map.size > S_COUNTER_KEYS_MAX)
+        return ZMESH_EPROTO;
+    size_t n = map->via.map.size;
+    if (n == 0)
+        return 0;
+    group->keys = calloc(n, sizeof *group->keys);
+    group->values = calloc(n, sizeof *group->values);
+    if (!group->keys || !group->values)
+        return ZMESH_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object_kv *kv = &map->via.map.ptr[i];
+        group->count = i + 1;
+        rc = s_copy_text(&kv->key, 1, S_KEY_MAX, &group->keys[i]);
+        if (rc != 0)
+            return rc;
+        if (kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            return ZMESH_EPROTO;
+        group->values[i] = kv->val.via.u64;
+        for (size_t j = 0; j < i; j++)
+            if (s_same_str(&map->via.map.ptr[j].key, &kv->key))
+                return ZMESH_EPROTO;
+    }
+    return 0;
+}
+
+static int
+s_decode_counters(const msgpack_object *o, zmesh__msg_t *msg)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > S_COUNTERS_MAX)
+        return ZMESH_EPROTO;
+    size_t n = o->via.array.size;
+    // Never NULL once decoded, even for no groups: NULL is the question.
+    msg->counters = calloc(n > 0 ? n : 1, sizeof *msg->counters);
+    if (!msg->counters)
+        return ZMESH_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        msg->counters_count = i + 1;
+        int rc = s_decode_group(&o->via.array.ptr[i], &msg->counters[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 /*  Unpacks the value of a known field with msgpack-c, once our reader has
     seen that its outer type and count fit the field and that it is
     well-formed and no deeper than the field's shape: msgpack-c then never
@@ -754,18 +1068,27 @@ s_unpack_field(s_reader_t *r, const s_field_t *f, msgpack_zone *zone,
     int depth = 0;
     switch (f->kind) {
     case S_F_STR:
+    case S_F_TOPIC:
+    case S_F_PATTERN:
         if (it.kind != S_STR || it.value < f->min || it.value > f->max)
             return ZMESH_EPROTO;
         break;
     case S_F_UINT:
-        if (it.kind != S_UINT)
+        if (it.kind != S_UINT || it.value < f->min || it.value > f->max)
+            return ZMESH_EPROTO;
+        break;
+    case S_F_PAYLOAD:
+        if (it.kind != S_BIN)
             return ZMESH_EPROTO;
         break;
     case S_F_PATTERNS:
     case S_F_GOSSIP:
+    case S_F_FRAMES:
+    case S_F_COUNTERS:
         if (it.kind != S_ARRAY || it.value > f->max)
             return ZMESH_EPROTO;
-        depth = f->kind == S_F_GOSSIP ? 2 : 1;
+        // [[kind, name, {key: value}]] is three deep.
+        depth = f->kind == S_F_COUNTERS ? 3 : f->kind == S_F_GOSSIP ? 2 : 1;
         break;
     case S_F_HEADERS:
         if (it.kind != S_MAP || it.value > f->max)
@@ -790,12 +1113,24 @@ s_decode_field(zmesh__msg_t *msg, s_field_id_t id, const msgpack_object *o)
 {
     const s_field_t *f = &s_fields[id];
     switch (f->kind) {
-    case S_F_STR: return s_copy_text(o, f->min, f->max, s_str_slot(msg, id));
+    case S_F_STR:
+    case S_F_TOPIC:
+    case S_F_PATTERN: {
+        char **slot = s_str_slot(msg, id);
+        int rc = s_copy_text(o, (size_t)f->min, (size_t)f->max, slot);
+        if (rc == 0 && !s_topic_syntax_ok(f->kind, *slot, o->via.str.size))
+            rc = ZMESH_EPROTO;
+        return rc;
+    }
     case S_F_UINT:
-        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 < f->min ||
+            o->via.u64 > f->max)
             return ZMESH_EPROTO;
         *s_uint_slot(msg, id) = o->via.u64;
         return 0;
+    case S_F_PAYLOAD: return s_decode_payload(o, msg);
+    case S_F_FRAMES: return s_decode_frames(o, msg);
+    case S_F_COUNTERS: return s_decode_counters(o, msg);
     case S_F_PATTERNS:
         if (id == S_PUBS)
             return s_decode_patterns(o, &msg->pubs, &msg->pubs_count);
@@ -859,6 +1194,8 @@ s_decode_body(s_reader_t *r, zmesh__msg_t *msg, msgpack_zone *zone)
     for (size_t i = 0; i < type->count; i++)
         if (type->uses[i].required && !seen[i])
             return ZMESH_EPROTO;
+    if (!s_rules_ok(msg))
+        return ZMESH_EPROTO;
     if (msg->type == ZMESH__MSG_HELLO) {
         // Absent optional strings read as "", so users need no NULL checks.
         if (!msg->host && !(msg->host = calloc(1, 1)))
@@ -934,6 +1271,23 @@ zmesh__msg_clear(zmesh__msg_t *msg)
     for (size_t i = 0; i < msg->peers_count; i++)
         free(msg->peers[i].endpoint);
     free(msg->peers);
+    free(msg->topic);
+    for (size_t i = 0; i < msg->frames_count; i++)
+        free(msg->frames[i]);
+    free(msg->frames);
+    free(msg->frame_sizes);
+    free(msg->pattern);
+    free(msg->payload);
+    for (size_t i = 0; i < msg->counters_count; i++) {
+        zmesh__counters_t *group = &msg->counters[i];
+        free(group->kind);
+        free(group->name);
+        for (size_t j = 0; j < group->count; j++)
+            free(group->keys[j]);
+        free(group->keys);
+        free(group->values);
+    }
+    free(msg->counters);
     memset(msg, 0, sizeof *msg);
 }
 

@@ -2,7 +2,8 @@
     (msgpack through msgpack-c) and event frames (topic, NUL, msgpack meta,
     msgpack payload). Strict on untrusted input: wrong types, lengths,
     nesting, missing fields or trailing bytes give ZMESH_EPROTO, never a
-    crash. Normative spec: proto/wire.md. Talks to msgpack-c only. */
+    crash. Normative spec: proto/wire.md. Talks to msgpack-c, and to topic.c
+    for the syntax of NAK's and DIRECT's topic and HISTORY's pattern. */
 #ifndef ZMESH_CODEC_H_INCLUDED
 #define ZMESH_CODEC_H_INCLUDED
 
@@ -21,8 +22,19 @@ typedef enum {
     ZMESH__MSG_PING = 3,
     ZMESH__MSG_PONG = 4,
     ZMESH__MSG_BYE = 5,
-    ZMESH__MSG_PEERS = 6
+    ZMESH__MSG_PEERS = 6,
+    ZMESH__MSG_NAK = 7,     /* asks a publisher to send events again */
+    ZMESH__MSG_REPAIR = 8,  /* events sent again, or history */
+    ZMESH__MSG_HISTORY = 9, /* asks a publisher for its kept last events */
+    ZMESH__MSG_DIRECT = 10, /* a message or request to one agent */
+    ZMESH__MSG_REPLY = 11,  /* the answer to a DIRECT request */
+    ZMESH__MSG_STATS = 12   /* asks for counters, or carries them */
 } zmesh__msg_type_t;
+
+/*  REPLY status values (proto/wire.md#reply). */
+#define ZMESH__REPLY_OK 0
+#define ZMESH__REPLY_NO_HANDLER 1 /* nothing at the responder takes it */
+#define ZMESH__REPLY_REFUSED 2    /* its queue to the application is full */
 
 typedef struct {
     char *key;
@@ -33,6 +45,16 @@ typedef struct {
     uint8_t id[ZMESH__ID_SIZE];
     char *endpoint;
 } zmesh__gossip_t;
+
+/*  One group of counters in a STATS answer: kind is "agent", "peer" (name
+    is the peer's id in hex) or "topic" (name is the topic). */
+typedef struct {
+    char *kind;
+    char *name;
+    char **keys;
+    uint64_t *values;
+    size_t count;
+} zmesh__counters_t;
 
 /*  A decoded control message. Which fields are meaningful depends on type;
     the rest are zero/NULL. After zmesh__msg_decode all strings are
@@ -63,6 +85,40 @@ typedef struct {
     /* PEERS */
     zmesh__gossip_t *peers;
     size_t peers_count;
+    /* NAK, REPAIR, HISTORY, DIRECT, REPLY, STATS: the requester's number
+       for the request, echoed in the answer (0 in a DIRECT that wants no
+       reply) */
+    uint64_t req;
+    /* NAK: the missing range of `topic`; join = 1 asks only for events
+       published after the sender's data subscription reached us */
+    char *topic; /* NAK, DIRECT */
+    uint64_t first;
+    uint64_t last;
+    uint64_t join;
+    /* REPAIR: event frames, each exactly as on the data plane; done = 1 on
+       the last REPAIR answering a request, and there join = 1 when the
+       answer to a join NAK is vouched for (proto/wire.md#repair). Each
+       frame is checked with zmesh__frame_decode both ways (not its
+       publisher: the caller's) */
+    void **frames;
+    size_t *frame_sizes;
+    size_t frames_count;
+    uint64_t done;
+    /* HISTORY */
+    char *pattern;
+    /* DIRECT and REPLY: one msgpack object. NULL (size 0) is an absent
+       payload: allowed, and then not written, only in a REPLY whose status
+       is not ZMESH__REPLY_OK */
+    void *payload;
+    size_t payload_size;
+    /* REPLY */
+    uint64_t status;
+    /* STATS: absent in the question, present in the answer. NULL means
+       absent whatever the count: an answer with no groups has a non-NULL
+       counters and count 0 (decode gives one; to encode one, point
+       counters at any zmesh__counters_t). A NULL name is written as "" */
+    zmesh__counters_t *counters;
+    size_t counters_count;
 } zmesh__msg_t;
 
 /*  Encodes `msg` (type, sender and the type's fields; version is always
@@ -75,7 +131,10 @@ int zmesh__msg_encode(const zmesh__msg_t *msg, void **out, size_t *size);
     zmesh__msg_clear). On error *msg is left cleared and nothing leaks.
     Errors: ZMESH_EPROTO (malformed, wrong types, unknown type, limits
     exceeded: strings over their ZMESH_*_MAX, more than 1024 patterns or 32
-    headers or 1024 gossip entries), ZMESH_ENOMEM. A message whose version
+    headers or 1024 gossip entries or 4096 frames or 1024 counter groups of
+    64 counters; a bad NAK/DIRECT topic or HISTORY pattern, a payload or
+    frame that is not well-formed, and the other rules of wire.md),
+    ZMESH_ENOMEM. A message whose version
     is not ZMESH_PROTOCOL_VERSION decodes its header only and returns
     ZMESH__EVERSION with msg->version and msg->sender set. */
 #define ZMESH__EVERSION 1
