@@ -11,6 +11,9 @@
 #include "codec.h"
 #include "control.h"
 #include "log.h"
+#include "repair.h"
+#include "requests.h"
+#include "retain.h"
 #include "socket.h"
 #include "streams.h"
 #include "topic.h"
@@ -47,6 +50,12 @@
 #define S_WAKE_NOW 1  /* something is ready for zmesh_agent_recv */
 #define S_WAKE_TICK 2 /* a connection timer will be due soon */
 #define S_RECONNECT_MAX_MS 5000
+#define S_RETRANSMIT_BYTES (8 * 1024 * 1024) /* default retransmit buffer */
+#define S_REPAIR_TIMEOUT_MS 300              /* default wait for a repair */
+#define S_REPAIR_SESSIONS 256                /* streams under repair at once */
+#define S_REPAIR_HELD_BYTES (32 * 1024 * 1024) /* held while repairing */
+#define S_HISTORY_MAX 64                       /* history patterns */
+#define S_REQUESTS_MAX 65536                   /* requests in flight */
 
 /*  One data connection of the SUB. A connection we no longer want is not
     closed at once but when the publisher closes it or at a deadline, see
@@ -60,17 +69,33 @@ typedef struct {
     int backoff_ms;       /* the next reconnect delay */
 } s_connection_t;
 
-/*  A frame read from the SUB ahead of time, see s_hold_pending. */
+/*  A frame read from the SUB ahead of time (see s_hold_pending), or
+    released by a repair session (see s_repair_release). */
 typedef struct s_held {
     zmq_msg_t msg;
+    bool repaired; /* it came in a REPAIR */
+    bool settled;  /* its stream's repair is over: a gap is reported */
     struct s_held *next;
 } s_held_t;
 
+typedef struct {
+    s_held_t *head;
+    s_held_t *tail;
+    size_t bytes;
+} s_queue_t;
+
+/*  An event that is not a data frame: a peer joining or leaving, a direct
+    message, a request or a reply. */
 typedef struct {
     zmesh_event_type_t type;
     char id[33];
     char *name;
     char *reason;
+    char *topic;   /* direct messages and requests */
+    void *payload; /* ... and replies */
+    size_t payload_size;
+    uint64_t req;
+    int status;
 } s_peer_event_t;
 
 struct zmesh_event {
@@ -84,6 +109,9 @@ struct zmesh_event {
     uint64_t sequence;
     uint64_t gap_last;
     int64_t timestamp_us;
+    bool repaired;
+    uint64_t request_id;
+    int status;
 };
 
 struct zmesh_agent {
@@ -100,6 +128,11 @@ struct zmesh_agent {
     int linger_ms;
     char *seeds[S_MAX_SEEDS];
     size_t seeds_count;
+    size_t retransmit_bytes;
+    int repair_timeout_ms;
+    char *history_patterns[S_HISTORY_MAX];
+    size_t history_counts[S_HISTORY_MAX];
+    size_t history_size;
     zmesh__header_t headers[S_MAX_HEADERS];
     size_t headers_count;
 
@@ -129,7 +162,8 @@ struct zmesh_agent {
     unsigned service_countdown;
 
     /* publishing: sequence per topic, with the last topic cached */
-    zhashx_t *streams; /* topic -> uint64_t * next sequence */
+    zhashx_t *streams;         /* topic -> uint64_t * next sequence */
+    zmesh__retain_t *retained; /* what was sent, for repairs and history */
     char last_topic[ZMESH_TOPIC_MAX + 1];
     size_t last_topic_size;
     uint64_t *last_sequence;
@@ -140,9 +174,13 @@ struct zmesh_agent {
     zmesh__streams_t *streams_in; /* sequence per (publisher, topic) */
     zmesh_event_t stashed;        /* a message that follows a gap event */
     bool has_stashed;
-    s_held_t *held_head; /* frames already read from the SUB, oldest first */
-    s_held_t *held_tail;
-    size_t held_bytes;
+    s_queue_t held;      /* frames already read from the SUB, oldest first */
+    s_queue_t settled;   /* frames released by repairs: before `held` */
+    bool frame_repaired; /* the frame in self->msg came in a REPAIR */
+    bool frame_settled;  /* ... and its stream's repair is over */
+    zmesh__repair_t *repair;     /* streams under repair */
+    zmesh__requests_t *requests; /* our requests in flight */
+    uint64_t repairs_rejected;   /* frames in REPAIRs that did not fit */
     zmesh_event_t event;
     s_peer_event_t *peer_event; /* the one handed out, if any */
     zlistx_t *peer_events;      /* s_peer_event_t * queued */
@@ -172,6 +210,11 @@ struct zmesh_agent {
     uint64_t events_missing;
     uint64_t duplicates_dropped;
     uint64_t data_reconnects;
+    uint64_t directs_sent;
+    uint64_t directs_received;
+    uint64_t replies_received;
+    uint64_t requests_timed_out;
+    uint64_t replies_dropped;
     uint64_t queries;         /* numbers the queries to the control thread */
     bool in_multipart;        /* dropping the parts of a multi-part message */
     zmesh_agent_t *live_next; /* in s_live while started */
@@ -220,6 +263,8 @@ s_peer_event_free(void **item)
     if (event) {
         free(event->name);
         free(event->reason);
+        free(event->topic);
+        free(event->payload);
         free(event);
     }
     *item = NULL;
@@ -245,6 +290,8 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     self->peer_timeout_ms = 5000;
     self->max_msg_size = 1024 * 1024;
     self->linger_ms = 1000;
+    self->retransmit_bytes = S_RETRANSMIT_BYTES;
+    self->repair_timeout_ms = S_REPAIR_TIMEOUT_MS;
     self->epoll_fd = -1;
     self->wake_fd = -1;
     self->streams = zhashx_new();
@@ -271,6 +318,62 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     return 0;
 }
 
+/*  Frame queues: what is taken off self->msg's path for later. */
+
+// Moves *msg to the end of the queue; false (msg untouched) when memory
+// is short.
+static bool
+s_queue_push(s_queue_t *queue, zmq_msg_t *msg, bool repaired, bool settled)
+{
+    s_held_t *held = malloc(sizeof *held);
+    if (!held)
+        return false;
+    zmq_msg_init(&held->msg);
+    zmq_msg_move(&held->msg, msg);
+    held->repaired = repaired;
+    held->settled = settled;
+    held->next = NULL;
+    if (queue->tail)
+        queue->tail->next = held;
+    else
+        queue->head = held;
+    queue->tail = held;
+    queue->bytes += zmq_msg_size(&held->msg);
+    return true;
+}
+
+// Moves the oldest frame into *msg; false when the queue is empty.
+static bool
+s_queue_pop(s_queue_t *queue, zmq_msg_t *msg, bool *repaired, bool *settled)
+{
+    s_held_t *held = queue->head;
+    if (!held)
+        return false;
+    queue->head = held->next;
+    if (!queue->head)
+        queue->tail = NULL;
+    queue->bytes -= zmq_msg_size(&held->msg);
+    zmq_msg_move(msg, &held->msg);
+    zmq_msg_close(&held->msg);
+    *repaired = held->repaired;
+    *settled = held->settled;
+    free(held);
+    return true;
+}
+
+static void
+s_queue_clear(s_queue_t *queue)
+{
+    while (queue->head) {
+        s_held_t *held = queue->head;
+        queue->head = held->next;
+        zmq_msg_close(&held->msg);
+        free(held);
+    }
+    queue->tail = NULL;
+    queue->bytes = 0;
+}
+
 static void s_live_remove(zmesh_agent_t *self);
 static void s_reply_discard(const char *command, zframe_t *payload);
 
@@ -283,14 +386,10 @@ s_stop(zmesh_agent_t *self)
         self->msg_live = false;
     }
     s_peer_event_free((void **)&self->peer_event);
-    while (self->held_head) {
-        s_held_t *held = self->held_head;
-        self->held_head = held->next;
-        zmq_msg_close(&held->msg);
-        free(held);
-    }
-    self->held_tail = NULL;
-    self->held_bytes = 0;
+    s_queue_clear(&self->held);
+    s_queue_clear(&self->settled);
+    zmesh__repair_destroy(&self->repair);
+    zmesh__requests_destroy(&self->requests);
     // A reply that came after its query timed out carries memory only we
     // can free; zactor_destroy would drop the message with it.
     if (self->actor) {
@@ -309,6 +408,7 @@ s_stop(zmesh_agent_t *self)
     }
     // The actor says BYE to every peer before it returns.
     zactor_destroy(&self->actor);
+    zmesh__retain_destroy(&self->retained); // the actor used it until now
     // libzmq's I/O thread writes monitor events with a blocking send: were
     // the SUB still monitored when our reader is gone, its teardown events
     // would block that thread, and with it every socket of the process.
@@ -340,6 +440,8 @@ zmesh_agent_destroy(zmesh_agent_t **agent)
     s_stop(self);
     for (size_t i = 0; i < self->seeds_count; i++)
         free(self->seeds[i]);
+    for (size_t i = 0; i < self->history_size; i++)
+        free(self->history_patterns[i]);
     for (size_t i = 0; i < self->headers_count; i++) {
         free(self->headers[i].key);
         free(self->headers[i].value);
@@ -501,6 +603,50 @@ zmesh_agent_set_linger(zmesh_agent_t *self, int linger_ms)
     if (linger_ms < 0)
         return ZMESH_EINVAL;
     self->linger_ms = linger_ms;
+    return 0;
+}
+
+int
+zmesh_agent_set_retransmit_buffer(zmesh_agent_t *self, size_t bytes)
+{
+    S_CONFIGURABLE(self);
+    self->retransmit_bytes = bytes;
+    return 0;
+}
+
+int
+zmesh_agent_set_repair_timeout(zmesh_agent_t *self, int timeout_ms)
+{
+    S_CONFIGURABLE(self);
+    if (timeout_ms < 0 || timeout_ms > 60000)
+        return ZMESH_EINVAL;
+    self->repair_timeout_ms = timeout_ms;
+    return 0;
+}
+
+int
+zmesh_agent_set_history(zmesh_agent_t *self, const char *pattern, size_t count)
+{
+    S_CONFIGURABLE(self);
+    if (!pattern)
+        return ZMESH_EINVAL;
+    int rc = zmesh__pattern_check(pattern, strlen(pattern));
+    if (rc != 0)
+        return rc;
+    if (count > ZMESH__RETAIN_HISTORY_MAX)
+        return ZMESH_EINVAL;
+    size_t i = 0;
+    while (i < self->history_size &&
+           strcmp(self->history_patterns[i], pattern) != 0)
+        i++;
+    if (i == self->history_size) {
+        if (i == S_HISTORY_MAX)
+            return ZMESH_EINVAL;
+        if (!(self->history_patterns[i] = strdup(pattern)))
+            return ZMESH_ENOMEM;
+        self->history_size++;
+    }
+    self->history_counts[i] = count;
     return 0;
 }
 
@@ -716,6 +862,7 @@ s_control_config(zmesh_agent_t *self, const char *bind_address,
     memcpy(cfg->id, self->id, ZMESH__ID_SIZE);
     strcpy(cfg->data_endpoint, self->data_endpoint);
     strcpy(cfg->notify_endpoint, notify_endpoint);
+    cfg->retained = self->retained;
     cfg->seeds = calloc(self->seeds_count + 1, sizeof *cfg->seeds);
     cfg->headers = calloc(self->headers_count + 1, sizeof *cfg->headers);
     bool ok = cfg->seeds && cfg->headers;
@@ -824,6 +971,21 @@ s_start(zmesh_agent_t *self)
         s_filter_set(self, zmesh__topic_index_at(self->subs, i), true);
     s_token_update(self);
 
+    if (zmesh__repair_new(&self->repair, S_REPAIR_SESSIONS,
+                          S_REPAIR_HELD_BYTES) != 0 ||
+        zmesh__requests_new(&self->requests, S_REQUESTS_MAX) != 0 ||
+        zmesh__retain_new(&self->retained, self->retransmit_bytes) != 0)
+        return ZMESH_ENOMEM;
+    // Checked when set (zmesh_agent_set_history): only memory can fail.
+    for (size_t i = 0; i < self->history_size; i++) {
+        if (self->history_counts[i] == 0)
+            continue;
+        rc = zmesh__retain_set_history(
+            self->retained, self->history_patterns[i], self->history_counts[i]);
+        if (rc != 0)
+            return rc;
+    }
+
     zmesh__control_config_t *cfg =
         s_control_config(self, address, notify_endpoint);
     if (!cfg)
@@ -887,30 +1049,34 @@ zmesh_agent_start(zmesh_agent_t *self)
 /* ------------------------------------------------------------------------ */
 /*  What the control thread and the XPUB tell this thread                  */
 
-static void
-s_peer_event_push(zmesh_agent_t *self, zmesh_event_type_t type, const char *id,
-                  const char *name, const char *reason)
+// Queues an event for recv. Replies are not bounded here: each request
+// in flight (a bounded number) ends in exactly one.
+static s_peer_event_t *
+s_event_push(zmesh_agent_t *self, zmesh_event_type_t type, const char *id,
+             const char *name, const char *reason)
 {
-    if (zlistx_size(self->peer_events) >= S_MAX_PEER_EVENTS) {
+    if (type != ZMESH_EVENT_REPLY &&
+        zlistx_size(self->peer_events) >= S_MAX_PEER_EVENTS) {
         self->peer_events_dropped++;
         zmesh__log_limited(&self->backlog_log, S_LOG_INTERVAL_MS,
                            "peer event dropped: the application has not "
                            "read %d queued events",
                            S_MAX_PEER_EVENTS);
-        return;
+        return NULL;
     }
     s_peer_event_t *event = calloc(1, sizeof *event);
     if (!event)
-        return;
+        return NULL;
     event->type = type;
     snprintf(event->id, sizeof event->id, "%s", id);
     event->name = strdup(name);
     event->reason = strdup(reason);
-    if (!event->name || !event->reason) {
+    if (!event->name || !event->reason ||
+        !zlistx_add_end(self->peer_events, event)) {
         s_peer_event_free((void **)&event);
-        return;
+        return NULL;
     }
-    zlistx_add_end(self->peer_events, event);
+    return event;
 }
 
 static void
@@ -951,37 +1117,21 @@ s_names_retire(zmesh_agent_t *self, const char *id)
 static void
 s_hold_pending(zmesh_agent_t *self)
 {
-    for (;;) {
-        s_held_t *held = malloc(sizeof *held);
-        if (!held)
-            return;
-        zmq_msg_init(&held->msg);
-        if (zmq_msg_recv(&held->msg, self->sub_handle, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&held->msg);
-            free(held);
-            return;
-        }
-        size_t size = zmq_msg_size(&held->msg);
-        if (self->held_bytes + size > S_HELD_BYTES_MAX) {
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    while (zmq_msg_recv(&msg, self->sub_handle, ZMQ_DONTWAIT) >= 0) {
+        if (self->held.bytes + zmq_msg_size(&msg) > S_HELD_BYTES_MAX ||
+            !s_queue_push(&self->held, &msg, false, false)) {
             // The application has not read for a long while: losing these
             // is counted and said, never silent.
-            zmq_msg_close(&held->msg);
-            free(held);
             self->frames_dropped++;
             zmesh__log_limited(&self->backlog_log, S_LOG_INTERVAL_MS,
                                "event dropped: %d MiB already held for an "
                                "application that does not read",
                                S_HELD_BYTES_MAX >> 20);
-            continue;
         }
-        held->next = NULL;
-        if (self->held_tail)
-            self->held_tail->next = held;
-        else
-            self->held_head = held;
-        self->held_tail = held;
-        self->held_bytes += size;
     }
+    zmq_msg_close(&msg);
 }
 
 // Connections with a close or a reconnect due are counted in self->timers,
@@ -1072,9 +1222,131 @@ s_connections_expire(zmesh_agent_t *self)
     zlistx_destroy(&due);
 }
 
+static void s_repair_release(zmesh_agent_t *self, bool all);
+
+// A REPAIR answered one of our NAKs (or the control thread answered it
+// for a publisher that is gone).
+static void
+s_on_repair(zmesh_agent_t *self, zmsg_t *msg)
+{
+    zframe_t *header = zmsg_pop(msg);
+    zmesh__repair_note_t note;
+    if (!header || zframe_size(header) != sizeof note) {
+        zframe_destroy(&header);
+        return;
+    }
+    memcpy(&note, zframe_data(header), sizeof note);
+    zframe_destroy(&header);
+    size_t count = zmsg_size(msg);
+    void **frames = calloc(count + 1, sizeof *frames);
+    size_t *sizes = calloc(count + 1, sizeof *sizes);
+    if (frames && sizes) {
+        size_t i = 0;
+        for (zframe_t *f = zmsg_first(msg); f && i < count;
+             f = zmsg_next(msg), i++) {
+            frames[i] = zframe_data(f);
+            sizes[i] = zframe_size(f);
+        }
+        zmesh__repair_answer(self->repair, note.sender, note.req, frames, sizes,
+                             count, note.done, note.vouched,
+                             &self->repairs_rejected);
+    }
+    free(frames);
+    free(sizes);
+    s_repair_release(self, false);
+}
+
+static void s_requests_expire(zmesh_agent_t *self, const uint8_t *gone);
+static int s_direct(zmesh_agent_t *self, const zmesh__direct_t *how,
+                    const char *peer, const char *topic, const void *payload,
+                    size_t size, uint8_t *to);
+static const char *s_peer_name_of(zmesh_agent_t *self, const char *id);
+
+// A DIRECT or REPLY from a peer: "DIRECT"|"REPLY", id, req, topic|status,
+// payload.
+static void
+s_on_direct(zmesh_agent_t *self, zmsg_t *msg)
+{
+    char *what = zmsg_popstr(msg);
+    char *id = zmsg_popstr(msg);
+    char *req_text = zmsg_popstr(msg);
+    char *third = zmsg_popstr(msg);
+    zframe_t *payload = zmsg_pop(msg);
+    uint8_t sender[ZMESH__ID_SIZE];
+    if (!what || !id || !req_text || !third || !payload ||
+        zmesh__id_from_hex(id, sender) != 0)
+        goto done;
+    uint64_t req = strtoull(req_text, NULL, 10);
+    if (streq(what, "REPLY")) {
+        if (!zmesh__requests_answer(self->requests, req, sender)) {
+            self->replies_dropped++; // late, or not ours
+            goto done;
+        }
+        uint64_t status = strtoull(third, NULL, 10);
+        s_peer_event_t *event = s_event_push(self, ZMESH_EVENT_REPLY, id,
+                                             s_peer_name_of(self, id), "");
+        if (!event)
+            goto done;
+        event->req = req;
+        event->status = status == ZMESH__REPLY_OK        ? 0
+                        : status == ZMESH__REPLY_REFUSED ? ZMESH_EFULL
+                                                         : ZMESH_ENOTFOUND;
+        self->replies_received++;
+        if (status == ZMESH__REPLY_OK &&
+            (event->payload = malloc(zframe_size(payload) + 1)) != NULL) {
+            memcpy(event->payload, zframe_data(payload), zframe_size(payload));
+            event->payload_size = zframe_size(payload);
+        }
+        goto done;
+    }
+    size_t size = zframe_size(payload);
+    char *topic = strdup(third);
+    void *data = malloc(size + 1);
+    s_peer_event_t *event =
+        topic && data
+            ? s_event_push(self, req ? ZMESH_EVENT_REQUEST : ZMESH_EVENT_DIRECT,
+                           id, s_peer_name_of(self, id), "")
+            : NULL;
+    if (event) {
+        memcpy(data, zframe_data(payload), size);
+        event->topic = topic;
+        event->payload = data;
+        event->payload_size = size;
+        event->req = req;
+        self->directs_received++;
+        goto done;
+    }
+    free(topic);
+    free(data);
+    if (req) {
+        // Our application's queue is full (or memory short): the
+        // requester hears it now instead of at its timeout.
+        zmesh__direct_t how = {ZMESH__MSG_REPLY, req, ZMESH__REPLY_REFUSED,
+                               false};
+        s_direct(self, &how, id, "", NULL, 0, NULL);
+    }
+done:
+    zstr_free(&what);
+    zstr_free(&id);
+    zstr_free(&req_text);
+    zstr_free(&third);
+    zframe_destroy(&payload);
+}
+
 static void
 s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
 {
+    if (zframe_streq(zmsg_first(msg), "REPAIR")) {
+        zframe_t *what = zmsg_pop(msg);
+        zframe_destroy(&what);
+        s_on_repair(self, msg);
+        return;
+    }
+    if (zframe_streq(zmsg_first(msg), "DIRECT") ||
+        zframe_streq(zmsg_first(msg), "REPLY")) {
+        s_on_direct(self, msg);
+        return;
+    }
     char *what = zmsg_popstr(msg);
     char *a = zmsg_popstr(msg);
     char *b = zmsg_popstr(msg);
@@ -1087,11 +1359,17 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
         s_connection_change(self, a, false);
     else if (streq(what, "JOINED") && b && c) {
         s_names_set(self, a, b);
-        s_peer_event_push(self, ZMESH_EVENT_PEER_JOINED, a, b, c);
+        s_event_push(self, ZMESH_EVENT_PEER_JOINED, a, b, c);
     } else if (streq(what, "LEFT") && b && c) {
+        uint8_t id[ZMESH__ID_SIZE];
+        if (zmesh__id_from_hex(a, id) == 0) {
+            zmesh__repair_abandon(self->repair, id);
+            zmesh__retain_unmark(self->retained, id);
+            s_requests_expire(self, id);
+        }
         s_names_retire(self, a);
         zhashx_delete(self->ready, a);
-        s_peer_event_push(self, ZMESH_EVENT_PEER_LEFT, a, b, c);
+        s_event_push(self, ZMESH_EVENT_PEER_LEFT, a, b, c);
     }
     zstr_free(&what);
     zstr_free(&a);
@@ -1114,6 +1392,9 @@ s_on_subscription(zmesh_agent_t *self, const uint8_t *data, size_t size)
         generation = generation << 8 | data[2 + ZMESH__ID_SIZE + i];
     uint64_t *known = zhashx_lookup(self->ready, id);
     if (data[0] == 1) {
+        // From here on that subscriber gets what we publish: a slow
+        // joiner's NAK is answered from this mark (proto/wire.md#nak).
+        zmesh__retain_mark(self->retained, data + 2);
         if (!known) {
             known = calloc(1, sizeof *known);
             if (!known)
@@ -1229,11 +1510,13 @@ s_drain_subscriptions(zmesh_agent_t *self)
 static void
 s_wake_update(zmesh_agent_t *self)
 {
-    int want = zlistx_size(self->peer_events) > 0 || self->held_head ||
-                       self->has_stashed
+    int want = zlistx_size(self->peer_events) > 0 || self->held.head ||
+                       self->settled.head || self->has_stashed
                    ? S_WAKE_NOW
-               : self->timers > 0 ? S_WAKE_TICK
-                                  : S_WAKE_NONE;
+               : self->timers > 0 || zmesh__repair_sessions(self->repair) > 0 ||
+                       zmesh__requests_size(self->requests) > 0
+                   ? S_WAKE_TICK
+                   : S_WAKE_NONE;
     if (want == self->wake_state || self->wake_fd < 0)
         return;
     struct itimerspec when = {{0, 0}, {0, 0}};
@@ -1357,6 +1640,11 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
         return ZMESH_ENOMEM;
     zmesh__frame_encode(topic, topic_size, self->id, *sequence + 1, now_us,
                         payload, size, zmq_msg_data(&msg), frame_size);
+    // Kept for repairs (proto/wire.md#nak) before sending, since sending
+    // empties the message. An XPUB send never blocks and fails only when
+    // the context ends, so what is kept was sent.
+    zmesh__retain_add(self->retained, topic, topic_size, *sequence + 1,
+                      zmq_msg_data(&msg), frame_size);
     if (zmq_msg_send(&msg, self->xpub_handle, 0) < 0) {
         zmq_msg_close(&msg);
         return ZMESH_ESYS;
@@ -1410,6 +1698,76 @@ s_topic_wanted(zmesh_agent_t *self, const char *topic, size_t size)
     return wanted;
 }
 
+// Asks the control thread to send a NAK.
+static void
+s_send_nak(zmesh_agent_t *self, const zmesh__nak_t *nak)
+{
+    if (zsock_send(self->actor, "sb", "NAK", nak, sizeof *nak) != 0)
+        zmesh__log(ZMESH_LOG_WARNING, "NAK not passed to the control thread");
+}
+
+// Opens a repair of `frame`'s stream, whose events first..last are
+// missing; self->msg moves into the session. False when repair is off,
+// the publisher is unknown (it left: nobody to ask) or a limit is
+// reached; the caller then reports the gap at once.
+static bool
+s_repair_open(zmesh_agent_t *self, const zmesh__frame_t *frame, uint64_t first,
+              uint64_t last, bool join)
+{
+    if (self->repair_timeout_ms == 0 || self->event.peer_name[0] == '\0')
+        return false;
+    zmesh__nak_t nak;
+    int64_t deadline = zmesh__clock_ms() + self->repair_timeout_ms;
+    // After this, frame points into a moved message: only nak is used.
+    if (!zmesh__repair_open(self->repair, frame, &self->msg, first, last, join,
+                            deadline, &nak))
+        return false;
+    // The stream is judged again when the session is released: from just
+    // before the gap, or (a join) from whatever comes first.
+    size_t topic_size = strlen(nak.topic);
+    if (join)
+        zmesh__streams_drop(self->streams_in, nak.publisher, nak.topic,
+                            topic_size);
+    else
+        zmesh__streams_rewind(self->streams_in, nak.publisher, nak.topic,
+                              topic_size, first - 1);
+    s_send_nak(self, &nak);
+    return true;
+}
+
+static void
+s_on_released_session(void *arg, const uint8_t publisher[ZMESH__ID_SIZE],
+                      const char *topic, size_t topic_size, bool join,
+                      bool vouched)
+{
+    zmesh_agent_t *self = arg;
+    // A join the publisher could not vouch for (it no longer holds all it
+    // sent since our subscription): what is missing from 1 on is a gap.
+    if (join && !vouched)
+        zmesh__streams_rewind(self->streams_in, publisher, topic, topic_size,
+                              0);
+}
+
+static void
+s_on_released_frame(void *arg, zmq_msg_t *msg, uint64_t seq, bool repaired)
+{
+    (void)seq;
+    zmesh_agent_t *self = arg;
+    if (!s_queue_push(&self->settled, msg, repaired, true))
+        self->frames_dropped++; // out of memory; the next event shows a gap
+}
+
+// Moves the frames of finished repairs (answered, timed out, or all when
+// `all`) to the settled queue, which recv serves first.
+static void
+s_repair_release(zmesh_agent_t *self, bool all)
+{
+    if (zmesh__repair_sessions(self->repair) == 0)
+        return;
+    zmesh__repair_release(self->repair, zmesh__clock_ms(), all,
+                          s_on_released_session, s_on_released_frame, self);
+}
+
 // Turns the frame in self->msg into the current event; false when it is
 // malformed or not wanted (it is then counted or just skipped).
 static bool
@@ -1441,6 +1799,20 @@ s_deliver(zmesh_agent_t *self)
     event->sequence = frame.sequence;
     event->gap_last = 0;
     event->timestamp_us = frame.timestamp_us;
+    event->repaired = self->frame_repaired;
+    event->request_id = 0;
+    event->status = 0;
+    // A stream under repair keeps its later events back until the repair
+    // is over (s_repair_release), so they come in order.
+    zmesh__nak_t nak;
+    if (!self->frame_settled) {
+        switch (zmesh__repair_hold(self->repair, &frame, &self->msg, &nak)) {
+        case ZMESH__REPAIR_PASS: break;
+        case ZMESH__REPAIR_DUPLICATE: self->duplicates_dropped++; return false;
+        case ZMESH__REPAIR_NAK: s_send_nak(self, &nak); return false;
+        case ZMESH__REPAIR_HELD: return false;
+        }
+    }
     // proto/wire.md#sequences: in order, or a gap said out loud first, and
     // never the same event twice.
     uint64_t first, last;
@@ -1449,6 +1821,9 @@ s_deliver(zmesh_agent_t *self)
                                  &last)) {
     case ZMESH__SEQ_OLD: self->duplicates_dropped++; return false;
     case ZMESH__SEQ_GAP:
+        if (!self->frame_settled &&
+            s_repair_open(self, &frame, first, last, false))
+            return false;
         self->stashed = *event;
         self->has_stashed = true;
         event->type = ZMESH_EVENT_GAP;
@@ -1464,6 +1839,13 @@ s_deliver(zmesh_agent_t *self)
                    event->topic, event->peer_name, event->peer_id);
         break;
     case ZMESH__SEQ_FIRST:
+        // A slow joiner: what came before its first event may have been
+        // published after its subscription was in place (proto/wire.md
+        // #nak, join).
+        if (frame.sequence > 1 && !self->frame_settled &&
+            s_repair_open(self, &frame, 1, frame.sequence - 1, true))
+            return false;
+        break;
     case ZMESH__SEQ_NEXT: break;
     }
     self->events_received++;
@@ -1485,6 +1867,14 @@ s_pop_peer_event(zmesh_agent_t *self)
     event->peer_name = pe->name;
     event->peer_id = pe->id;
     event->reason = pe->reason;
+    if (pe->topic)
+        event->topic = pe->topic;
+    if (pe->payload) {
+        event->payload = pe->payload;
+        event->payload_size = pe->payload_size;
+    }
+    event->request_id = pe->req;
+    event->status = pe->status;
     return true;
 }
 
@@ -1494,17 +1884,35 @@ s_pop_peer_event(zmesh_agent_t *self)
 static bool
 s_next_frame(zmesh_agent_t *self)
 {
-    s_held_t *held = self->held_head;
-    if (!held)
-        return zmq_msg_recv(&self->msg, self->sub_handle, ZMQ_DONTWAIT) >= 0;
-    self->held_head = held->next;
-    if (!self->held_head)
-        self->held_tail = NULL;
-    self->held_bytes -= zmq_msg_size(&held->msg);
-    zmq_msg_move(&self->msg, &held->msg);
-    zmq_msg_close(&held->msg);
-    free(held);
-    return true;
+    if (s_queue_pop(&self->settled, &self->msg, &self->frame_repaired,
+                    &self->frame_settled) ||
+        s_queue_pop(&self->held, &self->msg, &self->frame_repaired,
+                    &self->frame_settled))
+        return true;
+    self->frame_repaired = self->frame_settled = false;
+    return zmq_msg_recv(&self->msg, self->sub_handle, ZMQ_DONTWAIT) >= 0;
+}
+
+// Requests that reached their deadline, or whose peer left (`gone`), end
+// with a reply event saying so.
+static void
+s_requests_expire(zmesh_agent_t *self, const uint8_t *gone)
+{
+    if (zmesh__requests_size(self->requests) == 0)
+        return;
+    int64_t now = zmesh__clock_ms();
+    uint64_t req;
+    bool left;
+    while (zmesh__requests_expire(self->requests, now, gone, &req, &left)) {
+        s_peer_event_t *event =
+            s_event_push(self, ZMESH_EVENT_REPLY, "", "", "");
+        if (!event)
+            continue; // out of memory
+        event->req = req;
+        event->status = left ? ZMESH_EGONE : ZMESH_ETIMEDOUT;
+        if (!left)
+            self->requests_timed_out++;
+    }
 }
 
 static int s_recv(zmesh_agent_t *self, int timeout_ms,
@@ -1540,13 +1948,18 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
     // busy stream every event would otherwise pay for it.
     int64_t deadline = 0;
     for (unsigned skipped = 0;;) {
+        s_requests_expire(self, NULL);
         if (zlistx_size(self->peer_events) > 0 && s_pop_peer_event(self)) {
             *event = &self->event;
             return 0;
         }
+        // Serviced before a frame is taken, never between taking and
+        // judging it: a repair finished meanwhile must release its frames
+        // ahead of that frame, or the frame would look like a new gap.
+        if (--self->service_countdown == 0)
+            s_service(self);
+        s_repair_release(self, false);
         if (s_next_frame(self)) {
-            if (--self->service_countdown == 0)
-                s_service(self);
             if (s_deliver(self)) {
                 *event = &self->event;
                 return 0;
@@ -1574,6 +1987,14 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
                                             : (long)(deadline - now);
         if (self->timers > 0 && (wait < 0 || wait > S_RECONNECT_MIN_MS))
             wait = S_RECONNECT_MIN_MS; // a close or reconnect is due soon
+        int64_t dues[2] = {zmesh__repair_deadline(self->repair),
+                           zmesh__requests_deadline(self->requests)};
+        for (int i = 0; i < 2; i++)
+            if (dues[i] > 0) {
+                long until = dues[i] > now ? (long)(dues[i] - now) : 0;
+                if (wait < 0 || wait > until)
+                    wait = until;
+            }
         zmq_pollitem_t items[4] = {
             {self->sub_handle, 0, ZMQ_POLLIN, 0},
             {zsock_resolve(self->notify), 0, ZMQ_POLLIN, 0},
@@ -1645,6 +2066,12 @@ zmesh_event_timestamp(const zmesh_event_t *event)
     return event->timestamp_us;
 }
 
+int
+zmesh_event_repaired(const zmesh_event_t *event)
+{
+    return event && event->repaired ? 1 : 0;
+}
+
 uint64_t
 zmesh_event_gap_last(const zmesh_event_t *event)
 {
@@ -1673,20 +2100,24 @@ s_reply_discard(const char *command, zframe_t *payload)
         zmesh__want_destroy((zmesh__want_t **)&pointer);
 }
 
-// Sends a query and waits for its reply's payload frame. Each query has a
-// number its reply echoes, so a reply that comes after its query gave up
-// is recognised and discarded instead of answering the next query.
+// Sends a query (the command, its number, then `args`, which it takes)
+// and waits for its reply's payload frame. Each query has a number its
+// reply echoes, so a reply that comes after its query gave up is
+// recognised and discarded instead of answering the next query.
 static int
-s_query(zmesh_agent_t *self, const char *command, const char *arg,
-        zframe_t **payload)
+s_query_msg(zmesh_agent_t *self, const char *command, zmsg_t **args,
+            zframe_t **payload)
 {
     // The number travels as text: czmq's '8' picture has a byte order of
     // its own, and text is what both ends read alike.
     char number[24];
     snprintf(number, sizeof number, "%llu",
              (unsigned long long)++self->queries);
-    if (zsock_send(self->actor, "sss", command, number, arg ? arg : "") != 0)
+    if (zmsg_pushstr(*args, number) != 0 || zmsg_pushstr(*args, command) != 0 ||
+        zmsg_send(args, self->actor) != 0) {
+        zmsg_destroy(args);
         return ZMESH_ESYS;
+    }
     int64_t deadline = zmesh__clock_ms() + S_REPLY_TIMEOUT_MS;
     for (;;) {
         int64_t left = deadline - zmesh__clock_ms();
@@ -1715,6 +2146,18 @@ s_query(zmesh_agent_t *self, const char *command, const char *arg,
         }
         zframe_destroy(&frame);
     }
+}
+
+static int
+s_query(zmesh_agent_t *self, const char *command, const char *arg,
+        zframe_t **payload)
+{
+    zmsg_t *args = zmsg_new();
+    if (!args || zmsg_addstr(args, arg ? arg : "") != 0) {
+        zmsg_destroy(&args);
+        return ZMESH_ENOMEM;
+    }
+    return s_query_msg(self, command, &args, payload);
 }
 
 // A query whose reply is one pointer (NULL meaning out of memory).
@@ -1774,6 +2217,21 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
     stats->gaps = self->gaps;
     stats->events_missing = self->events_missing;
     stats->duplicates_dropped = self->duplicates_dropped;
+    zmesh__repair_stats_t repair;
+    zmesh__repair_stats(self->repair, &repair);
+    stats->repair_requests = repair.naks;
+    stats->events_repaired = repair.repaired;
+    stats->repair_timeouts = repair.timeouts;
+    stats->repairs_rejected = self->repairs_rejected;
+    zmesh__retain_stats_t retained;
+    zmesh__retain_stats(self->retained, &retained);
+    stats->retransmit_bytes = retained.bytes;
+    stats->events_resent = control.frames_resent;
+    stats->directs_sent = self->directs_sent;
+    stats->directs_received = self->directs_received;
+    stats->replies_received = self->replies_received;
+    stats->requests_timed_out = self->requests_timed_out;
+    stats->replies_dropped = self->replies_dropped;
     stats->control_rejected = control.control_rejected;
     stats->beacons_received = control.beacons_received;
     stats->beacons_rejected = control.beacons_rejected;
@@ -1829,4 +2287,167 @@ zmesh_agent_wait_subscribers(zmesh_agent_t *self, const char *topic,
         long wait = deadline - now < 20 ? (long)(deadline - now) : 20;
         zmq_poll(items, 2, wait);
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Direct messages, requests and replies                                   */
+
+static const char *
+s_peer_name_of(zmesh_agent_t *self, const char *id)
+{
+    const char *name = zhashx_lookup(self->names, id);
+    return name ? name : "";
+}
+
+// Whether `peer` (an id or a name) is one that left: then a failure to
+// reach it is ZMESH_EGONE rather than ZMESH_ENOTFOUND.
+static bool
+s_departed(zmesh_agent_t *self, const char *peer)
+{
+    for (const char *id = zlistx_first(self->departed); id;
+         id = zlistx_next(self->departed))
+        if (streq(id, peer) || streq(s_peer_name_of(self, id), peer))
+            return true;
+    return false;
+}
+
+// Has the control thread send a DIRECT or REPLY and says how it went; *to
+// (if not NULL) gets the peer it went to.
+static int
+s_direct(zmesh_agent_t *self, const zmesh__direct_t *how, const char *peer,
+         const char *topic, const void *payload, size_t size, uint8_t *to)
+{
+    zmsg_t *args = zmsg_new();
+    if (!args || zmsg_addmem(args, how, sizeof *how) != 0 ||
+        zmsg_addstr(args, peer ? peer : "") != 0 ||
+        zmsg_addstr(args, topic) != 0 ||
+        zmsg_addmem(args, payload, size) != 0) {
+        zmsg_destroy(&args);
+        return ZMESH_ENOMEM;
+    }
+    zframe_t *frame = NULL;
+    int rc = s_query_msg(self, "DIRECT", &args, &frame);
+    if (rc != 0)
+        return rc;
+    zmesh__direct_result_t result;
+    if (zframe_size(frame) != sizeof result) {
+        zframe_destroy(&frame);
+        return ZMESH_ESYS;
+    }
+    memcpy(&result, zframe_data(frame), sizeof result);
+    zframe_destroy(&frame);
+    if (result.rc == ZMESH_ENOTFOUND && peer && s_departed(self, peer))
+        result.rc = ZMESH_EGONE;
+    if (result.rc == 0 && to)
+        memcpy(to, result.peer, ZMESH__ID_SIZE);
+    return result.rc;
+}
+
+// The checks zmesh_agent_send and zmesh_agent_request share.
+static int
+s_direct_check(zmesh_agent_t *self, const char *topic, const void *payload,
+               size_t size)
+{
+    if (!self || !topic || (!payload && size > 0))
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    int rc = zmesh__topic_check(topic, strnlen(topic, ZMESH_TOPIC_MAX + 1));
+    if (rc != 0)
+        return rc;
+    if (size > self->max_msg_size)
+        return ZMESH_ETOOBIG;
+    return zmesh__msgpack_check(payload, size);
+}
+
+int
+zmesh_agent_send(zmesh_agent_t *self, const char *peer, const char *topic,
+                 const void *payload, size_t size)
+{
+    int rc = s_direct_check(self, topic, payload, size);
+    if (rc != 0)
+        return rc;
+    if (!peer || !*peer)
+        return ZMESH_EINVAL;
+    zmesh__direct_t how = {ZMESH__MSG_DIRECT, 0, 0, false};
+    rc = s_direct(self, &how, peer, topic, payload, size, NULL);
+    if (rc == 0)
+        self->directs_sent++;
+    return rc;
+}
+
+int
+zmesh_agent_request(zmesh_agent_t *self, const char *peer, const char *topic,
+                    const void *payload, size_t size, int timeout_ms,
+                    uint64_t *request_id)
+{
+    int rc = s_direct_check(self, topic, payload, size);
+    if (rc != 0)
+        return rc;
+    if (!request_id || timeout_ms < 1 || timeout_ms > 600000 ||
+        (peer && !*peer))
+        return ZMESH_EINVAL;
+    if (zmesh__requests_size(self->requests) >= S_REQUESTS_MAX)
+        return ZMESH_EFULL;
+    uint64_t req = zmesh__requests_next(self->requests);
+    zmesh__direct_t how = {ZMESH__MSG_DIRECT, req, 0, peer == NULL};
+    uint8_t to[ZMESH__ID_SIZE];
+    rc = s_direct(self, &how, peer, topic, payload, size, to);
+    if (rc != 0)
+        return rc;
+    rc = zmesh__requests_add(self->requests, req, to,
+                             zmesh__clock_ms() + timeout_ms);
+    if (rc != 0)
+        return rc; // cannot happen: the size was checked above
+    self->directs_sent++;
+    *request_id = req;
+    s_wake_update(self);
+    return 0;
+}
+
+int
+zmesh_agent_reply_to(zmesh_agent_t *self, const char *peer_id,
+                     uint64_t request_id, const void *payload, size_t size)
+{
+    if (!self || !peer_id || strlen(peer_id) != 32 || request_id == 0 ||
+        (!payload && size > 0))
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    if (size > self->max_msg_size)
+        return ZMESH_ETOOBIG;
+    int rc = zmesh__msgpack_check(payload, size);
+    if (rc != 0)
+        return rc;
+    zmesh__direct_t how = {ZMESH__MSG_REPLY, request_id, ZMESH__REPLY_OK,
+                           false};
+    rc = s_direct(self, &how, peer_id, "", payload, size, NULL);
+    if (rc == ZMESH_ENOTFOUND || rc == ZMESH_EGONE) {
+        // The requester left: nobody is waiting for this any more.
+        self->replies_dropped++;
+        rc = ZMESH_EGONE;
+    }
+    return rc;
+}
+
+int
+zmesh_agent_reply(zmesh_agent_t *self, const zmesh_event_t *request,
+                  const void *payload, size_t size)
+{
+    if (!request || request->type != ZMESH_EVENT_REQUEST)
+        return ZMESH_EINVAL;
+    return zmesh_agent_reply_to(self, request->peer_id, request->request_id,
+                                payload, size);
+}
+
+uint64_t
+zmesh_event_request_id(const zmesh_event_t *event)
+{
+    return event ? event->request_id : 0;
+}
+
+int
+zmesh_event_status(const zmesh_event_t *event)
+{
+    return event ? event->status : 0;
 }

@@ -15,6 +15,8 @@
 #include "clock.h"
 #include "log.h"
 #include "peer.h"
+#include "repair.h"
+#include "resend.h"
 #include "socket.h"
 #include "topic.h"
 
@@ -36,6 +38,9 @@
 #define S_PENDING_MAX 256
 #define S_PEERS_MAX 1024
 #define S_GOSSIP_TAKE 64
+/*  Control messages may carry an event frame of the largest size (a
+    REPAIR, a DIRECT): the control sockets allow that much more. */
+#define S_CONTROL_OVERHEAD (64 * 1024)
 
 typedef struct {
     char *endpoint;
@@ -66,6 +71,7 @@ typedef struct {
     zmesh__log_limit_t bad_control_log;
     zmesh__log_limit_t full_log;
     size_t pending; /* peers created but not joined */
+    uint64_t turn;  /* spreads requests to a topic over its subscribers */
     bool terminated;
 } s_control_t;
 
@@ -453,6 +459,49 @@ s_on_peers(s_control_t *self, const zmesh__msg_t *msg)
     }
 }
 
+// Passes a REPAIR's frames to the application thread, which holds the
+// repair sessions (repair.h).
+static void
+s_forward_repair(s_control_t *self, const uint8_t sender[ZMESH__ID_SIZE],
+                 uint64_t req, bool done, bool vouched, void *const *frames,
+                 const size_t *sizes, size_t count)
+{
+    zmesh__repair_note_t note;
+    memset(&note, 0, sizeof note);
+    memcpy(note.sender, sender, ZMESH__ID_SIZE);
+    note.req = req;
+    note.done = done;
+    note.vouched = vouched;
+    zmsg_t *msg = zmsg_new();
+    if (!msg)
+        return;
+    zmsg_addstr(msg, "REPAIR");
+    zmsg_addmem(msg, &note, sizeof note);
+    for (size_t i = 0; i < count; i++)
+        zmsg_addmem(msg, frames[i], sizes[i]);
+    zmsg_send(&msg, self->notify); // no high-water mark: never blocks
+}
+
+// Passes a DIRECT or REPLY to the application thread.
+static void
+s_forward_direct(s_control_t *self, const zmesh__msg_t *msg)
+{
+    char id[33], req[24], status[24];
+    zmesh__id_to_hex(msg->sender, id);
+    snprintf(req, sizeof req, "%llu", (unsigned long long)msg->req);
+    snprintf(status, sizeof status, "%llu", (unsigned long long)msg->status);
+    zmsg_t *note = zmsg_new();
+    if (!note)
+        return;
+    bool direct = msg->type == ZMESH__MSG_DIRECT;
+    zmsg_addstr(note, direct ? "DIRECT" : "REPLY");
+    zmsg_addstr(note, id);
+    zmsg_addstr(note, req);
+    zmsg_addstr(note, direct ? msg->topic : status);
+    zmsg_addmem(note, msg->payload, msg->payload_size);
+    zmsg_send(&note, self->notify);
+}
+
 static void
 s_on_control(s_control_t *self)
 {
@@ -530,6 +579,20 @@ s_on_control(s_control_t *self)
     case ZMESH__MSG_PONG: break;
     case ZMESH__MSG_BYE: s_peer_remove(self, peer, "bye"); break;
     case ZMESH__MSG_PEERS: s_on_peers(self, &decoded); break;
+    case ZMESH__MSG_NAK:
+    case ZMESH__MSG_HISTORY:
+        self->stats.frames_resent +=
+            zmesh__resend(peer, self->cfg->id, self->cfg->retained, &decoded,
+                          self->cfg->max_msg_size);
+        break;
+    case ZMESH__MSG_REPAIR:
+        s_forward_repair(self, decoded.sender, decoded.req, decoded.done,
+                         decoded.join, decoded.frames, decoded.frame_sizes,
+                         decoded.frames_count);
+        break;
+    case ZMESH__MSG_DIRECT:
+    case ZMESH__MSG_REPLY: s_forward_direct(self, &decoded); break;
+    case ZMESH__MSG_STATS:
     case ZMESH__MSG_HELLO: break; // handled above
     }
     zmesh__msg_clear(&decoded);
@@ -738,6 +801,12 @@ s_peer_list(s_control_t *self, int64_t now)
     return list;
 }
 
+static void s_send_nak(s_control_t *self, const zmesh__nak_t *nak);
+static zmesh__direct_result_t s_send_direct(s_control_t *self,
+                                            const zmesh__direct_t *how,
+                                            const char *peer, char *topic,
+                                            zframe_t *payload);
+
 static void
 s_on_command(s_control_t *self)
 {
@@ -768,6 +837,32 @@ s_on_command(s_control_t *self)
                      peer = zhashx_next(self->peers))
                     s_data_connection_update(self, peer);
         }
+    } else if (streq(command, "NAK")) {
+        zframe_t *frame = zmsg_pop(msg);
+        zmesh__nak_t nak;
+        if (frame && zframe_size(frame) == sizeof nak) {
+            memcpy(&nak, zframe_data(frame), sizeof nak);
+            s_send_nak(self, &nak);
+        }
+        zframe_destroy(&frame);
+    } else if (streq(command, "DIRECT")) {
+        char *number = zmsg_popstr(msg);
+        zframe_t *how = zmsg_pop(msg);
+        char *peer = zmsg_popstr(msg);
+        char *topic = zmsg_popstr(msg);
+        zframe_t *payload = zmsg_pop(msg);
+        zmesh__direct_result_t result = {ZMESH_EINVAL, {0}};
+        if (number && how && zframe_size(how) == sizeof(zmesh__direct_t) &&
+            peer && topic && payload)
+            result = s_send_direct(self, (zmesh__direct_t *)zframe_data(how),
+                                   peer, topic, payload);
+        zsock_send(self->pipe, "ssb", command, number ? number : "", &result,
+                   sizeof result);
+        zstr_free(&number);
+        zframe_destroy(&how);
+        zstr_free(&peer);
+        zstr_free(&topic);
+        zframe_destroy(&payload);
     } else if (streq(command, "PEERS") || streq(command, "STATS") ||
                streq(command, "WANT")) {
         // Queries: "sss" command, number, argument; the reply echoes the
@@ -791,6 +886,99 @@ s_on_command(s_control_t *self)
     zmsg_destroy(&msg);
 }
 
+// Sends a NAK the application thread made. A publisher that is no joined
+// peer cannot answer: the request is answered at once, with nothing, so
+// the subscriber reports its gap without waiting for the timeout.
+static void
+s_send_nak(s_control_t *self, const zmesh__nak_t *nak)
+{
+    zmesh__peer_t *peer = s_peer_lookup(self, nak->publisher);
+    int rc = ZMESH_ENOTFOUND;
+    if (peer && zmesh__peer_state(peer) == ZMESH__PEER_JOINED) {
+        zmesh__msg_t msg;
+        memset(&msg, 0, sizeof msg);
+        msg.type = ZMESH__MSG_NAK;
+        memcpy(msg.sender, self->cfg->id, ZMESH__ID_SIZE);
+        msg.req = nak->req;
+        msg.topic = (char *)nak->topic;
+        msg.first = nak->first;
+        msg.last = nak->last;
+        msg.join = nak->join;
+        rc = zmesh__peer_send(peer, &msg);
+    }
+    if (rc != 0) {
+        char hex[33];
+        zmesh__id_to_hex(nak->publisher, hex);
+        zmesh__log(ZMESH_LOG_DEBUG, "NAK to %s not sent: %s", hex,
+                   zmesh_strerror(rc));
+        s_forward_repair(self, nak->publisher, nak->req, true, false, NULL,
+                         NULL, 0);
+    }
+}
+
+// The joined peer a direct message or request goes to: by id, by name
+// (the one that joined last), or (any) one of those wanting the topic,
+// in turn.
+static zmesh__peer_t *
+s_direct_target(s_control_t *self, const zmesh__direct_t *how, const char *peer,
+                const char *topic)
+{
+    uint8_t id[ZMESH__ID_SIZE];
+    if (!how->any && strlen(peer) == 32 && zmesh__id_from_hex(peer, id) == 0) {
+        zmesh__peer_t *found = s_peer_lookup(self, id);
+        return found && zmesh__peer_state(found) == ZMESH__PEER_JOINED ? found
+                                                                       : NULL;
+    }
+    zmesh__peer_t *chosen = NULL;
+    if (how->any) {
+        size_t matches = 0;
+        for (zmesh__peer_t *p = zhashx_first(self->peers); p;
+             p = zhashx_next(self->peers))
+            matches += zmesh__peer_state(p) == ZMESH__PEER_JOINED &&
+                       zmesh__peer_wants_topic(p, topic);
+        if (matches == 0)
+            return NULL;
+        size_t pick = (size_t)(self->turn++ % matches);
+        for (zmesh__peer_t *p = zhashx_first(self->peers); p;
+             p = zhashx_next(self->peers))
+            if (zmesh__peer_state(p) == ZMESH__PEER_JOINED &&
+                zmesh__peer_wants_topic(p, topic) && pick-- == 0)
+                return p;
+        return NULL;
+    }
+    for (zmesh__peer_t *p = zhashx_first(self->peers); p;
+         p = zhashx_next(self->peers))
+        if (zmesh__peer_state(p) == ZMESH__PEER_JOINED &&
+            streq(zmesh__peer_name(p), peer) &&
+            (!chosen || zmesh__peer_created(p) > zmesh__peer_created(chosen)))
+            chosen = p;
+    return chosen;
+}
+
+static zmesh__direct_result_t
+s_send_direct(s_control_t *self, const zmesh__direct_t *how, const char *peer,
+              char *topic, zframe_t *payload)
+{
+    zmesh__direct_result_t result = {ZMESH_ENOTFOUND, {0}};
+    zmesh__peer_t *target = s_direct_target(self, how, peer, topic);
+    if (!target)
+        return result;
+    memcpy(result.peer, zmesh__peer_id(target), ZMESH__ID_SIZE);
+    zmesh__msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = how->type;
+    memcpy(msg.sender, self->cfg->id, ZMESH__ID_SIZE);
+    msg.req = how->req;
+    msg.status = how->status;
+    msg.topic = topic;
+    msg.payload = zframe_size(payload) > 0 ? zframe_data(payload) : NULL;
+    msg.payload_size = zframe_size(payload);
+    result.rc = zmesh__peer_send(target, &msg);
+    if (result.rc == ZMESH_EAGAIN)
+        result.rc = ZMESH_EFULL;
+    return result;
+}
+
 /* ------------------------------------------------------------------------ */
 /*  Start, loop, stop                                                       */
 
@@ -807,7 +995,7 @@ s_start(s_control_t *self)
     self->mesh_hash = zmesh__mesh_hash(cfg->mesh);
     if (gethostname(self->host, sizeof self->host - 1) != 0)
         strcpy(self->host, "");
-    self->dealer_opts.max_msg_size = cfg->max_msg_size;
+    self->dealer_opts.max_msg_size = cfg->max_msg_size + S_CONTROL_OVERHEAD;
     self->dealer_opts.linger_ms = S_DEALER_LINGER_MS;
     self->peers = zhashx_new();
     if (!self->peers)
@@ -830,7 +1018,8 @@ s_start(s_control_t *self)
         if (rc != 0)
             return rc;
     }
-    zmesh__socket_opts_t router_opts = {cfg->max_msg_size, 0};
+    zmesh__socket_opts_t router_opts = {cfg->max_msg_size + S_CONTROL_OVERHEAD,
+                                        0};
     self->router = zmesh__socket_new(ZMQ_ROUTER, &router_opts);
     if (!self->router)
         return ZMESH_ESYS;

@@ -12,6 +12,7 @@
 #define ZMESH_CONTROL_H_INCLUDED
 
 #include "codec.h"
+#include "retain.h"
 #include "zmesh.h"
 
 #include <czmq.h>
@@ -52,6 +53,10 @@ typedef struct {
     uint8_t id[ZMESH__ID_SIZE];
     char data_endpoint[256];
     char notify_endpoint[64];
+    /* The publisher's retransmit buffer, shared with the application
+       thread (it is thread-safe); owned by the agent, which stops the
+       actor before freeing it. NULL: nothing to serve. */
+    zmesh__retain_t *retained;
 } zmesh__control_config_t;
 
 /*  Frees a configuration and everything it holds; accepts NULL. The actor
@@ -71,9 +76,37 @@ void zmesh__control_actor(zsock_t *pipe, void *args);
     "PEERS"   reply p: zmesh_peer_list_t* (NULL on out of memory)
     "STATS"   reply b: zmesh__control_stats_t
     "WANT" s topic  reply p: zmesh__want_t* (NULL on out of memory)
+    "NAK" b zmesh__nak_t    send a NAK to the publisher it names; if that
+                            is no joined peer, answer it at once (done,
+                            nothing repaired) on the notify pipe
     Notifications on the notify pipe (control -> application), frames of
     strings: "CONNECT" endpoint | "DISCONNECT" endpoint |
-    "JOINED" id name origin | "LEFT" id name reason */
+    "JOINED" id name origin | "LEFT" id name reason |
+    "DIRECT" id req topic, then the payload frame |
+    "REPLY" id req status, then the payload frame; and
+    "REPAIR", zmesh__repair_note_t, then one frame per event frame. */
+
+/*  "DIRECT" s number, b zmesh__direct_t, s peer, s topic, f payload:
+    sends a DIRECT or REPLY; reply b: zmesh__direct_result_t. */
+typedef struct {
+    zmesh__msg_type_t type; /* ZMESH__MSG_DIRECT or ZMESH__MSG_REPLY */
+    uint64_t req;           /* 0 in a DIRECT: a message, not a request */
+    uint64_t status;        /* REPLY */
+    bool any;               /* DIRECT: to any one peer wanting the topic */
+} zmesh__direct_t;
+
+typedef struct {
+    int rc; /* 0, ZMESH_ENOTFOUND, ZMESH_EFULL, or the codec's error */
+    uint8_t peer[ZMESH__ID_SIZE]; /* the peer it went to */
+} zmesh__direct_result_t;
+
+/*  What a REPAIR answered, passed to the application thread. */
+typedef struct {
+    uint8_t sender[ZMESH__ID_SIZE];
+    uint64_t req;
+    bool done;
+    bool vouched;
+} zmesh__repair_note_t;
 
 typedef struct {
     uint64_t control_rejected;
@@ -82,6 +115,7 @@ typedef struct {
     uint64_t beacons_foreign;
     uint64_t peers_joined;
     uint64_t peers_left;
+    uint64_t frames_resent; /* event frames sent in REPAIRs */
 } zmesh__control_stats_t;
 
 /*  Which peers want a topic, and with which subscription generation, for

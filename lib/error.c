@@ -22,6 +22,8 @@ zmesh_strerror(int err)
     case ZMESH_ESYS: return "a system or ZeroMQ call failed";
     case ZMESH_EPAYLOAD: return "payload is not one well-formed msgpack object";
     case ZMESH_EJSON: return "invalid JSON";
+    case ZMESH_EGONE: return "the peer has left the mesh";
+    case ZMESH_EFULL: return "a queue on the way is full";
     default: return "unknown error";
     }
 }

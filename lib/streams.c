@@ -128,6 +128,28 @@ zmesh__streams_track(zmesh__streams_t *self, const uint8_t publisher[16],
     return verdict;
 }
 
+void
+zmesh__streams_drop(zmesh__streams_t *self, const uint8_t publisher[16],
+                    const char *topic, size_t topic_size)
+{
+    if (topic_size > ZMESH_TOPIC_MAX)
+        return;
+    char key[32 + ZMESH_TOPIC_MAX + 1];
+    s_key(key, publisher, topic, topic_size);
+    zhashx_delete(self->table, key);
+    self->last = NULL;
+}
+
+void
+zmesh__streams_rewind(zmesh__streams_t *self, const uint8_t publisher[16],
+                      const char *topic, size_t topic_size, uint64_t last)
+{
+    bool created;
+    uint64_t *slot = s_lookup(self, publisher, topic, topic_size, &created);
+    if (slot)
+        *slot = last;
+}
+
 // Deletes the streams `doomed` picks; keys are hex id + topic.
 static void
 s_delete_where(zmesh__streams_t *self,

@@ -33,6 +33,17 @@ zmesh__streams_track(zmesh__streams_t *self, const uint8_t publisher[16],
                      const char *topic, size_t topic_size, uint64_t sequence,
                      uint64_t *gap_first, uint64_t *gap_last);
 
+/*  Sets the last delivered sequence of a stream back to `last` (0: none
+    yet, so 1 is the next), so the events after it are judged again when
+    they come from a repair. */
+void zmesh__streams_rewind(zmesh__streams_t *self, const uint8_t publisher[16],
+                           const char *topic, size_t topic_size, uint64_t last);
+
+/*  Forgets one stream, so its next event is a FIRST: a slow joiner's clean
+    start. */
+void zmesh__streams_drop(zmesh__streams_t *self, const uint8_t publisher[16],
+                         const char *topic, size_t topic_size);
+
 /*  Forgets every stream of a publisher that left. */
 void zmesh__streams_forget(zmesh__streams_t *self, const uint8_t publisher[16]);
 

@@ -140,6 +140,8 @@ main(int argc, char **argv)
                    (unsigned long long)zmesh_event_gap_last(event),
                    zmesh_event_topic(event), zmesh_event_peer_name(event));
             break;
+        default: // direct messages and replies: this example sends none
+            break;
         }
         fflush(stdout);
     }

@@ -75,7 +75,9 @@ enum {
     ZMESH_ESYS = -13,      /* a system or ZeroMQ call failed (see the log) */
     ZMESH_EPAYLOAD = -14,  /* the payload is not one well-formed msgpack
                               object */
-    ZMESH_EJSON = -15      /* text that is not valid JSON */
+    ZMESH_EJSON = -15,     /* text that is not valid JSON */
+    ZMESH_EGONE = -16,     /* the peer has left the mesh */
+    ZMESH_EFULL = -17      /* a queue on the way is full */
 };
 
 /*  Returns a static, human-readable sentence for an error code. Never
@@ -194,7 +196,17 @@ ZMESH_EXPORT void zmesh_agent_destroy(zmesh_agent_t **agent);
       (default 1 MiB, at least 4096); larger frames are dropped by ZeroMQ
       and the connection that sent them is closed.
     set_linger: ms that destroy waits to flush events still queued for
-      connected subscribers (default 1000; 0 drops them). */
+      connected subscribers (default 1000; 0 drops them).
+    set_retransmit_buffer: bytes of recently published event frames kept
+      to repair subscribers' gaps (default 8 MiB; 0 keeps none, so every
+      loss is reported as a gap). See "Reliable delivery" below.
+    set_repair_timeout: ms a subscriber waits for a publisher to repair a
+      gap before it reports the gap (default 300, at most 60000; 0 turns
+      repair off: gaps are reported at once).
+    set_history: keep the last `count` events of every topic matching
+      `pattern` (at most 10000, 0 removes the setting, at most 64
+      patterns) for subscribers that ask for history. ZMESH_EPATTERN for
+      a bad pattern. */
 ZMESH_EXPORT int zmesh_agent_set_mesh(zmesh_agent_t *agent, const char *mesh);
 ZMESH_EXPORT int zmesh_agent_set_discovery(zmesh_agent_t *agent,
                                            zmesh_discovery_t scope,
@@ -213,6 +225,12 @@ ZMESH_EXPORT int zmesh_agent_set_header(zmesh_agent_t *agent, const char *key,
 ZMESH_EXPORT int zmesh_agent_set_max_msg_size(zmesh_agent_t *agent,
                                               size_t bytes);
 ZMESH_EXPORT int zmesh_agent_set_linger(zmesh_agent_t *agent, int linger_ms);
+ZMESH_EXPORT int zmesh_agent_set_retransmit_buffer(zmesh_agent_t *agent,
+                                                   size_t bytes);
+ZMESH_EXPORT int zmesh_agent_set_repair_timeout(zmesh_agent_t *agent,
+                                                int timeout_ms);
+ZMESH_EXPORT int zmesh_agent_set_history(zmesh_agent_t *agent,
+                                         const char *pattern, size_t count);
 
 /*  Binds the agent's sockets, starts its background thread and begins
     discovery. A new start is a new incarnation with a new id.
@@ -295,8 +313,14 @@ typedef enum {
     ZMESH_EVENT_PEER_JOINED = 2, /* a peer was discovered and said HELLO */
     ZMESH_EVENT_PEER_LEFT = 3,   /* a peer said BYE, fell silent, or was
                                     replaced by a new incarnation */
-    ZMESH_EVENT_GAP = 4          /* events of one publisher's topic were
+    ZMESH_EVENT_GAP = 4,         /* events of one publisher's topic were
                                     lost: sequence .. gap_last never came */
+    ZMESH_EVENT_DIRECT = 5,      /* a direct message from a peer */
+    ZMESH_EVENT_REQUEST = 6,     /* a request: answer with
+                                    zmesh_agent_reply */
+    ZMESH_EVENT_REPLY = 7        /* the outcome of zmesh_agent_request: a
+                                    reply, or zmesh_event_status says why
+                                    there is none */
 } zmesh_event_type_t;
 
 /*  Waits up to `timeout_ms` (0: do not wait, -1: forever) for the next
@@ -333,29 +357,94 @@ ZMESH_EXPORT const char *zmesh_event_peer_id(const zmesh_event_t *event);
 /*  Per-topic sequence number given by the publisher, from 1. For a gap,
     the first missing one.
 
-    Sequences per (publisher, topic) are checked for every message: a
-    subscriber never gets one twice or out of order, and when some are
-    lost (a full queue, a dropped connection) it gets a ZMESH_EVENT_GAP
-    naming the publisher, the topic and the missing range, just before
-    the message that revealed it. The first message seen on a stream
-    starts it, whatever its number: events published before the
-    subscriber was connected are not reported missing. A loss at the very
-    end of a stream shows only when a later event arrives. Unsubscribing
-    forgets the streams no pattern wants any more (what they miss later
-    was not wanted), and a subscriber tracks at most 65,536 streams: past
-    that it starts them all again, and a loss spanning that moment is not
-    reported. */
+    Reliable delivery. Sequences per (publisher, topic) are checked for
+    every message: a subscriber never gets one twice or out of order.
+    When some are lost (a full queue, a dropped connection) the agent asks
+    the publisher for them (a NAK on the control plane); the publisher
+    sends them again from its retransmit buffer, and they are delivered
+    in order, zmesh_event_repaired() saying so, before the later events
+    of that stream, which wait meanwhile (other streams do not). What the
+    publisher no longer holds, or what does not come within the repair
+    timeout, is reported as a ZMESH_EVENT_GAP naming the publisher, the
+    topic and the missing range, just before the message after it.
+    A subscriber that connects while a publisher is already publishing
+    (a slow joiner) starts each stream cleanly: events published after
+    its subscription reached the publisher are delivered (repaired if
+    need be), earlier ones are not expected; if the publisher can no
+    longer vouch for that (its buffer moved on), the missing range from 1
+    is reported as a gap. A loss at the very end of a stream shows only
+    when a later event arrives. Unsubscribing forgets the streams no
+    pattern wants any more (what they miss later was not wanted), and a
+    subscriber tracks at most 65,536 streams: past that it starts them
+    all again, and a loss spanning that moment is not reported. */
 ZMESH_EXPORT uint64_t zmesh_event_sequence(const zmesh_event_t *event);
 
 /*  For ZMESH_EVENT_GAP, the last missing sequence number (inclusive;
     equal to zmesh_event_sequence for a single lost event); 0 otherwise. */
 ZMESH_EXPORT uint64_t zmesh_event_gap_last(const zmesh_event_t *event);
+/*  1 when this message was lost on the way and sent again by its
+    publisher (a repair), else 0. */
+ZMESH_EXPORT int zmesh_event_repaired(const zmesh_event_t *event);
 /*  Publish time on the publisher's clock, microseconds since the epoch. */
 ZMESH_EXPORT int64_t zmesh_event_timestamp(const zmesh_event_t *event);
 /*  For ZMESH_EVENT_PEER_LEFT, why: "bye", "timeout" or "restarted"; for a
     join, how the peer was found: "beacon", "seed", "gossip" or "hello". "" for
     messages. */
 ZMESH_EXPORT const char *zmesh_event_reason(const zmesh_event_t *event);
+
+/*  For requests and replies, the number zmesh_agent_request gave the
+    request; 0 for other events. */
+ZMESH_EXPORT uint64_t zmesh_event_request_id(const zmesh_event_t *event);
+
+/*  For ZMESH_EVENT_REPLY: 0 when the payload is the responder's reply,
+    else why there is none: ZMESH_ETIMEDOUT (no reply within the timeout),
+    ZMESH_EGONE (the responder left first), ZMESH_EFULL (the responder's
+    queue to its application was full), ZMESH_ENOTFOUND (the responder's
+    agent had no use for it). 0 for other events. */
+ZMESH_EXPORT int zmesh_event_status(const zmesh_event_t *event);
+
+/* ------------------------------------------------------------------------ */
+/*  Direct messages and requests                                           */
+
+/*  Point-to-point on the control plane: a message or request goes to one
+    agent, not to subscribers. `peer` names it by id (32 hex digits) or by
+    service name; when several agents have that name, the one that joined
+    last is taken. The receiving application gets it from zmesh_agent_recv
+    whatever it subscribes to, with the sender as peer name and id.
+
+    zmesh_agent_send: one direct message (ZMESH_EVENT_DIRECT at the peer).
+    `payload` is one msgpack object. Delivery is not confirmed; what is
+    known at once is returned: ZMESH_ENOTFOUND (no such peer), ZMESH_EGONE
+    (it left), ZMESH_EFULL (its queue is full), ZMESH_ETOPIC,
+    ZMESH_EPAYLOAD, ZMESH_ETOOBIG, ZMESH_ESTATE, ZMESH_EINVAL. */
+ZMESH_EXPORT int zmesh_agent_send(zmesh_agent_t *agent, const char *peer,
+                                  const char *topic, const void *payload,
+                                  size_t size);
+
+/*  zmesh_agent_request: asks `peer`, or with peer NULL any one agent
+    subscribed to `topic` (in turn, when several are), and returns at
+    once with *request_id set. Exactly one ZMESH_EVENT_REPLY with that
+    request id follows: the reply, or a status saying why there is none
+    (at the latest after `timeout_ms`, 1..600000). A reply that comes
+    after that is dropped and counted. Errors as for zmesh_agent_send, with
+    ZMESH_ENOTFOUND also when no agent wants `topic`. */
+ZMESH_EXPORT int zmesh_agent_request(zmesh_agent_t *agent, const char *peer,
+                                     const char *topic, const void *payload,
+                                     size_t size, int timeout_ms,
+                                     uint64_t *request_id);
+
+/*  Answers a ZMESH_EVENT_REQUEST (the event just received, or one of
+    earlier: only its peer id and request id are used, so copy those and
+    call zmesh_agent_reply_to for a later answer). Each request is
+    answered once. Errors: ZMESH_EINVAL (not a request), ZMESH_EGONE (the
+    requester has left: the reply is dropped and counted), ZMESH_EFULL,
+    ZMESH_EPAYLOAD, ZMESH_ETOOBIG, ZMESH_ESTATE. */
+ZMESH_EXPORT int zmesh_agent_reply(zmesh_agent_t *agent,
+                                   const zmesh_event_t *request,
+                                   const void *payload, size_t size);
+ZMESH_EXPORT int zmesh_agent_reply_to(zmesh_agent_t *agent, const char *peer_id,
+                                      uint64_t request_id, const void *payload,
+                                      size_t size);
 
 /* ------------------------------------------------------------------------ */
 /*  Peers                                                                   */
@@ -438,6 +527,20 @@ typedef struct {
                                     protocol versions, ignored */
     uint64_t peers_joined;       /* peers that joined since start */
     uint64_t peers_left;         /* peers that left since start */
+    uint64_t repair_requests;    /* NAKs sent for gaps seen */
+    uint64_t events_repaired;    /* lost events that came again in time */
+    uint64_t repair_timeouts;    /* repairs given up at the timeout */
+    uint64_t repairs_rejected;   /* frames in repairs that were not of the
+                                    stream asked for (dropped) */
+    uint64_t events_resent;      /* events this agent sent again to its
+                                    subscribers */
+    uint64_t retransmit_bytes;   /* bytes in the retransmit buffer now */
+    uint64_t directs_sent;       /* direct messages and requests sent */
+    uint64_t directs_received;   /* ... received and handed to the app */
+    uint64_t replies_received;   /* replies matched to a request */
+    uint64_t requests_timed_out; /* requests that got no reply in time */
+    uint64_t replies_dropped;    /* replies to requesters that left, or
+                                    that came after their timeout */
 } zmesh_stats_t;
 
 /*  Fills *stats. Errors: ZMESH_ESTATE (not started), ZMESH_EINVAL,

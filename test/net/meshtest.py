@@ -126,13 +126,20 @@ class Node:
 
 
 def testnode(name, mesh, port, *args, interval=100, timeout=None,
-             run_ms=30000):
+             run_ms=30000, env=None):
+    """Starts a testnode; `env` adds environment variables, e.g.
+    ZSYS_SNDHWM and ZSYS_RCVHWM (czmq's default high-water marks) to make
+    ZeroMQ drop early."""
     argv = [TESTNODE, "--name", name, "--mesh", mesh, "--beacon-port",
             str(port), "--interval", str(interval), "--run-ms", str(run_ms)]
     if timeout is not None:
         argv += ["--timeout", str(timeout)]
     argv += [str(a) for a in args]
-    return Node(argv, name)
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update({k: str(v) for k, v in env.items()})
+    return Node(argv, name, env=full_env)
 
 
 def run_tool(argv, timeout=30, input_text=None):

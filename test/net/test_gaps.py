@@ -1,35 +1,42 @@
-"""Loss is never silent: a publisher overruns a subscriber that stops
-reading, ZeroMQ drops what does not fit its queues, and the subscriber must
-account for every sequence number the publisher sent, as delivered exactly
-once and in order, or reported missing in a gap event; mesh-tap --json
-shows the same gaps to a script."""
+"""Loss is never silent, and repaired when it can be. A publisher overruns
+a subscriber that stops reading (tiny high-water marks make ZeroMQ drop
+early); the subscriber must account for every sequence number the
+publisher sent: delivered exactly once and in order (sent again by the
+publisher when it was lost), or reported missing in a gap event. Also:
+loss beyond the publisher's retransmit buffer, repair turned off, a
+publisher killed before it can repair, and a subscriber that joins while
+a publisher is mid-stream. mesh-tap --json shows the same accounting."""
 
-import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from meshtest import (TAP, Node, check, random_port, run,  # noqa: E402
                       testnode, unique_mesh)
 
 BURST = 20000
+TINY_QUEUES = {"ZSYS_SNDHWM": 50, "ZSYS_RCVHWM": 50}
 
 
 def account(lines, topic, publisher):
-    """Checks the event stream of one (publisher, topic): returns (first
-    sequence seen, last sequence seen, number of gaps)."""
+    """Checks the event stream of one (publisher, topic): every number once,
+    in order, each either a message or inside a gap that comes just before
+    the message after it. Returns (first seen, last seen, gaps, repaired
+    messages)."""
     seen = []  # (kind, first, last) in arrival order
+    repaired = 0
     for o in lines:
         kind = o.get("event") or o.get("type")
         if o.get("topic") != topic or o.get("publisher") != publisher:
             continue
         if kind == "message":
             seen.append(("message", o["seq"], o["seq"]))
+            repaired += bool(o.get("repaired"))
         elif kind == "gap":
             check(o["first"] <= o["last"], "empty gap %s" % o)
             seen.append(("gap", o["first"], o["last"]))
-    check(seen and seen[0][0] == "message", "stream did not start with a "
-          "message: %s" % seen[:3])
+    check(seen, "nothing of %s from %s" % (topic, publisher))
     expected = seen[0][1]
     gaps = 0
     for i, (kind, first, last) in enumerate(seen):
@@ -41,43 +48,133 @@ def account(lines, topic, publisher):
                                                         last + 1),
                   "a gap must come just before the message after it")
         expected = last + 1
-    return seen[0][1], expected - 1, gaps
+    return seen[0][1], expected - 1, gaps, repaired
 
 
-def test_overrun_subscriber_accounts_for_every_event():
-    mesh, port = unique_mesh(), random_port()
+def burst(mesh, port, sub_args=(), pub_args=(), subscribers=1):
+    """A subscriber that stalls for 1.5 s after its first event, and a
+    publisher that sends BURST events at once and one more 2 s later."""
     sub = testnode("slow", mesh, port, "--sub", "burst.>", "--stall-ms",
-                   1500, run_ms=30000)
+                   1500, *sub_args, run_ms=30000, env=TINY_QUEUES)
     sub.started()
+    pub = testnode("fast", mesh, port, "--pub", "burst.x", "--count", BURST,
+                   "--every", 0, "--wait-subs", subscribers, "--final-after",
+                   2000, *pub_args, run_ms=30000, env=TINY_QUEUES)
+    pub.started()
+    return sub, pub
+
+
+def finish(sub):
+    sub.stop()
+    return sub.wait_for(lambda o: o.get("event") == "stats", 5, "stats")
+
+
+def test_overrun_subscriber_is_repaired():
+    mesh, port = unique_mesh(), random_port()
     tap = Node([TAP, "--mesh", mesh, "--beacon-port", str(port), "--json",
                 "--timeout", "25", "burst.>"], "tap")
-    pub = testnode("fast", mesh, port, "--pub", "burst.x", "--count", BURST,
-                   "--every", 0, "--wait-subs", 2, "--final-after", 2000,
-                   run_ms=30000)
-    pub.started()
+    sub, pub = burst(mesh, port, subscribers=2)
     pub.wait_count(lambda o: o.get("event") == "published", 2, 25,
                    "the burst and the final event")
     sub.wait_for(lambda o: o.get("event") == "message" and
-                 o["seq"] == BURST + 1, 10, "the final event")
-    first, last, gaps = account(sub.seen(), "burst.x", "fast")
-    check(last == BURST + 1, "accounted up to %d" % last)
-    check(first <= 10, "the stream started late, at %d" % first)
-    check(gaps >= 1, "the stalled subscriber lost nothing: the test did "
-          "not overrun it")
-    sub.stop()
-    stats = sub.wait_for(lambda o: o.get("event") == "stats", 5, "stats")
-    check(stats["gaps"] == gaps, "stats count %d gaps, events show %d" %
-          (stats["gaps"], gaps))
-    # mesh-tap reports the same way (it was not stalled, so it may have
-    # lost nothing; whatever it shows must account for every number).
+                 o["seq"] == BURST + 1, 15, "the final event")
+    first, last, gaps, repaired = account(sub.seen(), "burst.x", "fast")
+    check((first, last) == (1, BURST + 1), "accounted %d..%d" % (first, last))
+    check(gaps == 0, "%d gaps: the publisher holds all it sent" % gaps)
+    check(repaired > 0, "nothing was repaired: the test did not overrun "
+          "the subscriber")
+    stats = finish(sub)
+    check(stats["events_repaired"] == repaired, "stats: %s" % stats)
+    check(stats["duplicates_dropped"] == 0 and stats["repair_timeouts"] == 0,
+          "repairs should neither repeat nor time out here: %s" % stats)
+    # mesh-tap reports the same way (whatever it lost, it accounts for).
     tap.wait_for(lambda o: o.get("type") == "message" and
                  o["seq"] == BURST + 1, 10, "the tap's final event")
     for line in tap.seen():
         check(line.get("event") != "text", "tap printed a non-JSON line: "
               "%s" % line)
-    first, last, _ = account(tap.seen(), "burst.x", "fast")
+    first, last, _, _ = account(tap.seen(), "burst.x", "fast")
     check(last == BURST + 1, "the tap accounted up to %d" % last)
 
 
+def test_loss_beyond_the_buffer_is_reported():
+    mesh, port = unique_mesh(), random_port()
+    # Room for about 300 events: most of what is lost cannot be repaired.
+    sub, pub = burst(mesh, port, pub_args=("--retransmit", 20000))
+    sub.wait_for(lambda o: o.get("event") == "message" and
+                 o["seq"] == BURST + 1, 25, "the final event")
+    first, last, gaps, repaired = account(sub.seen(), "burst.x", "fast")
+    check((first, last) == (1, BURST + 1), "accounted %d..%d" % (first, last))
+    check(gaps >= 1, "the overrun lost nothing beyond the buffer?")
+    stats = finish(sub)
+    missing = sum(o["last"] - o["first"] + 1 for o in sub.seen()
+                  if o.get("event") == "gap")
+    check(stats["gaps"] == gaps and stats["events_missing"] == missing,
+          "stats count %d gaps / %d missing, events show %d / %d" %
+          (stats["gaps"], stats["events_missing"], gaps, missing))
+    check(stats["received"] + missing == BURST + 1,
+          "delivered %d + missing %d != %d" % (stats["received"], missing,
+                                               BURST + 1))
+
+
+def test_repair_off_reports_at_once():
+    mesh, port = unique_mesh(), random_port()
+    sub, pub = burst(mesh, port, sub_args=("--repair-timeout", 0))
+    sub.wait_for(lambda o: o.get("event") == "message" and
+                 o["seq"] == BURST + 1, 25, "the final event")
+    first, last, gaps, repaired = account(sub.seen(), "burst.x", "fast")
+    check((first, last) == (1, BURST + 1), "accounted %d..%d" % (first, last))
+    check(gaps >= 1 and repaired == 0, "%d gaps, %d repaired" %
+          (gaps, repaired))
+    stats = finish(sub)
+    check(stats["repair_requests"] == 0, "asked for repairs: %s" % stats)
+
+
+def test_publisher_killed_before_repair():
+    mesh, port = unique_mesh(), random_port()
+    # The publisher dies (no BYE) right after its burst, with most of it
+    # still in its queues: the subscriber's NAKs go unanswered, and what
+    # it lost is reported once the repair times out (or the publisher is
+    # expired, whichever is first).
+    sub, pub = burst(mesh, port, sub_args=("--timeout", 3000),
+                     pub_args=("--exit-when-done", "--crash"))
+    pub.wait_for(lambda o: o.get("event") == "crash", 25, "the crash")
+    sub.wait_for(lambda o: o.get("event") == "left", 10, "the publisher "
+                 "expired")
+    first, last, gaps, repaired = account(sub.seen(), "burst.x", "fast")
+    check(first == 1, "started at %d" % first)
+    stats = finish(sub)
+    check(gaps >= 1 and repaired == 0 and stats["repair_requests"] >= 1,
+          "%d gaps, %d repaired by a dead publisher: %s" %
+          (gaps, repaired, stats))
+
+
+def test_slow_joiner_starts_cleanly():
+    mesh, port = unique_mesh(), random_port()
+    pub = testnode("steady", mesh, port, "--pub", "steady.x", "--count",
+                   3000, "--every", 1, "--final-after", 1000, run_ms=30000,
+                   env=TINY_QUEUES)
+    pub.started()
+    # Join while the publisher is well into its stream.
+    pub.wait_for(lambda o: o.get("event") == "started", 5, "start")
+    time.sleep(1.0)
+    sub = testnode("joiner", mesh, port, "--sub", "steady.>", run_ms=30000,
+                   env=TINY_QUEUES)
+    sub.started()
+    pub.wait_count(lambda o: o.get("event") == "published", 2, 25,
+                   "the stream and the final event")
+    sub.wait_for(lambda o: o.get("event") == "message" and o["seq"] == 3001,
+                 10, "the final event")
+    first, last, gaps, _ = account(sub.seen(), "steady.x", "steady")
+    check(first > 1, "joined at %d: not mid-stream" % first)
+    check(last == 3001 and gaps == 0, "from %d: %d gaps" % (first, gaps))
+    stats = finish(sub)
+    check(stats["repair_requests"] >= 1, "no join request: %s" % stats)
+
+
 if __name__ == "__main__":
-    run([test_overrun_subscriber_accounts_for_every_event])
+    run([test_overrun_subscriber_is_repaired,
+         test_loss_beyond_the_buffer_is_reported,
+         test_repair_off_reports_at_once,
+         test_publisher_killed_before_repair,
+         test_slow_joiner_starts_cleanly])

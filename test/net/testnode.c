@@ -46,7 +46,12 @@ s_usage(void)
             "  [--pub TOPIC --count N [--every MS] [--wait-subs N]\n"
             "   [--final-after MS]] [--stall-ms MS]\n"
             "  [--run-ms MS] [--exit-after N] [--exit-when-done] [--crash]"
-            " [-v]\n");
+            " [-v]\n"
+            "  [--retransmit BYTES] [--repair-timeout MS]\n"
+            "  [--respond] [--request TOPIC [--to PEER] --count N\n"
+            "   [--request-timeout MS]] [--send PEER --pub TOPIC --count N]\n"
+            "With --request or --send, --count events go out that way instead"
+            " of published.\n");
     exit(2);
 }
 
@@ -83,7 +88,31 @@ s_print_event(const zmesh_event_t *event)
                zmesh_event_peer_id(event),
                (unsigned long long)zmesh_event_sequence(event),
                (long long)zmesh_event_timestamp(event));
+        if (zmesh_event_repaired(event))
+            printf(",\"repaired\":true");
         if (zmesh_msgpack_to_json(payload, size, &json) == 0)
+            printf(",\"payload\":%s", json);
+        printf("}\n");
+        free(json);
+        break;
+    }
+    case ZMESH_EVENT_DIRECT:
+    case ZMESH_EVENT_REQUEST:
+    case ZMESH_EVENT_REPLY: {
+        static const char *kinds[] = {"direct", "request", "reply"};
+        size_t size;
+        const void *payload = zmesh_event_payload(event, &size);
+        char *json = NULL;
+        printf("{\"event\":\"%s\",\"topic\":",
+               kinds[zmesh_event_type(event) - ZMESH_EVENT_DIRECT]);
+        s_json_string(zmesh_event_topic(event));
+        printf(",\"peer\":");
+        s_json_string(zmesh_event_peer_name(event));
+        printf(",\"id\":\"%s\",\"req\":%llu,\"status\":%d",
+               zmesh_event_peer_id(event),
+               (unsigned long long)zmesh_event_request_id(event),
+               zmesh_event_status(event));
+        if (size > 0 && zmesh_msgpack_to_json(payload, size, &json) == 0)
             printf(",\"payload\":%s", json);
         printf("}\n");
         free(json);
@@ -125,7 +154,12 @@ s_print_stats(zmesh_agent_t *agent)
            "\"beacons_received\":%llu,\"beacons_rejected\":%llu,"
            "\"beacons_foreign\":%llu,\"peers_joined\":%llu,"
            "\"peers_left\":%llu,\"gaps\":%llu,\"events_missing\":%llu,"
-           "\"duplicates_dropped\":%llu}\n",
+           "\"duplicates_dropped\":%llu,\"repair_requests\":%llu,"
+           "\"events_repaired\":%llu,\"repair_timeouts\":%llu,"
+           "\"repairs_rejected\":%llu,\"events_resent\":%llu,"
+           "\"directs_sent\":%llu,\"directs_received\":%llu,"
+           "\"replies_received\":%llu,\"requests_timed_out\":%llu,"
+           "\"replies_dropped\":%llu}\n",
            (unsigned long long)stats.events_published,
            (unsigned long long)stats.events_received,
            (unsigned long long)stats.frames_rejected,
@@ -137,7 +171,17 @@ s_print_stats(zmesh_agent_t *agent)
            (unsigned long long)stats.peers_joined,
            (unsigned long long)stats.peers_left, (unsigned long long)stats.gaps,
            (unsigned long long)stats.events_missing,
-           (unsigned long long)stats.duplicates_dropped);
+           (unsigned long long)stats.duplicates_dropped,
+           (unsigned long long)stats.repair_requests,
+           (unsigned long long)stats.events_repaired,
+           (unsigned long long)stats.repair_timeouts,
+           (unsigned long long)stats.repairs_rejected,
+           (unsigned long long)stats.events_resent,
+           (unsigned long long)stats.directs_sent,
+           (unsigned long long)stats.directs_received,
+           (unsigned long long)stats.replies_received,
+           (unsigned long long)stats.requests_timed_out,
+           (unsigned long long)stats.replies_dropped);
     fflush(stdout);
 }
 
@@ -173,6 +217,9 @@ main(int argc, char **argv)
     long count = 0, every_ms = 10, run_ms = 10000, exit_after = -1;
     long wait_subs = -1, stall_ms = 0, final_after = -1;
     bool crash = false, exit_when_done = false, no_destroy = false;
+    bool respond = false;
+    const char *request_topic = NULL, *to = NULL, *send_to = NULL;
+    long request_timeout = 1000;
     zmesh_agent_t *agent = NULL;
 
     for (int i = 1; i < argc; i++)
@@ -198,6 +245,10 @@ main(int argc, char **argv)
         }
         if (strcmp(opt, "--exit-when-done") == 0) {
             exit_when_done = true;
+            continue;
+        }
+        if (strcmp(opt, "--respond") == 0) {
+            respond = true;
             continue;
         }
         if (!val)
@@ -250,12 +301,32 @@ main(int argc, char **argv)
             run_ms = atol(val);
         else if (strcmp(opt, "--exit-after") == 0)
             exit_after = atol(val);
+        else if (strcmp(opt, "--retransmit") == 0)
+            s_check(zmesh_agent_set_retransmit_buffer(agent, (size_t)atol(val)),
+                    "retransmit");
+        else if (strcmp(opt, "--repair-timeout") == 0)
+            s_check(zmesh_agent_set_repair_timeout(agent, atoi(val)),
+                    "repair timeout");
+        else if (strcmp(opt, "--request") == 0)
+            request_topic = val;
+        else if (strcmp(opt, "--to") == 0)
+            to = val;
+        else if (strcmp(opt, "--request-timeout") == 0)
+            request_timeout = atol(val);
+        else if (strcmp(opt, "--send") == 0)
+            send_to = val;
         else
             s_usage();
     }
     s_check(zmesh_agent_set_discovery(agent, scope, iface), "discovery");
-    if (pub_topic)
+    if (pub_topic && !send_to)
         s_check(zmesh_agent_advertise(agent, pub_topic), "advertise");
+    if (request_topic) {
+        pub_topic = request_topic;
+        // Requests go out only once a responder is known.
+        if (wait_subs < 0)
+            wait_subs = 1;
+    }
     signal(SIGTERM, s_on_signal);
     signal(SIGINT, s_on_signal);
     s_check(zmesh_agent_start(agent), "start");
@@ -267,7 +338,31 @@ main(int argc, char **argv)
 
     int64_t start = s_now_ms();
     int64_t end = start + run_ms;
-    if (pub_topic && wait_subs >= 0) {
+    if (pub_topic && wait_subs >= 0 && (request_topic || send_to)) {
+        // Wait until the target is a joined peer.
+        int64_t give_up = s_now_ms() + (end - start);
+        int found = 0;
+        while (!found && s_now_ms() < give_up && !s_stop) {
+            zmesh_peer_list_t *peers = NULL;
+            if (zmesh_agent_peers(agent, &peers) == 0) {
+                for (size_t i = 0; i < zmesh_peer_list_size(peers); i++) {
+                    const char *want = send_to ? send_to : to;
+                    if (want && strcmp(zmesh_peer_name(peers, i), want) == 0)
+                        found = 1;
+                    for (size_t j = 0;
+                         !want && j < zmesh_peer_wants_size(peers, i); j++)
+                        found |= strcmp(zmesh_peer_wants(peers, i, j),
+                                        pub_topic) == 0;
+                }
+                zmesh_peer_list_destroy(&peers);
+            }
+            const zmesh_event_t *event;
+            if (!found && zmesh_agent_recv(agent, 50, &event) == 0)
+                s_print_event(event);
+        }
+        printf("{\"event\":\"subscribers\",\"ready\":%d}\n", found);
+        fflush(stdout);
+    } else if (pub_topic && wait_subs >= 0) {
         int rc = zmesh_agent_wait_subscribers(agent, pub_topic, (int)wait_subs,
                                               (int)(end - start));
         printf("{\"event\":\"subscribers\",\"ready\":%d}\n", rc);
@@ -296,8 +391,22 @@ main(int argc, char **argv)
             payload[at++] = (char)name_size;
             memcpy(payload + at, name, name_size);
             at += name_size;
-            s_check(zmesh_agent_publish(agent, pub_topic, payload, at),
-                    "publish");
+            if (request_topic) {
+                uint64_t id = 0;
+                int rc = zmesh_agent_request(agent, to, request_topic, payload,
+                                             at, (int)request_timeout, &id);
+                printf("{\"event\":\"requested\",\"rc\":%d,\"req\":%llu}"
+                       "\n",
+                       rc, (unsigned long long)id);
+                fflush(stdout);
+            } else if (send_to) {
+                int rc =
+                    zmesh_agent_send(agent, send_to, pub_topic, payload, at);
+                printf("{\"event\":\"sent\",\"rc\":%d}\n", rc);
+                fflush(stdout);
+            } else
+                s_check(zmesh_agent_publish(agent, pub_topic, payload, at),
+                        "publish");
             published++;
             next_pub = now + every_ms;
             if (published == count) {
@@ -324,6 +433,13 @@ main(int argc, char **argv)
         const zmesh_event_t *event;
         if (zmesh_agent_recv(agent, (int)wait, &event) == 0) {
             s_print_event(event);
+            if (respond && zmesh_event_type(event) == ZMESH_EVENT_REQUEST) {
+                size_t size;
+                const void *payload = zmesh_event_payload(event, &size);
+                int rc = zmesh_agent_reply(agent, event, payload, size);
+                printf("{\"event\":\"replied\",\"rc\":%d}\n", rc);
+                fflush(stdout);
+            }
             // Stop reading for a while after the first message, so a fast
             // publisher overruns our queues (test_gaps.py).
             if (stall_ms > 0 &&

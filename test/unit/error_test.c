@@ -19,7 +19,7 @@ test_every_code_has_a_distinct_sentence(void **state)
     (void)state;
     const char *seen[32] = {0};
     int count = 0;
-    for (int code = ZMESH_OK; code >= ZMESH_EJSON; code--) {
+    for (int code = ZMESH_OK; code >= ZMESH_EFULL; code--) {
         const char *text = zmesh_strerror(code);
         assert_non_null(text);
         assert_string_not_equal(text, "unknown error");
@@ -27,7 +27,7 @@ test_every_code_has_a_distinct_sentence(void **state)
             assert_string_not_equal(text, seen[i]);
         seen[count++] = text;
     }
-    assert_string_equal(zmesh_strerror(ZMESH_EJSON - 1), "unknown error");
+    assert_string_equal(zmesh_strerror(ZMESH_EFULL - 1), "unknown error");
     assert_string_equal(zmesh_strerror(12345), "unknown error");
 }
 

@@ -91,6 +91,40 @@ test_streams_are_apart(void **state)
 }
 
 static void
+test_rewind(void **state)
+{
+    (void)state;
+    zmesh__streams_t *streams = NULL;
+    assert_int_equal(zmesh__streams_new(&streams, 100), 0);
+    uint64_t first, last;
+    assert_int_equal(s_track(streams, s_a, "t.x", 1, &first, &last),
+                     ZMESH__SEQ_FIRST);
+    assert_int_equal(s_track(streams, s_a, "t.x", 5, &first, &last),
+                     ZMESH__SEQ_GAP);
+    // A repair is under way: 2..4 and then 5 are judged again.
+    zmesh__streams_rewind(streams, s_a, "t.x", 3, 1);
+    for (uint64_t seq = 2; seq <= 5; seq++)
+        assert_int_equal(s_track(streams, s_a, "t.x", seq, &first, &last),
+                         ZMESH__SEQ_NEXT);
+    // Back to none delivered: the next after 0 is 1.
+    zmesh__streams_rewind(streams, s_a, "t.x", 3, 0);
+    assert_int_equal(s_track(streams, s_a, "t.x", 3, &first, &last),
+                     ZMESH__SEQ_GAP);
+    assert_int_equal(first, 1);
+    assert_int_equal(last, 2);
+    // Another stream is untouched; dropping makes the next a FIRST.
+    assert_int_equal(s_track(streams, s_b, "t.x", 9, &first, &last),
+                     ZMESH__SEQ_FIRST);
+    zmesh__streams_drop(streams, s_a, "t.x", 3);
+    assert_int_equal(zmesh__streams_size(streams), 1);
+    assert_int_equal(s_track(streams, s_a, "t.x", 40, &first, &last),
+                     ZMESH__SEQ_FIRST);
+    assert_int_equal(s_track(streams, s_b, "t.x", 10, &first, &last),
+                     ZMESH__SEQ_NEXT);
+    zmesh__streams_destroy(&streams);
+}
+
+static void
 test_bounded(void **state)
 {
     (void)state;
@@ -114,6 +148,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verdicts),
         cmocka_unit_test(test_streams_are_apart),
+        cmocka_unit_test(test_rewind),
         cmocka_unit_test(test_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

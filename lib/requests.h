@@ -1,0 +1,43 @@
+/*  requests.h - a requester's requests in flight: each has a number, the
+    peer it went to and a deadline, and ends exactly once: with its reply,
+    at its deadline, or when its peer leaves. Bookkeeping only, for the
+    application thread (agent.c); talks to nothing. */
+#ifndef ZMESH_REQUESTS_H_INCLUDED
+#define ZMESH_REQUESTS_H_INCLUDED
+
+#include "codec.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct zmesh__requests zmesh__requests_t;
+
+/*  At most `max` requests in flight. */
+int zmesh__requests_new(zmesh__requests_t **requests, size_t max);
+void zmesh__requests_destroy(zmesh__requests_t **requests);
+
+/*  The number the next request gets (1, 2, ...). */
+uint64_t zmesh__requests_next(zmesh__requests_t *self);
+
+/*  Records request `req` to `peer`, due at `deadline` (monotonic ms).
+    ZMESH_EFULL at the limit, ZMESH_ENOMEM. */
+int zmesh__requests_add(zmesh__requests_t *self, uint64_t req,
+                        const uint8_t peer[ZMESH__ID_SIZE], int64_t deadline);
+
+/*  Ends request `req` for its reply from `peer`: true if it was in flight
+    (and was sent to that peer), false for an unknown or late reply. */
+bool zmesh__requests_answer(zmesh__requests_t *self, uint64_t req,
+                            const uint8_t peer[ZMESH__ID_SIZE]);
+
+/*  Ends one request that is due at `now` or went to `gone` (NULL: none),
+    setting *req and *left (true: its peer left); false when none. Call
+    until false. */
+bool zmesh__requests_expire(zmesh__requests_t *self, int64_t now,
+                            const uint8_t *gone, uint64_t *req, bool *left);
+
+/*  The earliest deadline, 0 when nothing is in flight. */
+int64_t zmesh__requests_deadline(const zmesh__requests_t *self);
+size_t zmesh__requests_size(const zmesh__requests_t *self);
+
+#endif
