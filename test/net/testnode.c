@@ -48,7 +48,8 @@ s_usage(void)
             "  [--run-ms MS] [--exit-after N] [--exit-when-done] [--crash]"
             " [-v]\n"
             "  [--retransmit BYTES] [--repair-timeout MS]\n"
-            "  [--respond] [--request TOPIC [--to PEER] --count N\n"
+            "  [--respond [--reply-delay MS]] [--request TOPIC [--to PEER]"
+            " --count N\n"
             "   [--request-timeout MS]] [--send PEER --pub TOPIC --count N]\n"
             "With --request or --send, --count events go out that way instead"
             " of published.\n");
@@ -219,7 +220,7 @@ main(int argc, char **argv)
     bool crash = false, exit_when_done = false, no_destroy = false;
     bool respond = false;
     const char *request_topic = NULL, *to = NULL, *send_to = NULL;
-    long request_timeout = 1000;
+    long request_timeout = 1000, reply_delay = 0;
     zmesh_agent_t *agent = NULL;
 
     for (int i = 1; i < argc; i++)
@@ -315,6 +316,8 @@ main(int argc, char **argv)
             request_timeout = atol(val);
         else if (strcmp(opt, "--send") == 0)
             send_to = val;
+        else if (strcmp(opt, "--reply-delay") == 0)
+            reply_delay = atol(val);
         else
             s_usage();
     }
@@ -338,7 +341,7 @@ main(int argc, char **argv)
 
     int64_t start = s_now_ms();
     int64_t end = start + run_ms;
-    if (pub_topic && wait_subs >= 0 && (request_topic || send_to)) {
+    if (pub_topic && wait_subs > 0 && (request_topic || send_to)) {
         // Wait until the target is a joined peer.
         int64_t give_up = s_now_ms() + (end - start);
         int found = 0;
@@ -362,7 +365,7 @@ main(int argc, char **argv)
         }
         printf("{\"event\":\"subscribers\",\"ready\":%d}\n", found);
         fflush(stdout);
-    } else if (pub_topic && wait_subs >= 0) {
+    } else if (pub_topic && wait_subs >= 0 && !request_topic && !send_to) {
         int rc = zmesh_agent_wait_subscribers(agent, pub_topic, (int)wait_subs,
                                               (int)(end - start));
         printf("{\"event\":\"subscribers\",\"ready\":%d}\n", rc);
@@ -434,6 +437,11 @@ main(int argc, char **argv)
         if (zmesh_agent_recv(agent, (int)wait, &event) == 0) {
             s_print_event(event);
             if (respond && zmesh_event_type(event) == ZMESH_EVENT_REQUEST) {
+                if (reply_delay > 0) {
+                    struct timespec pause = {reply_delay / 1000,
+                                             (reply_delay % 1000) * 1000000};
+                    nanosleep(&pause, NULL);
+                }
                 size_t size;
                 const void *payload = zmesh_event_payload(event, &size);
                 int rc = zmesh_agent_reply(agent, event, payload, size);
