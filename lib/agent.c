@@ -2352,12 +2352,32 @@ s_direct_check(zmesh_agent_t *self, const char *topic, const void *payload,
         return ZMESH_EINVAL;
     if (!self->started)
         return ZMESH_ESTATE;
+    // '$' topics are allowed point-to-point: mesh services such as
+    // mesh-relay speak their own protocols under them.
     int rc = zmesh__topic_check(topic, strnlen(topic, ZMESH_TOPIC_MAX + 1));
-    if (rc != 0)
+    if (rc != 0 && rc != ZMESH_ERESERVED)
         return rc;
     if (size > self->max_msg_size)
         return ZMESH_ETOOBIG;
     return zmesh__msgpack_check(payload, size);
+}
+
+int
+zmesh_agent_resume_stream(zmesh_agent_t *self, const char *publisher_id,
+                          const char *topic, uint64_t last_sequence)
+{
+    uint8_t id[ZMESH__ID_SIZE];
+    if (!self || !publisher_id || !topic ||
+        zmesh__id_from_hex(publisher_id, id) != 0 || strlen(publisher_id) != 32)
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    size_t size = strnlen(topic, ZMESH_TOPIC_MAX + 1);
+    int rc = zmesh__topic_check(topic, size);
+    if (rc != 0 && rc != ZMESH_ERESERVED)
+        return rc;
+    zmesh__streams_rewind(self->streams_in, id, topic, size, last_sequence);
+    return 0;
 }
 
 int

@@ -403,6 +403,18 @@ ZMESH_EXPORT uint64_t zmesh_event_request_id(const zmesh_event_t *event);
     agent had no use for it). 0 for other events. */
 ZMESH_EXPORT int zmesh_event_status(const zmesh_event_t *event);
 
+/*  Tells the agent that the events of stream (publisher, topic) up to
+    `last_sequence` were already handled, e.g. stored before this process
+    restarted: the stream goes on from there, so events after it that
+    were lost are repaired (or reported as a gap) instead of the stream
+    starting afresh. For services that keep what they receive, such as
+    mesh-relay. `publisher_id` is 32 hex digits (zmesh_event_peer_id).
+    Errors: ZMESH_EINVAL, ZMESH_ETOPIC, ZMESH_ESTATE (not started). */
+ZMESH_EXPORT int zmesh_agent_resume_stream(zmesh_agent_t *agent,
+                                           const char *publisher_id,
+                                           const char *topic,
+                                           uint64_t last_sequence);
+
 /* ------------------------------------------------------------------------ */
 /*  Direct messages and requests                                           */
 
@@ -413,9 +425,10 @@ ZMESH_EXPORT int zmesh_event_status(const zmesh_event_t *event);
     whatever it subscribes to, with the sender as peer name and id.
 
     zmesh_agent_send: one direct message (ZMESH_EVENT_DIRECT at the peer).
-    `payload` is one msgpack object. Delivery is not confirmed; what is
-    known at once is returned: ZMESH_ENOTFOUND (no such peer), ZMESH_EGONE
-    (it left), ZMESH_EFULL (its queue is full), ZMESH_ETOPIC,
+    `payload` is one msgpack object; `topic` may be a '$' topic (mesh
+    services such as mesh-relay use those). Delivery is not confirmed;
+    what is known at once is returned: ZMESH_ENOTFOUND (no such peer),
+   ZMESH_EGONE (it left), ZMESH_EFULL (its queue is full), ZMESH_ETOPIC,
     ZMESH_EPAYLOAD, ZMESH_ETOOBIG, ZMESH_ESTATE, ZMESH_EINVAL. */
 ZMESH_EXPORT int zmesh_agent_send(zmesh_agent_t *agent, const char *peer,
                                   const char *topic, const void *payload,
