@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "control.h"
+#include "counters.h"
 #include "log.h"
 #include "repair.h"
 #include "requests.h"
@@ -178,9 +179,11 @@ struct zmesh_agent {
     s_queue_t settled;   /* frames released by repairs: before `held` */
     bool frame_repaired; /* the frame in self->msg came in a REPAIR */
     bool frame_settled;  /* ... and its stream's repair is over */
-    zmesh__repair_t *repair;     /* streams under repair */
-    zmesh__requests_t *requests; /* our requests in flight */
-    uint64_t repairs_rejected;   /* frames in REPAIRs that did not fit */
+    zmesh__repair_t *repair;        /* streams under repair */
+    zmesh__requests_t *requests;    /* our requests in flight */
+    uint64_t stats_wait;            /* the STATS answer awaited, if any */
+    zmesh_counters_t *stats_answer; /* ... once it came */
+    uint64_t repairs_rejected;      /* frames in REPAIRs that did not fit */
     zmesh_event_t event;
     s_peer_event_t *peer_event; /* the one handed out, if any */
     zlistx_t *peer_events;      /* s_peer_event_t * queued */
@@ -1257,6 +1260,31 @@ s_on_repair(zmesh_agent_t *self, zmsg_t *msg)
 }
 
 static void s_requests_expire(zmesh_agent_t *self, const uint8_t *gone);
+static int s_counters_build(zmesh_agent_t *self, zmesh_counters_t **out);
+
+// A peer's answer to our STATS question: kept if it is the one awaited.
+static void
+s_on_stats_answer(zmesh_agent_t *self, zmsg_t *msg)
+{
+    char *what = zmsg_popstr(msg);
+    char *id = zmsg_popstr(msg);
+    char *req = zmsg_popstr(msg);
+    zframe_t *frame = zmsg_pop(msg);
+    zmesh_counters_t *counters = NULL;
+    if (frame && zframe_size(frame) == sizeof counters)
+        memcpy(&counters, zframe_data(frame), sizeof counters);
+    if (req && self->stats_wait != 0 &&
+        strtoull(req, NULL, 10) == self->stats_wait && !self->stats_answer) {
+        self->stats_answer = counters;
+        counters = NULL;
+    }
+    zmesh_counters_destroy(&counters); // late, or not ours
+    zstr_free(&what);
+    zstr_free(&id);
+    zstr_free(&req);
+    zframe_destroy(&frame);
+}
+
 static int s_direct(zmesh_agent_t *self, const zmesh__direct_t *how,
                     const char *peer, const char *topic, const void *payload,
                     size_t size, uint8_t *to);
@@ -1347,6 +1375,10 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
         s_on_direct(self, msg);
         return;
     }
+    if (zframe_streq(zmsg_first(msg), "STATS")) {
+        s_on_stats_answer(self, msg);
+        return;
+    }
     char *what = zmsg_popstr(msg);
     char *a = zmsg_popstr(msg);
     char *b = zmsg_popstr(msg);
@@ -1360,6 +1392,12 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
     else if (streq(what, "JOINED") && b && c) {
         s_names_set(self, a, b);
         s_event_push(self, ZMESH_EVENT_PEER_JOINED, a, b, c);
+    } else if (streq(what, "STATSQ") && b) {
+        // A peer asks for our counters (mesh-tap peers, for one).
+        zmesh_counters_t *counters = NULL;
+        if (s_counters_build(self, &counters) == 0 &&
+            zsock_send(self->actor, "sssp", "STATSA", a, b, counters) != 0)
+            zmesh_counters_destroy(&counters);
     } else if (streq(what, "LEFT") && b && c) {
         uint8_t id[ZMESH__ID_SIZE];
         if (zmesh__id_from_hex(a, id) == 0) {
@@ -1819,11 +1857,24 @@ s_deliver(zmesh_agent_t *self)
     switch (zmesh__streams_track(self->streams_in, frame.publisher, frame.topic,
                                  frame.topic_size, frame.sequence, &first,
                                  &last)) {
-    case ZMESH__SEQ_OLD: self->duplicates_dropped++; return false;
+    case ZMESH__SEQ_OLD: {
+        zmesh__stream_stats_t *stream =
+            zmesh__streams_current(self->streams_in);
+        if (stream)
+            stream->duplicates++;
+        self->duplicates_dropped++;
+        return false;
+    }
     case ZMESH__SEQ_GAP:
         if (!self->frame_settled &&
             s_repair_open(self, &frame, first, last, false))
             return false;
+        zmesh__stream_stats_t *stream =
+            zmesh__streams_current(self->streams_in);
+        if (stream) {
+            stream->gaps++;
+            stream->missing += last - first + 1;
+        }
         self->stashed = *event;
         self->has_stashed = true;
         event->type = ZMESH_EVENT_GAP;
@@ -1849,6 +1900,13 @@ s_deliver(zmesh_agent_t *self)
     case ZMESH__SEQ_NEXT: break;
     }
     self->events_received++;
+    zmesh__stream_stats_t *stream = zmesh__streams_current(self->streams_in);
+    if (stream) {
+        // The clock is read for one event in 16: lag is a sample.
+        if ((stream->received++ & 15) == 0)
+            stream->lag_us = zmesh__wall_clock_us() - frame.timestamp_us;
+        stream->repaired += self->frame_repaired;
+    }
     return true;
 }
 
@@ -2239,6 +2297,242 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
     stats->peers_joined = control.peers_joined;
     stats->peers_left = control.peers_left;
     return 0;
+}
+
+/*  Counters in detail (zmesh_agent_counters, and STATS answers). */
+
+#define S_COUNTER_PEERS 128
+#define S_COUNTER_TOPICS 256
+
+typedef struct {
+    uint64_t received, repaired, gaps, missing, duplicates, topics, sent;
+    int64_t lag_us;
+} s_sum_t;
+
+typedef struct {
+    zhashx_t *peers;  /* publisher hex -> s_sum_t * */
+    zhashx_t *topics; /* topic -> s_sum_t * */
+} s_sums_t;
+
+static s_sum_t *
+s_sum_of(zhashx_t *table, const char *key)
+{
+    s_sum_t *sum = zhashx_lookup(table, key);
+    if (!sum && (sum = calloc(1, sizeof *sum)) != NULL &&
+        zhashx_insert(table, key, sum) != 0) {
+        free(sum);
+        sum = NULL;
+    }
+    return sum;
+}
+
+static void
+s_sum_stream(void *arg, const char *publisher_hex, const char *topic,
+             const zmesh__stream_stats_t *stream)
+{
+    s_sums_t *sums = arg;
+    s_sum_t *targets[2] = {s_sum_of(sums->peers, publisher_hex),
+                           s_sum_of(sums->topics, topic)};
+    for (int i = 0; i < 2; i++) {
+        s_sum_t *sum = targets[i];
+        if (!sum)
+            continue;
+        sum->received += stream->received;
+        sum->repaired += stream->repaired;
+        sum->gaps += stream->gaps;
+        sum->missing += stream->missing;
+        sum->duplicates += stream->duplicates;
+        sum->topics++;
+        if (stream->lag_us > sum->lag_us)
+            sum->lag_us = stream->lag_us;
+    }
+}
+
+// Adds the busiest `max` of `table` as groups of `kind`; returns how
+// many were left out.
+static uint64_t
+s_sum_groups(zmesh_counters_t *counters, zhashx_t *table, const char *kind,
+             size_t max)
+{
+    size_t count = zhashx_size(table);
+    uint64_t floor = 0; // with more than max, only those above a floor
+    if (count > max) {
+        uint64_t *load = calloc(count, sizeof *load);
+        size_t n = 0;
+        for (s_sum_t *sum = zhashx_first(table); sum && load;
+             sum = zhashx_next(table))
+            load[n++] = sum->received + sum->sent;
+        for (size_t k = 0; load && k < max; k++) { // the max-th largest
+            size_t best = k;
+            for (size_t i = k + 1; i < n; i++)
+                if (load[i] > load[best])
+                    best = i;
+            uint64_t t = load[k];
+            load[k] = load[best];
+            load[best] = t;
+        }
+        floor = load ? load[max - 1] : UINT64_MAX;
+        free(load);
+    }
+    uint64_t omitted = 0;
+    size_t added = 0;
+    for (s_sum_t *sum = zhashx_first(table); sum; sum = zhashx_next(table)) {
+        if (added == max || sum->received + sum->sent < floor) {
+            omitted++;
+            continue;
+        }
+        zmesh__counters_t *g =
+            zmesh__counters_group(counters, kind, zhashx_cursor(table));
+        if (!g) {
+            omitted++;
+            continue;
+        }
+        added++;
+        if (strcmp(kind, "topic") == 0)
+            zmesh__counters_add(g, "sent", sum->sent);
+        zmesh__counters_add(g, "received", sum->received);
+        zmesh__counters_add(g, "repaired", sum->repaired);
+        zmesh__counters_add(g, "gaps", sum->gaps);
+        zmesh__counters_add(g, "missing", sum->missing);
+        zmesh__counters_add(g, "duplicates", sum->duplicates);
+        zmesh__counters_add(g, "lag_us",
+                            sum->lag_us > 0 ? (uint64_t)sum->lag_us : 0);
+        if (strcmp(kind, "peer") == 0)
+            zmesh__counters_add(g, "topics", sum->topics);
+    }
+    return omitted;
+}
+
+static int
+s_counters_build(zmesh_agent_t *self, zmesh_counters_t **out)
+{
+    zmesh_stats_t st;
+    int rc = zmesh_agent_stats(self, &st);
+    if (rc != 0)
+        return rc;
+    zmesh_counters_t *counters = zmesh__counters_new();
+    zmesh__counters_t *agent =
+        counters ? zmesh__counters_group(counters, "agent", self->name) : NULL;
+    s_sums_t sums = {zhashx_new(), zhashx_new()};
+    if (!agent || !sums.peers || !sums.topics) {
+        zmesh_counters_destroy(&counters);
+        zhashx_destroy(&sums.peers);
+        zhashx_destroy(&sums.topics);
+        return ZMESH_ENOMEM;
+    }
+    zhashx_set_destructor(sums.peers, s_free_value);
+    zhashx_set_destructor(sums.topics, s_free_value);
+    const struct {
+        const char *key;
+        uint64_t value;
+    } fields[] = {
+        {"events_published", st.events_published},
+        {"events_received", st.events_received},
+        {"frames_rejected", st.frames_rejected},
+        {"data_reconnects", st.data_reconnects},
+        {"backlog_dropped", st.backlog_dropped},
+        {"gaps", st.gaps},
+        {"events_missing", st.events_missing},
+        {"duplicates_dropped", st.duplicates_dropped},
+        {"control_rejected", st.control_rejected},
+        {"beacons_received", st.beacons_received},
+        {"beacons_rejected", st.beacons_rejected},
+        {"beacons_foreign", st.beacons_foreign},
+        {"peers_joined", st.peers_joined},
+        {"peers_left", st.peers_left},
+        {"repair_requests", st.repair_requests},
+        {"events_repaired", st.events_repaired},
+        {"repair_timeouts", st.repair_timeouts},
+        {"repairs_rejected", st.repairs_rejected},
+        {"events_resent", st.events_resent},
+        {"retransmit_bytes", st.retransmit_bytes},
+        {"directs_sent", st.directs_sent},
+        {"directs_received", st.directs_received},
+        {"replies_received", st.replies_received},
+        {"requests_timed_out", st.requests_timed_out},
+        {"replies_dropped", st.replies_dropped},
+        {"queue_depth", zlistx_size(self->peer_events)},
+        {"held_bytes", self->held.bytes + self->settled.bytes},
+        {"streams", zmesh__streams_size(self->streams_in)},
+        {"repairs_open", zmesh__repair_sessions(self->repair)},
+        {"requests_open", zmesh__requests_size(self->requests)},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        zmesh__counters_add(agent, fields[i].key, fields[i].value);
+    zmesh__streams_each(self->streams_in, s_sum_stream, &sums);
+    for (uint64_t *seq = zhashx_first(self->streams); seq;
+         seq = zhashx_next(self->streams)) {
+        s_sum_t *sum = s_sum_of(sums.topics, zhashx_cursor(self->streams));
+        if (sum)
+            sum->sent = *seq;
+    }
+    uint64_t peers_omitted =
+        s_sum_groups(counters, sums.peers, "peer", S_COUNTER_PEERS);
+    uint64_t topics_omitted =
+        s_sum_groups(counters, sums.topics, "topic", S_COUNTER_TOPICS);
+    // Adding groups may have moved the agent's group: look it up again.
+    agent = zmesh__counters_find(counters, "agent", self->name);
+    zmesh__counters_add(agent, "peers_omitted", peers_omitted);
+    zmesh__counters_add(agent, "topics_omitted", topics_omitted);
+    zhashx_destroy(&sums.peers);
+    zhashx_destroy(&sums.topics);
+    *out = counters;
+    return 0;
+}
+
+int
+zmesh_agent_query_counters(zmesh_agent_t *self, const char *peer,
+                           int timeout_ms, zmesh_counters_t **counters)
+{
+    if (!self || !peer || !*peer || !counters || timeout_ms < 0)
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    zmsg_t *args = zmsg_new();
+    if (!args || zmsg_addstr(args, peer) != 0) {
+        zmsg_destroy(&args);
+        return ZMESH_ENOMEM;
+    }
+    zframe_t *frame = NULL;
+    int rc = s_query_msg(self, "STATSQ", &args, &frame);
+    if (rc != 0)
+        return rc;
+    zmesh__stats_query_t result;
+    bool ok = zframe_size(frame) == sizeof result;
+    if (ok)
+        memcpy(&result, zframe_data(frame), sizeof result);
+    zframe_destroy(&frame);
+    if (!ok)
+        return ZMESH_ESYS;
+    if (result.rc != 0)
+        return result.rc == ZMESH_EAGAIN ? ZMESH_EFULL : result.rc;
+    // The answer comes on the notify pipe, among what else comes there,
+    // which is handled as always.
+    self->stats_wait = result.req;
+    int64_t deadline = zmesh__clock_ms() + timeout_ms;
+    while (!self->stats_answer) {
+        int64_t left = deadline - zmesh__clock_ms();
+        if (left <= 0)
+            break;
+        zmq_pollitem_t item = {zsock_resolve(self->notify), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, (long)left) > 0)
+            s_drain_notify(self);
+    }
+    self->stats_wait = 0;
+    *counters = self->stats_answer;
+    self->stats_answer = NULL;
+    s_wake_update(self);
+    return *counters ? 0 : ZMESH_ETIMEDOUT;
+}
+
+int
+zmesh_agent_counters(zmesh_agent_t *self, zmesh_counters_t **counters)
+{
+    if (!self || !counters)
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    return s_counters_build(self, counters);
 }
 
 int

@@ -13,6 +13,7 @@
 #include "control.h"
 #include "beacon.h"
 #include "clock.h"
+#include "counters.h"
 #include "log.h"
 #include "peer.h"
 #include "repair.h"
@@ -70,8 +71,9 @@ typedef struct {
     zmesh__log_limit_t foreign_beacon_log;
     zmesh__log_limit_t bad_control_log;
     zmesh__log_limit_t full_log;
-    size_t pending; /* peers created but not joined */
-    uint64_t turn;  /* spreads requests to a topic over its subscribers */
+    size_t pending;     /* peers created but not joined */
+    uint64_t turn;      /* spreads requests to a topic over its subscribers */
+    uint64_t stats_req; /* numbers our STATS questions */
     bool terminated;
 } s_control_t;
 
@@ -482,6 +484,47 @@ s_forward_repair(s_control_t *self, const uint8_t sender[ZMESH__ID_SIZE],
     zmsg_send(&msg, self->notify); // no high-water mark: never blocks
 }
 
+// A STATS question is answered by the application thread, which holds
+// most counters; an answer goes to it as a counters set.
+static void
+s_on_stats(s_control_t *self, zmesh__msg_t *msg)
+{
+    char id[33], req[24];
+    zmesh__id_to_hex(msg->sender, id);
+    snprintf(req, sizeof req, "%llu", (unsigned long long)msg->req);
+    if (!msg->counters) {
+        zstr_sendx(self->notify, "STATSQ", id, req, NULL);
+        return;
+    }
+    zmesh_counters_t *counters = zmesh__counters_take(msg);
+    if (counters)
+        zsock_send(self->notify, "sssp", "STATS", id, req, counters);
+}
+
+// Sends the application thread's answer to a peer's STATS question.
+static void
+s_answer_stats(s_control_t *self, const char *id, const char *req,
+               zmesh_counters_t *counters)
+{
+    uint8_t peer_id[ZMESH__ID_SIZE];
+    zmesh__peer_t *peer = zmesh__id_from_hex(id, peer_id) == 0
+                              ? s_peer_lookup(self, peer_id)
+                              : NULL;
+    if (peer && counters) {
+        zmesh__msg_t msg;
+        memset(&msg, 0, sizeof msg);
+        msg.type = ZMESH__MSG_STATS;
+        memcpy(msg.sender, self->cfg->id, ZMESH__ID_SIZE);
+        msg.req = strtoull(req, NULL, 10);
+        zmesh__counters_lend(counters, &msg);
+        int rc = zmesh__peer_send(peer, &msg);
+        if (rc != 0)
+            zmesh__log(ZMESH_LOG_DEBUG, "STATS answer to %s not sent: %s", id,
+                       zmesh_strerror(rc));
+    }
+    zmesh_counters_destroy(&counters);
+}
+
 // Passes a DIRECT or REPLY to the application thread.
 static void
 s_forward_direct(s_control_t *self, const zmesh__msg_t *msg)
@@ -592,7 +635,7 @@ s_on_control(s_control_t *self)
         break;
     case ZMESH__MSG_DIRECT:
     case ZMESH__MSG_REPLY: s_forward_direct(self, &decoded); break;
-    case ZMESH__MSG_STATS:
+    case ZMESH__MSG_STATS: s_on_stats(self, &decoded); break;
     case ZMESH__MSG_HELLO: break; // handled above
     }
     zmesh__msg_clear(&decoded);
@@ -802,6 +845,9 @@ s_peer_list(s_control_t *self, int64_t now)
 }
 
 static void s_send_nak(s_control_t *self, const zmesh__nak_t *nak);
+static zmesh__peer_t *s_direct_target(s_control_t *self,
+                                      const zmesh__direct_t *how,
+                                      const char *peer, const char *topic);
 static zmesh__direct_result_t s_send_direct(s_control_t *self,
                                             const zmesh__direct_t *how,
                                             const char *peer, char *topic,
@@ -863,6 +909,39 @@ s_on_command(s_control_t *self)
         zstr_free(&peer);
         zstr_free(&topic);
         zframe_destroy(&payload);
+    } else if (streq(command, "STATSQ")) {
+        char *number = zmsg_popstr(msg);
+        char *peer = zmsg_popstr(msg);
+        zmesh__stats_query_t result = {ZMESH_ENOTFOUND, 0};
+        zmesh__direct_t how = {ZMESH__MSG_STATS, 0, 0, false};
+        zmesh__peer_t *target =
+            peer ? s_direct_target(self, &how, peer, "") : NULL;
+        if (target) {
+            zmesh__msg_t question;
+            memset(&question, 0, sizeof question);
+            question.type = ZMESH__MSG_STATS;
+            memcpy(question.sender, self->cfg->id, ZMESH__ID_SIZE);
+            question.req = result.req = ++self->stats_req;
+            result.rc = zmesh__peer_send(target, &question);
+        }
+        zsock_send(self->pipe, "ssb", command, number ? number : "", &result,
+                   sizeof result);
+        zstr_free(&number);
+        zstr_free(&peer);
+    } else if (streq(command, "STATSA")) {
+        char *id = zmsg_popstr(msg);
+        char *req = zmsg_popstr(msg);
+        zframe_t *frame = zmsg_pop(msg);
+        zmesh_counters_t *counters = NULL;
+        if (frame && zframe_size(frame) == sizeof counters)
+            memcpy(&counters, zframe_data(frame), sizeof counters);
+        if (id && req)
+            s_answer_stats(self, id, req, counters);
+        else
+            zmesh_counters_destroy(&counters);
+        zstr_free(&id);
+        zstr_free(&req);
+        zframe_destroy(&frame);
     } else if (streq(command, "PEERS") || streq(command, "STATS") ||
                streq(command, "WANT")) {
         // Queries: "sss" command, number, argument; the reply echoes the

@@ -100,6 +100,18 @@ typedef struct {
     uint8_t peer[ZMESH__ID_SIZE]; /* the peer it went to */
 } zmesh__direct_result_t;
 
+/*  "STATSQ" s number, s peer: asks that peer (id or name) for its
+    counters; reply b: zmesh__stats_query_t. The answer comes on the
+    notify pipe as "STATS" id req, then a frame holding a
+    zmesh_counters_t * (the application thread's to free).
+    A peer's question comes on the notify pipe as "STATSQ" id req; the
+    application thread answers with the command "STATSA" s id, s req,
+    p zmesh_counters_t * (ownership moves). */
+typedef struct {
+    int rc; /* 0, ZMESH_ENOTFOUND, or the send's error */
+    uint64_t req;
+} zmesh__stats_query_t;
+
 /*  What a REPAIR answered, passed to the application thread. */
 typedef struct {
     uint8_t sender[ZMESH__ID_SIZE];

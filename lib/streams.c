@@ -15,14 +15,14 @@
 #include <string.h>
 
 struct zmesh__streams {
-    zhashx_t *table; /* hex id + topic -> uint64_t * last delivered */
+    zhashx_t *table; /* hex id + topic -> zmesh__stream_stats_t * */
     size_t max;
     uint64_t resets;
     /* cache of the last stream */
     uint8_t last_id[ZMESH__ID_SIZE];
     char last_topic[ZMESH_TOPIC_MAX + 1];
     size_t last_topic_size;
-    uint64_t *last; /* NULL: nothing cached */
+    zmesh__stream_stats_t *last; /* NULL: nothing cached */
 };
 
 static void
@@ -69,7 +69,7 @@ s_key(char *key, const uint8_t publisher[ZMESH__ID_SIZE], const char *topic,
     key[32 + topic_size] = '\0';
 }
 
-static uint64_t *
+static zmesh__stream_stats_t *
 s_lookup(zmesh__streams_t *self, const uint8_t publisher[ZMESH__ID_SIZE],
          const char *topic, size_t topic_size, bool *created)
 {
@@ -82,7 +82,7 @@ s_lookup(zmesh__streams_t *self, const uint8_t publisher[ZMESH__ID_SIZE],
         return NULL;
     char key[32 + ZMESH_TOPIC_MAX + 1];
     s_key(key, publisher, topic, topic_size);
-    uint64_t *last = zhashx_lookup(self->table, key);
+    zmesh__stream_stats_t *last = zhashx_lookup(self->table, key);
     if (!last) {
         if (zhashx_size(self->table) >= self->max) {
             zhashx_purge(self->table);
@@ -109,22 +109,23 @@ zmesh__streams_track(zmesh__streams_t *self, const uint8_t publisher[16],
                      uint64_t *gap_first, uint64_t *gap_last)
 {
     bool created;
-    uint64_t *last = s_lookup(self, publisher, topic, topic_size, &created);
-    if (!last)
+    zmesh__stream_stats_t *stream =
+        s_lookup(self, publisher, topic, topic_size, &created);
+    if (!stream)
         return ZMESH__SEQ_FIRST;
     if (created) {
-        *last = sequence;
+        stream->last = sequence;
         return ZMESH__SEQ_FIRST;
     }
-    if (sequence <= *last)
+    if (sequence <= stream->last)
         return ZMESH__SEQ_OLD;
     zmesh__seq_verdict_t verdict = ZMESH__SEQ_NEXT;
-    if (sequence > *last + 1) {
-        *gap_first = *last + 1;
+    if (sequence > stream->last + 1) {
+        *gap_first = stream->last + 1;
         *gap_last = sequence - 1;
         verdict = ZMESH__SEQ_GAP;
     }
-    *last = sequence;
+    stream->last = sequence;
     return verdict;
 }
 
@@ -145,9 +146,10 @@ zmesh__streams_rewind(zmesh__streams_t *self, const uint8_t publisher[16],
                       const char *topic, size_t topic_size, uint64_t last)
 {
     bool created;
-    uint64_t *slot = s_lookup(self, publisher, topic, topic_size, &created);
-    if (slot)
-        *slot = last;
+    zmesh__stream_stats_t *stream =
+        s_lookup(self, publisher, topic, topic_size, &created);
+    if (stream)
+        stream->last = last;
 }
 
 // Deletes the streams `doomed` picks; keys are hex id + topic.
@@ -206,6 +208,26 @@ zmesh__streams_retain(zmesh__streams_t *self, zmesh__streams_keep_fn *keep,
 {
     s_retain_t retain = {keep, arg};
     s_delete_where(self, s_not_kept, &retain);
+}
+
+zmesh__stream_stats_t *
+zmesh__streams_current(zmesh__streams_t *self)
+{
+    return self->last;
+}
+
+void
+zmesh__streams_each(zmesh__streams_t *self, zmesh__streams_visit_fn *fn,
+                    void *arg)
+{
+    char hex[33];
+    for (zmesh__stream_stats_t *stream = zhashx_first(self->table); stream;
+         stream = zhashx_next(self->table)) {
+        const char *key = zhashx_cursor(self->table);
+        memcpy(hex, key, 32);
+        hex[32] = '\0';
+        fn(arg, hex, key + 32, stream);
+    }
 }
 
 size_t

@@ -56,6 +56,29 @@ typedef bool(zmesh__streams_keep_fn)(void *arg, const char *topic,
 void zmesh__streams_retain(zmesh__streams_t *self, zmesh__streams_keep_fn *keep,
                            void *arg);
 
+/*  What a subscriber counts per stream, for zmesh_agent_counters. */
+typedef struct {
+    uint64_t last;       /* the last sequence delivered */
+    uint64_t received;   /* messages delivered */
+    uint64_t repaired;   /* ... of which came in a repair */
+    uint64_t gaps;       /* gap events */
+    uint64_t missing;    /* events those gaps name */
+    uint64_t duplicates; /* dropped as delivered already */
+    int64_t lag_us;      /* delivery time minus publish time, sampled */
+} zmesh__stream_stats_t;
+
+/*  The counters of the stream the last zmesh__streams_track call judged
+    (NULL if it could not be remembered). Valid until the next call of any
+    zmesh__streams_ function. */
+zmesh__stream_stats_t *zmesh__streams_current(zmesh__streams_t *self);
+
+/*  Calls `fn` for every stream; `publisher_hex` is 32 hex digits. */
+typedef void(zmesh__streams_visit_fn)(void *arg, const char *publisher_hex,
+                                      const char *topic,
+                                      const zmesh__stream_stats_t *stats);
+void zmesh__streams_each(zmesh__streams_t *self, zmesh__streams_visit_fn *fn,
+                         void *arg);
+
 size_t zmesh__streams_size(const zmesh__streams_t *self);
 uint64_t zmesh__streams_resets(const zmesh__streams_t *self);
 

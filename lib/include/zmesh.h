@@ -560,6 +560,55 @@ typedef struct {
     ZMESH_ETIMEDOUT (the agent's thread did not answer within 5 s). */
 ZMESH_EXPORT int zmesh_agent_stats(zmesh_agent_t *agent, zmesh_stats_t *stats);
 
+/*  Counters in detail, as groups of named values:
+    - kind "agent", name = the service name: every zmesh_stats_t field (by
+      its name there) and queue_depth (events waiting for the application),
+      held_bytes, streams (tracked), repairs_open, requests_open;
+    - kind "peer", name = a publisher's id (32 hex digits), for what this
+      agent received from it: received, repaired, gaps, missing,
+      duplicates, lag_us (delivery minus publish time, sampled; clocks of
+      other hosts may differ), topics;
+    - kind "topic", name = a topic: sent (published here) and the same
+      receive counters summed over publishers.
+    At most 128 peer and 256 topic groups (the busiest); "agent" counts
+    the rest in peers_omitted and topics_omitted. */
+typedef struct zmesh_counters zmesh_counters_t;
+
+/*  This agent's counters. On success *counters is the caller's, to be
+    freed with zmesh_counters_destroy(). Errors: ZMESH_ESTATE, ZMESH_ENOMEM,
+    ZMESH_ETIMEDOUT (the agent's thread did not answer within 5 s). */
+ZMESH_EXPORT int zmesh_agent_counters(zmesh_agent_t *agent,
+                                      zmesh_counters_t **counters);
+
+/*  Asks another agent (by id or service name) for its counters with a
+    STATS message (proto/wire.md#stats) and waits up to `timeout_ms` for
+    the answer; events that arrive meanwhile are kept for recv. The other
+    agent's application thread answers when it is in any zmesh call, so an
+    application that never calls in does not answer. Errors:
+    ZMESH_ENOTFOUND (no such peer), ZMESH_ETIMEDOUT, ZMESH_ESTATE,
+    ZMESH_EINVAL, ZMESH_ENOMEM. */
+ZMESH_EXPORT int zmesh_agent_query_counters(zmesh_agent_t *agent,
+                                            const char *peer, int timeout_ms,
+                                            zmesh_counters_t **counters);
+
+/*  Accessors: groups i < zmesh_counters_size, keys j < zmesh_counters_keys.
+    Strings live as long as the set. zmesh_counters_get returns the value
+    of `key` in group i, or 0 when it is not there. */
+ZMESH_EXPORT size_t zmesh_counters_size(const zmesh_counters_t *counters);
+ZMESH_EXPORT const char *zmesh_counters_kind(const zmesh_counters_t *counters,
+                                             size_t i);
+ZMESH_EXPORT const char *zmesh_counters_name(const zmesh_counters_t *counters,
+                                             size_t i);
+ZMESH_EXPORT size_t zmesh_counters_keys(const zmesh_counters_t *counters,
+                                        size_t i);
+ZMESH_EXPORT const char *zmesh_counters_key(const zmesh_counters_t *counters,
+                                            size_t i, size_t j);
+ZMESH_EXPORT uint64_t zmesh_counters_value(const zmesh_counters_t *counters,
+                                           size_t i, size_t j);
+ZMESH_EXPORT uint64_t zmesh_counters_get(const zmesh_counters_t *counters,
+                                         size_t i, const char *key);
+ZMESH_EXPORT void zmesh_counters_destroy(zmesh_counters_t **counters);
+
 /* ------------------------------------------------------------------------ */
 /*  JSON and msgpack                                                        */
 

@@ -153,8 +153,38 @@ def test_direct_messages():
     check(sent["rc"] == -11, "%s" % sent)
 
 
+def test_stats_query_shows_another_agents_counters():
+    mesh, port = unique_mesh(), random_port()
+    sub = testnode("sink", mesh, port, "--sub", "feed.>")
+    sub.started()
+    pub = testnode("feed", mesh, port, "--pub", "feed.a", "--count", 50,
+                   "--every", 1, "--wait-subs", 1)
+    pub_id = pub.started()["id"]
+    pub.wait_for(is_("published"), 10, "the feed")
+    sub.wait_count(is_("message"), 50, 10, "the feed at the sink")
+    # A third agent asks the sink over the control plane (STATS).
+    tool = testnode("tool", mesh, port, "--query", "sink")
+
+    def complete(o):
+        if o.get("event") != "counters" or o["rc"] != 0:
+            return False
+        return any(g["kind"] == "peer" and g["name"] == pub_id and
+                   g["values"]["received"] == 50 for g in o["groups"])
+    answer = tool.wait_for(complete, 10, "the sink's counters")
+    groups = {(g["kind"], g["name"]): g["values"] for g in answer["groups"]}
+    agent = groups[("agent", "sink")]
+    check(agent["events_received"] == 50, "%s" % agent)
+    topic = groups[("topic", "feed.a")]
+    check(topic["received"] == 50 and topic["gaps"] == 0, "%s" % topic)
+    # Nobody by that name: said at once.
+    lost = testnode("lost", mesh, port, "--query", "nobody", run_ms=1500)
+    miss = lost.wait_for(is_("counters"), 5, "the failed query")
+    check(miss["rc"] == -11, "%s" % miss)
+
+
 if __name__ == "__main__":
     run([test_request_reply, test_requests_spread_over_responders,
          test_request_to_a_named_peer, test_request_timeout_and_nobody_to_ask,
          test_responder_leaves_before_answering,
-         test_reply_to_a_requester_that_left, test_direct_messages])
+         test_reply_to_a_requester_that_left, test_direct_messages,
+         test_stats_query_shows_another_agents_counters])

@@ -48,6 +48,7 @@ s_usage(void)
             "  [--run-ms MS] [--exit-after N] [--exit-when-done] [--crash]"
             " [-v]\n"
             "  [--retransmit BYTES] [--repair-timeout MS]\n"
+            "  [--query PEER]  (asks PEER for its counters every 200 ms)\n"
             "  [--respond [--reply-delay MS]] [--request TOPIC [--to PEER]"
             " --count N\n"
             "   [--request-timeout MS]] [--send PEER --pub TOPIC --count N]\n"
@@ -186,6 +187,32 @@ s_print_stats(zmesh_agent_t *agent)
     fflush(stdout);
 }
 
+// One line with another agent's counters, or the error asking for them.
+static void
+s_print_counters(zmesh_agent_t *agent, const char *peer)
+{
+    zmesh_counters_t *counters = NULL;
+    int rc = zmesh_agent_query_counters(agent, peer, 1000, &counters);
+    printf("{\"event\":\"counters\",\"rc\":%d,\"groups\":[", rc);
+    for (size_t i = 0; i < zmesh_counters_size(counters); i++) {
+        printf("%s{\"kind\":", i ? "," : "");
+        s_json_string(zmesh_counters_kind(counters, i));
+        printf(",\"name\":");
+        s_json_string(zmesh_counters_name(counters, i));
+        printf(",\"values\":{");
+        for (size_t j = 0; j < zmesh_counters_keys(counters, i); j++) {
+            printf("%s", j ? "," : "");
+            s_json_string(zmesh_counters_key(counters, i, j));
+            printf(":%llu",
+                   (unsigned long long)zmesh_counters_value(counters, i, j));
+        }
+        printf("}}");
+    }
+    printf("]}\n");
+    fflush(stdout);
+    zmesh_counters_destroy(&counters);
+}
+
 static zmesh_discovery_t
 s_scope(const char *text)
 {
@@ -220,6 +247,7 @@ main(int argc, char **argv)
     bool crash = false, exit_when_done = false, no_destroy = false;
     bool respond = false;
     const char *request_topic = NULL, *to = NULL, *send_to = NULL;
+    const char *query = NULL;
     long request_timeout = 1000, reply_delay = 0;
     zmesh_agent_t *agent = NULL;
 
@@ -318,6 +346,8 @@ main(int argc, char **argv)
             send_to = val;
         else if (strcmp(opt, "--reply-delay") == 0)
             reply_delay = atol(val);
+        else if (strcmp(opt, "--query") == 0)
+            query = val;
         else
             s_usage();
     }
@@ -373,6 +403,7 @@ main(int argc, char **argv)
     }
     long published = 0, received = 0;
     int64_t next_pub = s_now_ms();
+    int64_t next_query = next_pub;
     while (!s_stop && s_now_ms() < end) {
         int64_t now = s_now_ms();
         if (pub_topic && published < count && now >= next_pub) {
@@ -426,6 +457,10 @@ main(int argc, char **argv)
                     continue;
                 }
             }
+        }
+        if (query && now >= next_query) {
+            s_print_counters(agent, query);
+            next_query = now + 200;
         }
         int64_t wake = pub_topic && published < count ? next_pub : end;
         int64_t wait = wake - s_now_ms();

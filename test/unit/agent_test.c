@@ -295,6 +295,43 @@ test_two_agents_exchange_events(void **state)
     assert_int_equal(stats.events_received, 101);
     assert_int_equal(stats.frames_rejected, 0);
 
+    // The same in detail: per topic and per publisher, on both sides.
+    zmesh_counters_t *counters = NULL;
+    assert_int_equal(zmesh_agent_counters(sub, &counters), 0);
+    size_t agent_group = SIZE_MAX, peer_group = SIZE_MAX, tx = SIZE_MAX;
+    for (size_t i = 0; i < zmesh_counters_size(counters); i++) {
+        const char *kind = zmesh_counters_kind(counters, i);
+        const char *name = zmesh_counters_name(counters, i);
+        if (strcmp(kind, "agent") == 0)
+            agent_group = i;
+        else if (strcmp(kind, "peer") == 0 &&
+                 strcmp(name, zmesh_agent_id(pub)) == 0)
+            peer_group = i;
+        else if (strcmp(kind, "topic") == 0 && strcmp(name, "t.x") == 0)
+            tx = i;
+    }
+    assert_int_equal(agent_group, 0);
+    assert_string_equal(zmesh_counters_name(counters, 0), "subscriber");
+    assert_int_equal(zmesh_counters_get(counters, 0, "events_received"), 101);
+    assert_int_equal(zmesh_counters_get(counters, 0, "streams"), 2);
+    assert_true(peer_group != SIZE_MAX && tx != SIZE_MAX);
+    assert_int_equal(zmesh_counters_get(counters, peer_group, "received"), 101);
+    assert_int_equal(zmesh_counters_get(counters, peer_group, "topics"), 2);
+    assert_int_equal(zmesh_counters_get(counters, tx, "received"), 100);
+    assert_int_equal(zmesh_counters_get(counters, tx, "gaps"), 0);
+    assert_int_equal(zmesh_counters_get(counters, tx, "nonesuch"), 0);
+    assert_string_equal(zmesh_counters_key(counters, tx, 999), "");
+    zmesh_counters_destroy(&counters);
+    assert_null(counters);
+    assert_int_equal(zmesh_agent_counters(pub, &counters), 0);
+    bool sent = false;
+    for (size_t i = 0; i < zmesh_counters_size(counters); i++)
+        if (strcmp(zmesh_counters_kind(counters, i), "topic") == 0 &&
+            strcmp(zmesh_counters_name(counters, i), "t.x") == 0)
+            sent = zmesh_counters_get(counters, i, "sent") == 100;
+    assert_true(sent);
+    zmesh_counters_destroy(&counters);
+
     // Unsubscribing at runtime stops the flow; the publisher learns it.
     assert_int_equal(zmesh_agent_unsubscribe(sub, "t.>"), 0);
     assert_int_equal(s_wait_ready(pub, sub, "t.x", 0), 0);
