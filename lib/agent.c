@@ -140,6 +140,7 @@ struct zmesh_agent {
     /* patterns; may change at any time */
     zmesh__topic_index_t *subs;
     zmesh__topic_index_t *pubs;
+    zmesh__topic_index_t *history; /* subs that ask for history */
     uint64_t subs_generation;
     size_t auto_advertised;
 
@@ -305,7 +306,8 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     self->departed = zlistx_new();
     if (zmesh__streams_new(&self->streams_in, S_STREAMS_MAX) != 0 ||
         zmesh__topic_index_new(&self->subs) != 0 ||
-        zmesh__topic_index_new(&self->pubs) != 0 || !self->streams ||
+        zmesh__topic_index_new(&self->pubs) != 0 ||
+        zmesh__topic_index_new(&self->history) != 0 || !self->streams ||
         !self->names || !self->ready || !self->connections ||
         !self->peer_events || !self->departed) {
         zmesh_agent_destroy(&self);
@@ -451,6 +453,7 @@ zmesh_agent_destroy(zmesh_agent_t **agent)
     }
     zmesh__topic_index_destroy(&self->subs);
     zmesh__topic_index_destroy(&self->pubs);
+    zmesh__topic_index_destroy(&self->history);
     zmesh__streams_destroy(&self->streams_in);
     zhashx_destroy(&self->streams);
     zhashx_destroy(&self->names);
@@ -754,6 +757,24 @@ zmesh_agent_subscribe(zmesh_agent_t *self, const char *pattern)
     return s_subscription_change(self, pattern, true);
 }
 
+int
+zmesh_agent_subscribe_history(zmesh_agent_t *self, const char *pattern)
+{
+    int rc = zmesh_agent_subscribe(self, pattern);
+    if (rc != 0)
+        return rc;
+    rc = zmesh__topic_index_add(self->history, pattern);
+    if (rc < 0)
+        return rc;
+    if (rc == 1 && self->started) {
+        zmesh__patterns_t *patterns = s_patterns_of(self->history, 0);
+        if (!patterns)
+            return ZMESH_ENOMEM;
+        zsock_send(self->actor, "sp", "HISTORY", patterns);
+    }
+    return 0;
+}
+
 static bool
 s_still_wanted(void *arg, const char *topic, size_t topic_size)
 {
@@ -771,6 +792,13 @@ zmesh_agent_unsubscribe(zmesh_agent_t *self, const char *pattern)
     int rc = zmesh__topic_index_remove(self->subs, pattern);
     if (rc <= 0)
         return rc;
+    // A history subscription ends with its last subscription.
+    if (zmesh__topic_index_remove(self->history, pattern) == 1 &&
+        self->started) {
+        zmesh__patterns_t *patterns = s_patterns_of(self->history, 0);
+        if (patterns)
+            zsock_send(self->actor, "sp", "HISTORY", patterns);
+    }
     zmesh__streams_retain(self->streams_in, s_still_wanted, self);
     return s_subscription_change(self, pattern, false);
 }
@@ -883,7 +911,8 @@ s_control_config(zmesh_agent_t *self, const char *bind_address,
     if (ok) {
         cfg->subs = s_patterns_of(self->subs, self->subs_generation);
         cfg->pubs = s_patterns_of(self->pubs, self->subs_generation);
-        ok = cfg->subs && cfg->pubs;
+        cfg->history = s_patterns_of(self->history, 0);
+        ok = cfg->subs && cfg->pubs && cfg->history;
     }
     if (!ok)
         zmesh__control_config_destroy(&cfg); // never reached the actor
@@ -1392,6 +1421,16 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
     else if (streq(what, "JOINED") && b && c) {
         s_names_set(self, a, b);
         s_event_push(self, ZMESH_EVENT_PEER_JOINED, a, b, c);
+    } else if (streq(what, "HISTORY") && b && c) {
+        // Live events of that publisher wait for its history.
+        uint8_t id[ZMESH__ID_SIZE];
+        int64_t wait =
+            2 * (int64_t)(self->repair_timeout_ms > 0 ? self->repair_timeout_ms
+                                                      : S_REPAIR_TIMEOUT_MS);
+        if (zmesh__id_from_hex(a, id) == 0)
+            zmesh__repair_history_open(self->repair, id, c,
+                                       strtoull(b, NULL, 10),
+                                       zmesh__clock_ms() + wait);
     } else if (streq(what, "STATSQ") && b) {
         // A peer asks for our counters (mesh-tap peers, for one).
         zmesh_counters_t *counters = NULL;

@@ -71,9 +71,10 @@ typedef struct {
     zmesh__log_limit_t foreign_beacon_log;
     zmesh__log_limit_t bad_control_log;
     zmesh__log_limit_t full_log;
-    size_t pending;     /* peers created but not joined */
-    uint64_t turn;      /* spreads requests to a topic over its subscribers */
-    uint64_t stats_req; /* numbers our STATS questions */
+    size_t pending;       /* peers created but not joined */
+    uint64_t turn;        /* spreads requests to a topic over its subscribers */
+    uint64_t stats_req;   /* numbers our STATS questions */
+    uint64_t history_req; /* numbers our HISTORY requests */
     bool terminated;
 } s_control_t;
 
@@ -287,6 +288,30 @@ s_peer_create(s_control_t *self, const uint8_t id[ZMESH__ID_SIZE],
     return peer;
 }
 
+// Asks a publisher for the history of one pattern; the application
+// thread hears of it first, so it holds the live events that would
+// otherwise overtake the history.
+static void
+s_ask_history(s_control_t *self, zmesh__peer_t *peer, const char *pattern)
+{
+    char *items[1] = {(char *)pattern};
+    if (!zmesh__peer_publishes_any(peer, items, 1))
+        return;
+    zmesh__msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = ZMESH__MSG_HISTORY;
+    memcpy(msg.sender, self->cfg->id, ZMESH__ID_SIZE);
+    msg.req = ZMESH__HISTORY_REQ_BASE | ++self->history_req;
+    msg.pattern = (char *)pattern;
+    char req[24];
+    snprintf(req, sizeof req, "%llu", (unsigned long long)msg.req);
+    zstr_sendx(self->notify, "HISTORY", zmesh__peer_id_hex(peer), req, pattern,
+               NULL);
+    if (zmesh__peer_send(peer, &msg) != 0)
+        zmesh__log(ZMESH_LOG_DEBUG, "HISTORY to %s not sent",
+                   zmesh__peer_id_hex(peer));
+}
+
 static void
 s_data_connection_update(s_control_t *self, zmesh__peer_t *peer)
 {
@@ -296,6 +321,8 @@ s_data_connection_update(s_control_t *self, zmesh__peer_t *peer)
                                           self->cfg->subs->count);
     if (want == zmesh__peer_data_connected(peer))
         return;
+    for (size_t i = 0; want && i < self->cfg->history->count; i++)
+        s_ask_history(self, peer, self->cfg->history->items[i]);
     s_notify(self, want ? "CONNECT" : "DISCONNECT",
              zmesh__peer_data_endpoint(peer), NULL, NULL);
     zmesh__peer_set_data_connected(peer, want);
@@ -883,6 +910,27 @@ s_on_command(s_control_t *self)
                      peer = zhashx_next(self->peers))
                     s_data_connection_update(self, peer);
         }
+    } else if (streq(command, "HISTORY")) {
+        zframe_t *frame = zmsg_pop(msg);
+        zmesh__patterns_t *patterns = NULL;
+        if (frame && zframe_size(frame) == sizeof patterns)
+            memcpy(&patterns, zframe_data(frame), sizeof patterns);
+        zframe_destroy(&frame);
+        if (patterns) {
+            // Publishers already connected are asked for the new ones.
+            zmesh__patterns_t *old = self->cfg->history;
+            for (size_t i = 0; i < patterns->count; i++) {
+                bool known = false;
+                for (size_t j = 0; j < old->count && !known; j++)
+                    known = streq(old->items[j], patterns->items[i]);
+                for (zmesh__peer_t *peer = zhashx_first(self->peers);
+                     peer && !known; peer = zhashx_next(self->peers))
+                    if (zmesh__peer_data_connected(peer))
+                        s_ask_history(self, peer, patterns->items[i]);
+            }
+            zmesh__patterns_destroy(&self->cfg->history);
+            self->cfg->history = patterns;
+        }
     } else if (streq(command, "NAK")) {
         zframe_t *frame = zmsg_pop(msg);
         zmesh__nak_t nak;
@@ -1193,6 +1241,7 @@ zmesh__control_config_destroy(zmesh__control_config_t **config)
     free(cfg->headers);
     zmesh__patterns_destroy(&cfg->pubs);
     zmesh__patterns_destroy(&cfg->subs);
+    zmesh__patterns_destroy(&cfg->history);
     free(cfg);
 }
 

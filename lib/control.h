@@ -50,6 +50,7 @@ typedef struct {
     size_t headers_count;
     zmesh__patterns_t *pubs;
     zmesh__patterns_t *subs;
+    zmesh__patterns_t *history; /* subs whose history is asked for */
     uint8_t id[ZMESH__ID_SIZE];
     char data_endpoint[256];
     char notify_endpoint[64];
@@ -73,6 +74,9 @@ void zmesh__control_actor(zsock_t *pipe, void *args);
 /*  Commands on the actor pipe (application -> control):
     "SUBS" p  zmesh__patterns_t*  new wanted set (ownership moves)
     "PUBS" p  zmesh__patterns_t*  new published set (ownership moves)
+    "HISTORY" p zmesh__patterns_t*  new set of patterns whose history is
+                            asked of every publisher connected to, once
+                            per connection (ownership moves)
     "PEERS"   reply p: zmesh_peer_list_t* (NULL on out of memory)
     "STATS"   reply b: zmesh__control_stats_t
     "WANT" s topic  reply p: zmesh__want_t* (NULL on out of memory)
@@ -82,6 +86,7 @@ void zmesh__control_actor(zsock_t *pipe, void *args);
     Notifications on the notify pipe (control -> application), frames of
     strings: "CONNECT" endpoint | "DISCONNECT" endpoint |
     "JOINED" id name origin | "LEFT" id name reason |
+    "HISTORY" id req pattern (sent before the CONNECT it goes with) |
     "DIRECT" id req topic, then the payload frame |
     "REPLY" id req status, then the payload frame; and
     "REPAIR", zmesh__repair_note_t, then one frame per event frame. */
@@ -111,6 +116,10 @@ typedef struct {
     int rc; /* 0, ZMESH_ENOTFOUND, or the send's error */
     uint64_t req;
 } zmesh__stats_query_t;
+
+/*  HISTORY requests are numbered from here, apart from the NAKs the
+    application thread numbers: both are answered by REPAIRs. */
+#define ZMESH__HISTORY_REQ_BASE (UINT64_C(1) << 63)
 
 /*  What a REPAIR answered, passed to the application thread. */
 typedef struct {

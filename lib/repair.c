@@ -7,6 +7,7 @@
     decides nothing about delivery: it only holds and releases in order.
 */
 #include "repair.h"
+#include "topic.h"
 #include "zmesh.h"
 
 #include <stdlib.h>
@@ -35,6 +36,12 @@ typedef struct {
     bool join;
     bool vouched;
     bool ended; /* abandoned or over the byte limit: release now */
+    /* a history session: holds every stream of the publisher matching
+       `topic` (a pattern then); its answers go to `answers`, in the order
+       they came, and are released before `frames` (arrival order) */
+    bool history;
+    s_frame_t *answers;
+    s_frame_t *answers_tail;
 } s_session_t;
 
 struct zmesh__repair {
@@ -68,13 +75,20 @@ zmesh__repair_new(zmesh__repair_t **repair, size_t max_sessions,
 }
 
 static void
-s_session_free(zmesh__repair_t *self, s_session_t *session)
+s_frames_free(s_frame_t *f)
 {
-    for (s_frame_t *f = session->frames, *next; f; f = next) {
+    for (s_frame_t *next; f; f = next) {
         next = f->next;
         zmq_msg_close(&f->msg);
         free(f);
     }
+}
+
+static void
+s_session_free(zmesh__repair_t *self, s_session_t *session)
+{
+    s_frames_free(session->frames);
+    s_frames_free(session->answers);
     self->bytes -= session->bytes;
     free(session);
 }
@@ -98,13 +112,23 @@ zmesh__repair_sessions(const zmesh__repair_t *self)
     return self->count;
 }
 
+// The session holding a stream: a history session of its publisher
+// whose pattern matches the topic comes first, since history is
+// delivered before everything live.
 static s_session_t *
 s_find(zmesh__repair_t *self, const uint8_t publisher[ZMESH__ID_SIZE],
        const char *topic, size_t topic_size)
 {
     for (size_t i = 0; i < self->count; i++) {
         s_session_t *s = self->sessions[i];
-        if (s->topic_size == topic_size &&
+        if (s->history &&
+            memcmp(s->publisher, publisher, ZMESH__ID_SIZE) == 0 &&
+            zmesh__pattern_match(s->topic, s->topic_size, topic, topic_size))
+            return s;
+    }
+    for (size_t i = 0; i < self->count; i++) {
+        s_session_t *s = self->sessions[i];
+        if (!s->history && s->topic_size == topic_size &&
             memcmp(s->publisher, publisher, ZMESH__ID_SIZE) == 0 &&
             memcmp(s->topic, topic, topic_size) == 0)
             return s;
@@ -172,6 +196,30 @@ zmesh__repair_hold(zmesh__repair_t *self, const zmesh__frame_t *frame,
     if (!session)
         return ZMESH__REPAIR_PASS;
     uint64_t seq = frame->sequence;
+    if (session->history) {
+        // Arrival order is the publisher's order per stream: append.
+        s_frame_t *held = malloc(sizeof *held);
+        if (!held) {
+            session->ended = true;
+            return ZMESH__REPAIR_PASS;
+        }
+        zmq_msg_init(&held->msg);
+        zmq_msg_move(&held->msg, msg);
+        held->seq = seq;
+        held->repaired = false;
+        held->next = NULL;
+        if (session->tail)
+            session->tail->next = held;
+        else
+            session->frames = held;
+        session->tail = held;
+        size_t size = zmq_msg_size(&held->msg);
+        session->bytes += size;
+        self->bytes += size;
+        if (self->bytes > self->max_bytes)
+            session->ended = true;
+        return ZMESH__REPAIR_HELD;
+    }
     bool ask = seq > session->asked_through + 1 &&
                session->reqs_count < S_REQS_MAX && !session->ended;
     uint64_t first = session->asked_through + 1;
@@ -226,6 +274,31 @@ zmesh__repair_open(zmesh__repair_t *self, const zmesh__frame_t *frame,
     return true;
 }
 
+bool
+zmesh__repair_history_open(zmesh__repair_t *self,
+                           const uint8_t publisher[ZMESH__ID_SIZE],
+                           const char *pattern, uint64_t req, int64_t deadline)
+{
+    size_t size = strlen(pattern);
+    if (self->count >= self->max_sessions || size > ZMESH_TOPIC_MAX) {
+        self->stats.refused++;
+        return false;
+    }
+    s_session_t *session = calloc(1, sizeof *session);
+    if (!session) {
+        self->stats.refused++;
+        return false;
+    }
+    memcpy(session->publisher, publisher, ZMESH__ID_SIZE);
+    memcpy(session->topic, pattern, size);
+    session->topic_size = size;
+    session->deadline = deadline;
+    session->history = true;
+    session->reqs[session->reqs_count++] = req;
+    self->sessions[self->count++] = session;
+    return true;
+}
+
 static s_session_t *
 s_find_req(zmesh__repair_t *self, uint64_t req, size_t *slot)
 {
@@ -250,7 +323,37 @@ zmesh__repair_answer(zmesh__repair_t *self,
     s_session_t *session = s_find_req(self, req, &slot);
     if (!session || memcmp(session->publisher, sender, ZMESH__ID_SIZE) != 0)
         return false;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < count && session->history; i++) {
+        zmesh__frame_t frame;
+        zmq_msg_t msg;
+        s_frame_t *kept = NULL;
+        // History: the publisher's own, of topics the pattern matches.
+        if (zmesh__frame_decode(frames[i], sizes[i], &frame) != 0 ||
+            memcmp(frame.publisher, session->publisher, ZMESH__ID_SIZE) != 0 ||
+            !zmesh__pattern_match(session->topic, session->topic_size,
+                                  frame.topic, frame.topic_size)) {
+            (*rejected)++;
+            continue;
+        }
+        if (zmq_msg_init_size(&msg, sizes[i]) != 0 ||
+            !(kept = malloc(sizeof *kept)))
+            continue;
+        memcpy(zmq_msg_data(&msg), frames[i], sizes[i]);
+        zmq_msg_init(&kept->msg);
+        zmq_msg_move(&kept->msg, &msg);
+        kept->seq = frame.sequence;
+        kept->repaired = false;
+        kept->next = NULL;
+        if (session->answers_tail)
+            session->answers_tail->next = kept;
+        else
+            session->answers = kept;
+        session->answers_tail = kept;
+        session->bytes += sizes[i];
+        self->bytes += sizes[i];
+        self->stats.history++;
+    }
+    for (size_t i = 0; i < count && !session->history; i++) {
         zmesh__frame_t frame;
         zmq_msg_t msg;
         // Only the stream asked about, from its own publisher, and only
@@ -303,18 +406,20 @@ zmesh__repair_release(zmesh__repair_t *self, int64_t now, bool all,
         }
         if (s->reqs_count > 0 && late)
             self->stats.timeouts++;
-        on_session(arg, s->publisher, s->topic, s->topic_size, s->join,
-                   s->vouched);
-        for (s_frame_t *f = s->frames, *next; f; f = next) {
-            next = f->next;
-            size_t size = zmq_msg_size(&f->msg);
-            s->bytes -= size;
-            self->bytes -= size;
-            on_frame(arg, &f->msg, f->seq, f->repaired);
-            zmq_msg_close(&f->msg);
-            free(f);
-        }
-        s->frames = NULL;
+        on_session(arg, s->publisher, s->history ? "" : s->topic,
+                   s->history ? 0 : s->topic_size, s->join, s->vouched);
+        s_frame_t *lists[2] = {s->answers, s->frames};
+        for (int l = 0; l < 2; l++)
+            for (s_frame_t *f = lists[l], *next; f; f = next) {
+                next = f->next;
+                size_t size = zmq_msg_size(&f->msg);
+                s->bytes -= size;
+                self->bytes -= size;
+                on_frame(arg, &f->msg, f->seq, f->repaired);
+                zmq_msg_close(&f->msg);
+                free(f);
+            }
+        s->frames = s->answers = NULL;
         s_session_free(self, s);
         self->sessions[i] = self->sessions[--self->count];
         released++;
@@ -341,7 +446,10 @@ zmesh__repair_stats(const zmesh__repair_t *self, zmesh__repair_stats_t *stats)
     *stats = self->stats;
     stats->held_bytes = self->bytes;
     stats->held_frames = 0;
-    for (size_t i = 0; i < self->count; i++)
+    for (size_t i = 0; i < self->count; i++) {
         for (const s_frame_t *f = self->sessions[i]->frames; f; f = f->next)
             stats->held_frames++;
+        for (const s_frame_t *f = self->sessions[i]->answers; f; f = f->next)
+            stats->held_frames++;
+    }
 }

@@ -61,6 +61,16 @@ bool zmesh__repair_open(zmesh__repair_t *self, const zmesh__frame_t *frame,
                         zmq_msg_t *msg, uint64_t first, uint64_t last,
                         bool join, int64_t deadline, zmesh__nak_t *nak);
 
+/*  Opens a history session: the publisher was asked (HISTORY, number
+    `req`) for the last events it keeps of topics matching `pattern`;
+    until the answer is complete or `deadline` passes, that publisher's
+    live frames matching the pattern are held, so the history comes
+    first. False at the session limit or out of memory. */
+bool zmesh__repair_history_open(zmesh__repair_t *self,
+                                const uint8_t publisher[ZMESH__ID_SIZE],
+                                const char *pattern, uint64_t req,
+                                int64_t deadline);
+
 /*  An answer to request `req` from `sender`: its frames (bytes copied;
     frames of another publisher or stream, or duplicates, are dropped and
     counted in *rejected), `done` when it was the last answer, `vouched`
@@ -80,7 +90,9 @@ void zmesh__repair_abandon(zmesh__repair_t *self,
 
 /*  Called for each session released, before its frames: the caller
     rewinds its stream bookkeeping. `vouched` as in zmesh__repair_answer
-    (false for sessions that are not joins). */
+    (false for sessions that are not joins). For a history session topic
+    is "" (its frames are of many streams): the history's frames come
+    first, each topic's in order, then the live ones held meanwhile. */
 typedef void(zmesh__repair_session_fn)(void *arg,
                                        const uint8_t publisher[ZMESH__ID_SIZE],
                                        const char *topic, size_t topic_size,
@@ -110,6 +122,7 @@ typedef struct {
     uint64_t refused;     /* sessions not opened: a limit was reached */
     uint64_t held_bytes;  /* now */
     uint64_t held_frames; /* now */
+    uint64_t history;     /* history frames received */
 } zmesh__repair_stats_t;
 
 void zmesh__repair_stats(const zmesh__repair_t *self,

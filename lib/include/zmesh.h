@@ -261,6 +261,16 @@ ZMESH_EXPORT const char *zmesh_agent_endpoint(const zmesh_agent_t *agent);
 ZMESH_EXPORT int zmesh_agent_subscribe(zmesh_agent_t *agent,
                                        const char *pattern);
 
+/*  Subscribes to `pattern` (as zmesh_agent_subscribe) and asks each
+    publisher of matching topics, when this agent connects to it, for the
+    last events it keeps of them (the publisher's zmesh_agent_set_history).
+    They are delivered, each topic's in order, before that publisher's
+    live events (which wait for them at most twice the repair timeout),
+    without duplicates. Streams already being received when this is called
+    get no history. Errors as zmesh_agent_subscribe. */
+ZMESH_EXPORT int zmesh_agent_subscribe_history(zmesh_agent_t *agent,
+                                               const char *pattern);
+
 /*  Drops one subscription to `pattern`. Errors: ZMESH_ENOTFOUND,
     ZMESH_EPATTERN. */
 ZMESH_EXPORT int zmesh_agent_unsubscribe(zmesh_agent_t *agent,

@@ -172,9 +172,36 @@ def test_slow_joiner_starts_cleanly():
     check(stats["repair_requests"] >= 1, "no join request: %s" % stats)
 
 
+def test_late_joiner_gets_history_first():
+    mesh, port = unique_mesh(), random_port()
+    # The publisher keeps the last 10 events of hist.>; it publishes 25,
+    # and one more 3 s later.
+    pub = testnode("keeper", mesh, port, "--history", "hist.>=10", "--pub",
+                   "hist.a", "--count", 25, "--every", 1, "--final-after",
+                   3000, run_ms=30000)
+    pub.started()
+    pub.wait_for(lambda o: o.get("event") == "published", 10, "the 25")
+    late = testnode("late", mesh, port, "--sub-history", "hist.>",
+                    run_ms=30000)
+    late.started()
+    late.wait_for(lambda o: o.get("event") == "message" and o["seq"] == 26,
+                  10, "the live event after the history")
+    seqs = [o["seq"] for o in late.seen() if o.get("event") == "message"]
+    check(seqs == list(range(16, 27)), "got %s" % seqs)
+    check(not any(o.get("event") == "gap" for o in late.seen()),
+          "a gap in a history")
+    # Without asking, a late subscriber gets only what comes live.
+    plain = testnode("plain", mesh, port, "--sub", "hist.>", run_ms=3000)
+    plain.started()
+    plain.wait_for(lambda o: o.get("event") == "exit", 10, "the plain one")
+    check(all(o["seq"] == 26 for o in plain.seen()
+              if o.get("event") == "message"), "history without asking")
+
+
 if __name__ == "__main__":
     run([test_overrun_subscriber_is_repaired,
          test_loss_beyond_the_buffer_is_reported,
          test_repair_off_reports_at_once,
          test_publisher_killed_before_repair,
-         test_slow_joiner_starts_cleanly])
+         test_slow_joiner_starts_cleanly,
+         test_late_joiner_gets_history_first])

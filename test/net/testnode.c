@@ -49,6 +49,7 @@ s_usage(void)
             " [-v]\n"
             "  [--retransmit BYTES] [--repair-timeout MS]\n"
             "  [--query PEER]  (asks PEER for its counters every 200 ms)\n"
+            "  [--history PATTERN=COUNT] [--sub-history PATTERN]...\n"
             "  [--respond [--reply-delay MS]] [--request TOPIC [--to PEER]"
             " --count N\n"
             "   [--request-timeout MS]] [--send PEER --pub TOPIC --count N]\n"
@@ -312,7 +313,21 @@ main(int argc, char **argv)
             s_check(zmesh_agent_set_header(agent, key, eq + 1), "header");
         } else if (strcmp(opt, "--sub") == 0)
             s_check(zmesh_agent_subscribe(agent, val), "subscribe");
-        else if (strcmp(opt, "--advertise") == 0)
+        else if (strcmp(opt, "--sub-history") == 0)
+            s_check(zmesh_agent_subscribe_history(agent, val),
+                    "subscribe with history");
+        else if (strcmp(opt, "--history") == 0) {
+            // PATTERN=COUNT
+            char pattern[256];
+            const char *eq = strrchr(val, '=');
+            if (!eq || (size_t)(eq - val) >= sizeof pattern)
+                s_usage();
+            memcpy(pattern, val, (size_t)(eq - val));
+            pattern[eq - val] = '\0';
+            s_check(
+                zmesh_agent_set_history(agent, pattern, (size_t)atol(eq + 1)),
+                "history");
+        } else if (strcmp(opt, "--advertise") == 0)
             s_check(zmesh_agent_advertise(agent, val), "advertise");
         else if (strcmp(opt, "--pub") == 0)
             pub_topic = val;
