@@ -57,6 +57,7 @@
 #define S_REPAIR_HELD_BYTES (32 * 1024 * 1024) /* held while repairing */
 #define S_HISTORY_MAX 64                       /* history patterns */
 #define S_REQUESTS_MAX 65536                   /* requests in flight */
+#define S_GROUP_SUBS_MAX 256                   /* queue-group subscriptions */
 
 /*  One data connection of the SUB. A connection we no longer want is not
     closed at once but when the publisher closes it or at a deadline, see
@@ -97,6 +98,10 @@ typedef struct {
     size_t payload_size;
     uint64_t req;
     int status;
+    char *group; /* a queue-group delivery, acknowledged when taken */
+    bool redelivered;
+    uint64_t sequence;
+    int64_t timestamp_us;
 } s_peer_event_t;
 
 struct zmesh_event {
@@ -113,6 +118,8 @@ struct zmesh_event {
     bool repaired;
     uint64_t request_id;
     int status;
+    const char *group;
+    bool redelivered;
 };
 
 struct zmesh_agent {
@@ -140,7 +147,12 @@ struct zmesh_agent {
     /* patterns; may change at any time */
     zmesh__topic_index_t *subs;
     zmesh__topic_index_t *pubs;
-    zmesh__topic_index_t *history; /* subs that ask for history */
+    zmesh__topic_index_t *history;          /* subs that ask for history */
+    char *group_patterns[S_GROUP_SUBS_MAX]; /* our queue-group subs */
+    char *group_names[S_GROUP_SUBS_MAX];
+    size_t group_counts[S_GROUP_SUBS_MAX];
+    size_t group_subs;
+    zmesh__topic_index_t *group_view; /* patterns peers take in groups */
     uint64_t subs_generation;
     size_t auto_advertised;
 
@@ -219,6 +231,7 @@ struct zmesh_agent {
     uint64_t replies_received;
     uint64_t requests_timed_out;
     uint64_t replies_dropped;
+    uint64_t group_received;
     uint64_t queries;         /* numbers the queries to the control thread */
     bool in_multipart;        /* dropping the parts of a multi-part message */
     zmesh_agent_t *live_next; /* in s_live while started */
@@ -269,6 +282,7 @@ s_peer_event_free(void **item)
         free(event->reason);
         free(event->topic);
         free(event->payload);
+        free(event->group);
         free(event);
     }
     *item = NULL;
@@ -307,7 +321,8 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     if (zmesh__streams_new(&self->streams_in, S_STREAMS_MAX) != 0 ||
         zmesh__topic_index_new(&self->subs) != 0 ||
         zmesh__topic_index_new(&self->pubs) != 0 ||
-        zmesh__topic_index_new(&self->history) != 0 || !self->streams ||
+        zmesh__topic_index_new(&self->history) != 0 ||
+        zmesh__topic_index_new(&self->group_view) != 0 || !self->streams ||
         !self->names || !self->ready || !self->connections ||
         !self->peer_events || !self->departed) {
         zmesh_agent_destroy(&self);
@@ -454,6 +469,11 @@ zmesh_agent_destroy(zmesh_agent_t **agent)
     zmesh__topic_index_destroy(&self->subs);
     zmesh__topic_index_destroy(&self->pubs);
     zmesh__topic_index_destroy(&self->history);
+    zmesh__topic_index_destroy(&self->group_view);
+    for (size_t i = 0; i < self->group_subs; i++) {
+        free(self->group_patterns[i]);
+        free(self->group_names[i]);
+    }
     zmesh__streams_destroy(&self->streams_in);
     zhashx_destroy(&self->streams);
     zhashx_destroy(&self->names);
@@ -757,6 +777,84 @@ zmesh_agent_subscribe(zmesh_agent_t *self, const char *pattern)
     return s_subscription_change(self, pattern, true);
 }
 
+// Tells the control thread our queue-group subscriptions (it advertises
+// them).
+static int
+s_send_group_subs(zmesh_agent_t *self)
+{
+    if (!self->started)
+        return 0;
+    zmesh__patterns_t *patterns =
+        zmesh__patterns_new(self->group_patterns, self->group_subs, 0);
+    zmesh__patterns_t *names =
+        zmesh__patterns_new(self->group_names, self->group_subs, 0);
+    if (!patterns || !names ||
+        zsock_send(self->actor, "spp", "GROUPSUBS", patterns, names) != 0) {
+        zmesh__patterns_destroy(&patterns);
+        zmesh__patterns_destroy(&names);
+        return ZMESH_ENOMEM;
+    }
+    return 0;
+}
+
+static size_t
+s_group_sub_find(zmesh_agent_t *self, const char *pattern, const char *group)
+{
+    size_t i = 0;
+    while (i < self->group_subs &&
+           (strcmp(self->group_patterns[i], pattern) != 0 ||
+            strcmp(self->group_names[i], group) != 0))
+        i++;
+    return i;
+}
+
+int
+zmesh_agent_subscribe_group(zmesh_agent_t *self, const char *pattern,
+                            const char *group)
+{
+    if (!self || !pattern || !group || !s_name_ok(group))
+        return ZMESH_EINVAL;
+    if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
+        return ZMESH_EPATTERN;
+    size_t i = s_group_sub_find(self, pattern, group);
+    if (i < self->group_subs) {
+        self->group_counts[i]++;
+        return 0;
+    }
+    if (i == S_GROUP_SUBS_MAX)
+        return ZMESH_EINVAL;
+    self->group_patterns[i] = strdup(pattern);
+    self->group_names[i] = strdup(group);
+    if (!self->group_patterns[i] || !self->group_names[i]) {
+        free(self->group_patterns[i]);
+        free(self->group_names[i]);
+        return ZMESH_ENOMEM;
+    }
+    self->group_counts[i] = 1;
+    self->group_subs++;
+    return s_send_group_subs(self);
+}
+
+int
+zmesh_agent_unsubscribe_group(zmesh_agent_t *self, const char *pattern,
+                              const char *group)
+{
+    if (!self || !pattern || !group)
+        return ZMESH_EINVAL;
+    size_t i = s_group_sub_find(self, pattern, group);
+    if (i == self->group_subs)
+        return ZMESH_ENOTFOUND;
+    if (--self->group_counts[i] > 0)
+        return 0;
+    free(self->group_patterns[i]);
+    free(self->group_names[i]);
+    self->group_subs--;
+    self->group_patterns[i] = self->group_patterns[self->group_subs];
+    self->group_names[i] = self->group_names[self->group_subs];
+    self->group_counts[i] = self->group_counts[self->group_subs];
+    return s_send_group_subs(self);
+}
+
 int
 zmesh_agent_subscribe_history(zmesh_agent_t *self, const char *pattern)
 {
@@ -912,7 +1010,12 @@ s_control_config(zmesh_agent_t *self, const char *bind_address,
         cfg->subs = s_patterns_of(self->subs, self->subs_generation);
         cfg->pubs = s_patterns_of(self->pubs, self->subs_generation);
         cfg->history = s_patterns_of(self->history, 0);
-        ok = cfg->subs && cfg->pubs && cfg->history;
+        cfg->group_patterns =
+            zmesh__patterns_new(self->group_patterns, self->group_subs, 0);
+        cfg->group_names =
+            zmesh__patterns_new(self->group_names, self->group_subs, 0);
+        ok = cfg->subs && cfg->pubs && cfg->history && cfg->group_patterns &&
+             cfg->group_names;
     }
     if (!ok)
         zmesh__control_config_destroy(&cfg); // never reached the actor
@@ -1291,6 +1394,79 @@ s_on_repair(zmesh_agent_t *self, zmsg_t *msg)
 static void s_requests_expire(zmesh_agent_t *self, const uint8_t *gone);
 static int s_counters_build(zmesh_agent_t *self, zmesh_counters_t **out);
 
+static const char *s_peer_name_of(zmesh_agent_t *self, const char *id);
+
+// The patterns peers take in queue groups changed.
+static void
+s_on_group_view(zmesh_agent_t *self, zmsg_t *msg)
+{
+    zframe_t *what = zmsg_pop(msg);
+    zframe_t *frame = zmsg_pop(msg);
+    zmesh__patterns_t *patterns = NULL;
+    if (frame && zframe_size(frame) == sizeof patterns)
+        memcpy(&patterns, zframe_data(frame), sizeof patterns);
+    zmesh__topic_index_t *view = NULL;
+    if (patterns && zmesh__topic_index_new(&view) == 0) {
+        for (size_t i = 0; i < patterns->count; i++)
+            zmesh__topic_index_add(view, patterns->items[i]);
+        zmesh__topic_index_destroy(&self->group_view);
+        self->group_view = view;
+    }
+    zmesh__patterns_destroy(&patterns);
+    zframe_destroy(&what);
+    zframe_destroy(&frame);
+}
+
+// An event for us as a member of a queue group: "DELIVER", publisher id,
+// req, group, redelivered, frame. It waits with the other non-data events
+// and is acknowledged when the application takes it (s_pop_peer_event).
+static void
+s_on_delivery(zmesh_agent_t *self, zmsg_t *msg)
+{
+    char *what = zmsg_popstr(msg);
+    char *id = zmsg_popstr(msg);
+    char *req = zmsg_popstr(msg);
+    char *group = zmsg_popstr(msg);
+    char *again = zmsg_popstr(msg);
+    zframe_t *frame = zmsg_pop(msg);
+    zmesh__frame_t decoded;
+    if (id && req && group && again && frame &&
+        zmesh__frame_decode(zframe_data(frame), zframe_size(frame), &decoded) ==
+            0) {
+        char *topic = strndup(decoded.topic, decoded.topic_size);
+        void *payload = malloc(decoded.payload_size + 1);
+        char *group_copy = strdup(group);
+        // Pushed as a reply so the peer-event limit does not apply: the
+        // publisher sends at most its credit of unacknowledged events.
+        s_peer_event_t *event = topic && payload && group_copy
+                                    ? s_event_push(self, ZMESH_EVENT_REPLY, id,
+                                                   s_peer_name_of(self, id), "")
+                                    : NULL;
+        if (event) {
+            event->type = ZMESH_EVENT_MESSAGE;
+            event->topic = topic;
+            memcpy(payload, decoded.payload, decoded.payload_size);
+            event->payload = payload;
+            event->payload_size = decoded.payload_size;
+            event->req = strtoull(req, NULL, 10);
+            event->group = group_copy;
+            event->redelivered = streq(again, "1");
+            event->sequence = decoded.sequence;
+            event->timestamp_us = decoded.timestamp_us;
+        } else {
+            free(topic);
+            free(payload);
+            free(group_copy);
+        }
+    }
+    zstr_free(&what);
+    zstr_free(&id);
+    zstr_free(&req);
+    zstr_free(&group);
+    zstr_free(&again);
+    zframe_destroy(&frame);
+}
+
 // A peer's answer to our STATS question: kept if it is the one awaited.
 static void
 s_on_stats_answer(zmesh_agent_t *self, zmsg_t *msg)
@@ -1406,6 +1582,14 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
     }
     if (zframe_streq(zmsg_first(msg), "STATS")) {
         s_on_stats_answer(self, msg);
+        return;
+    }
+    if (zframe_streq(zmsg_first(msg), "GROUPS")) {
+        s_on_group_view(self, msg);
+        return;
+    }
+    if (zframe_streq(zmsg_first(msg), "DELIVER")) {
+        s_on_delivery(self, msg);
         return;
     }
     char *what = zmsg_popstr(msg);
@@ -1722,6 +1906,11 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
     // the context ends, so what is kept was sent.
     zmesh__retain_add(self->retained, topic, topic_size, *sequence + 1,
                       zmq_msg_data(&msg), frame_size);
+    // Queue groups that take this topic get it through the control thread
+    // (one member each); the check costs nothing while there are none.
+    if (zmesh__topic_index_size(self->group_view) > 0 &&
+        zmesh__topic_index_match(self->group_view, topic, topic_size))
+        zsock_send(self->actor, "sb", "GROUP", zmq_msg_data(&msg), frame_size);
     if (zmq_msg_send(&msg, self->xpub_handle, 0) < 0) {
         zmq_msg_close(&msg);
         return ZMESH_ESYS;
@@ -1879,6 +2068,8 @@ s_deliver(zmesh_agent_t *self)
     event->repaired = self->frame_repaired;
     event->request_id = 0;
     event->status = 0;
+    event->group = "";
+    event->redelivered = false;
     // A stream under repair keeps its later events back until the repair
     // is over (s_repair_release), so they come in order.
     zmesh__nak_t nak;
@@ -1972,6 +2163,20 @@ s_pop_peer_event(zmesh_agent_t *self)
     }
     event->request_id = pe->req;
     event->status = pe->status;
+    event->group = pe->group ? pe->group : "";
+    if (pe->group) {
+        // A queue-group event is acknowledged as the application takes
+        // it (proto/wire.md#deliver): unacknowledged ones go to another
+        // member if this one leaves.
+        event->request_id = 0;
+        event->sequence = pe->sequence;
+        event->timestamp_us = pe->timestamp_us;
+        event->redelivered = pe->redelivered;
+        char req[24];
+        snprintf(req, sizeof req, "%llu", (unsigned long long)pe->req);
+        zsock_send(self->actor, "sss", "ACK", pe->id, req);
+        self->group_received++;
+    }
     return true;
 }
 
@@ -2163,6 +2368,18 @@ zmesh_event_timestamp(const zmesh_event_t *event)
     return event->timestamp_us;
 }
 
+const char *
+zmesh_event_group(const zmesh_event_t *event)
+{
+    return event && event->group ? event->group : "";
+}
+
+int
+zmesh_event_redelivered(const zmesh_event_t *event)
+{
+    return event && event->redelivered ? 1 : 0;
+}
+
 int
 zmesh_event_repaired(const zmesh_event_t *event)
 {
@@ -2329,6 +2546,10 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
     stats->replies_received = self->replies_received;
     stats->requests_timed_out = self->requests_timed_out;
     stats->replies_dropped = self->replies_dropped;
+    stats->group_received = self->group_received;
+    stats->group_delivered = control.group_delivered;
+    stats->group_redelivered = control.group_redelivered;
+    stats->group_dropped = control.group_dropped;
     stats->control_rejected = control.control_rejected;
     stats->beacons_received = control.beacons_received;
     stats->beacons_rejected = control.beacons_rejected;
@@ -2490,6 +2711,10 @@ s_counters_build(zmesh_agent_t *self, zmesh_counters_t **out)
         {"replies_received", st.replies_received},
         {"requests_timed_out", st.requests_timed_out},
         {"replies_dropped", st.replies_dropped},
+        {"group_received", st.group_received},
+        {"group_delivered", st.group_delivered},
+        {"group_redelivered", st.group_redelivered},
+        {"group_dropped", st.group_dropped},
         {"queue_depth", zlistx_size(self->peer_events)},
         {"held_bytes", self->held.bytes + self->settled.bytes},
         {"streams", zmesh__streams_size(self->streams_in)},

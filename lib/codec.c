@@ -383,7 +383,8 @@ typedef enum {
     S_F_GOSSIP,   /* array of [bin 16, str] */
     S_F_FRAMES,   /* array of bin, each an event frame */
     S_F_PAYLOAD,  /* bin holding one msgpack object */
-    S_F_COUNTERS  /* array of [str, str, map str -> uint] */
+    S_F_COUNTERS, /* array of [str, str, map str -> uint] */
+    S_F_GROUPS    /* array of [pattern str, group str] */
 } s_field_kind_t;
 
 typedef enum {
@@ -410,7 +411,10 @@ typedef enum {
     S_PATTERN,
     S_PAYLOAD,
     S_STATUS,
-    S_COUNTERS
+    S_COUNTERS,
+    S_GROUPS,
+    S_GROUP,
+    S_REDELIVERED
 } s_field_id_t;
 
 /*  min and max: bytes of a str, the values of a uint; a container's max is
@@ -446,6 +450,9 @@ static const s_field_t s_fields[] = {
     [S_PAYLOAD] = {"payload", S_F_PAYLOAD, 0, 0},
     [S_STATUS] = {"status", S_F_UINT, 0, UINT64_MAX},
     [S_COUNTERS] = {"counters", S_F_COUNTERS, 0, S_COUNTERS_MAX},
+    [S_GROUPS] = {"groups", S_F_GROUPS, 0, S_PATTERNS_MAX},
+    [S_GROUP] = {"group", S_F_STR, 1, ZMESH_NAME_MAX},
+    [S_REDELIVERED] = {"redelivered", S_F_UINT, 0, 1},
 };
 
 typedef struct {
@@ -456,12 +463,13 @@ typedef struct {
 /*  Each type's keys in the order the encoder writes them
     (proto/wire.md#control-messages). */
 static const s_use_t s_hello[] = {
-    {S_NAME, true},  {S_MESH, true},  {S_ENDPOINT, true}, {S_DATA, true},
-    {S_HOST, false}, {S_VER, false},  {S_PID, false},     {S_HEADERS, false},
-    {S_PUBS, false}, {S_SUBS, false}, {S_SUBGEN, false},  {S_ASK, false},
+    {S_NAME, true},    {S_MESH, true},  {S_ENDPOINT, true}, {S_DATA, true},
+    {S_HOST, false},   {S_VER, false},  {S_PID, false},     {S_HEADERS, false},
+    {S_PUBS, false},   {S_SUBS, false}, {S_SUBGEN, false},  {S_ASK, false},
+    {S_GROUPS, false},
 };
 static const s_use_t s_advertise[] = {
-    {S_PUBS, true}, {S_SUBS, true}, {S_SUBGEN, true}};
+    {S_PUBS, true}, {S_SUBS, true}, {S_SUBGEN, true}, {S_GROUPS, false}};
 static const s_use_t s_peers[] = {{S_PEERS, true}};
 static const s_use_t s_nak[] = {{S_REQ, true},
                                 {S_TOPIC, true},
@@ -479,6 +487,9 @@ static const s_use_t s_reply[] = {
     {S_REQ, true}, {S_STATUS, true}, {S_PAYLOAD, false}};
 /*  No counters: the question; counters, even none: the answer. */
 static const s_use_t s_stats[] = {{S_REQ, true}, {S_COUNTERS, false}};
+static const s_use_t s_deliver[] = {
+    {S_REQ, true}, {S_GROUP, true}, {S_FRAMES, true}, {S_REDELIVERED, false}};
+static const s_use_t s_ack[] = {{S_REQ, true}};
 
 #define S_COUNT(a) (sizeof a / sizeof a[0])
 
@@ -503,12 +514,14 @@ static const s_type_t s_types[] = {
     [ZMESH__MSG_DIRECT] = {s_direct, S_COUNT(s_direct)},
     [ZMESH__MSG_REPLY] = {s_reply, S_COUNT(s_reply)},
     [ZMESH__MSG_STATS] = {s_stats, S_COUNT(s_stats)},
+    [ZMESH__MSG_DELIVER] = {s_deliver, S_COUNT(s_deliver)},
+    [ZMESH__MSG_ACK] = {s_ack, S_COUNT(s_ack)},
 };
 
 static bool
 s_type_known(uint64_t type)
 {
-    return type >= ZMESH__MSG_HELLO && type <= ZMESH__MSG_STATS;
+    return type >= ZMESH__MSG_HELLO && type <= ZMESH__MSG_ACK;
 }
 
 /*  Rules that tie fields together, the same for both directions. */
@@ -550,6 +563,7 @@ s_str_slot(zmesh__msg_t *msg, s_field_id_t id)
     case S_VER: return &msg->version_text;
     case S_TOPIC: return &msg->topic;
     case S_PATTERN: return &msg->pattern;
+    case S_GROUP: return &msg->group;
     default: assert(!"not a str field"); return NULL;
     }
 }
@@ -567,6 +581,7 @@ s_uint_slot(zmesh__msg_t *msg, s_field_id_t id)
     case S_JOIN: return &msg->join;
     case S_DONE: return &msg->done;
     case S_STATUS: return &msg->status;
+    case S_REDELIVERED: return &msg->redelivered;
     default: assert(!"not a uint field"); return NULL;
     }
 }
@@ -687,6 +702,16 @@ s_check_field(const zmesh__msg_t *msg, s_field_id_t id, bool required)
                 return ZMESH_EINVAL;
         return 0;
     }
+    case S_F_GROUPS:
+        if (msg->groups_count > f->max ||
+            (msg->groups_count > 0 &&
+             (!msg->group_patterns || !msg->group_names)))
+            return ZMESH_EINVAL;
+        for (size_t i = 0; i < msg->groups_count; i++)
+            if (s_check_text(msg->group_patterns[i], 1, ZMESH_TOPIC_MAX) != 0 ||
+                s_check_text(msg->group_names[i], 1, ZMESH_NAME_MAX) != 0)
+                return ZMESH_EINVAL;
+        return 0;
     case S_F_HEADERS:
         if (msg->headers_count > f->max ||
             (msg->headers_count > 0 && !msg->headers))
@@ -746,6 +771,15 @@ s_pack_field(msgpack_packer *pk, const zmesh__msg_t *msg, s_field_id_t id)
                 return -1;
         return 0;
     }
+    case S_F_GROUPS:
+        if (msgpack_pack_array(pk, msg->groups_count))
+            return -1;
+        for (size_t i = 0; i < msg->groups_count; i++)
+            if (msgpack_pack_array(pk, 2) ||
+                s_pack_text(pk, msg->group_patterns[i]) ||
+                s_pack_text(pk, msg->group_names[i]))
+                return -1;
+        return 0;
     case S_F_HEADERS:
         if (msgpack_pack_map(pk, msg->headers_count))
             return -1;
@@ -945,6 +979,38 @@ s_decode_gossip(const msgpack_object *o, zmesh__msg_t *msg)
     return 0;
 }
 
+/*  [[pattern, group], ...]: a valid pattern and a group name each. */
+static int
+s_decode_groups(const msgpack_object *o, zmesh__msg_t *msg)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > S_PATTERNS_MAX)
+        return ZMESH_EPROTO;
+    size_t n = o->via.array.size;
+    if (n == 0)
+        return 0;
+    msg->group_patterns = calloc(n, sizeof *msg->group_patterns);
+    msg->group_names = calloc(n, sizeof *msg->group_names);
+    if (!msg->group_patterns || !msg->group_names)
+        return ZMESH_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *entry = &o->via.array.ptr[i];
+        msg->groups_count = i + 1;
+        if (entry->type != MSGPACK_OBJECT_ARRAY || entry->via.array.size != 2)
+            return ZMESH_EPROTO;
+        int rc = s_copy_text(&entry->via.array.ptr[0], 1, ZMESH_TOPIC_MAX,
+                             &msg->group_patterns[i]);
+        if (rc == 0)
+            rc = s_copy_text(&entry->via.array.ptr[1], 1, ZMESH_NAME_MAX,
+                             &msg->group_names[i]);
+        if (rc != 0)
+            return rc;
+        if (zmesh__pattern_check(msg->group_patterns[i],
+                                 strlen(msg->group_patterns[i])) != 0)
+            return ZMESH_EPROTO;
+    }
+    return 0;
+}
+
 /*  A copy of a bin's bytes, or NULL when out of memory. */
 static void *
 s_copy_bytes(const msgpack_object *o)
@@ -1083,12 +1149,15 @@ s_unpack_field(s_reader_t *r, const s_field_t *f, msgpack_zone *zone,
         break;
     case S_F_PATTERNS:
     case S_F_GOSSIP:
+    case S_F_GROUPS:
     case S_F_FRAMES:
     case S_F_COUNTERS:
         if (it.kind != S_ARRAY || it.value > f->max)
             return ZMESH_EPROTO;
         // [[kind, name, {key: value}]] is three deep.
-        depth = f->kind == S_F_COUNTERS ? 3 : f->kind == S_F_GOSSIP ? 2 : 1;
+        depth = f->kind == S_F_COUNTERS                          ? 3
+                : f->kind == S_F_GOSSIP || f->kind == S_F_GROUPS ? 2
+                                                                 : 1;
         break;
     case S_F_HEADERS:
         if (it.kind != S_MAP || it.value > f->max)
@@ -1137,6 +1206,7 @@ s_decode_field(zmesh__msg_t *msg, s_field_id_t id, const msgpack_object *o)
         return s_decode_patterns(o, &msg->subs, &msg->subs_count);
     case S_F_HEADERS: return s_decode_headers(o, msg);
     case S_F_GOSSIP: return s_decode_gossip(o, msg);
+    case S_F_GROUPS: return s_decode_groups(o, msg);
     }
     return ZMESH_EPROTO;
 }
@@ -1277,6 +1347,13 @@ zmesh__msg_clear(zmesh__msg_t *msg)
     free(msg->frames);
     free(msg->frame_sizes);
     free(msg->pattern);
+    free(msg->group);
+    for (size_t i = 0; i < msg->groups_count; i++) {
+        free(msg->group_patterns ? msg->group_patterns[i] : NULL);
+        free(msg->group_names ? msg->group_names[i] : NULL);
+    }
+    free(msg->group_patterns);
+    free(msg->group_names);
     free(msg->payload);
     for (size_t i = 0; i < msg->counters_count; i++) {
         zmesh__counters_t *group = &msg->counters[i];

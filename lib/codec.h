@@ -23,12 +23,14 @@ typedef enum {
     ZMESH__MSG_PONG = 4,
     ZMESH__MSG_BYE = 5,
     ZMESH__MSG_PEERS = 6,
-    ZMESH__MSG_NAK = 7,     /* asks a publisher to send events again */
-    ZMESH__MSG_REPAIR = 8,  /* events sent again, or history */
-    ZMESH__MSG_HISTORY = 9, /* asks a publisher for its kept last events */
-    ZMESH__MSG_DIRECT = 10, /* a message or request to one agent */
-    ZMESH__MSG_REPLY = 11,  /* the answer to a DIRECT request */
-    ZMESH__MSG_STATS = 12   /* asks for counters, or carries them */
+    ZMESH__MSG_NAK = 7,      /* asks a publisher to send events again */
+    ZMESH__MSG_REPAIR = 8,   /* events sent again, or history */
+    ZMESH__MSG_HISTORY = 9,  /* asks a publisher for its kept last events */
+    ZMESH__MSG_DIRECT = 10,  /* a message or request to one agent */
+    ZMESH__MSG_REPLY = 11,   /* the answer to a DIRECT request */
+    ZMESH__MSG_STATS = 12,   /* asks for counters, or carries them */
+    ZMESH__MSG_DELIVER = 13, /* events for one member of a queue group */
+    ZMESH__MSG_ACK = 14      /* a member took a delivered event */
 } zmesh__msg_type_t;
 
 /*  REPLY status values (proto/wire.md#reply). */
@@ -81,6 +83,11 @@ typedef struct {
     char **subs; /* patterns wanted */
     size_t subs_count;
     uint64_t subs_generation; /* grows each time subs change */
+    /* HELLO and ADVERTISE: queue-group subscriptions, pairs of a pattern
+       and a group name */
+    char **group_patterns;
+    char **group_names;
+    size_t groups_count;
     uint64_t ask; /* HELLO: 1 asks the receiver to answer with its HELLO */
     /* PEERS */
     zmesh__gossip_t *peers;
@@ -106,6 +113,10 @@ typedef struct {
     uint64_t done;
     /* HISTORY */
     char *pattern;
+    /* DELIVER (with req and frames): the queue group it is for, and 1 when
+       it went to a member before that left without acknowledging it */
+    char *group;
+    uint64_t redelivered;
     /* DIRECT and REPLY: one msgpack object. NULL (size 0) is an absent
        payload: allowed, and then not written, only in a REPLY whose status
        is not ZMESH__REPLY_OK */

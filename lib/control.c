@@ -14,6 +14,7 @@
 #include "beacon.h"
 #include "clock.h"
 #include "counters.h"
+#include "groups.h"
 #include "log.h"
 #include "peer.h"
 #include "repair.h"
@@ -42,6 +43,10 @@
 /*  Control messages may carry an event frame of the largest size (a
     REPAIR, a DIRECT): the control sockets allow that much more. */
 #define S_CONTROL_OVERHEAD (64 * 1024)
+/*  Queue groups: events a member holds unacknowledged, and events waiting
+    for a member with credit (or for any member at all). */
+#define S_GROUP_CREDIT 64
+#define S_GROUP_BACKLOG 10000
 
 typedef struct {
     char *endpoint;
@@ -75,6 +80,8 @@ typedef struct {
     uint64_t turn;        /* spreads requests to a topic over its subscribers */
     uint64_t stats_req;   /* numbers our STATS questions */
     uint64_t history_req; /* numbers our HISTORY requests */
+    zmesh__groups_t *groups;       /* our queue-group deliveries */
+    zmesh__patterns_t *group_view; /* the mesh's group patterns, as told */
     bool terminated;
 } s_control_t;
 
@@ -175,6 +182,9 @@ s_hello_fill(s_control_t *self, zmesh__msg_t *msg)
     msg->subs = self->cfg->subs->items;
     msg->subs_count = self->cfg->subs->count;
     msg->subs_generation = self->cfg->subs->generation;
+    msg->group_patterns = self->cfg->group_patterns->items;
+    msg->group_names = self->cfg->group_names->items;
+    msg->groups_count = self->cfg->group_patterns->count;
 }
 
 static void
@@ -198,6 +208,9 @@ s_send(s_control_t *self, zmesh__peer_t *peer, zmesh__msg_type_t type)
         msg.subs = self->cfg->subs->items;
         msg.subs_count = self->cfg->subs->count;
         msg.subs_generation = self->cfg->subs->generation;
+        msg.group_patterns = self->cfg->group_patterns->items;
+        msg.group_names = self->cfg->group_names->items;
+        msg.groups_count = self->cfg->group_patterns->count;
     }
     int rc = zmesh__peer_send(peer, &msg);
     if (rc < 0)
@@ -246,6 +259,8 @@ s_notify(s_control_t *self, const char *what, const char *a, const char *b,
 
 /* ------------------------------------------------------------------------ */
 /*  Peers                                                                   */
+
+static void s_groups_changed(s_control_t *self);
 
 static zmesh__peer_t *
 s_peer_lookup(s_control_t *self, const uint8_t id[ZMESH__ID_SIZE])
@@ -328,6 +343,183 @@ s_data_connection_update(s_control_t *self, zmesh__peer_t *peer)
     zmesh__peer_set_data_connected(peer, want);
 }
 
+/* ------------------------------------------------------------------------ */
+/*  Queue groups (proto/wire.md#deliver)                                    */
+
+// Sends a delivery to the member of its group with the most credit, or
+// puts it in the backlog when none has any; the delivery is taken.
+static void
+s_group_send(s_control_t *self, zmesh__delivery_t *delivery)
+{
+    // The fewest unacknowledged events wins; among equals (the usual case
+    // while members keep up) each gets its turn.
+    zmesh__peer_t *best = NULL;
+    size_t least = zmesh__groups_credit(self->groups), equals = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        size_t index = 0;
+        for (zmesh__peer_t *p = zhashx_first(self->peers); p;
+             p = zhashx_next(self->peers)) {
+            if (zmesh__peer_state(p) != ZMESH__PEER_JOINED ||
+                !zmesh__peer_group_for(p, delivery->topic, delivery->group))
+                continue;
+            size_t load =
+                zmesh__groups_inflight(self->groups, zmesh__peer_id(p));
+            if (pass == 0 && load < least)
+                least = load;
+            else if (pass == 1 && load == least)
+                equals++;
+            else if (pass == 2 && load == least &&
+                     index++ == self->turn % equals) {
+                best = p;
+                break;
+            }
+        }
+        if ((pass == 0 && least == zmesh__groups_credit(self->groups)) ||
+            (pass == 1 && equals == 0))
+            break; // none has credit, or no member at all
+    }
+    self->turn++;
+    if (!best) {
+        if (!zmesh__groups_wait(self->groups, delivery)) {
+            self->stats.group_dropped++;
+            zmesh__log_limited(&self->full_log, S_LOG_INTERVAL_MS,
+                               "queue-group event dropped: no member took "
+                               "%d waiting events",
+                               S_GROUP_BACKLOG);
+        }
+        return;
+    }
+    bool again = delivery->redelivered;
+    void *frames[1] = {delivery->frame};
+    size_t sizes[1] = {delivery->size};
+    zmesh__msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = ZMESH__MSG_DELIVER;
+    memcpy(msg.sender, self->cfg->id, ZMESH__ID_SIZE);
+    msg.group = delivery->group;
+    msg.frames = frames;
+    msg.frame_sizes = sizes;
+    msg.frames_count = 1;
+    msg.redelivered = again;
+    msg.req = zmesh__groups_sent(self->groups, zmesh__peer_id(best), delivery);
+    if (msg.req == 0)
+        return; // out of memory; the delivery is gone (logged by nobody)
+    if (zmesh__peer_send(best, &msg) != 0) {
+        // The member's queue is full: it waits for credit like the rest.
+        zmesh__delivery_t *back =
+            zmesh__groups_take(self->groups, zmesh__peer_id(best), msg.req);
+        if (back && !zmesh__groups_wait(self->groups, back))
+            self->stats.group_dropped++;
+        return;
+    }
+    self->stats.group_delivered++;
+    self->stats.group_redelivered += again;
+}
+
+// One pass over the backlog, oldest first: each delivery goes to a member
+// with credit or back to the end (so a group's order is kept).
+static void
+s_group_drain(s_control_t *self)
+{
+    for (size_t n = zmesh__groups_waiting(self->groups); n > 0; n--) {
+        zmesh__delivery_t *delivery = zmesh__groups_next(self->groups, NULL);
+        if (!delivery)
+            break;
+        s_group_send(self, delivery);
+    }
+}
+
+// An event published here: one delivery to every group that takes it.
+static void
+s_group_publish(s_control_t *self, const void *frame, size_t size)
+{
+    zmesh__frame_t decoded;
+    if (zmesh__frame_decode(frame, size, &decoded) != 0)
+        return;
+    zlistx_t *names = zlistx_new(); // each group once
+    if (!names)
+        return;
+    zlistx_set_comparator(names, (zlistx_comparator_fn *)strcmp);
+    for (zmesh__peer_t *p = zhashx_first(self->peers); p;
+         p = zhashx_next(self->peers)) {
+        if (zmesh__peer_state(p) != ZMESH__PEER_JOINED)
+            continue;
+        for (size_t i = 0; i < zmesh__peer_groups_size(p); i++) {
+            const char *pattern = zmesh__peer_group_pattern(p, i);
+            const char *group = zmesh__peer_group_name(p, i);
+            if (zmesh__pattern_match(pattern, strlen(pattern), decoded.topic,
+                                     decoded.topic_size) &&
+                !zlistx_find(names, (void *)group))
+                zlistx_add_end(names, (void *)group);
+        }
+    }
+    // Sending may change nothing in the peers table, so the names held
+    // (the peers' own strings) stay valid meanwhile.
+    for (const char *group = zlistx_first(names); group;
+         group = zlistx_next(names)) {
+        zmesh__delivery_t *delivery =
+            zmesh__delivery_new(group, decoded.topic, frame, size);
+        if (delivery)
+            s_group_send(self, delivery);
+        else
+            self->stats.group_dropped++;
+    }
+    zlistx_destroy(&names);
+}
+
+// Tells the application thread which patterns some peer takes in a queue
+// group, when that set changes, so it knows which events to pass here.
+static void
+s_group_view_update(s_control_t *self)
+{
+    zlistx_t *patterns = zlistx_new();
+    if (!patterns)
+        return;
+    zlistx_set_comparator(patterns, (zlistx_comparator_fn *)strcmp);
+    for (zmesh__peer_t *p = zhashx_first(self->peers); p;
+         p = zhashx_next(self->peers))
+        for (size_t i = 0; zmesh__peer_state(p) == ZMESH__PEER_JOINED &&
+                           i < zmesh__peer_groups_size(p);
+             i++)
+            if (!zlistx_find(patterns, (void *)zmesh__peer_group_pattern(p, i)))
+                zlistx_add_end(patterns,
+                               (void *)zmesh__peer_group_pattern(p, i));
+    zlistx_sort(patterns);
+    size_t count = zlistx_size(patterns);
+    char **items = calloc(count + 1, sizeof *items);
+    size_t n = 0;
+    for (char *item = zlistx_first(patterns); items && item;
+         item = zlistx_next(patterns))
+        items[n++] = item;
+    bool same = items && self->group_view && self->group_view->count == n;
+    for (size_t i = 0; same && i < n; i++)
+        same = streq(self->group_view->items[i], items[i]);
+    if (items && !same) {
+        zmesh__patterns_t *view = zmesh__patterns_new(items, n, 0);
+        zmesh__patterns_t *copy = zmesh__patterns_new(items, n, 0);
+        if (view && copy) {
+            zmesh__patterns_destroy(&self->group_view);
+            self->group_view = view;
+            zsock_send(self->notify, "sp", "GROUPS", copy);
+        } else {
+            zmesh__patterns_destroy(&view);
+            zmesh__patterns_destroy(&copy);
+        }
+    }
+    free(items);
+    zlistx_destroy(&patterns);
+}
+
+// A peer joined or changed its queue-group subscriptions: a new member
+// may take what waits, and the application thread's view may change.
+static void
+s_groups_changed(s_control_t *self)
+{
+    s_group_view_update(self);
+    if (self->groups)
+        s_group_drain(self);
+}
+
 static void
 s_peer_remove(s_control_t *self, zmesh__peer_t *peer, const char *reason)
 {
@@ -349,8 +541,18 @@ s_peer_remove(s_control_t *self, zmesh__peer_t *peer, const char *reason)
     }
     // The hash table's destructor destroys the peer.
     char key[33];
+    uint8_t id[ZMESH__ID_SIZE];
     strcpy(key, zmesh__peer_id_hex(peer));
+    memcpy(id, zmesh__peer_id(peer), ZMESH__ID_SIZE);
+    bool member = zmesh__peer_groups_size(peer) > 0;
     zhashx_delete(self->peers, key);
+    if (!member || !self->groups)
+        return;
+    // What it had not acknowledged goes to the rest of its group, marked.
+    zmesh__delivery_t *orphan;
+    while ((orphan = zmesh__groups_orphan(self->groups, id)) != NULL)
+        s_group_send(self, orphan);
+    s_group_view_update(self);
 }
 
 // A peer that is new under another id but answers at the endpoint of a
@@ -464,6 +666,7 @@ s_on_hello(s_control_t *self, zmesh__msg_t *msg, int64_t now)
         s_send_gossip(self, peer);
     }
     s_data_connection_update(self, peer);
+    s_groups_changed(self);
 }
 
 static void
@@ -550,6 +753,28 @@ s_answer_stats(s_control_t *self, const char *id, const char *req,
                        zmesh_strerror(rc));
     }
     zmesh_counters_destroy(&counters);
+}
+
+// Passes a queue-group delivery to the application thread, which
+// acknowledges it when its application takes it.
+static void
+s_forward_delivery(s_control_t *self, const zmesh__msg_t *msg)
+{
+    char id[33], req[24];
+    zmesh__id_to_hex(msg->sender, id);
+    snprintf(req, sizeof req, "%llu", (unsigned long long)msg->req);
+    for (size_t i = 0; i < msg->frames_count; i++) {
+        zmsg_t *note = zmsg_new();
+        if (!note)
+            return;
+        zmsg_addstr(note, "DELIVER");
+        zmsg_addstr(note, id);
+        zmsg_addstr(note, req);
+        zmsg_addstr(note, msg->group);
+        zmsg_addstr(note, msg->redelivered ? "1" : "0");
+        zmsg_addmem(note, msg->frames[i], msg->frame_sizes[i]);
+        zmsg_send(&note, self->notify);
+    }
 }
 
 // Passes a DIRECT or REPLY to the application thread.
@@ -644,6 +869,7 @@ s_on_control(s_control_t *self)
         }
         zmesh__peer_apply_advertise(peer, &decoded);
         s_data_connection_update(self, peer);
+        s_groups_changed(self);
         break;
     case ZMESH__MSG_PING: s_send(self, peer, ZMESH__MSG_PONG); break;
     case ZMESH__MSG_PONG: break;
@@ -663,6 +889,12 @@ s_on_control(s_control_t *self)
     case ZMESH__MSG_DIRECT:
     case ZMESH__MSG_REPLY: s_forward_direct(self, &decoded); break;
     case ZMESH__MSG_STATS: s_on_stats(self, &decoded); break;
+    case ZMESH__MSG_DELIVER: s_forward_delivery(self, &decoded); break;
+    case ZMESH__MSG_ACK:
+        if (self->groups &&
+            zmesh__groups_ack(self->groups, decoded.sender, decoded.req))
+            s_group_drain(self); // credit came back
+        break;
     case ZMESH__MSG_HELLO: break; // handled above
     }
     zmesh__msg_clear(&decoded);
@@ -910,6 +1142,48 @@ s_on_command(s_control_t *self)
                      peer = zhashx_next(self->peers))
                     s_data_connection_update(self, peer);
         }
+    } else if (streq(command, "GROUPSUBS")) {
+        zframe_t *a = zmsg_pop(msg);
+        zframe_t *b = zmsg_pop(msg);
+        zmesh__patterns_t *patterns = NULL, *names = NULL;
+        if (a && zframe_size(a) == sizeof patterns)
+            memcpy(&patterns, zframe_data(a), sizeof patterns);
+        if (b && zframe_size(b) == sizeof names)
+            memcpy(&names, zframe_data(b), sizeof names);
+        zframe_destroy(&a);
+        zframe_destroy(&b);
+        if (patterns && names && patterns->count == names->count) {
+            zmesh__patterns_destroy(&self->cfg->group_patterns);
+            zmesh__patterns_destroy(&self->cfg->group_names);
+            self->cfg->group_patterns = patterns;
+            self->cfg->group_names = names;
+            s_advertise_all(self);
+        } else {
+            zmesh__patterns_destroy(&patterns);
+            zmesh__patterns_destroy(&names);
+        }
+    } else if (streq(command, "GROUP")) {
+        zframe_t *frame = zmsg_pop(msg);
+        if (frame && self->groups)
+            s_group_publish(self, zframe_data(frame), zframe_size(frame));
+        zframe_destroy(&frame);
+    } else if (streq(command, "ACK")) {
+        char *id = zmsg_popstr(msg);
+        char *req = zmsg_popstr(msg);
+        uint8_t peer_id[ZMESH__ID_SIZE];
+        zmesh__peer_t *peer = id && zmesh__id_from_hex(id, peer_id) == 0
+                                  ? s_peer_lookup(self, peer_id)
+                                  : NULL;
+        if (peer && req) {
+            zmesh__msg_t ack;
+            memset(&ack, 0, sizeof ack);
+            ack.type = ZMESH__MSG_ACK;
+            memcpy(ack.sender, self->cfg->id, ZMESH__ID_SIZE);
+            ack.req = strtoull(req, NULL, 10);
+            zmesh__peer_send(peer, &ack);
+        }
+        zstr_free(&id);
+        zstr_free(&req);
     } else if (streq(command, "HISTORY")) {
         zframe_t *frame = zmsg_pop(msg);
         zmesh__patterns_t *patterns = NULL;
@@ -1125,7 +1399,8 @@ s_start(s_control_t *self)
     self->dealer_opts.max_msg_size = cfg->max_msg_size + S_CONTROL_OVERHEAD;
     self->dealer_opts.linger_ms = S_DEALER_LINGER_MS;
     self->peers = zhashx_new();
-    if (!self->peers)
+    if (!self->peers ||
+        zmesh__groups_new(&self->groups, S_GROUP_CREDIT, S_GROUP_BACKLOG) != 0)
         return ZMESH_ENOMEM;
     zhashx_set_destructor(self->peers, s_peer_free);
 
@@ -1214,6 +1489,8 @@ s_stop(s_control_t *self)
         s_beacon_send(self, ZMESH__BEACON_FLAG_LEAVING);
         zhashx_destroy(&self->peers);
     }
+    zmesh__groups_destroy(&self->groups);
+    zmesh__patterns_destroy(&self->group_view);
     for (size_t i = 0; i < self->probes_count; i++) {
         zsock_destroy(&self->probes[i].dealer);
         free(self->probes[i].endpoint);
@@ -1242,6 +1519,8 @@ zmesh__control_config_destroy(zmesh__control_config_t **config)
     zmesh__patterns_destroy(&cfg->pubs);
     zmesh__patterns_destroy(&cfg->subs);
     zmesh__patterns_destroy(&cfg->history);
+    zmesh__patterns_destroy(&cfg->group_patterns);
+    zmesh__patterns_destroy(&cfg->group_names);
     free(cfg);
 }
 

@@ -51,6 +51,8 @@ typedef struct {
     zmesh__patterns_t *pubs;
     zmesh__patterns_t *subs;
     zmesh__patterns_t *history; /* subs whose history is asked for */
+    zmesh__patterns_t *group_patterns; /* queue-group subscriptions: */
+    zmesh__patterns_t *group_names;    /* pattern i is taken in group i */
     uint8_t id[ZMESH__ID_SIZE];
     char data_endpoint[256];
     char notify_endpoint[64];
@@ -74,6 +76,11 @@ void zmesh__control_actor(zsock_t *pipe, void *args);
 /*  Commands on the actor pipe (application -> control):
     "SUBS" p  zmesh__patterns_t*  new wanted set (ownership moves)
     "PUBS" p  zmesh__patterns_t*  new published set (ownership moves)
+    "GROUPSUBS" p p         new queue-group subscriptions: patterns and
+                            group names, pairwise (ownership moves)
+    "GROUP" b frame         an event published here, for the queue groups
+                            of the mesh that take its topic
+    "ACK" s id, s req       the application took a delivered event
     "HISTORY" p zmesh__patterns_t*  new set of patterns whose history is
                             asked of every publisher connected to, once
                             per connection (ownership moves)
@@ -87,6 +94,9 @@ void zmesh__control_actor(zsock_t *pipe, void *args);
     strings: "CONNECT" endpoint | "DISCONNECT" endpoint |
     "JOINED" id name origin | "LEFT" id name reason |
     "HISTORY" id req pattern (sent before the CONNECT it goes with) |
+    "GROUPS" p zmesh__patterns_t* (the patterns some peer takes in a queue
+    group: publishing a matching topic must go through "GROUP") |
+    "DELIVER" id req group redelivered, then the frame |
     "DIRECT" id req topic, then the payload frame |
     "REPLY" id req status, then the payload frame; and
     "REPAIR", zmesh__repair_note_t, then one frame per event frame. */
@@ -136,7 +146,10 @@ typedef struct {
     uint64_t beacons_foreign;
     uint64_t peers_joined;
     uint64_t peers_left;
-    uint64_t frames_resent; /* event frames sent in REPAIRs */
+    uint64_t frames_resent;     /* event frames sent in REPAIRs */
+    uint64_t group_delivered;   /* events sent to queue-group members */
+    uint64_t group_redelivered; /* ... again, after a member left */
+    uint64_t group_dropped;     /* ... lost: no member and a full backlog */
 } zmesh__control_stats_t;
 
 /*  Which peers want a topic, and with which subscription generation, for

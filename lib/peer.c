@@ -30,6 +30,9 @@ struct zmesh__peer {
     size_t pubs_count;
     char **subs;
     size_t subs_count;
+    char **group_patterns; /* queue-group subscriptions */
+    char **group_names;
+    size_t groups_count;
     uint64_t subs_generation;
     zsock_t *dealer;
     int64_t created_ms;
@@ -110,6 +113,8 @@ zmesh__peer_destroy(zmesh__peer_t **peer)
     s_headers_free(self->headers, self->headers_count);
     s_strings_free(self->pubs, self->pubs_count);
     s_strings_free(self->subs, self->subs_count);
+    s_strings_free(self->group_patterns, self->groups_count);
+    s_strings_free(self->group_names, self->groups_count);
     free(self);
     *peer = NULL;
 }
@@ -178,13 +183,20 @@ s_take_patterns(zmesh__peer_t *self, zmesh__msg_t *msg)
 {
     s_strings_free(self->pubs, self->pubs_count);
     s_strings_free(self->subs, self->subs_count);
+    s_strings_free(self->group_patterns, self->groups_count);
+    s_strings_free(self->group_names, self->groups_count);
     self->pubs = msg->pubs;
     self->pubs_count = msg->pubs_count;
     self->subs = msg->subs;
     self->subs_count = msg->subs_count;
+    self->group_patterns = msg->group_patterns;
+    self->group_names = msg->group_names;
+    self->groups_count = msg->groups_count;
     self->subs_generation = msg->subs_generation;
     msg->pubs = msg->subs = NULL;
     msg->pubs_count = msg->subs_count = 0;
+    msg->group_patterns = msg->group_names = NULL;
+    msg->groups_count = 0;
 }
 
 void
@@ -254,6 +266,38 @@ zmesh__peer_wants_topic(const zmesh__peer_t *self, const char *topic)
                                  topic_size))
             return true;
     return false;
+}
+
+const char *
+zmesh__peer_group_for(const zmesh__peer_t *self, const char *topic,
+                      const char *group)
+{
+    size_t topic_size = strlen(topic);
+    for (size_t i = 0; i < self->groups_count; i++)
+        if ((!group || strcmp(self->group_names[i], group) == 0) &&
+            zmesh__pattern_match(self->group_patterns[i],
+                                 strlen(self->group_patterns[i]), topic,
+                                 topic_size))
+            return self->group_names[i];
+    return NULL;
+}
+
+size_t
+zmesh__peer_groups_size(const zmesh__peer_t *self)
+{
+    return self->groups_count;
+}
+
+const char *
+zmesh__peer_group_pattern(const zmesh__peer_t *self, size_t i)
+{
+    return i < self->groups_count ? self->group_patterns[i] : NULL;
+}
+
+const char *
+zmesh__peer_group_name(const zmesh__peer_t *self, size_t i)
+{
+    return i < self->groups_count ? self->group_names[i] : NULL;
 }
 
 bool

@@ -59,6 +59,14 @@ void zmesh__peer_pinged(zmesh__peer_t *self, int64_t now_ms);
 /*  True when one of the peer's wanted patterns matches `topic`. */
 bool zmesh__peer_wants_topic(const zmesh__peer_t *self, const char *topic);
 
+/*  Queue groups (proto/wire.md#deliver): the group name under which the
+    peer takes `topic` (restricted to `group` when not NULL), or NULL. */
+const char *zmesh__peer_group_for(const zmesh__peer_t *self, const char *topic,
+                                  const char *group);
+size_t zmesh__peer_groups_size(const zmesh__peer_t *self);
+const char *zmesh__peer_group_pattern(const zmesh__peer_t *self, size_t i);
+const char *zmesh__peer_group_name(const zmesh__peer_t *self, size_t i);
+
 /*  True when one of the peer's published patterns intersects one of
     `patterns`: this agent should connect its SUB to the peer. */
 bool zmesh__peer_publishes_any(const zmesh__peer_t *self, char *const *patterns,

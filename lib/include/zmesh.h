@@ -261,6 +261,33 @@ ZMESH_EXPORT const char *zmesh_agent_endpoint(const zmesh_agent_t *agent);
 ZMESH_EXPORT int zmesh_agent_subscribe(zmesh_agent_t *agent,
                                        const char *pattern);
 
+/*  Queue groups. Subscribes to `pattern` as a member of `group` (a name
+    like a service name): each event on a matching topic goes to exactly
+    one live member of the group, while plain subscribers still get
+    every event. The publisher sends each member at most 64 events it has
+    not acknowledged and gives the next event to the member with the
+    fewest (load balancing by credit); with none to spare, events wait at
+    the publisher (at most 10000, then they are dropped and counted in
+    group_dropped). A member acknowledges an event when its application
+    takes it from zmesh_agent_recv (zmesh_event_group names the group).
+    When a member leaves (BYE, or silence past the peer timeout), the
+    events it had not acknowledged go to another member, marked
+    zmesh_event_redelivered: it never handed them to its application,
+    except in the one case of a member that crashes in the instant
+    between handing an event over and its acknowledgement leaving the
+    process, the only way an event reaches a group twice; so an
+    application that must never act twice checks redelivered events.
+    Group events bypass sequence tracking (each member sees a part of a
+    stream). Subscribing twice is counted. Errors: ZMESH_EPATTERN,
+    ZMESH_EINVAL (bad group name, more than 256 subscriptions),
+    ZMESH_ENOMEM; unsubscribe: ZMESH_ENOTFOUND. */
+ZMESH_EXPORT int zmesh_agent_subscribe_group(zmesh_agent_t *agent,
+                                             const char *pattern,
+                                             const char *group);
+ZMESH_EXPORT int zmesh_agent_unsubscribe_group(zmesh_agent_t *agent,
+                                               const char *pattern,
+                                               const char *group);
+
 /*  Subscribes to `pattern` (as zmesh_agent_subscribe) and asks each
     publisher of matching topics, when this agent connects to it, for the
     last events it keeps of them (the publisher's zmesh_agent_set_history).
@@ -392,6 +419,11 @@ ZMESH_EXPORT uint64_t zmesh_event_sequence(const zmesh_event_t *event);
 /*  For ZMESH_EVENT_GAP, the last missing sequence number (inclusive;
     equal to zmesh_event_sequence for a single lost event); 0 otherwise. */
 ZMESH_EXPORT uint64_t zmesh_event_gap_last(const zmesh_event_t *event);
+/*  For a queue-group message, the group's name; "" otherwise. */
+ZMESH_EXPORT const char *zmesh_event_group(const zmesh_event_t *event);
+/*  1 for a queue-group message that went to another member first, which
+    left without acknowledging it (see zmesh_agent_subscribe_group). */
+ZMESH_EXPORT int zmesh_event_redelivered(const zmesh_event_t *event);
 /*  1 when this message was lost on the way and sent again by its
     publisher (a repair), else 0. */
 ZMESH_EXPORT int zmesh_event_repaired(const zmesh_event_t *event);
@@ -564,6 +596,10 @@ typedef struct {
     uint64_t requests_timed_out; /* requests that got no reply in time */
     uint64_t replies_dropped;    /* replies to requesters that left, or
                                     that came after their timeout */
+    uint64_t group_received;     /* queue-group events taken here */
+    uint64_t group_delivered;    /* queue-group events sent to members */
+    uint64_t group_redelivered;  /* ... sent again after a member left */
+    uint64_t group_dropped;      /* ... lost: no member for 10000 events */
 } zmesh_stats_t;
 
 /*  Fills *stats. Errors: ZMESH_ESTATE (not started), ZMESH_EINVAL,

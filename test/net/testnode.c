@@ -50,6 +50,7 @@ s_usage(void)
             "  [--retransmit BYTES] [--repair-timeout MS]\n"
             "  [--query PEER]  (asks PEER for its counters every 200 ms)\n"
             "  [--history PATTERN=COUNT] [--sub-history PATTERN]...\n"
+            "  [--queue-group PATTERN=GROUP]...\n"
             "  [--respond [--reply-delay MS]] [--request TOPIC [--to PEER]"
             " --count N\n"
             "   [--request-timeout MS]] [--send PEER --pub TOPIC --count N]\n"
@@ -93,6 +94,12 @@ s_print_event(const zmesh_event_t *event)
                (long long)zmesh_event_timestamp(event));
         if (zmesh_event_repaired(event))
             printf(",\"repaired\":true");
+        if (*zmesh_event_group(event)) {
+            printf(",\"group\":");
+            s_json_string(zmesh_event_group(event));
+        }
+        if (zmesh_event_redelivered(event))
+            printf(",\"redelivered\":true");
         if (zmesh_msgpack_to_json(payload, size, &json) == 0)
             printf(",\"payload\":%s", json);
         printf("}\n");
@@ -162,7 +169,9 @@ s_print_stats(zmesh_agent_t *agent)
            "\"repairs_rejected\":%llu,\"events_resent\":%llu,"
            "\"directs_sent\":%llu,\"directs_received\":%llu,"
            "\"replies_received\":%llu,\"requests_timed_out\":%llu,"
-           "\"replies_dropped\":%llu}\n",
+           "\"replies_dropped\":%llu,\"group_received\":%llu,"
+           "\"group_delivered\":%llu,\"group_redelivered\":%llu,"
+           "\"group_dropped\":%llu}\n",
            (unsigned long long)stats.events_published,
            (unsigned long long)stats.events_received,
            (unsigned long long)stats.frames_rejected,
@@ -184,7 +193,11 @@ s_print_stats(zmesh_agent_t *agent)
            (unsigned long long)stats.directs_received,
            (unsigned long long)stats.replies_received,
            (unsigned long long)stats.requests_timed_out,
-           (unsigned long long)stats.replies_dropped);
+           (unsigned long long)stats.replies_dropped,
+           (unsigned long long)stats.group_received,
+           (unsigned long long)stats.group_delivered,
+           (unsigned long long)stats.group_redelivered,
+           (unsigned long long)stats.group_dropped);
     fflush(stdout);
 }
 
@@ -313,7 +326,17 @@ main(int argc, char **argv)
             s_check(zmesh_agent_set_header(agent, key, eq + 1), "header");
         } else if (strcmp(opt, "--sub") == 0)
             s_check(zmesh_agent_subscribe(agent, val), "subscribe");
-        else if (strcmp(opt, "--sub-history") == 0)
+        else if (strcmp(opt, "--queue-group") == 0) {
+            // PATTERN=GROUP
+            char pattern[256];
+            const char *eq = strrchr(val, '=');
+            if (!eq || (size_t)(eq - val) >= sizeof pattern)
+                s_usage();
+            memcpy(pattern, val, (size_t)(eq - val));
+            pattern[eq - val] = '\0';
+            s_check(zmesh_agent_subscribe_group(agent, pattern, eq + 1),
+                    "subscribe in a group");
+        } else if (strcmp(opt, "--sub-history") == 0)
             s_check(zmesh_agent_subscribe_history(agent, val),
                     "subscribe with history");
         else if (strcmp(opt, "--history") == 0) {
