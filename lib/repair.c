@@ -7,6 +7,7 @@
     decides nothing about delivery: it only holds and releases in order.
 */
 #include "repair.h"
+#include "clock.h"
 #include "topic.h"
 #include "zmesh.h"
 
@@ -32,6 +33,7 @@ typedef struct {
     uint64_t reqs[S_REQS_MAX]; /* not yet answered in full */
     size_t reqs_count;
     int64_t deadline;
+    int64_t patience; /* ms: each answer moves the deadline this far on */
     size_t bytes;
     bool join;
     bool vouched;
@@ -261,6 +263,7 @@ zmesh__repair_open(zmesh__repair_t *self, const zmesh__frame_t *frame,
     memcpy(session->topic, frame->topic, frame->topic_size);
     session->topic_size = frame->topic_size;
     session->deadline = deadline;
+    session->patience = deadline - zmesh__clock_ms();
     session->join = join;
     uint64_t seq = frame->sequence;
     if (s_insert(self, session, msg, seq, false) != 1) {
@@ -293,6 +296,7 @@ zmesh__repair_history_open(zmesh__repair_t *self,
     memcpy(session->topic, pattern, size);
     session->topic_size = size;
     session->deadline = deadline;
+    session->patience = deadline - zmesh__clock_ms();
     session->history = true;
     session->reqs[session->reqs_count++] = req;
     self->sessions[self->count++] = session;
@@ -374,6 +378,11 @@ zmesh__repair_answer(zmesh__repair_t *self,
         else
             zmq_msg_close(&msg); // a duplicate of what is held
     }
+    // The timeout is for silence, not for the whole repair: a large one
+    // arrives in many answers, each a sign of life.
+    int64_t later = zmesh__clock_ms() + session->patience;
+    if (later > session->deadline)
+        session->deadline = later;
     if (vouched)
         session->vouched = true;
     if (done)

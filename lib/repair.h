@@ -53,7 +53,8 @@ zmesh__repair_verdict_t zmesh__repair_hold(zmesh__repair_t *self,
                                            zmq_msg_t *msg, zmesh__nak_t *nak);
 
 /*  Opens a session for the stream of `frame`, whose events first..last
-    are missing, holding *msg (moved) until `deadline` (monotonic ms).
+    are missing, holding *msg (moved) until `deadline` (monotonic ms;
+    every answer moves it as far on again, so a timeout means silence).
     `join`: the stream was first seen at frame->sequence and first..last
     precede it (a slow joiner). Fills *nak and returns true; false when a
     limit is reached or memory is short (nothing taken). */

@@ -200,9 +200,10 @@ ZMESH_EXPORT void zmesh_agent_destroy(zmesh_agent_t **agent);
     set_retransmit_buffer: bytes of recently published event frames kept
       to repair subscribers' gaps (default 8 MiB; 0 keeps none, so every
       loss is reported as a gap). See "Reliable delivery" below.
-    set_repair_timeout: ms a subscriber waits for a publisher to repair a
-      gap before it reports the gap (default 300, at most 60000; 0 turns
-      repair off: gaps are reported at once).
+    set_repair_timeout: ms a subscriber waits without hearing from a
+      publisher it asked to repair a gap before it reports the gap (each
+      part of the answer restarts the wait; default 300, at most 60000; 0
+      turns repair off: gaps are reported at once).
     set_history: keep the last `count` events of every topic matching
       `pattern` (at most 10000, 0 removes the setting, at most 64
       patterns) for subscribers that ask for history. ZMESH_EPATTERN for

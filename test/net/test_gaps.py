@@ -73,14 +73,22 @@ def test_overrun_subscriber_is_repaired():
     mesh, port = unique_mesh(), random_port()
     tap = Node([TAP, "--mesh", mesh, "--beacon-port", str(port), "--json",
                 "--timeout", "25", "burst.>"], "tap")
-    sub, pub = burst(mesh, port, subscribers=2)
+    # A generous repair timeout: on a loaded machine (sanitizers, a
+    # parallel suite) answers can take long, and this test is about what
+    # is repaired, not about how fast.
+    sub, pub = burst(mesh, port, sub_args=("--repair-timeout", 10000),
+                     subscribers=2)
     pub.wait_count(lambda o: o.get("event") == "published", 2, 25,
                    "the burst and the final event")
     sub.wait_for(lambda o: o.get("event") == "message" and
                  o["seq"] == BURST + 1, 15, "the final event")
     first, last, gaps, repaired = account(sub.seen(), "burst.x", "fast")
     check((first, last) == (1, BURST + 1), "accounted %d..%d" % (first, last))
-    check(gaps == 0, "%d gaps: the publisher holds all it sent" % gaps)
+    if gaps:
+        sub.stop()
+        stats = sub.wait_for(lambda o: o.get("event") == "stats", 5, "stats")
+        check(False, "%d gaps: the publisher holds all it sent: %s" %
+              (gaps, stats))
     check(repaired > 0, "nothing was repaired: the test did not overrun "
           "the subscriber")
     stats = finish(sub)
