@@ -58,6 +58,15 @@
 #define S_HISTORY_MAX 64                       /* history patterns */
 #define S_REQUESTS_MAX 65536                   /* requests in flight */
 #define S_GROUP_SUBS_MAX 256                   /* queue-group subscriptions */
+/*  Back-pressure (proto/wire.md#credit): a subscriber reports its
+    progress every S_CREDIT_EVERY events of a stream; a publisher lets at
+    most S_CREDIT_WINDOW events of a stream be unconsumed by such a
+    subscriber before it waits, well under ZeroMQ's queues (1000 each way
+    by default), so nothing is dropped on the way. */
+#define S_CREDIT_EVERY 64
+#define S_CREDIT_WINDOW 512
+#define S_BP_WAIT_MS 1000
+#define S_BP_VIEW_MAX 4096
 
 /*  One data connection of the SUB. A connection we no longer want is not
     closed at once but when the publisher closes it or at a deadline, see
@@ -70,6 +79,12 @@ typedef struct {
     int64_t dropped_at;   /* when it last dropped */
     int backoff_ms;       /* the next reconnect delay */
 } s_connection_t;
+
+/*  A back-pressure subscriber's progress on one of our streams. */
+typedef struct {
+    uint64_t acked; /* the last event it consumed */
+    bool overrun;   /* waited for in vain; not waited for until it moves */
+} s_credit_t;
 
 /*  A frame read from the SUB ahead of time (see s_hold_pending), or
     released by a repair session (see s_repair_release). */
@@ -153,6 +168,15 @@ struct zmesh_agent {
     size_t group_counts[S_GROUP_SUBS_MAX];
     size_t group_subs;
     zmesh__topic_index_t *group_view; /* patterns peers take in groups */
+    zmesh__topic_index_t *bp_subs;    /* subs wanted with back-pressure */
+    int bp_wait_ms;
+    /* publishing: the peers that want back-pressure, and their progress */
+    char (*bp_view_ids)[33];
+    char **bp_view_patterns;
+    size_t bp_view_size;
+    zhashx_t *credits; /* id hex + topic -> s_credit_t * */
+    uint64_t bp_waits;
+    uint64_t bp_timeouts;
     uint64_t subs_generation;
     size_t auto_advertised;
 
@@ -273,6 +297,8 @@ s_free_value(void **item)
     *item = NULL;
 }
 
+static void s_bp_view_clear(zmesh_agent_t *self);
+
 static void
 s_peer_event_free(void **item)
 {
@@ -310,6 +336,7 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     self->linger_ms = 1000;
     self->retransmit_bytes = S_RETRANSMIT_BYTES;
     self->repair_timeout_ms = S_REPAIR_TIMEOUT_MS;
+    self->bp_wait_ms = S_BP_WAIT_MS;
     self->epoll_fd = -1;
     self->wake_fd = -1;
     self->streams = zhashx_new();
@@ -322,13 +349,16 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
         zmesh__topic_index_new(&self->subs) != 0 ||
         zmesh__topic_index_new(&self->pubs) != 0 ||
         zmesh__topic_index_new(&self->history) != 0 ||
-        zmesh__topic_index_new(&self->group_view) != 0 || !self->streams ||
-        !self->names || !self->ready || !self->connections ||
-        !self->peer_events || !self->departed) {
+        zmesh__topic_index_new(&self->group_view) != 0 ||
+        zmesh__topic_index_new(&self->bp_subs) != 0 ||
+        !(self->credits = zhashx_new()) || !self->streams || !self->names ||
+        !self->ready || !self->connections || !self->peer_events ||
+        !self->departed) {
         zmesh_agent_destroy(&self);
         return ZMESH_ENOMEM;
     }
     zhashx_set_destructor(self->streams, s_free_value);
+    zhashx_set_destructor(self->credits, s_free_value);
     zhashx_set_destructor(self->names, s_free_value);
     zhashx_set_destructor(self->ready, s_free_value);
     zhashx_set_destructor(self->connections, s_free_value);
@@ -470,6 +500,9 @@ zmesh_agent_destroy(zmesh_agent_t **agent)
     zmesh__topic_index_destroy(&self->pubs);
     zmesh__topic_index_destroy(&self->history);
     zmesh__topic_index_destroy(&self->group_view);
+    zmesh__topic_index_destroy(&self->bp_subs);
+    zhashx_destroy(&self->credits);
+    s_bp_view_clear(self);
     for (size_t i = 0; i < self->group_subs; i++) {
         free(self->group_patterns[i]);
         free(self->group_names[i]);
@@ -856,6 +889,37 @@ zmesh_agent_unsubscribe_group(zmesh_agent_t *self, const char *pattern,
 }
 
 int
+zmesh_agent_subscribe_backpressure(zmesh_agent_t *self, const char *pattern)
+{
+    int rc = zmesh_agent_subscribe(self, pattern);
+    if (rc != 0)
+        return rc;
+    rc = zmesh__topic_index_add(self->bp_subs, pattern);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        zmesh__streams_clear_marks(self->streams_in);
+        if (self->started) {
+            zmesh__patterns_t *patterns = s_patterns_of(self->bp_subs, 0);
+            if (!patterns)
+                return ZMESH_ENOMEM;
+            zsock_send(self->actor, "sp", "BPSUBS", patterns);
+        }
+    }
+    return 0;
+}
+
+int
+zmesh_agent_set_backpressure_wait(zmesh_agent_t *self, int wait_ms)
+{
+    S_CONFIGURABLE(self);
+    if (wait_ms < 0 || wait_ms > 60000)
+        return ZMESH_EINVAL;
+    self->bp_wait_ms = wait_ms;
+    return 0;
+}
+
+int
 zmesh_agent_subscribe_history(zmesh_agent_t *self, const char *pattern)
 {
     int rc = zmesh_agent_subscribe(self, pattern);
@@ -890,12 +954,20 @@ zmesh_agent_unsubscribe(zmesh_agent_t *self, const char *pattern)
     int rc = zmesh__topic_index_remove(self->subs, pattern);
     if (rc <= 0)
         return rc;
-    // A history subscription ends with its last subscription.
+    // A history or back-pressure subscription ends with its last
+    // subscription.
     if (zmesh__topic_index_remove(self->history, pattern) == 1 &&
         self->started) {
         zmesh__patterns_t *patterns = s_patterns_of(self->history, 0);
         if (patterns)
             zsock_send(self->actor, "sp", "HISTORY", patterns);
+    }
+    if (zmesh__topic_index_remove(self->bp_subs, pattern) == 1) {
+        zmesh__streams_clear_marks(self->streams_in);
+        zmesh__patterns_t *patterns =
+            self->started ? s_patterns_of(self->bp_subs, 0) : NULL;
+        if (patterns)
+            zsock_send(self->actor, "sp", "BPSUBS", patterns);
     }
     zmesh__streams_retain(self->streams_in, s_still_wanted, self);
     return s_subscription_change(self, pattern, false);
@@ -1014,8 +1086,9 @@ s_control_config(zmesh_agent_t *self, const char *bind_address,
             zmesh__patterns_new(self->group_patterns, self->group_subs, 0);
         cfg->group_names =
             zmesh__patterns_new(self->group_names, self->group_subs, 0);
+        cfg->bp_subs = s_patterns_of(self->bp_subs, 0);
         ok = cfg->subs && cfg->pubs && cfg->history && cfg->group_patterns &&
-             cfg->group_names;
+             cfg->group_names && cfg->bp_subs;
     }
     if (!ok)
         zmesh__control_config_destroy(&cfg); // never reached the actor
@@ -1395,6 +1468,132 @@ static void s_requests_expire(zmesh_agent_t *self, const uint8_t *gone);
 static int s_counters_build(zmesh_agent_t *self, zmesh_counters_t **out);
 
 static const char *s_peer_name_of(zmesh_agent_t *self, const char *id);
+static void s_drain_notify(zmesh_agent_t *self);
+
+// Whether peer `id` wants back-pressure from us at all.
+static bool
+s_bp_wanted(zmesh_agent_t *self, const char *id)
+{
+    for (size_t i = 0; i < self->bp_view_size; i++)
+        if (streq(self->bp_view_ids[i], id))
+            return true;
+    return false;
+}
+
+static void
+s_bp_view_clear(zmesh_agent_t *self)
+{
+    for (size_t i = 0; i < self->bp_view_size; i++)
+        free(self->bp_view_patterns[i]);
+    free(self->bp_view_patterns);
+    free(self->bp_view_ids);
+    self->bp_view_patterns = NULL;
+    self->bp_view_ids = NULL;
+    self->bp_view_size = 0;
+}
+
+// Which peers want what with back-pressure: "BPVIEW", then id, pattern
+// pairs. Progress of peers no longer in it is forgotten.
+static void
+s_on_bp_view(zmesh_agent_t *self, zmsg_t *msg)
+{
+    zframe_t *what = zmsg_pop(msg);
+    zframe_destroy(&what);
+    size_t pairs = zmsg_size(msg) / 2;
+    if (pairs > S_BP_VIEW_MAX)
+        pairs = S_BP_VIEW_MAX;
+    s_bp_view_clear(self);
+    if (pairs > 0) {
+        self->bp_view_ids = calloc(pairs, sizeof *self->bp_view_ids);
+        self->bp_view_patterns = calloc(pairs, sizeof *self->bp_view_patterns);
+        if (!self->bp_view_ids || !self->bp_view_patterns) {
+            s_bp_view_clear(self);
+            return;
+        }
+    }
+    for (size_t i = 0; i < pairs; i++) {
+        char *id = zmsg_popstr(msg);
+        char *pattern = zmsg_popstr(msg);
+        if (id && pattern && strlen(id) == 32) {
+            memcpy(self->bp_view_ids[self->bp_view_size], id, 33);
+            self->bp_view_patterns[self->bp_view_size++] = pattern;
+            pattern = NULL;
+        }
+        zstr_free(&id);
+        zstr_free(&pattern);
+    }
+    zlistx_t *gone = zlistx_new();
+    for (void *c = zhashx_first(self->credits); c && gone;
+         c = zhashx_next(self->credits)) {
+        const char *key = zhashx_cursor(self->credits);
+        bool kept = false;
+        for (size_t i = 0; i < self->bp_view_size && !kept; i++)
+            kept = strncmp(key, self->bp_view_ids[i], 32) == 0;
+        if (!kept)
+            zlistx_add_end(gone, (void *)key);
+    }
+    for (const char *key = gone ? zlistx_first(gone) : NULL; key;
+         key = zlistx_next(gone)) {
+        char copy[32 + ZMESH_TOPIC_MAX + 1];
+        snprintf(copy, sizeof copy, "%s", key);
+        zhashx_delete(self->credits, copy);
+    }
+    zlistx_destroy(&gone);
+}
+
+// Before publishing event `seq` of `topic`: every back-pressure subscriber
+// of it may be at most S_CREDIT_WINDOW events behind. One that is further
+// is waited for, up to the back-pressure wait; one that does not catch up
+// by then is marked overrun and not waited for again until it reports
+// progress (so a dead-slow one costs one wait, not one per event), and
+// what it then misses it gets as a gap and repairs.
+static void
+s_bp_wait(zmesh_agent_t *self, const char *topic, size_t topic_size,
+          uint64_t seq)
+{
+    for (size_t i = 0; i < self->bp_view_size; i++) {
+        const char *pattern = self->bp_view_patterns[i];
+        if (!zmesh__pattern_match(pattern, strlen(pattern), topic, topic_size))
+            continue;
+        char key[32 + ZMESH_TOPIC_MAX + 1];
+        snprintf(key, sizeof key, "%s%.*s", self->bp_view_ids[i],
+                 (int)topic_size, topic);
+        // A subscriber is waited for once it has said where it is (it does
+        // with its first event of a stream): before, it may not even be
+        // connected yet.
+        s_credit_t *credit = zhashx_lookup(self->credits, key);
+        if (!credit || credit->overrun ||
+            seq - credit->acked <= S_CREDIT_WINDOW)
+            continue;
+        self->bp_waits++;
+        int64_t deadline = zmesh__clock_ms() + self->bp_wait_ms;
+        for (;;) {
+            // The view or the table may change while we drain: look again.
+            credit = zhashx_lookup(self->credits, key);
+            if (!credit || seq - credit->acked <= S_CREDIT_WINDOW)
+                break;
+            int64_t left = deadline - zmesh__clock_ms();
+            if (left <= 0) {
+                credit->overrun = true;
+                self->bp_timeouts++;
+                zmesh__log_limited(&self->backlog_log, S_LOG_INTERVAL_MS,
+                                   "a back-pressure subscriber of %.*s is "
+                                   "%llu events behind after %d ms: no "
+                                   "longer waiting for it",
+                                   (int)topic_size, topic,
+                                   (unsigned long long)(seq - credit->acked),
+                                   self->bp_wait_ms);
+                break;
+            }
+            zmq_pollitem_t item = {zsock_resolve(self->notify), 0, ZMQ_POLLIN,
+                                   0};
+            if (zmq_poll(&item, 1, left < 10 ? (long)left : 10) > 0)
+                s_drain_notify(self);
+        }
+        if (i >= self->bp_view_size)
+            break; // the view shrank meanwhile
+    }
+}
 
 // The patterns peers take in queue groups changed.
 static void
@@ -1592,6 +1791,10 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
         s_on_delivery(self, msg);
         return;
     }
+    if (zframe_streq(zmsg_first(msg), "BPVIEW")) {
+        s_on_bp_view(self, msg);
+        return;
+    }
     char *what = zmsg_popstr(msg);
     char *a = zmsg_popstr(msg);
     char *b = zmsg_popstr(msg);
@@ -1615,6 +1818,22 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
             zmesh__repair_history_open(self->repair, id, c,
                                        strtoull(b, NULL, 10),
                                        zmesh__clock_ms() + wait);
+    } else if (streq(what, "CREDIT") && b && c) {
+        // A back-pressure subscriber's progress on one of our streams.
+        char key[32 + ZMESH_TOPIC_MAX + 1];
+        snprintf(key, sizeof key, "%s%s", a, b);
+        s_credit_t *credit = zhashx_lookup(self->credits, key);
+        if (!credit && s_bp_wanted(self, a) &&
+            (credit = calloc(1, sizeof *credit)) != NULL &&
+            zhashx_insert(self->credits, key, credit) != 0) {
+            free(credit);
+            credit = NULL;
+        }
+        uint64_t last = strtoull(c, NULL, 10);
+        if (credit && last > credit->acked) {
+            credit->acked = last;
+            credit->overrun = false;
+        }
     } else if (streq(what, "STATSQ") && b) {
         // A peer asks for our counters (mesh-tap peers, for one).
         zmesh_counters_t *counters = NULL;
@@ -1890,6 +2109,8 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
         self->last_topic_size = topic_size;
     } else
         topic_size = self->last_topic_size;
+    if (self->bp_view_size > 0)
+        s_bp_wait(self, topic, topic_size, *sequence + 1);
     // Encoded straight into the message ZeroMQ sends: no copy of ours.
     int64_t now_us = zmesh__wall_clock_us();
     size_t frame_size =
@@ -2136,6 +2357,23 @@ s_deliver(zmesh_agent_t *self)
         if ((stream->received++ & 15) == 0)
             stream->lag_us = zmesh__wall_clock_us() - frame.timestamp_us;
         stream->repaired += self->frame_repaired;
+        // Back-pressure subscriptions report progress to the publisher.
+        if (stream->mark == 0)
+            stream->mark =
+                zmesh__topic_index_size(self->bp_subs) > 0 &&
+                        zmesh__topic_index_match(self->bp_subs, frame.topic,
+                                                 frame.topic_size)
+                    ? 1
+                    : -1;
+        if (stream->mark == 1 && stream->received % S_CREDIT_EVERY == 1) {
+            char topic[ZMESH_TOPIC_MAX + 1], seq[24];
+            snprintf(topic, sizeof topic, "%.*s", (int)frame.topic_size,
+                     frame.topic);
+            snprintf(seq, sizeof seq, "%llu",
+                     (unsigned long long)frame.sequence);
+            zsock_send(self->actor, "ssss", "CREDIT", event->peer_id, topic,
+                       seq);
+        }
     }
     return true;
 }
@@ -2550,6 +2788,8 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
     stats->group_delivered = control.group_delivered;
     stats->group_redelivered = control.group_redelivered;
     stats->group_dropped = control.group_dropped;
+    stats->backpressure_waits = self->bp_waits;
+    stats->backpressure_timeouts = self->bp_timeouts;
     stats->control_rejected = control.control_rejected;
     stats->beacons_received = control.beacons_received;
     stats->beacons_rejected = control.beacons_rejected;
@@ -2715,6 +2955,8 @@ s_counters_build(zmesh_agent_t *self, zmesh_counters_t **out)
         {"group_delivered", st.group_delivered},
         {"group_redelivered", st.group_redelivered},
         {"group_dropped", st.group_dropped},
+        {"backpressure_waits", st.backpressure_waits},
+        {"backpressure_timeouts", st.backpressure_timeouts},
         {"queue_depth", zlistx_size(self->peer_events)},
         {"held_bytes", self->held.bytes + self->settled.bytes},
         {"streams", zmesh__streams_size(self->streams_in)},

@@ -5,9 +5,10 @@
     without a zone (an allocation per event), allocates 24 bytes per declared
     element before reading any (a 5-byte array32 header asks for 96 GiB) and
     stops at 32 levels of nesting where the protocol allows 64. The topic
-    and pattern of NAK, HISTORY and DIRECT are checked with topic.c, as a
-    bad one could only be refused later; HELLO's and ADVERTISE's patterns
-    are left to the caller. No state, no logging. */
+    and pattern of NAK, HISTORY and DIRECT, and queue-group patterns, are
+    checked with topic.c, as a bad one could only be refused later; the
+    pubs and subs of HELLO and ADVERTISE are left to the caller. No state,
+    no logging. */
 #include "codec.h"
 #include "topic.h"
 #include "utf8.h"
@@ -414,7 +415,8 @@ typedef enum {
     S_COUNTERS,
     S_GROUPS,
     S_GROUP,
-    S_REDELIVERED
+    S_REDELIVERED,
+    S_BP
 } s_field_id_t;
 
 /*  min and max: bytes of a str, the values of a uint; a container's max is
@@ -453,6 +455,7 @@ static const s_field_t s_fields[] = {
     [S_GROUPS] = {"groups", S_F_GROUPS, 0, S_PATTERNS_MAX},
     [S_GROUP] = {"group", S_F_STR, 1, ZMESH_NAME_MAX},
     [S_REDELIVERED] = {"redelivered", S_F_UINT, 0, 1},
+    [S_BP] = {"bp", S_F_PATTERNS, 0, S_PATTERNS_MAX},
 };
 
 typedef struct {
@@ -466,10 +469,13 @@ static const s_use_t s_hello[] = {
     {S_NAME, true},    {S_MESH, true},  {S_ENDPOINT, true}, {S_DATA, true},
     {S_HOST, false},   {S_VER, false},  {S_PID, false},     {S_HEADERS, false},
     {S_PUBS, false},   {S_SUBS, false}, {S_SUBGEN, false},  {S_ASK, false},
-    {S_GROUPS, false},
+    {S_GROUPS, false}, {S_BP, false},
 };
-static const s_use_t s_advertise[] = {
-    {S_PUBS, true}, {S_SUBS, true}, {S_SUBGEN, true}, {S_GROUPS, false}};
+static const s_use_t s_advertise[] = {{S_PUBS, true},
+                                      {S_SUBS, true},
+                                      {S_SUBGEN, true},
+                                      {S_GROUPS, false},
+                                      {S_BP, false}};
 static const s_use_t s_peers[] = {{S_PEERS, true}};
 static const s_use_t s_nak[] = {{S_REQ, true},
                                 {S_TOPIC, true},
@@ -490,6 +496,7 @@ static const s_use_t s_stats[] = {{S_REQ, true}, {S_COUNTERS, false}};
 static const s_use_t s_deliver[] = {
     {S_REQ, true}, {S_GROUP, true}, {S_FRAMES, true}, {S_REDELIVERED, false}};
 static const s_use_t s_ack[] = {{S_REQ, true}};
+static const s_use_t s_credit[] = {{S_TOPIC, true}, {S_LAST, true}};
 
 #define S_COUNT(a) (sizeof a / sizeof a[0])
 
@@ -516,12 +523,13 @@ static const s_type_t s_types[] = {
     [ZMESH__MSG_STATS] = {s_stats, S_COUNT(s_stats)},
     [ZMESH__MSG_DELIVER] = {s_deliver, S_COUNT(s_deliver)},
     [ZMESH__MSG_ACK] = {s_ack, S_COUNT(s_ack)},
+    [ZMESH__MSG_CREDIT] = {s_credit, S_COUNT(s_credit)},
 };
 
 static bool
 s_type_known(uint64_t type)
 {
-    return type >= ZMESH__MSG_HELLO && type <= ZMESH__MSG_ACK;
+    return type >= ZMESH__MSG_HELLO && type <= ZMESH__MSG_CREDIT;
 }
 
 /*  Rules that tie fields together, the same for both directions. */
@@ -539,7 +547,10 @@ s_rules_ok(const zmesh__msg_t *msg)
 }
 
 /*  Whether the encoder writes the key: every key of the type, except a
-    payload or counters that are absent by meaning, not by default. */
+    payload or counters that are absent by meaning, not by default, and
+    queue groups when there are none, so that an agent without them sends
+    the HELLO and ADVERTISE bytes it sent before groups existed
+    (proto/wire.md#body). */
 static bool
 s_written(const zmesh__msg_t *msg, s_field_id_t id)
 {
@@ -547,6 +558,8 @@ s_written(const zmesh__msg_t *msg, s_field_id_t id)
         return msg->payload != NULL;
     if (id == S_COUNTERS)
         return msg->counters != NULL;
+    if (id == S_GROUPS)
+        return msg->groups_count > 0;
     return true;
 }
 
@@ -693,8 +706,12 @@ s_check_field(const zmesh__msg_t *msg, s_field_id_t id, bool required)
             return msg->counters_count > 0 ? ZMESH_EINVAL : 0;
         return s_check_counters(msg);
     case S_F_PATTERNS: {
-        char *const *list = id == S_PUBS ? msg->pubs : msg->subs;
-        size_t count = id == S_PUBS ? msg->pubs_count : msg->subs_count;
+        char *const *list = id == S_PUBS   ? msg->pubs
+                            : id == S_SUBS ? msg->subs
+                                           : msg->bp_subs;
+        size_t count = id == S_PUBS   ? msg->pubs_count
+                       : id == S_SUBS ? msg->subs_count
+                                      : msg->bp_subs_count;
         if (count > f->max || (count > 0 && !list))
             return ZMESH_EINVAL;
         for (size_t i = 0; i < count; i++)
@@ -707,8 +724,11 @@ s_check_field(const zmesh__msg_t *msg, s_field_id_t id, bool required)
             (msg->groups_count > 0 &&
              (!msg->group_patterns || !msg->group_names)))
             return ZMESH_EINVAL;
+        // The decoder checks the patterns' syntax, so the encoder must.
         for (size_t i = 0; i < msg->groups_count; i++)
             if (s_check_text(msg->group_patterns[i], 1, ZMESH_TOPIC_MAX) != 0 ||
+                zmesh__pattern_check(msg->group_patterns[i],
+                                     strlen(msg->group_patterns[i])) != 0 ||
                 s_check_text(msg->group_names[i], 1, ZMESH_NAME_MAX) != 0)
                 return ZMESH_EINVAL;
         return 0;
@@ -762,8 +782,12 @@ s_pack_field(msgpack_packer *pk, const zmesh__msg_t *msg, s_field_id_t id)
     case S_F_UINT:
         return msgpack_pack_uint64(pk, *s_uint_slot((zmesh__msg_t *)msg, id));
     case S_F_PATTERNS: {
-        char *const *list = id == S_PUBS ? msg->pubs : msg->subs;
-        size_t count = id == S_PUBS ? msg->pubs_count : msg->subs_count;
+        char *const *list = id == S_PUBS   ? msg->pubs
+                            : id == S_SUBS ? msg->subs
+                                           : msg->bp_subs;
+        size_t count = id == S_PUBS   ? msg->pubs_count
+                       : id == S_SUBS ? msg->subs_count
+                                      : msg->bp_subs_count;
         if (msgpack_pack_array(pk, count))
             return -1;
         for (size_t i = 0; i < count; i++)
@@ -1203,6 +1227,8 @@ s_decode_field(zmesh__msg_t *msg, s_field_id_t id, const msgpack_object *o)
     case S_F_PATTERNS:
         if (id == S_PUBS)
             return s_decode_patterns(o, &msg->pubs, &msg->pubs_count);
+        if (id == S_BP)
+            return s_decode_patterns(o, &msg->bp_subs, &msg->bp_subs_count);
         return s_decode_patterns(o, &msg->subs, &msg->subs_count);
     case S_F_HEADERS: return s_decode_headers(o, msg);
     case S_F_GOSSIP: return s_decode_gossip(o, msg);
@@ -1338,6 +1364,9 @@ zmesh__msg_clear(zmesh__msg_t *msg)
     for (size_t i = 0; i < msg->subs_count; i++)
         free(msg->subs[i]);
     free(msg->subs);
+    for (size_t i = 0; i < msg->bp_subs_count; i++)
+        free(msg->bp_subs[i]);
+    free(msg->bp_subs);
     for (size_t i = 0; i < msg->peers_count; i++)
         free(msg->peers[i].endpoint);
     free(msg->peers);

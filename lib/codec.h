@@ -30,7 +30,8 @@ typedef enum {
     ZMESH__MSG_REPLY = 11,   /* the answer to a DIRECT request */
     ZMESH__MSG_STATS = 12,   /* asks for counters, or carries them */
     ZMESH__MSG_DELIVER = 13, /* events for one member of a queue group */
-    ZMESH__MSG_ACK = 14      /* a member took a delivered event */
+    ZMESH__MSG_ACK = 14,     /* a member took a delivered event */
+    ZMESH__MSG_CREDIT = 15   /* a back-pressure subscriber's progress */
 } zmesh__msg_type_t;
 
 /*  REPLY status values (proto/wire.md#reply). */
@@ -88,6 +89,10 @@ typedef struct {
     char **group_patterns;
     char **group_names;
     size_t groups_count;
+    /* HELLO and ADVERTISE: the wanted patterns (also in subs) whose
+       publishers should wait for this subscriber rather than drop */
+    char **bp_subs;
+    size_t bp_subs_count;
     uint64_t ask; /* HELLO: 1 asks the receiver to answer with its HELLO */
     /* PEERS */
     zmesh__gossip_t *peers;

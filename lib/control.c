@@ -82,6 +82,7 @@ typedef struct {
     uint64_t history_req; /* numbers our HISTORY requests */
     zmesh__groups_t *groups;       /* our queue-group deliveries */
     zmesh__patterns_t *group_view; /* the mesh's group patterns, as told */
+    zframe_t *bp_view; /* the back-pressure view, as told (zmsg_encode) */
     bool terminated;
 } s_control_t;
 
@@ -185,6 +186,8 @@ s_hello_fill(s_control_t *self, zmesh__msg_t *msg)
     msg->group_patterns = self->cfg->group_patterns->items;
     msg->group_names = self->cfg->group_names->items;
     msg->groups_count = self->cfg->group_patterns->count;
+    msg->bp_subs = self->cfg->bp_subs->items;
+    msg->bp_subs_count = self->cfg->bp_subs->count;
 }
 
 static void
@@ -211,6 +214,8 @@ s_send(s_control_t *self, zmesh__peer_t *peer, zmesh__msg_type_t type)
         msg.group_patterns = self->cfg->group_patterns->items;
         msg.group_names = self->cfg->group_names->items;
         msg.groups_count = self->cfg->group_patterns->count;
+        msg.bp_subs = self->cfg->bp_subs->items;
+        msg.bp_subs_count = self->cfg->bp_subs->count;
     }
     int rc = zmesh__peer_send(peer, &msg);
     if (rc < 0)
@@ -510,12 +515,47 @@ s_group_view_update(s_control_t *self)
     zlistx_destroy(&patterns);
 }
 
+// Tells the application thread which peers want what with
+// back-pressure, so its publish waits for them (proto/wire.md#credit).
+static void
+s_bp_view_update(s_control_t *self)
+{
+    zmsg_t *view = zmsg_new();
+    if (!view)
+        return;
+    zmsg_addstr(view, "BPVIEW");
+    for (zmesh__peer_t *p = zhashx_first(self->peers); p;
+         p = zhashx_next(self->peers))
+        for (size_t i = 0; zmesh__peer_state(p) == ZMESH__PEER_JOINED &&
+                           i < zmesh__peer_bp_size(p);
+             i++) {
+            zmsg_addstr(view, zmesh__peer_id_hex(p));
+            zmsg_addstr(view, zmesh__peer_bp_pattern(p, i));
+        }
+    // Only a change is news: the last view sent is kept.
+    zframe_t *packed = NULL;
+    zmsg_t *copy = zmsg_dup(view);
+    if (copy)
+        packed = zmsg_encode(copy);
+    zmsg_destroy(&copy);
+    bool same = packed && self->bp_view && zframe_eq(packed, self->bp_view);
+    if (packed && !same) {
+        zframe_destroy(&self->bp_view);
+        self->bp_view = packed;
+        packed = NULL;
+        zmsg_send(&view, self->notify);
+    }
+    zframe_destroy(&packed);
+    zmsg_destroy(&view);
+}
+
 // A peer joined or changed its queue-group subscriptions: a new member
 // may take what waits, and the application thread's view may change.
 static void
 s_groups_changed(s_control_t *self)
 {
     s_group_view_update(self);
+    s_bp_view_update(self);
     if (self->groups)
         s_group_drain(self);
 }
@@ -545,7 +585,10 @@ s_peer_remove(s_control_t *self, zmesh__peer_t *peer, const char *reason)
     strcpy(key, zmesh__peer_id_hex(peer));
     memcpy(id, zmesh__peer_id(peer), ZMESH__ID_SIZE);
     bool member = zmesh__peer_groups_size(peer) > 0;
+    bool bp = zmesh__peer_bp_size(peer) > 0;
     zhashx_delete(self->peers, key);
+    if (bp)
+        s_bp_view_update(self);
     if (!member || !self->groups)
         return;
     // What it had not acknowledged goes to the rest of its group, marked.
@@ -890,6 +933,13 @@ s_on_control(s_control_t *self)
     case ZMESH__MSG_REPLY: s_forward_direct(self, &decoded); break;
     case ZMESH__MSG_STATS: s_on_stats(self, &decoded); break;
     case ZMESH__MSG_DELIVER: s_forward_delivery(self, &decoded); break;
+    case ZMESH__MSG_CREDIT: {
+        char id[33], last[24];
+        zmesh__id_to_hex(decoded.sender, id);
+        snprintf(last, sizeof last, "%llu", (unsigned long long)decoded.last);
+        zstr_sendx(self->notify, "CREDIT", id, decoded.topic, last, NULL);
+        break;
+    }
     case ZMESH__MSG_ACK:
         if (self->groups &&
             zmesh__groups_ack(self->groups, decoded.sender, decoded.req))
@@ -1167,6 +1217,37 @@ s_on_command(s_control_t *self)
         if (frame && self->groups)
             s_group_publish(self, zframe_data(frame), zframe_size(frame));
         zframe_destroy(&frame);
+    } else if (streq(command, "BPSUBS")) {
+        zframe_t *frame = zmsg_pop(msg);
+        zmesh__patterns_t *patterns = NULL;
+        if (frame && zframe_size(frame) == sizeof patterns)
+            memcpy(&patterns, zframe_data(frame), sizeof patterns);
+        zframe_destroy(&frame);
+        if (patterns) {
+            zmesh__patterns_destroy(&self->cfg->bp_subs);
+            self->cfg->bp_subs = patterns;
+            s_advertise_all(self);
+        }
+    } else if (streq(command, "CREDIT")) {
+        char *id = zmsg_popstr(msg);
+        char *topic = zmsg_popstr(msg);
+        char *last = zmsg_popstr(msg);
+        uint8_t peer_id[ZMESH__ID_SIZE];
+        zmesh__peer_t *peer = id && zmesh__id_from_hex(id, peer_id) == 0
+                                  ? s_peer_lookup(self, peer_id)
+                                  : NULL;
+        if (peer && topic && last) {
+            zmesh__msg_t credit;
+            memset(&credit, 0, sizeof credit);
+            credit.type = ZMESH__MSG_CREDIT;
+            memcpy(credit.sender, self->cfg->id, ZMESH__ID_SIZE);
+            credit.topic = topic;
+            credit.last = strtoull(last, NULL, 10);
+            zmesh__peer_send(peer, &credit);
+        }
+        zstr_free(&id);
+        zstr_free(&topic);
+        zstr_free(&last);
     } else if (streq(command, "ACK")) {
         char *id = zmsg_popstr(msg);
         char *req = zmsg_popstr(msg);
@@ -1491,6 +1572,7 @@ s_stop(s_control_t *self)
     }
     zmesh__groups_destroy(&self->groups);
     zmesh__patterns_destroy(&self->group_view);
+    zframe_destroy(&self->bp_view);
     for (size_t i = 0; i < self->probes_count; i++) {
         zsock_destroy(&self->probes[i].dealer);
         free(self->probes[i].endpoint);
@@ -1521,6 +1603,7 @@ zmesh__control_config_destroy(zmesh__control_config_t **config)
     zmesh__patterns_destroy(&cfg->history);
     zmesh__patterns_destroy(&cfg->group_patterns);
     zmesh__patterns_destroy(&cfg->group_names);
+    zmesh__patterns_destroy(&cfg->bp_subs);
     free(cfg);
 }
 

@@ -53,6 +53,7 @@ typedef struct {
     zmesh__patterns_t *history; /* subs whose history is asked for */
     zmesh__patterns_t *group_patterns; /* queue-group subscriptions: */
     zmesh__patterns_t *group_names;    /* pattern i is taken in group i */
+    zmesh__patterns_t *bp_subs; /* subs wanted with back-pressure */
     uint8_t id[ZMESH__ID_SIZE];
     char data_endpoint[256];
     char notify_endpoint[64];
@@ -81,6 +82,9 @@ void zmesh__control_actor(zsock_t *pipe, void *args);
     "GROUP" b frame         an event published here, for the queue groups
                             of the mesh that take its topic
     "ACK" s id, s req       the application took a delivered event
+    "BPSUBS" p              new set of back-pressure patterns
+    "CREDIT" s id, s topic, s last   our application took `last` of
+                            (publisher id, topic): send CREDIT
     "HISTORY" p zmesh__patterns_t*  new set of patterns whose history is
                             asked of every publisher connected to, once
                             per connection (ownership moves)
@@ -97,6 +101,8 @@ void zmesh__control_actor(zsock_t *pipe, void *args);
     "GROUPS" p zmesh__patterns_t* (the patterns some peer takes in a queue
     group: publishing a matching topic must go through "GROUP") |
     "DELIVER" id req group redelivered, then the frame |
+    "BPVIEW" then id, pattern pairs: the peers that want back-pressure |
+    "CREDIT" id topic last: a subscriber's progress |
     "DIRECT" id req topic, then the payload frame |
     "REPLY" id req status, then the payload frame; and
     "REPAIR", zmesh__repair_note_t, then one frame per event frame. */

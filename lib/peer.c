@@ -33,6 +33,8 @@ struct zmesh__peer {
     char **group_patterns; /* queue-group subscriptions */
     char **group_names;
     size_t groups_count;
+    char **bp_subs; /* wanted with back-pressure */
+    size_t bp_subs_count;
     uint64_t subs_generation;
     zsock_t *dealer;
     int64_t created_ms;
@@ -115,6 +117,7 @@ zmesh__peer_destroy(zmesh__peer_t **peer)
     s_strings_free(self->subs, self->subs_count);
     s_strings_free(self->group_patterns, self->groups_count);
     s_strings_free(self->group_names, self->groups_count);
+    s_strings_free(self->bp_subs, self->bp_subs_count);
     free(self);
     *peer = NULL;
 }
@@ -185,6 +188,11 @@ s_take_patterns(zmesh__peer_t *self, zmesh__msg_t *msg)
     s_strings_free(self->subs, self->subs_count);
     s_strings_free(self->group_patterns, self->groups_count);
     s_strings_free(self->group_names, self->groups_count);
+    s_strings_free(self->bp_subs, self->bp_subs_count);
+    self->bp_subs = msg->bp_subs;
+    self->bp_subs_count = msg->bp_subs_count;
+    msg->bp_subs = NULL;
+    msg->bp_subs_count = 0;
     self->pubs = msg->pubs;
     self->pubs_count = msg->pubs_count;
     self->subs = msg->subs;
@@ -280,6 +288,18 @@ zmesh__peer_group_for(const zmesh__peer_t *self, const char *topic,
                                  topic_size))
             return self->group_names[i];
     return NULL;
+}
+
+size_t
+zmesh__peer_bp_size(const zmesh__peer_t *self)
+{
+    return self->bp_subs_count;
+}
+
+const char *
+zmesh__peer_bp_pattern(const zmesh__peer_t *self, size_t i)
+{
+    return i < self->bp_subs_count ? self->bp_subs[i] : NULL;
 }
 
 size_t

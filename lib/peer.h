@@ -64,6 +64,9 @@ bool zmesh__peer_wants_topic(const zmesh__peer_t *self, const char *topic);
 const char *zmesh__peer_group_for(const zmesh__peer_t *self, const char *topic,
                                   const char *group);
 size_t zmesh__peer_groups_size(const zmesh__peer_t *self);
+/*  The patterns the peer wants with back-pressure (proto/wire.md#credit). */
+size_t zmesh__peer_bp_size(const zmesh__peer_t *self);
+const char *zmesh__peer_bp_pattern(const zmesh__peer_t *self, size_t i);
 const char *zmesh__peer_group_pattern(const zmesh__peer_t *self, size_t i);
 const char *zmesh__peer_group_name(const zmesh__peer_t *self, size_t i);
 

@@ -230,6 +230,14 @@ zmesh__streams_each(zmesh__streams_t *self, zmesh__streams_visit_fn *fn,
     }
 }
 
+void
+zmesh__streams_clear_marks(zmesh__streams_t *self)
+{
+    for (zmesh__stream_stats_t *stream = zhashx_first(self->table); stream;
+         stream = zhashx_next(self->table))
+        stream->mark = 0;
+}
+
 size_t
 zmesh__streams_size(const zmesh__streams_t *self)
 {

@@ -65,6 +65,7 @@ typedef struct {
     uint64_t missing;    /* events those gaps name */
     uint64_t duplicates; /* dropped as delivered already */
     int64_t lag_us;      /* delivery time minus publish time, sampled */
+    int8_t mark;         /* the caller's: 0 until it sets it */
 } zmesh__stream_stats_t;
 
 /*  The counters of the stream the last zmesh__streams_track call judged
@@ -78,6 +79,9 @@ typedef void(zmesh__streams_visit_fn)(void *arg, const char *publisher_hex,
                                       const zmesh__stream_stats_t *stats);
 void zmesh__streams_each(zmesh__streams_t *self, zmesh__streams_visit_fn *fn,
                          void *arg);
+
+/*  Sets every stream's mark back to 0. */
+void zmesh__streams_clear_marks(zmesh__streams_t *self);
 
 size_t zmesh__streams_size(const zmesh__streams_t *self);
 uint64_t zmesh__streams_resets(const zmesh__streams_t *self);

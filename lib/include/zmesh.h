@@ -204,6 +204,9 @@ ZMESH_EXPORT void zmesh_agent_destroy(zmesh_agent_t **agent);
       publisher it asked to repair a gap before it reports the gap (each
       part of the answer restarts the wait; default 300, at most 60000; 0
       turns repair off: gaps are reported at once).
+    set_backpressure_wait: ms zmesh_agent_publish may wait for a
+      back-pressure subscriber that is too far behind (default 1000, at
+      most 60000; 0 never waits). See zmesh_agent_subscribe_backpressure.
     set_history: keep the last `count` events of every topic matching
       `pattern` (at most 10000, 0 removes the setting, at most 64
       patterns) for subscribers that ask for history. ZMESH_EPATTERN for
@@ -232,6 +235,8 @@ ZMESH_EXPORT int zmesh_agent_set_repair_timeout(zmesh_agent_t *agent,
                                                 int timeout_ms);
 ZMESH_EXPORT int zmesh_agent_set_history(zmesh_agent_t *agent,
                                          const char *pattern, size_t count);
+ZMESH_EXPORT int zmesh_agent_set_backpressure_wait(zmesh_agent_t *agent,
+                                                   int wait_ms);
 
 /*  Binds the agent's sockets, starts its background thread and begins
     discovery. A new start is a new incarnation with a new id.
@@ -288,6 +293,25 @@ ZMESH_EXPORT int zmesh_agent_subscribe_group(zmesh_agent_t *agent,
 ZMESH_EXPORT int zmesh_agent_unsubscribe_group(zmesh_agent_t *agent,
                                                const char *pattern,
                                                const char *group);
+
+/*  Back-pressure. Subscribes to `pattern` (as zmesh_agent_subscribe), and
+    asks publishers of matching topics to wait for this subscriber rather
+    than let it fall behind: it reports its progress (a CREDIT with the
+    first event of a stream its application takes, and every 64th after),
+    and a publisher lets it be at most 512 events behind on a stream
+    once it has reported; further, zmesh_agent_publish waits for it,
+    up to the publisher's back-pressure wait (zmesh_agent_set_backpressure_
+    wait, default 1000 ms). One that does not catch up by then is not
+    waited for again until it reports progress; what it misses meanwhile
+    is repaired or reported as a gap, as for any subscriber. The default
+    (zmesh_agent_subscribe) is the other policy: the publisher never waits,
+    a subscriber that falls behind loses events at ZeroMQ's queues and
+    gets them repaired or reported. So only back-pressure subscribers can
+    slow a publisher (and with it its other subscribers), and only by that
+    bounded wait per stream. Errors as zmesh_agent_subscribe; unsubscribe
+    with zmesh_agent_unsubscribe. */
+ZMESH_EXPORT int zmesh_agent_subscribe_backpressure(zmesh_agent_t *agent,
+                                                    const char *pattern);
 
 /*  Subscribes to `pattern` (as zmesh_agent_subscribe) and asks each
     publisher of matching topics, when this agent connects to it, for the
@@ -563,44 +587,47 @@ ZMESH_EXPORT const char *zmesh_peer_header_value(const zmesh_peer_list_t *list,
 /*  What an agent has done and rejected since start. Every rejection is
     also logged (rate-limited) at ZMESH_LOG_WARNING. */
 typedef struct {
-    uint64_t events_published;   /* zmesh_agent_publish calls that sent */
-    uint64_t events_received;    /* message events handed to the app */
-    uint64_t frames_rejected;    /* data frames dropped as malformed */
-    uint64_t data_reconnects;    /* data connections dropped and made again
-                                    (publisher restarted, or it sent a frame
-                                    over the size limit) */
-    uint64_t backlog_dropped;    /* events and peer events dropped because
-                                    the application stopped reading (more
-                                    than 64 MiB or 10000 peer events held) */
-    uint64_t gaps;               /* ZMESH_EVENT_GAP events delivered */
-    uint64_t events_missing;     /* events those gaps name, in all */
-    uint64_t duplicates_dropped; /* events dropped as delivered already */
-    uint64_t control_rejected;   /* control messages dropped as malformed
-                                    or from an unknown protocol version */
-    uint64_t beacons_received;   /* valid beacons of this mesh */
-    uint64_t beacons_rejected;   /* datagrams that are not valid beacons */
-    uint64_t beacons_foreign;    /* valid beacons of other meshes or
-                                    protocol versions, ignored */
-    uint64_t peers_joined;       /* peers that joined since start */
-    uint64_t peers_left;         /* peers that left since start */
-    uint64_t repair_requests;    /* NAKs sent for gaps seen */
-    uint64_t events_repaired;    /* lost events that came again in time */
-    uint64_t repair_timeouts;    /* repairs given up at the timeout */
-    uint64_t repairs_rejected;   /* frames in repairs that were not of the
-                                    stream asked for (dropped) */
-    uint64_t events_resent;      /* events this agent sent again to its
-                                    subscribers */
-    uint64_t retransmit_bytes;   /* bytes in the retransmit buffer now */
-    uint64_t directs_sent;       /* direct messages and requests sent */
-    uint64_t directs_received;   /* ... received and handed to the app */
-    uint64_t replies_received;   /* replies matched to a request */
-    uint64_t requests_timed_out; /* requests that got no reply in time */
-    uint64_t replies_dropped;    /* replies to requesters that left, or
-                                    that came after their timeout */
-    uint64_t group_received;     /* queue-group events taken here */
-    uint64_t group_delivered;    /* queue-group events sent to members */
-    uint64_t group_redelivered;  /* ... sent again after a member left */
-    uint64_t group_dropped;      /* ... lost: no member for 10000 events */
+    uint64_t events_published;      /* zmesh_agent_publish calls that sent */
+    uint64_t events_received;       /* message events handed to the app */
+    uint64_t frames_rejected;       /* data frames dropped as malformed */
+    uint64_t data_reconnects;       /* data connections dropped and made again
+                                       (publisher restarted, or it sent a frame
+                                       over the size limit) */
+    uint64_t backlog_dropped;       /* events and peer events dropped because
+                                       the application stopped reading (more
+                                       than 64 MiB or 10000 peer events held) */
+    uint64_t gaps;                  /* ZMESH_EVENT_GAP events delivered */
+    uint64_t events_missing;        /* events those gaps name, in all */
+    uint64_t duplicates_dropped;    /* events dropped as delivered already */
+    uint64_t control_rejected;      /* control messages dropped as malformed
+                                       or from an unknown protocol version */
+    uint64_t beacons_received;      /* valid beacons of this mesh */
+    uint64_t beacons_rejected;      /* datagrams that are not valid beacons */
+    uint64_t beacons_foreign;       /* valid beacons of other meshes or
+                                       protocol versions, ignored */
+    uint64_t peers_joined;          /* peers that joined since start */
+    uint64_t peers_left;            /* peers that left since start */
+    uint64_t repair_requests;       /* NAKs sent for gaps seen */
+    uint64_t events_repaired;       /* lost events that came again in time */
+    uint64_t repair_timeouts;       /* repairs given up at the timeout */
+    uint64_t repairs_rejected;      /* frames in repairs that were not of the
+                                       stream asked for (dropped) */
+    uint64_t events_resent;         /* events this agent sent again to its
+                                       subscribers */
+    uint64_t retransmit_bytes;      /* bytes in the retransmit buffer now */
+    uint64_t directs_sent;          /* direct messages and requests sent */
+    uint64_t directs_received;      /* ... received and handed to the app */
+    uint64_t replies_received;      /* replies matched to a request */
+    uint64_t requests_timed_out;    /* requests that got no reply in time */
+    uint64_t replies_dropped;       /* replies to requesters that left, or
+                                       that came after their timeout */
+    uint64_t group_received;        /* queue-group events taken here */
+    uint64_t group_delivered;       /* queue-group events sent to members */
+    uint64_t group_redelivered;     /* ... sent again after a member left */
+    uint64_t group_dropped;         /* ... lost: no member for 10000 events */
+    uint64_t backpressure_waits;    /* publishes that waited for a
+                                       back-pressure subscriber */
+    uint64_t backpressure_timeouts; /* ... in vain, until the wait ran out */
 } zmesh_stats_t;
 
 /*  Fills *stats. Errors: ZMESH_ESTATE (not started), ZMESH_EINVAL,

@@ -206,10 +206,59 @@ def test_late_joiner_gets_history_first():
               if o.get("event") == "message"), "history without asking")
 
 
+def test_backpressure_subscriber_loses_nothing():
+    mesh, port = unique_mesh(), random_port()
+    # Repair off: with back-pressure nothing is lost in the first place.
+    bp = testnode("careful", mesh, port, "--sub-bp", "burst.>",
+                  "--stall-ms", 1500, "--repair-timeout", 0, run_ms=30000)
+    bp.started()
+    pub = testnode("fast", mesh, port, "--pub", "burst.x", "--count", BURST,
+                   "--every", 0, "--wait-subs", 1, "--final-after", 1000,
+                   "--bp-wait", 10000, run_ms=30000)
+    pub.started()
+    bp.wait_for(lambda o: o.get("event") == "message" and
+                o["seq"] == BURST + 1, 25, "the final event")
+    first, last, gaps, _ = account(bp.seen(), "burst.x", "fast")
+    check((first, last, gaps) == (1, BURST + 1, 0),
+          "accounted %d..%d with %d gaps" % (first, last, gaps))
+    pub.stop()
+    stats = pub.wait_for(lambda o: o.get("event") == "stats", 5, "stats")
+    check(stats["backpressure_waits"] >= 1 and
+          stats["backpressure_timeouts"] == 0,
+          "the publisher did not wait: %s" % stats)
+
+
+def test_backpressure_wait_is_bounded():
+    mesh, port = unique_mesh(), random_port()
+    slow = testnode("slow", mesh, port, "--sub-bp", "burst.>", "--stall-ms",
+                    3000, "--repair-timeout", 0, run_ms=30000,
+                    env=TINY_QUEUES)
+    slow.started()
+    start = time.monotonic()
+    pub = testnode("fast", mesh, port, "--pub", "burst.x", "--count", BURST,
+                   "--every", 0, "--wait-subs", 1, "--final-after", 2000,
+                   "--bp-wait", 200, run_ms=30000, env=TINY_QUEUES)
+    pub.started()
+    pub.wait_for(lambda o: o.get("event") == "published", 10, "the burst")
+    # It waited once, 200 ms, not 3 s (nor once per event).
+    check(time.monotonic() - start < 2.5, "the publisher was held back "
+          "%.1f s" % (time.monotonic() - start))
+    slow.wait_for(lambda o: o.get("event") == "message" and
+                  o["seq"] == BURST + 1, 15, "the final event")
+    first, last, gaps, _ = account(slow.seen(), "burst.x", "fast")
+    check((first, last) == (1, BURST + 1) and gaps >= 1,
+          "accounted %d..%d, %d gaps" % (first, last, gaps))
+    pub.stop()
+    stats = pub.wait_for(lambda o: o.get("event") == "stats", 5, "stats")
+    check(stats["backpressure_timeouts"] >= 1, "stats %s" % stats)
+
+
 if __name__ == "__main__":
     run([test_overrun_subscriber_is_repaired,
          test_loss_beyond_the_buffer_is_reported,
          test_repair_off_reports_at_once,
          test_publisher_killed_before_repair,
          test_slow_joiner_starts_cleanly,
-         test_late_joiner_gets_history_first])
+         test_late_joiner_gets_history_first,
+         test_backpressure_subscriber_loses_nothing,
+         test_backpressure_wait_is_bounded])

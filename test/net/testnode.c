@@ -50,7 +50,8 @@ s_usage(void)
             "  [--retransmit BYTES] [--repair-timeout MS]\n"
             "  [--query PEER]  (asks PEER for its counters every 200 ms)\n"
             "  [--history PATTERN=COUNT] [--sub-history PATTERN]...\n"
-            "  [--queue-group PATTERN=GROUP]...\n"
+            "  [--queue-group PATTERN=GROUP]... [--sub-bp PATTERN]...\n"
+            "  [--bp-wait MS]\n"
             "  [--respond [--reply-delay MS]] [--request TOPIC [--to PEER]"
             " --count N\n"
             "   [--request-timeout MS]] [--send PEER --pub TOPIC --count N]\n"
@@ -171,7 +172,8 @@ s_print_stats(zmesh_agent_t *agent)
            "\"replies_received\":%llu,\"requests_timed_out\":%llu,"
            "\"replies_dropped\":%llu,\"group_received\":%llu,"
            "\"group_delivered\":%llu,\"group_redelivered\":%llu,"
-           "\"group_dropped\":%llu}\n",
+           "\"group_dropped\":%llu,\"backpressure_waits\":%llu,"
+           "\"backpressure_timeouts\":%llu}\n",
            (unsigned long long)stats.events_published,
            (unsigned long long)stats.events_received,
            (unsigned long long)stats.frames_rejected,
@@ -197,7 +199,9 @@ s_print_stats(zmesh_agent_t *agent)
            (unsigned long long)stats.group_received,
            (unsigned long long)stats.group_delivered,
            (unsigned long long)stats.group_redelivered,
-           (unsigned long long)stats.group_dropped);
+           (unsigned long long)stats.group_dropped,
+           (unsigned long long)stats.backpressure_waits,
+           (unsigned long long)stats.backpressure_timeouts);
     fflush(stdout);
 }
 
@@ -336,7 +340,13 @@ main(int argc, char **argv)
             pattern[eq - val] = '\0';
             s_check(zmesh_agent_subscribe_group(agent, pattern, eq + 1),
                     "subscribe in a group");
-        } else if (strcmp(opt, "--sub-history") == 0)
+        } else if (strcmp(opt, "--sub-bp") == 0)
+            s_check(zmesh_agent_subscribe_backpressure(agent, val),
+                    "subscribe with back-pressure");
+        else if (strcmp(opt, "--bp-wait") == 0)
+            s_check(zmesh_agent_set_backpressure_wait(agent, atoi(val)),
+                    "back-pressure wait");
+        else if (strcmp(opt, "--sub-history") == 0)
             s_check(zmesh_agent_subscribe_history(agent, val),
                     "subscribe with history");
         else if (strcmp(opt, "--history") == 0) {
