@@ -1629,9 +1629,13 @@ s_on_delivery(zmesh_agent_t *self, zmsg_t *msg)
     char *again = zmsg_popstr(msg);
     zframe_t *frame = zmsg_pop(msg);
     zmesh__frame_t decoded;
+    uint8_t sender[ZMESH__ID_SIZE];
+    // Only the publisher's own events: a peer cannot hand us another's.
     if (id && req && group && again && frame &&
+        zmesh__id_from_hex(id, sender) == 0 &&
         zmesh__frame_decode(zframe_data(frame), zframe_size(frame), &decoded) ==
-            0) {
+            0 &&
+        memcmp(decoded.publisher, sender, ZMESH__ID_SIZE) == 0) {
         char *topic = strndup(decoded.topic, decoded.topic_size);
         void *payload = malloc(decoded.payload_size + 1);
         char *group_copy = strdup(group);

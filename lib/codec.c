@@ -548,7 +548,8 @@ s_rules_ok(const zmesh__msg_t *msg)
 
 /*  Whether the encoder writes the key: every key of the type, except a
     payload or counters that are absent by meaning, not by default, and
-    queue groups when there are none, so that an agent without them sends
+    queue groups and back-pressure patterns when there are none, so that
+    an agent without them sends
     the HELLO and ADVERTISE bytes it sent before groups existed
     (proto/wire.md#body). */
 static bool
@@ -560,6 +561,8 @@ s_written(const zmesh__msg_t *msg, s_field_id_t id)
         return msg->counters != NULL;
     if (id == S_GROUPS)
         return msg->groups_count > 0;
+    if (id == S_BP)
+        return msg->bp_subs_count > 0;
     return true;
 }
 

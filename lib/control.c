@@ -584,14 +584,14 @@ s_peer_remove(s_control_t *self, zmesh__peer_t *peer, const char *reason)
     uint8_t id[ZMESH__ID_SIZE];
     strcpy(key, zmesh__peer_id_hex(peer));
     memcpy(id, zmesh__peer_id(peer), ZMESH__ID_SIZE);
-    bool member = zmesh__peer_groups_size(peer) > 0;
     bool bp = zmesh__peer_bp_size(peer) > 0;
     zhashx_delete(self->peers, key);
     if (bp)
         s_bp_view_update(self);
-    if (!member || !self->groups)
+    if (!self->groups)
         return;
-    // What it had not acknowledged goes to the rest of its group, marked.
+    // What it had not acknowledged goes to the rest of its group, marked
+    // (whether or not it still listed the group when it left).
     zmesh__delivery_t *orphan;
     while ((orphan = zmesh__groups_orphan(self->groups, id)) != NULL)
         s_group_send(self, orphan);

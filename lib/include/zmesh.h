@@ -278,11 +278,17 @@ ZMESH_EXPORT int zmesh_agent_subscribe(zmesh_agent_t *agent,
     takes it from zmesh_agent_recv (zmesh_event_group names the group).
     When a member leaves (BYE, or silence past the peer timeout), the
     events it had not acknowledged go to another member, marked
-    zmesh_event_redelivered: it never handed them to its application,
-    except in the one case of a member that crashes in the instant
-    between handing an event over and its acknowledgement leaving the
-    process, the only way an event reaches a group twice; so an
-    application that must never act twice checks redelivered events.
+    zmesh_event_redelivered. An event can therefore reach a group twice
+    only when the first member had taken it yet its acknowledgement never
+    arrived: it crashed in the instant between the two, its link to the
+    publisher was cut for longer than the peer timeout while it kept
+    working, or its queue to the publisher was full. The second copy is
+    always marked redelivered, but it may be taken before the first one
+    is; an application that must never act twice keeps its own record of
+    what it did (e.g. by publisher id and sequence) and checks it for
+    every event it takes. Members in the publishing agent itself get none
+    of its own events; each member holds at most 64 unacknowledged events
+    per publisher.
     Group events bypass sequence tracking (each member sees a part of a
     stream). Subscribing twice is counted. Errors: ZMESH_EPATTERN,
     ZMESH_EINVAL (bad group name, more than 256 subscriptions),
