@@ -2447,9 +2447,14 @@ s_requests_expire(zmesh_agent_t *self, const uint8_t *gone)
     int64_t now = zmesh__clock_ms();
     uint64_t req;
     bool left;
-    while (zmesh__requests_expire(self->requests, now, gone, &req, &left)) {
-        s_peer_event_t *event =
-            s_event_push(self, ZMESH_EVENT_REPLY, "", "", "");
+    uint8_t peer[ZMESH__ID_SIZE];
+    while (
+        zmesh__requests_expire(self->requests, now, gone, &req, &left, peer)) {
+        // The event names the peer asked, so a failure can say who.
+        char id[33];
+        zmesh__id_to_hex(peer, id);
+        s_peer_event_t *event = s_event_push(self, ZMESH_EVENT_REPLY, id,
+                                             s_peer_name_of(self, id), "");
         if (!event)
             continue; // out of memory
         event->req = req;

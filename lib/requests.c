@@ -99,7 +99,8 @@ zmesh__requests_answer(zmesh__requests_t *self, uint64_t req,
 
 bool
 zmesh__requests_expire(zmesh__requests_t *self, int64_t now,
-                       const uint8_t *gone, uint64_t *req, bool *left)
+                       const uint8_t *gone, uint64_t *req, bool *left,
+                       uint8_t peer[ZMESH__ID_SIZE])
 {
     for (size_t i = 0; i < self->count; i++) {
         bool due = self->items[i].deadline <= now;
@@ -110,6 +111,7 @@ zmesh__requests_expire(zmesh__requests_t *self, int64_t now,
         if (due || orphan) {
             *req = self->items[i].req;
             *left = orphan && !due;
+            memcpy(peer, self->items[i].peer, ZMESH__ID_SIZE);
             s_remove(self, i);
             return true;
         }

@@ -31,10 +31,11 @@ bool zmesh__requests_answer(zmesh__requests_t *self, uint64_t req,
                             const uint8_t peer[ZMESH__ID_SIZE]);
 
 /*  Ends one request that is due at `now` or went to `gone` (NULL: none),
-    setting *req and *left (true: its peer left); false when none. Call
-    until false. */
+    setting *req, *left (true: its peer left) and `peer` (the one asked);
+    false when none. Call until false. */
 bool zmesh__requests_expire(zmesh__requests_t *self, int64_t now,
-                            const uint8_t *gone, uint64_t *req, bool *left);
+                            const uint8_t *gone, uint64_t *req, bool *left,
+                            uint8_t peer[ZMESH__ID_SIZE]);
 
 /*  The earliest deadline, 0 when nothing is in flight. */
 int64_t zmesh__requests_deadline(const zmesh__requests_t *self);

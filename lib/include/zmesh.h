@@ -511,7 +511,8 @@ ZMESH_EXPORT int zmesh_agent_send(zmesh_agent_t *agent, const char *peer,
     subscribed to `topic` (in turn, when several are), and returns at
     once with *request_id set. Exactly one ZMESH_EVENT_REPLY with that
     request id follows: the reply, or a status saying why there is none
-    (at the latest after `timeout_ms`, 1..600000). A reply that comes
+    (at the latest after `timeout_ms`, 1..600000); either way its peer
+    name and id are those of the agent asked. A reply that comes
     after that is dropped and counted. Errors as for zmesh_agent_send, with
     ZMESH_ENOTFOUND also when no agent wants `topic`. */
 ZMESH_EXPORT int zmesh_agent_request(zmesh_agent_t *agent, const char *peer,

@@ -115,8 +115,9 @@ def test_responder_leaves_before_answering():
                      "--request-timeout", 20000)
     asker.started()
     reply = asker.wait_for(is_("reply"), 10, "the outcome")
-    # ZMESH_EGONE = -16, as soon as it leaves, not after 20 s.
-    check(reply["status"] == -16, "%s" % reply)
+    # ZMESH_EGONE = -16, as soon as it leaves, not after 20 s, naming it.
+    check(reply["status"] == -16 and reply["peer"] == "quitter",
+          "%s" % reply)
 
 
 def test_reply_to_a_requester_that_left():

@@ -292,16 +292,21 @@ test_requests(void **state)
     assert_false(zmesh__requests_answer(requests, c, s_pub));
     uint64_t req;
     bool left;
+    uint8_t peer[16];
     // Nothing due at 99; b at 100.
-    assert_false(zmesh__requests_expire(requests, 99, NULL, &req, &left));
-    assert_true(zmesh__requests_expire(requests, 100, NULL, &req, &left));
+    assert_false(zmesh__requests_expire(requests, 99, NULL, &req, &left, peer));
+    assert_true(zmesh__requests_expire(requests, 100, NULL, &req, &left, peer));
     assert_int_equal(req, b);
     assert_false(left);
+    assert_memory_equal(peer, s_other, 16);
     // Its peer leaves: a ends as gone, not due.
-    assert_true(zmesh__requests_expire(requests, 101, s_pub, &req, &left));
+    assert_true(
+        zmesh__requests_expire(requests, 101, s_pub, &req, &left, peer));
     assert_int_equal(req, a);
     assert_true(left);
-    assert_false(zmesh__requests_expire(requests, 101, s_pub, &req, &left));
+    assert_memory_equal(peer, s_pub, 16);
+    assert_false(
+        zmesh__requests_expire(requests, 101, s_pub, &req, &left, peer));
     assert_int_equal(zmesh__requests_size(requests), 0);
     assert_int_equal(zmesh__requests_deadline(requests), 0);
     zmesh__requests_destroy(&requests);
