@@ -5,10 +5,10 @@
     without a zone (an allocation per event), allocates 24 bytes per declared
     element before reading any (a 5-byte array32 header asks for 96 GiB) and
     stops at 32 levels of nesting where the protocol allows 64. The topic
-    and pattern of NAK, HISTORY and DIRECT, and queue-group patterns, are
-    checked with topic.c, as a bad one could only be refused later; the
-    pubs and subs of HELLO and ADVERTISE are left to the caller. No state,
-    no logging. */
+    of NAK, DIRECT and CREDIT, HISTORY's pattern, and the queue-group and
+    back-pressure patterns, are checked with topic.c, as a bad one could
+    only be refused later; the pubs and subs of HELLO and ADVERTISE are
+    left to the caller. No state, no logging. */
 #include "codec.h"
 #include "topic.h"
 #include "utf8.h"
@@ -616,6 +616,19 @@ s_topic_syntax_ok(s_field_kind_t kind, const char *s, size_t n)
     return true;
 }
 
+/*  Pattern syntax for every entry of bp, like queue-group patterns: a
+    publisher matches its topics against them to decide whom it waits for,
+    so a bad one is refused with the message rather than matching nothing
+    later. The entries are NUL-free text by now. */
+static bool
+s_bp_syntax_ok(char *const *patterns, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (zmesh__pattern_check(patterns[i], strlen(patterns[i])) != 0)
+            return false;
+    return true;
+}
+
 /* ------------------------------------------------------------------------ */
 /*  Control messages: encoding                                              */
 
@@ -720,6 +733,9 @@ s_check_field(const zmesh__msg_t *msg, s_field_id_t id, bool required)
         for (size_t i = 0; i < count; i++)
             if (s_check_text(list[i], 1, ZMESH_TOPIC_MAX) != 0)
                 return ZMESH_EINVAL;
+        // The decoder checks the syntax of bp, so the encoder must.
+        if (id == S_BP && !s_bp_syntax_ok(list, count))
+            return ZMESH_EINVAL;
         return 0;
     }
     case S_F_GROUPS:
@@ -1227,12 +1243,16 @@ s_decode_field(zmesh__msg_t *msg, s_field_id_t id, const msgpack_object *o)
     case S_F_PAYLOAD: return s_decode_payload(o, msg);
     case S_F_FRAMES: return s_decode_frames(o, msg);
     case S_F_COUNTERS: return s_decode_counters(o, msg);
-    case S_F_PATTERNS:
+    case S_F_PATTERNS: {
         if (id == S_PUBS)
             return s_decode_patterns(o, &msg->pubs, &msg->pubs_count);
-        if (id == S_BP)
-            return s_decode_patterns(o, &msg->bp_subs, &msg->bp_subs_count);
-        return s_decode_patterns(o, &msg->subs, &msg->subs_count);
+        if (id != S_BP)
+            return s_decode_patterns(o, &msg->subs, &msg->subs_count);
+        int rc = s_decode_patterns(o, &msg->bp_subs, &msg->bp_subs_count);
+        if (rc == 0 && !s_bp_syntax_ok(msg->bp_subs, msg->bp_subs_count))
+            rc = ZMESH_EPROTO;
+        return rc;
+    }
     case S_F_HEADERS: return s_decode_headers(o, msg);
     case S_F_GOSSIP: return s_decode_gossip(o, msg);
     case S_F_GROUPS: return s_decode_groups(o, msg);

@@ -2,13 +2,14 @@
     proto/vectors (decoded, re-encoded byte for byte, or rejected), round
     trips of every control message type, every limit on both sides of its
     edge, the field rules of NAK, REPAIR, HISTORY, DIRECT, REPLY, STATS,
-    DELIVER and ACK and of queue groups in HELLO and ADVERTISE in both
-    directions, truncation at every offset, trailing bytes, wrong types,
-    duplicate and unknown keys, other protocol versions, event frame edge
-    cases, the msgpack checker and agent id hex. Malformed messages are
-    built with msgpack-c's packer through a mutating encoder below, not with
-    the codec under test. Every input is copied into a buffer of its exact
-    size so ASan catches a read past its end. */
+    DELIVER, ACK and CREDIT and of queue groups and back-pressure patterns
+    in HELLO and ADVERTISE in both directions, truncation at every offset,
+    trailing bytes, wrong types, duplicate and unknown keys, other protocol
+    versions, event frame edge cases, the msgpack checker and agent id
+    hex. Malformed messages are built with msgpack-c's packer through a
+    mutating encoder below, not with the codec under test. Every input is
+    copied into a buffer of its exact size so ASan catches a read past its
+    end. */
 #include "codec.h"
 
 #include <dirent.h>
@@ -142,8 +143,8 @@ group_equal(const zmesh__counters_t *a, const zmesh__counters_t *b)
     return true;
 }
 
-/*  The fields of NAK, REPAIR, HISTORY, DIRECT, REPLY, STATS, DELIVER and
-    ACK. A payload or counters absent differs from one present, even
+/*  The fields of NAK, REPAIR, HISTORY, DIRECT, REPLY, STATS, DELIVER, ACK
+    and CREDIT. A payload or counters absent differs from one present, even
     empty. */
 static bool
 msg_equal_requests(const zmesh__msg_t *a, const zmesh__msg_t *b)
@@ -182,8 +183,12 @@ msg_equal(const zmesh__msg_t *a, const zmesh__msg_t *b)
         a->headers_count != b->headers_count ||
         a->pubs_count != b->pubs_count || a->subs_count != b->subs_count ||
         a->peers_count != b->peers_count ||
-        a->groups_count != b->groups_count || !msg_equal_requests(a, b))
+        a->groups_count != b->groups_count ||
+        a->bp_subs_count != b->bp_subs_count || !msg_equal_requests(a, b))
         return false;
+    for (size_t i = 0; i < a->bp_subs_count; i++)
+        if (!str_eq(a->bp_subs[i], b->bp_subs[i]))
+            return false;
     for (size_t i = 0; i < a->groups_count; i++)
         if (!str_eq(a->group_patterns[i], b->group_patterns[i]) ||
             !str_eq(a->group_names[i], b->group_names[i]))
@@ -224,6 +229,8 @@ static zmesh__header_t sample_headers[] = {{"region", "eu-west"},
 static char *sample_group_patterns[] = {"orders.*.created", "orders.eu.>",
                                         "orders.eu.>"};
 static char *sample_group_names[] = {"billing", "billing", "audit"};
+/*  Back-pressure: some of sample_subs, a '$' one too. */
+static char *sample_bp[] = {"payments.>", "$mesh.peer.joined"};
 static zmesh__gossip_t sample_peers[2];
 
 /*  Event frames written byte by byte (not with the codec): topic, NUL,
@@ -288,6 +295,8 @@ sample(zmesh__msg_type_t type)
         msg.group_patterns = sample_group_patterns;
         msg.group_names = sample_group_names;
         msg.groups_count = 3;
+        msg.bp_subs = sample_bp;
+        msg.bp_subs_count = 1;
         break;
     case ZMESH__MSG_ADVERTISE:
         msg.pubs = sample_pubs;
@@ -298,6 +307,8 @@ sample(zmesh__msg_type_t type)
         msg.group_patterns = sample_group_patterns;
         msg.group_names = sample_group_names;
         msg.groups_count = 2;
+        msg.bp_subs = sample_bp;
+        msg.bp_subs_count = 2;
         break;
     case ZMESH__MSG_PEERS:
         memcpy(sample_peers[0].id, id_b, 16);
@@ -362,6 +373,10 @@ sample(zmesh__msg_type_t type)
         msg.redelivered = 1;
         break;
     case ZMESH__MSG_ACK: msg.req = 70000; break;
+    case ZMESH__MSG_CREDIT:
+        msg.topic = "orders.eu.created";
+        msg.last = 70000;
+        break;
     default: break;
     }
     return msg;
@@ -372,7 +387,7 @@ static const zmesh__msg_type_t all_types[] = {
     ZMESH__MSG_PONG,    ZMESH__MSG_BYE,       ZMESH__MSG_PEERS,
     ZMESH__MSG_NAK,     ZMESH__MSG_REPAIR,    ZMESH__MSG_HISTORY,
     ZMESH__MSG_DIRECT,  ZMESH__MSG_REPLY,     ZMESH__MSG_STATS,
-    ZMESH__MSG_DELIVER, ZMESH__MSG_ACK};
+    ZMESH__MSG_DELIVER, ZMESH__MSG_ACK,       ZMESH__MSG_CREDIT};
 #define ALL_TYPES (sizeof all_types / sizeof all_types[0])
 
 /* ------------------------------------------------------------------------ */
@@ -403,11 +418,12 @@ static const field_t hello_fields[] = {
     {"pid", K_UINT, false},      {"headers", K_HEADERS, false},
     {"pubs", K_PATTERNS, false}, {"subs", K_PATTERNS, false},
     {"subgen", K_UINT, false},   {"ask", K_UINT, false},
-    {"groups", K_GROUPS, false}};
+    {"groups", K_GROUPS, false}, {"bp", K_PATTERNS, false}};
 static const field_t advertise_fields[] = {{"pubs", K_PATTERNS, true},
                                            {"subs", K_PATTERNS, true},
                                            {"subgen", K_UINT, true},
-                                           {"groups", K_GROUPS, false}};
+                                           {"groups", K_GROUPS, false},
+                                           {"bp", K_PATTERNS, false}};
 static const field_t peers_fields[] = {{"peers", K_GOSSIP, true}};
 static const field_t nak_fields[] = {{"req", K_UINT, true},
                                      {"topic", K_STR, true},
@@ -434,6 +450,8 @@ static const field_t deliver_fields[] = {{"req", K_UINT, true},
                                          {"frames", K_FRAMES, true},
                                          {"redelivered", K_UINT, false}};
 static const field_t ack_fields[] = {{"req", K_UINT, true}};
+static const field_t credit_fields[] = {{"topic", K_STR, true},
+                                        {"last", K_UINT, true}};
 
 #define FIELDS(a) (*count = sizeof a / sizeof a[0], a)
 
@@ -456,6 +474,7 @@ fields_of(zmesh__msg_type_t type, size_t *count)
     case ZMESH__MSG_STATS: return FIELDS(stats_fields);
     case ZMESH__MSG_DELIVER: return FIELDS(deliver_fields);
     case ZMESH__MSG_ACK: return FIELDS(ack_fields);
+    case ZMESH__MSG_CREDIT: return FIELDS(credit_fields);
     default: *count = 0; return NULL;
     }
 }
@@ -671,8 +690,8 @@ msg_uint(const zmesh__msg_t *msg, const char *key)
 }
 
 /*  Whether the codec writes the field: a payload or counters that are
-    absent by meaning, and no queue groups, are left out, as
-    zmesh__msg_encode does (proto/wire.md#body). */
+    absent by meaning, and no queue groups or back-pressure patterns, are
+    left out, as zmesh__msg_encode does (proto/wire.md#body). */
 static bool
 field_present(const zmesh__msg_t *msg, const field_t *f)
 {
@@ -682,6 +701,8 @@ field_present(const zmesh__msg_t *msg, const field_t *f)
         return msg->counters != NULL;
     if (f->kind == K_GROUPS)
         return msg->groups_count > 0;
+    if (strcmp(f->key, "bp") == 0)
+        return msg->bp_subs_count > 0;
     return true;
 }
 
@@ -695,8 +716,11 @@ pk_value(msgpack_packer *pk, const zmesh__msg_t *msg, const field_t *f,
     case K_UINT: pk_ok(msgpack_pack_uint64(pk, *msg_uint(msg, f->key))); break;
     case K_PATTERNS: {
         bool pubs = strcmp(f->key, "pubs") == 0;
-        char **list = pubs ? msg->pubs : msg->subs;
-        size_t count = pubs ? msg->pubs_count : msg->subs_count;
+        bool bp = strcmp(f->key, "bp") == 0;
+        char **list = pubs ? msg->pubs : bp ? msg->bp_subs : msg->subs;
+        size_t count = pubs ? msg->pubs_count
+                       : bp ? msg->bp_subs_count
+                            : msg->subs_count;
         pk_ok(msgpack_pack_array(pk, count));
         for (size_t i = 0; i < count; i++)
             pk_str(pk, list[i], nul && i == 0);
@@ -1018,6 +1042,7 @@ vector_classify(const char *name, expect_t *expect, vkind_t *kind,
         {"stats", V_CONTROL, ZMESH__MSG_STATS},
         {"deliver", V_CONTROL, ZMESH__MSG_DELIVER},
         {"ack", V_CONTROL, ZMESH__MSG_ACK},
+        {"credit", V_CONTROL, ZMESH__MSG_CREDIT},
         {"control", V_CONTROL, 0},
         {"frame", V_FRAME, 0},
         {"beacon", V_BEACON, 0},
@@ -1269,7 +1294,7 @@ each_vector(void (*fn)(const char *name, const vector_t *v, void *arg),
 }
 
 typedef struct {
-    size_t canonical[ZMESH__MSG_ACK + 1];
+    size_t canonical[ZMESH__MSG_CREDIT + 1];
     size_t frames, beacons, bad, compat, other;
 } tally_t;
 
@@ -1428,7 +1453,7 @@ test_hello_defaults(void **state)
 
     // Optional keys may be left out on the wire.
     static const char *optional[] = {"host", "ver",    "pid", "headers", "pubs",
-                                     "subs", "subgen", "ask", "groups"};
+                                     "subs", "subgen", "ask", "groups",  "bp"};
     msg = sample(ZMESH__MSG_HELLO);
     for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++) {
         raw_t raw = {.omit = optional[i]};
@@ -1443,6 +1468,10 @@ test_hello_defaults(void **state)
             assert_int_equal(got.groups_count, 0);
             assert_null(got.group_patterns);
             assert_null(got.group_names);
+        }
+        if (strcmp(optional[i], "bp") == 0) {
+            assert_int_equal(got.bp_subs_count, 0);
+            assert_null(got.bp_subs);
         }
         zmesh__msg_clear(&got);
         free(b);
@@ -1758,6 +1787,23 @@ set_deliver_group(zmesh__msg_t *m, size_t n)
     m->group = rep('g', n);
 }
 
+/*  Back-pressure patterns: n of them, or one of n bytes. */
+static void
+set_bp(zmesh__msg_t *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        many[i] = "b.>";
+    m->bp_subs = many;
+    m->bp_subs_count = n;
+}
+static void
+set_bp_pattern(zmesh__msg_t *m, size_t n)
+{
+    many[0] = rep('p', n);
+    m->bp_subs = many;
+    m->bp_subs_count = 1;
+}
+
 static const limit_t limits[] = {
     {"name 64", ZMESH__MSG_HELLO, set_name, 64, true},
     {"name 65", ZMESH__MSG_HELLO, set_name, 65, false},
@@ -1855,6 +1901,20 @@ static const limit_t limits[] = {
     {"DELIVER frames 4096", ZMESH__MSG_DELIVER, set_frames, 4096, true},
     {"DELIVER frames 4097", ZMESH__MSG_DELIVER, set_frames, 4097, false},
     {"DELIVER frames 0", ZMESH__MSG_DELIVER, set_frames, 0, true},
+    {"bp 1024", ZMESH__MSG_HELLO, set_bp, 1024, true},
+    {"bp 1025", ZMESH__MSG_HELLO, set_bp, 1025, false},
+    {"bp 0", ZMESH__MSG_HELLO, set_bp, 0, true},
+    {"bp 1024 in ADVERTISE", ZMESH__MSG_ADVERTISE, set_bp, 1024, true},
+    {"bp 1025 in ADVERTISE", ZMESH__MSG_ADVERTISE, set_bp, 1025, false},
+    {"bp 0 in ADVERTISE", ZMESH__MSG_ADVERTISE, set_bp, 0, true},
+    {"bp pattern 255", ZMESH__MSG_HELLO, set_bp_pattern, 255, true},
+    {"bp pattern 256", ZMESH__MSG_HELLO, set_bp_pattern, 256, false},
+    {"bp pattern 0", ZMESH__MSG_ADVERTISE, set_bp_pattern, 0, false},
+    {"bp pattern 256 in ADVERTISE", ZMESH__MSG_ADVERTISE, set_bp_pattern, 256,
+     false},
+    {"CREDIT topic 255", ZMESH__MSG_CREDIT, set_topic, 255, true},
+    {"CREDIT topic 256", ZMESH__MSG_CREDIT, set_topic, 256, false},
+    {"CREDIT topic 0", ZMESH__MSG_CREDIT, set_topic, 0, false},
 };
 
 static void
@@ -1889,7 +1949,8 @@ typedef struct {
        last frame), "range" (first = number, last = number2), "no-payload"
        (status = number, payload absent), "kind", "name" (of the first
        counter group), "dup-key" (its two keys the same), "queue-pattern"
-       or "queue-name" (of the first queue group) */
+       or "queue-name" (of the first queue group), "bp-pattern" (the
+       first back-pressure pattern) */
     const char *field;
     uint64_t number, number2;
     const char *text;
@@ -2060,6 +2121,43 @@ static const rule_t rules[] = {
     // The wire checks only the str rules; the name rules are the API's.
     {"queue group name with a dot", ZMESH__MSG_HELLO, "queue-name",
      .text = "a.b", .ok = true},
+    {"CREDIT last 0", ZMESH__MSG_CREDIT, "last", 0, .ok = false},
+    {"CREDIT last 1", ZMESH__MSG_CREDIT, "last", 1, .ok = true},
+    {"CREDIT last 2^64-1", ZMESH__MSG_CREDIT, "last", UINT64_MAX, .ok = true},
+    {"CREDIT reserved topic", ZMESH__MSG_CREDIT, "topic",
+     .text = "$mesh.peer.joined", .ok = true},
+    {"CREDIT UTF-8 topic", ZMESH__MSG_CREDIT, "topic", .text = "caf\xc3\xa9.x",
+     .ok = true},
+    {"CREDIT topic *", ZMESH__MSG_CREDIT, "topic", .text = "orders.*",
+     .ok = false},
+    {"CREDIT topic >", ZMESH__MSG_CREDIT, "topic", .text = ">", .ok = false},
+    {"CREDIT topic a..b", ZMESH__MSG_CREDIT, "topic", .text = "a..b",
+     .ok = false},
+    {"CREDIT topic with space", ZMESH__MSG_CREDIT, "topic", .text = "a b",
+     .ok = false},
+    {"CREDIT topic not UTF-8", ZMESH__MSG_CREDIT, "topic", .text = "a.\xc0\xaf",
+     .ok = false},
+    {"bp pattern >", ZMESH__MSG_HELLO, "bp-pattern", .text = ">", .ok = true},
+    {"bp pattern $mesh.>", ZMESH__MSG_ADVERTISE, "bp-pattern",
+     .text = "$mesh.>", .ok = true},
+    {"bp pattern a topic", ZMESH__MSG_ADVERTISE, "bp-pattern",
+     .text = "orders.eu.created", .ok = true},
+    {"bp pattern UTF-8", ZMESH__MSG_HELLO, "bp-pattern",
+     .text = "caf\xc3\xa9.*", .ok = true},
+    {"bp pattern > not last", ZMESH__MSG_HELLO, "bp-pattern", .text = "a.>.b",
+     .ok = false},
+    {"bp pattern a..b", ZMESH__MSG_ADVERTISE, "bp-pattern", .text = "a..b",
+     .ok = false},
+    {"bp pattern a*", ZMESH__MSG_ADVERTISE, "bp-pattern", .text = "a*",
+     .ok = false},
+    {"bp pattern .a", ZMESH__MSG_HELLO, "bp-pattern", .text = ".a",
+     .ok = false},
+    {"bp pattern with space", ZMESH__MSG_HELLO, "bp-pattern", .text = "a b",
+     .ok = false},
+    {"bp pattern with tab", ZMESH__MSG_ADVERTISE, "bp-pattern", .text = "a\tb",
+     .ok = false},
+    {"bp pattern not UTF-8", ZMESH__MSG_HELLO, "bp-pattern", .text = "a.\xff",
+     .ok = false},
 };
 
 static void
@@ -2071,6 +2169,7 @@ rule_apply(zmesh__msg_t *msg, const rule_t *rule)
     static char *dup_keys[] = {"a", "a"};
     static char *queue_patterns[3];
     static char *queue_names[3];
+    static char *bp[2];
     const char *f = rule->field;
     if (strcmp(f, "topic") == 0 || strcmp(f, "pattern") == 0 ||
         strcmp(f, "group") == 0)
@@ -2086,6 +2185,10 @@ rule_apply(zmesh__msg_t *msg, const rule_t *rule)
             queue_names[0] = (char *)rule->text;
         msg->group_patterns = queue_patterns;
         msg->group_names = queue_names;
+    } else if (strcmp(f, "bp-pattern") == 0) {
+        memcpy(bp, msg->bp_subs, msg->bp_subs_count * sizeof bp[0]);
+        bp[0] = (char *)rule->text;
+        msg->bp_subs = bp;
     } else if (strcmp(f, "payload") == 0) {
         msg->payload = (void *)rule->bytes;
         msg->payload_size = rule->size;
@@ -2265,6 +2368,23 @@ test_encode_rejects_requests(void **state)
             msg.group_names = null_key;
             msg.groups_count = 2;
             break;
+        case 22:
+            msg = sample(ZMESH__MSG_CREDIT);
+            msg.topic = NULL;
+            break;
+        case 23:
+            msg = sample(ZMESH__MSG_CREDIT);
+            msg.last = 0;
+            break;
+        case 24:
+            msg = sample(ZMESH__MSG_HELLO);
+            msg.bp_subs = NULL; // with a count
+            break;
+        case 25:
+            msg = sample(ZMESH__MSG_ADVERTISE);
+            msg.bp_subs = null_key; // "a", then NULL
+            msg.bp_subs_count = 2;
+            break;
         default: return;
         }
         void *bytes = NULL;
@@ -2346,7 +2466,7 @@ test_clear_requests(void **state)
     static const zmesh__msg_type_t types[] = {
         ZMESH__MSG_NAK,     ZMESH__MSG_REPAIR, ZMESH__MSG_HISTORY,
         ZMESH__MSG_DIRECT,  ZMESH__MSG_REPLY,  ZMESH__MSG_STATS,
-        ZMESH__MSG_DELIVER, ZMESH__MSG_ACK};
+        ZMESH__MSG_DELIVER, ZMESH__MSG_ACK,    ZMESH__MSG_CREDIT};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         zmesh__msg_t msg = sample(types[t]);
         void *bytes;
@@ -2373,6 +2493,11 @@ test_clear_requests(void **state)
         }
         if (types[t] == ZMESH__MSG_ACK)
             assert_int_equal(got.req, 70000);
+        if (types[t] == ZMESH__MSG_CREDIT) {
+            assert_string_equal(got.topic, "orders.eu.created");
+            assert_int_equal(got.last, 70000);
+            assert_int_equal(got.req, 0);
+        }
         if (types[t] == ZMESH__MSG_STATS) {
             assert_string_equal(got.counters[1].kind, "topic");
             assert_string_equal(got.counters[1].name, "orders.eu.created");
@@ -2432,6 +2557,7 @@ test_queue_groups(void **state)
         // sent before they existed; and such a message decodes.
         msg = sample(types[t]);
         msg.groups_count = 0; // the arrays stay set: the count rules
+        msg.bp_subs_count = 0;
         assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), 0);
         uint8_t *body = (uint8_t *)bytes + 21; // after the envelope
         assert_int_equal(*body, types[t] == ZMESH__MSG_HELLO ? 0x8c : 0x83);
@@ -2472,6 +2598,188 @@ test_queue_groups(void **state)
     assert_null(got.group_patterns);
     zmesh__msg_clear(&got);
     msgpack_sbuffer_destroy(&sbuf);
+}
+
+/*  Canonical HELLO and ADVERTISE vectors: those without a "bp" key decode
+    to no back-pressure patterns and re-encode byte for byte, so an agent
+    that wants none sends the bytes it sent before "bp" existed; those
+    with one keep it. */
+typedef struct {
+    size_t without, with;
+} bp_tally_t;
+
+/*  The str "bp" as the codec writes the key. */
+#define BP_KEY "\xa2\x62\x70"
+
+static void
+vector_bp(const char *name, const vector_t *v, void *arg)
+{
+    bp_tally_t *tally = arg;
+    expect_t expect;
+    vkind_t kind;
+    uint64_t version;
+    zmesh__msg_type_t type;
+    if (!vector_classify(name, &expect, &kind, &version, &type) ||
+        expect != V_CANONICAL ||
+        (type != ZMESH__MSG_HELLO && type != ZMESH__MSG_ADVERTISE))
+        return;
+    bool has_bp = contains(v->bytes, v->size, BP_KEY, 3);
+    zmesh__msg_t msg;
+    if (zmesh__msg_decode(v->bytes, v->size, &msg) != 0) {
+        vfail(name, "does not decode");
+        return;
+    }
+    if (has_bp != (msg.bp_subs_count > 0))
+        vfail(name, "bp key and %zu decoded patterns disagree",
+              msg.bp_subs_count);
+    void *again;
+    size_t size;
+    if (zmesh__msg_encode(&msg, &again, &size) != 0)
+        vfail(name, "does not encode");
+    else {
+        if (size != v->size || memcmp(again, v->bytes, size) != 0)
+            vfail(name, "re-encoding differs");
+        free(again);
+    }
+    if (has_bp)
+        tally->with++;
+    else
+        tally->without++;
+    zmesh__msg_clear(&msg);
+}
+
+/*  Back-pressure patterns in HELLO and ADVERTISE: decoded into heap copies
+    that zmesh__msg_clear frees (LeakSanitizer), also when a later pattern
+    fails after earlier ones were copied; their syntax is checked both
+    ways; none means no "bp" key, and an empty array reads as none. */
+static void
+test_backpressure(void **state)
+{
+    (void)state;
+    static const zmesh__msg_type_t types[] = {ZMESH__MSG_HELLO,
+                                              ZMESH__MSG_ADVERTISE};
+    for (size_t t = 0; t < 2; t++) {
+        zmesh__msg_t msg = sample(types[t]);
+        void *bytes;
+        size_t size;
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), 0);
+        zmesh__msg_t got;
+        assert_int_equal(decode_exact(bytes, size, &got), 0);
+        assert_int_equal(got.bp_subs_count, msg.bp_subs_count);
+        for (size_t i = 0; i < got.bp_subs_count; i++) {
+            assert_string_equal(got.bp_subs[i], sample_bp[i]);
+            assert_true(got.bp_subs[i] != sample_bp[i]);
+        }
+        // "groups" and then "bp", the last key.
+        const uint8_t *end = (const uint8_t *)bytes + size;
+        size_t tail = 3 + 1;
+        for (size_t i = 0; i < msg.bp_subs_count; i++)
+            tail += 1 + strlen(sample_bp[i]);
+        assert_memory_equal(end - tail, BP_KEY, 3);
+        assert_true(contains(bytes, size - tail, "\xa6groups", 7));
+        zmesh__msg_clear(&got);
+        assert_true(msg_is_zero(&got));
+        free(bytes);
+
+        // A bad last pattern: the copies of the first ones are freed.
+        char *patterns[] = {"a.>", "b.*", "c..d"};
+        msg.bp_subs = patterns;
+        msg.bp_subs_count = 3;
+        raw_t raw = {0};
+        assert_int_equal(raw_decode(&msg, &raw), ZMESH_EPROTO);
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+        patterns[2] = "";
+        assert_int_equal(raw_decode(&msg, &raw), ZMESH_EPROTO);
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+        patterns[2] = rep('p', 256);
+        assert_int_equal(raw_decode(&msg, &raw), ZMESH_EPROTO);
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+        patterns[2] = "c.d";
+        assert_int_equal(raw_decode(&msg, &raw), 0);
+        free_strings();
+
+        // None: no key, whether or not there are queue groups.
+        for (int groups = 0; groups < 2; groups++) {
+            msg = sample(types[t]);
+            msg.bp_subs_count = 0; // the array stays set: the count rules
+            if (!groups)
+                msg.groups_count = 0;
+            assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), 0);
+            uint8_t body = ((uint8_t *)bytes)[21]; // after the envelope
+            if (types[t] == ZMESH__MSG_HELLO)
+                assert_int_equal(body, groups ? 0x8d : 0x8c);
+            else
+                assert_int_equal(body, groups ? 0x84 : 0x83);
+            assert_false(contains(bytes, size, BP_KEY, 3));
+            assert_int_equal(decode_exact(bytes, size, &got), 0);
+            assert_int_equal(got.bp_subs_count, 0);
+            assert_null(got.bp_subs);
+            zmesh__msg_clear(&got);
+            free(bytes);
+            raw_t omitted = {.omit = "bp"};
+            assert_int_equal(raw_decode(&msg, &omitted), 0);
+        }
+    }
+
+    // An empty "bp" array, first of the keys, is accepted as none.
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init(&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    pk_ok(msgpack_pack_array(&pk, 4));
+    pk_ok(msgpack_pack_uint64(&pk, 1));
+    pk_ok(msgpack_pack_uint64(&pk, ZMESH__MSG_ADVERTISE));
+    pk_ok(msgpack_pack_bin(&pk, 16));
+    pk_ok(msgpack_pack_bin_body(&pk, id_a, 16));
+    pk_ok(msgpack_pack_map(&pk, 4));
+    pk_str(&pk, "bp", false);
+    pk_ok(msgpack_pack_array(&pk, 0));
+    pk_str(&pk, "pubs", false);
+    pk_ok(msgpack_pack_array(&pk, 0));
+    pk_str(&pk, "subs", false);
+    pk_ok(msgpack_pack_array(&pk, 0));
+    pk_str(&pk, "subgen", false);
+    pk_ok(msgpack_pack_uint64(&pk, 2));
+    zmesh__msg_t got;
+    assert_int_equal(decode_exact(sbuf.data, sbuf.size, &got), 0);
+    assert_int_equal(got.bp_subs_count, 0);
+    assert_null(got.bp_subs);
+    zmesh__msg_clear(&got);
+    msgpack_sbuffer_destroy(&sbuf);
+
+    // "bp" is HELLO's and ADVERTISE's: in any other type it is an unknown
+    // key, skipped even when it would be malformed there.
+    msgpack_sbuffer_init(&sbuf);
+    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    pk_ok(msgpack_pack_array(&pk, 4));
+    pk_ok(msgpack_pack_uint64(&pk, 1));
+    pk_ok(msgpack_pack_uint64(&pk, ZMESH__MSG_CREDIT));
+    pk_ok(msgpack_pack_bin(&pk, 16));
+    pk_ok(msgpack_pack_bin_body(&pk, id_b, 16));
+    pk_ok(msgpack_pack_map(&pk, 3));
+    pk_str(&pk, "bp", false);
+    pk_ok(msgpack_pack_map(&pk, 0));
+    pk_str(&pk, "topic", false);
+    pk_str(&pk, "a.b", false);
+    pk_str(&pk, "last", false);
+    pk_ok(msgpack_pack_uint64(&pk, 9));
+    assert_int_equal(decode_exact(sbuf.data, sbuf.size, &got), 0);
+    assert_int_equal(got.type, ZMESH__MSG_CREDIT);
+    assert_string_equal(got.topic, "a.b");
+    assert_int_equal(got.last, 9);
+    assert_int_equal(got.bp_subs_count, 0);
+    assert_memory_equal(got.sender, id_b, 16);
+    zmesh__msg_clear(&got);
+    msgpack_sbuffer_destroy(&sbuf);
+
+    failures = 0;
+    bp_tally_t tally = {0};
+    each_vector(vector_bp, &tally);
+    assert_int_equal(failures, 0);
+    // hello, hello-minimal, hello-limits, hello-groups, advertise,
+    // advertise-empty and advertise-groups predate "bp".
+    assert_true(tally.without >= 7);
+    assert_true(tally.with >= 2);
 }
 
 static void
@@ -2653,7 +2961,8 @@ test_nul_in_strings(void **state)
         {ZMESH__MSG_STATS, "counters"},     {ZMESH__MSG_STATS, "counters.name"},
         {ZMESH__MSG_STATS, "counters.key"}, {ZMESH__MSG_HELLO, "groups"},
         {ZMESH__MSG_HELLO, "groups.name"},  {ZMESH__MSG_ADVERTISE, "groups"},
-        {ZMESH__MSG_DELIVER, "group"},
+        {ZMESH__MSG_DELIVER, "group"},      {ZMESH__MSG_HELLO, "bp"},
+        {ZMESH__MSG_ADVERTISE, "bp"},       {ZMESH__MSG_CREDIT, "topic"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         zmesh__msg_t msg = sample(cases[i].type);
@@ -3223,6 +3532,7 @@ main(void)
         cmocka_unit_test(test_absent_by_meaning),
         cmocka_unit_test(test_clear_requests),
         cmocka_unit_test(test_queue_groups),
+        cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_duplicate_keys),
