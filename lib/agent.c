@@ -169,6 +169,7 @@ struct zmesh_agent {
     size_t group_subs;
     zmesh__topic_index_t *group_view; /* patterns peers take in groups */
     zmesh__topic_index_t *bp_subs;    /* subs wanted with back-pressure */
+    zmesh__topic_index_t *serves;     /* answered requests' patterns */
     int bp_wait_ms;
     /* publishing: the peers that want back-pressure, and their progress */
     char (*bp_view_ids)[33];
@@ -256,6 +257,7 @@ struct zmesh_agent {
     uint64_t requests_timed_out;
     uint64_t replies_dropped;
     uint64_t group_received;
+    uint64_t requests_refused;
     uint64_t queries;         /* numbers the queries to the control thread */
     bool in_multipart;        /* dropping the parts of a multi-part message */
     zmesh_agent_t *live_next; /* in s_live while started */
@@ -351,6 +353,7 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
         zmesh__topic_index_new(&self->history) != 0 ||
         zmesh__topic_index_new(&self->group_view) != 0 ||
         zmesh__topic_index_new(&self->bp_subs) != 0 ||
+        zmesh__topic_index_new(&self->serves) != 0 ||
         !(self->credits = zhashx_new()) || !self->streams || !self->names ||
         !self->ready || !self->connections || !self->peer_events ||
         !self->departed) {
@@ -501,6 +504,7 @@ zmesh_agent_destroy(zmesh_agent_t **agent)
     zmesh__topic_index_destroy(&self->history);
     zmesh__topic_index_destroy(&self->group_view);
     zmesh__topic_index_destroy(&self->bp_subs);
+    zmesh__topic_index_destroy(&self->serves);
     zhashx_destroy(&self->credits);
     s_bp_view_clear(self);
     for (size_t i = 0; i < self->group_subs; i++) {
@@ -888,6 +892,39 @@ zmesh_agent_unsubscribe_group(zmesh_agent_t *self, const char *pattern,
     return s_send_group_subs(self);
 }
 
+// Updates the served patterns, here and at the control thread.
+static int
+s_serve_change(zmesh_agent_t *self, const char *pattern, bool on)
+{
+    if (!self || !pattern)
+        return ZMESH_EINVAL;
+    if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
+        return ZMESH_EPATTERN;
+    int rc = on ? zmesh__topic_index_add(self->serves, pattern)
+                : zmesh__topic_index_remove(self->serves, pattern);
+    if (rc <= 0)
+        return rc;
+    if (self->started) {
+        zmesh__patterns_t *patterns = s_patterns_of(self->serves, 0);
+        if (!patterns)
+            return ZMESH_ENOMEM;
+        zsock_send(self->actor, "sp", "SERVES", patterns);
+    }
+    return 0;
+}
+
+int
+zmesh_agent_serve(zmesh_agent_t *self, const char *pattern)
+{
+    return s_serve_change(self, pattern, true);
+}
+
+int
+zmesh_agent_unserve(zmesh_agent_t *self, const char *pattern)
+{
+    return s_serve_change(self, pattern, false);
+}
+
 int
 zmesh_agent_subscribe_backpressure(zmesh_agent_t *self, const char *pattern)
 {
@@ -1087,8 +1124,9 @@ s_control_config(zmesh_agent_t *self, const char *bind_address,
         cfg->group_names =
             zmesh__patterns_new(self->group_names, self->group_subs, 0);
         cfg->bp_subs = s_patterns_of(self->bp_subs, 0);
+        cfg->serves = s_patterns_of(self->serves, 0);
         ok = cfg->subs && cfg->pubs && cfg->history && cfg->group_patterns &&
-             cfg->group_names && cfg->bp_subs;
+             cfg->group_names && cfg->bp_subs && cfg->serves;
     }
     if (!ok)
         zmesh__control_config_destroy(&cfg); // never reached the actor
@@ -1733,6 +1771,14 @@ s_on_direct(zmesh_agent_t *self, zmsg_t *msg)
             memcpy(event->payload, zframe_data(payload), zframe_size(payload));
             event->payload_size = zframe_size(payload);
         }
+        goto done;
+    }
+    if (req && !zmesh__topic_index_match(self->serves, third, strlen(third))) {
+        // Nothing here answers that: the requester hears it at once.
+        zmesh__direct_t how = {ZMESH__MSG_REPLY, req, ZMESH__REPLY_NO_HANDLER,
+                               false};
+        s_direct(self, &how, id, "", NULL, 0, NULL);
+        self->requests_refused++;
         goto done;
     }
     size_t size = zframe_size(payload);
@@ -2799,6 +2845,7 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
     stats->group_dropped = control.group_dropped;
     stats->backpressure_waits = self->bp_waits;
     stats->backpressure_timeouts = self->bp_timeouts;
+    stats->requests_refused = self->requests_refused;
     stats->control_rejected = control.control_rejected;
     stats->beacons_received = control.beacons_received;
     stats->beacons_rejected = control.beacons_rejected;
@@ -2966,6 +3013,7 @@ s_counters_build(zmesh_agent_t *self, zmesh_counters_t **out)
         {"group_dropped", st.group_dropped},
         {"backpressure_waits", st.backpressure_waits},
         {"backpressure_timeouts", st.backpressure_timeouts},
+        {"requests_refused", st.requests_refused},
         {"queue_depth", zlistx_size(self->peer_events)},
         {"held_bytes", self->held.bytes + self->settled.bytes},
         {"streams", zmesh__streams_size(self->streams_in)},

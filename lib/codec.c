@@ -416,7 +416,8 @@ typedef enum {
     S_GROUPS,
     S_GROUP,
     S_REDELIVERED,
-    S_BP
+    S_BP,
+    S_SERVES
 } s_field_id_t;
 
 /*  min and max: bytes of a str, the values of a uint; a container's max is
@@ -456,6 +457,7 @@ static const s_field_t s_fields[] = {
     [S_GROUP] = {"group", S_F_STR, 1, ZMESH_NAME_MAX},
     [S_REDELIVERED] = {"redelivered", S_F_UINT, 0, 1},
     [S_BP] = {"bp", S_F_PATTERNS, 0, S_PATTERNS_MAX},
+    [S_SERVES] = {"serves", S_F_PATTERNS, 0, S_PATTERNS_MAX},
 };
 
 typedef struct {
@@ -469,13 +471,11 @@ static const s_use_t s_hello[] = {
     {S_NAME, true},    {S_MESH, true},  {S_ENDPOINT, true}, {S_DATA, true},
     {S_HOST, false},   {S_VER, false},  {S_PID, false},     {S_HEADERS, false},
     {S_PUBS, false},   {S_SUBS, false}, {S_SUBGEN, false},  {S_ASK, false},
-    {S_GROUPS, false}, {S_BP, false},
+    {S_GROUPS, false}, {S_BP, false},   {S_SERVES, false},
 };
-static const s_use_t s_advertise[] = {{S_PUBS, true},
-                                      {S_SUBS, true},
-                                      {S_SUBGEN, true},
-                                      {S_GROUPS, false},
-                                      {S_BP, false}};
+static const s_use_t s_advertise[] = {{S_PUBS, true},   {S_SUBS, true},
+                                      {S_SUBGEN, true}, {S_GROUPS, false},
+                                      {S_BP, false},    {S_SERVES, false}};
 static const s_use_t s_peers[] = {{S_PEERS, true}};
 static const s_use_t s_nak[] = {{S_REQ, true},
                                 {S_TOPIC, true},
@@ -563,6 +563,8 @@ s_written(const zmesh__msg_t *msg, s_field_id_t id)
         return msg->groups_count > 0;
     if (id == S_BP)
         return msg->bp_subs_count > 0;
+    if (id == S_SERVES)
+        return msg->serves_count > 0;
     return true;
 }
 
@@ -616,12 +618,12 @@ s_topic_syntax_ok(s_field_kind_t kind, const char *s, size_t n)
     return true;
 }
 
-/*  Pattern syntax for every entry of bp, like queue-group patterns: a
-    publisher matches its topics against them to decide whom it waits for,
-    so a bad one is refused with the message rather than matching nothing
-    later. The entries are NUL-free text by now. */
+/*  Pattern syntax for every entry of bp and serves, like queue-group
+    patterns: a peer matches its topics against them to decide whom it
+    waits for or asks, so a bad one is refused with the message rather
+    than matching nothing later. The entries are NUL-free text by now. */
 static bool
-s_bp_syntax_ok(char *const *patterns, size_t count)
+s_patterns_syntax_ok(char *const *patterns, size_t count)
 {
     for (size_t i = 0; i < count; i++)
         if (zmesh__pattern_check(patterns[i], strlen(patterns[i])) != 0)
@@ -677,6 +679,18 @@ s_check_counters(const zmesh__msg_t *msg)
     return 0;
 }
 
+/*  Where a list of patterns lives in the message. */
+static void
+s_list_slot(zmesh__msg_t *msg, s_field_id_t id, char ***list, size_t **count)
+{
+    switch (id) {
+    case S_PUBS: *list = msg->pubs, *count = &msg->pubs_count; return;
+    case S_SUBS: *list = msg->subs, *count = &msg->subs_count; return;
+    case S_BP: *list = msg->bp_subs, *count = &msg->bp_subs_count; return;
+    default: *list = msg->serves, *count = &msg->serves_count; return;
+    }
+}
+
 static int
 s_check_field(const zmesh__msg_t *msg, s_field_id_t id, bool required)
 {
@@ -722,19 +736,19 @@ s_check_field(const zmesh__msg_t *msg, s_field_id_t id, bool required)
             return msg->counters_count > 0 ? ZMESH_EINVAL : 0;
         return s_check_counters(msg);
     case S_F_PATTERNS: {
-        char *const *list = id == S_PUBS   ? msg->pubs
-                            : id == S_SUBS ? msg->subs
-                                           : msg->bp_subs;
-        size_t count = id == S_PUBS   ? msg->pubs_count
-                       : id == S_SUBS ? msg->subs_count
-                                      : msg->bp_subs_count;
+        char **list;
+        size_t *slot;
+        s_list_slot((zmesh__msg_t *)msg, id, &list, &slot);
+        size_t count = *slot;
         if (count > f->max || (count > 0 && !list))
             return ZMESH_EINVAL;
         for (size_t i = 0; i < count; i++)
             if (s_check_text(list[i], 1, ZMESH_TOPIC_MAX) != 0)
                 return ZMESH_EINVAL;
-        // The decoder checks the syntax of bp, so the encoder must.
-        if (id == S_BP && !s_bp_syntax_ok(list, count))
+        // The decoder checks the syntax of bp and serves, so the encoder
+        // must.
+        if ((id == S_BP || id == S_SERVES) &&
+            !s_patterns_syntax_ok(list, count))
             return ZMESH_EINVAL;
         return 0;
     }
@@ -801,12 +815,10 @@ s_pack_field(msgpack_packer *pk, const zmesh__msg_t *msg, s_field_id_t id)
     case S_F_UINT:
         return msgpack_pack_uint64(pk, *s_uint_slot((zmesh__msg_t *)msg, id));
     case S_F_PATTERNS: {
-        char *const *list = id == S_PUBS   ? msg->pubs
-                            : id == S_SUBS ? msg->subs
-                                           : msg->bp_subs;
-        size_t count = id == S_PUBS   ? msg->pubs_count
-                       : id == S_SUBS ? msg->subs_count
-                                      : msg->bp_subs_count;
+        char **list;
+        size_t *slot;
+        s_list_slot((zmesh__msg_t *)msg, id, &list, &slot);
+        size_t count = *slot;
         if (msgpack_pack_array(pk, count))
             return -1;
         for (size_t i = 0; i < count; i++)
@@ -1244,12 +1256,17 @@ s_decode_field(zmesh__msg_t *msg, s_field_id_t id, const msgpack_object *o)
     case S_F_FRAMES: return s_decode_frames(o, msg);
     case S_F_COUNTERS: return s_decode_counters(o, msg);
     case S_F_PATTERNS: {
-        if (id == S_PUBS)
-            return s_decode_patterns(o, &msg->pubs, &msg->pubs_count);
-        if (id != S_BP)
-            return s_decode_patterns(o, &msg->subs, &msg->subs_count);
-        int rc = s_decode_patterns(o, &msg->bp_subs, &msg->bp_subs_count);
-        if (rc == 0 && !s_bp_syntax_ok(msg->bp_subs, msg->bp_subs_count))
+        char ***list = id == S_PUBS   ? &msg->pubs
+                       : id == S_SUBS ? &msg->subs
+                       : id == S_BP   ? &msg->bp_subs
+                                      : &msg->serves;
+        size_t *count = id == S_PUBS   ? &msg->pubs_count
+                        : id == S_SUBS ? &msg->subs_count
+                        : id == S_BP   ? &msg->bp_subs_count
+                                       : &msg->serves_count;
+        int rc = s_decode_patterns(o, list, count);
+        if (rc == 0 && (id == S_BP || id == S_SERVES) &&
+            !s_patterns_syntax_ok(*list, *count))
             rc = ZMESH_EPROTO;
         return rc;
     }
@@ -1390,6 +1407,9 @@ zmesh__msg_clear(zmesh__msg_t *msg)
     for (size_t i = 0; i < msg->bp_subs_count; i++)
         free(msg->bp_subs[i]);
     free(msg->bp_subs);
+    for (size_t i = 0; i < msg->serves_count; i++)
+        free(msg->serves[i]);
+    free(msg->serves);
     for (size_t i = 0; i < msg->peers_count; i++)
         free(msg->peers[i].endpoint);
     free(msg->peers);

@@ -93,6 +93,9 @@ typedef struct {
        publishers should wait for this subscriber rather than drop */
     char **bp_subs;
     size_t bp_subs_count;
+    /* HELLO and ADVERTISE: the patterns the sender answers requests for */
+    char **serves;
+    size_t serves_count;
     uint64_t ask; /* HELLO: 1 asks the receiver to answer with its HELLO */
     /* PEERS */
     zmesh__gossip_t *peers;

@@ -188,6 +188,8 @@ s_hello_fill(s_control_t *self, zmesh__msg_t *msg)
     msg->groups_count = self->cfg->group_patterns->count;
     msg->bp_subs = self->cfg->bp_subs->items;
     msg->bp_subs_count = self->cfg->bp_subs->count;
+    msg->serves = self->cfg->serves->items;
+    msg->serves_count = self->cfg->serves->count;
 }
 
 static void
@@ -216,6 +218,8 @@ s_send(s_control_t *self, zmesh__peer_t *peer, zmesh__msg_type_t type)
         msg.groups_count = self->cfg->group_patterns->count;
         msg.bp_subs = self->cfg->bp_subs->items;
         msg.bp_subs_count = self->cfg->bp_subs->count;
+        msg.serves = self->cfg->serves->items;
+        msg.serves_count = self->cfg->serves->count;
     }
     int rc = zmesh__peer_send(peer, &msg);
     if (rc < 0)
@@ -1217,15 +1221,18 @@ s_on_command(s_control_t *self)
         if (frame && self->groups)
             s_group_publish(self, zframe_data(frame), zframe_size(frame));
         zframe_destroy(&frame);
-    } else if (streq(command, "BPSUBS")) {
+    } else if (streq(command, "BPSUBS") || streq(command, "SERVES")) {
         zframe_t *frame = zmsg_pop(msg);
         zmesh__patterns_t *patterns = NULL;
         if (frame && zframe_size(frame) == sizeof patterns)
             memcpy(&patterns, zframe_data(frame), sizeof patterns);
         zframe_destroy(&frame);
         if (patterns) {
-            zmesh__patterns_destroy(&self->cfg->bp_subs);
-            self->cfg->bp_subs = patterns;
+            zmesh__patterns_t **slot = streq(command, "BPSUBS")
+                                           ? &self->cfg->bp_subs
+                                           : &self->cfg->serves;
+            zmesh__patterns_destroy(slot);
+            *slot = patterns;
             s_advertise_all(self);
         }
     } else if (streq(command, "CREDIT")) {
@@ -1417,14 +1424,14 @@ s_direct_target(s_control_t *self, const zmesh__direct_t *how, const char *peer,
         for (zmesh__peer_t *p = zhashx_first(self->peers); p;
              p = zhashx_next(self->peers))
             matches += zmesh__peer_state(p) == ZMESH__PEER_JOINED &&
-                       zmesh__peer_wants_topic(p, topic);
+                       zmesh__peer_serves_topic(p, topic);
         if (matches == 0)
             return NULL;
         size_t pick = (size_t)(self->turn++ % matches);
         for (zmesh__peer_t *p = zhashx_first(self->peers); p;
              p = zhashx_next(self->peers))
             if (zmesh__peer_state(p) == ZMESH__PEER_JOINED &&
-                zmesh__peer_wants_topic(p, topic) && pick-- == 0)
+                zmesh__peer_serves_topic(p, topic) && pick-- == 0)
                 return p;
         return NULL;
     }
@@ -1604,6 +1611,7 @@ zmesh__control_config_destroy(zmesh__control_config_t **config)
     zmesh__patterns_destroy(&cfg->group_patterns);
     zmesh__patterns_destroy(&cfg->group_names);
     zmesh__patterns_destroy(&cfg->bp_subs);
+    zmesh__patterns_destroy(&cfg->serves);
     free(cfg);
 }
 

@@ -50,10 +50,11 @@ typedef struct {
     size_t headers_count;
     zmesh__patterns_t *pubs;
     zmesh__patterns_t *subs;
-    zmesh__patterns_t *history; /* subs whose history is asked for */
+    zmesh__patterns_t *history;        /* subs whose history is asked for */
     zmesh__patterns_t *group_patterns; /* queue-group subscriptions: */
     zmesh__patterns_t *group_names;    /* pattern i is taken in group i */
-    zmesh__patterns_t *bp_subs; /* subs wanted with back-pressure */
+    zmesh__patterns_t *bp_subs;        /* subs wanted with back-pressure */
+    zmesh__patterns_t *serves;         /* patterns we answer requests for */
     uint8_t id[ZMESH__ID_SIZE];
     char data_endpoint[256];
     char notify_endpoint[64];
@@ -83,6 +84,7 @@ void zmesh__control_actor(zsock_t *pipe, void *args);
                             of the mesh that take its topic
     "ACK" s id, s req       the application took a delivered event
     "BPSUBS" p              new set of back-pressure patterns
+    "SERVES" p              new set of patterns we answer requests for
     "CREDIT" s id, s topic, s last   our application took `last` of
                             (publisher id, topic): send CREDIT
     "HISTORY" p zmesh__patterns_t*  new set of patterns whose history is

@@ -35,6 +35,8 @@ struct zmesh__peer {
     size_t groups_count;
     char **bp_subs; /* wanted with back-pressure */
     size_t bp_subs_count;
+    char **serves; /* answers requests for */
+    size_t serves_count;
     uint64_t subs_generation;
     zsock_t *dealer;
     int64_t created_ms;
@@ -118,6 +120,7 @@ zmesh__peer_destroy(zmesh__peer_t **peer)
     s_strings_free(self->group_patterns, self->groups_count);
     s_strings_free(self->group_names, self->groups_count);
     s_strings_free(self->bp_subs, self->bp_subs_count);
+    s_strings_free(self->serves, self->serves_count);
     free(self);
     *peer = NULL;
 }
@@ -189,6 +192,11 @@ s_take_patterns(zmesh__peer_t *self, zmesh__msg_t *msg)
     s_strings_free(self->group_patterns, self->groups_count);
     s_strings_free(self->group_names, self->groups_count);
     s_strings_free(self->bp_subs, self->bp_subs_count);
+    s_strings_free(self->serves, self->serves_count);
+    self->serves = msg->serves;
+    self->serves_count = msg->serves_count;
+    msg->serves = NULL;
+    msg->serves_count = 0;
     self->bp_subs = msg->bp_subs;
     self->bp_subs_count = msg->bp_subs_count;
     msg->bp_subs = NULL;
@@ -263,6 +271,17 @@ void
 zmesh__peer_pinged(zmesh__peer_t *self, int64_t now_ms)
 {
     self->last_ping_ms = now_ms;
+}
+
+bool
+zmesh__peer_serves_topic(const zmesh__peer_t *self, const char *topic)
+{
+    size_t topic_size = strlen(topic);
+    for (size_t i = 0; i < self->serves_count; i++)
+        if (zmesh__pattern_match(self->serves[i], strlen(self->serves[i]),
+                                 topic, topic_size))
+            return true;
+    return false;
 }
 
 bool
@@ -381,6 +400,8 @@ typedef struct {
     size_t pubs_count;
     char **subs;
     size_t subs_count;
+    char **serves;
+    size_t serves_count;
     zmesh__header_t *headers;
     size_t headers_count;
 } s_entry_t;
@@ -417,6 +438,7 @@ s_entry_clear(s_entry_t *entry)
     free(entry->version);
     s_strings_free(entry->pubs, entry->pubs_count);
     s_strings_free(entry->subs, entry->subs_count);
+    s_strings_free(entry->serves, entry->serves_count);
     s_headers_free(entry->headers, entry->headers_count);
 }
 
@@ -437,6 +459,8 @@ s_entry_fill(s_entry_t *entry, const zmesh__peer_t *peer, int64_t now_ms)
     entry->pubs_count = entry->pubs ? peer->pubs_count : 0;
     entry->subs = s_strings_dup(peer->subs, peer->subs_count);
     entry->subs_count = entry->subs ? peer->subs_count : 0;
+    entry->serves = s_strings_dup(peer->serves, peer->serves_count);
+    entry->serves_count = entry->serves ? peer->serves_count : 0;
     entry->headers = calloc(peer->headers_count + 1, sizeof *entry->headers);
     if (entry->headers) {
         for (size_t i = 0; i < peer->headers_count; i++) {
@@ -449,7 +473,7 @@ s_entry_fill(s_entry_t *entry, const zmesh__peer_t *peer, int64_t now_ms)
     }
     if (!entry->name || !entry->id || !entry->endpoint ||
         !entry->data_endpoint || !entry->host || !entry->version ||
-        !entry->pubs || !entry->subs || !entry->headers)
+        !entry->pubs || !entry->subs || !entry->serves || !entry->headers)
         return ZMESH_ENOMEM;
     return 0;
 }
@@ -578,6 +602,20 @@ zmesh_peer_wants(const zmesh_peer_list_t *list, size_t i, size_t j)
 {
     const s_entry_t *e = s_at(list, i);
     return e && j < e->subs_count ? e->subs[j] : "";
+}
+
+size_t
+zmesh_peer_serves_size(const zmesh_peer_list_t *list, size_t i)
+{
+    const s_entry_t *e = s_at(list, i);
+    return e ? e->serves_count : 0;
+}
+
+const char *
+zmesh_peer_serves(const zmesh_peer_list_t *list, size_t i, size_t j)
+{
+    const s_entry_t *e = s_at(list, i);
+    return e && j < e->serves_count ? e->serves[j] : "";
 }
 
 size_t

@@ -56,6 +56,9 @@ int64_t zmesh__peer_created(const zmesh__peer_t *self);
 int64_t zmesh__peer_last_ping(const zmesh__peer_t *self);
 void zmesh__peer_pinged(zmesh__peer_t *self, int64_t now_ms);
 
+/*  True when the peer answers requests on `topic` (zmesh_agent_serve). */
+bool zmesh__peer_serves_topic(const zmesh__peer_t *self, const char *topic);
+
 /*  True when one of the peer's wanted patterns matches `topic`. */
 bool zmesh__peer_wants_topic(const zmesh__peer_t *self, const char *topic);
 

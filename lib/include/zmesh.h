@@ -384,8 +384,8 @@ typedef enum {
     ZMESH_EVENT_GAP = 4,         /* events of one publisher's topic were
                                     lost: sequence .. gap_last never came */
     ZMESH_EVENT_DIRECT = 5,      /* a direct message from a peer */
-    ZMESH_EVENT_REQUEST = 6,     /* a request: answer with
-                                    zmesh_agent_reply */
+    ZMESH_EVENT_REQUEST = 6,     /* a request on a topic this agent
+                                    serves: answer with zmesh_agent_reply */
     ZMESH_EVENT_REPLY = 7        /* the outcome of zmesh_agent_request: a
                                     reply, or zmesh_event_status says why
                                     there is none */
@@ -472,8 +472,8 @@ ZMESH_EXPORT uint64_t zmesh_event_request_id(const zmesh_event_t *event);
 /*  For ZMESH_EVENT_REPLY: 0 when the payload is the responder's reply,
     else why there is none: ZMESH_ETIMEDOUT (no reply within the timeout),
     ZMESH_EGONE (the responder left first), ZMESH_EFULL (the responder's
-    queue to its application was full), ZMESH_ENOTFOUND (the responder's
-    agent had no use for it). 0 for other events. */
+    queue to its application was full), ZMESH_ENOTFOUND (the agent asked
+    does not serve that topic, zmesh_agent_serve). 0 for other events. */
 ZMESH_EXPORT int zmesh_event_status(const zmesh_event_t *event);
 
 /*  Tells the agent that the events of stream (publisher, topic) up to
@@ -507,14 +507,24 @@ ZMESH_EXPORT int zmesh_agent_send(zmesh_agent_t *agent, const char *peer,
                                   const char *topic, const void *payload,
                                   size_t size);
 
-/*  zmesh_agent_request: asks `peer`, or with peer NULL any one agent
-    subscribed to `topic` (in turn, when several are), and returns at
-    once with *request_id set. Exactly one ZMESH_EVENT_REPLY with that
-    request id follows: the reply, or a status saying why there is none
-    (at the latest after `timeout_ms`, 1..600000); either way its peer
-    name and id are those of the agent asked. A reply that comes
-    after that is dropped and counted. Errors as for zmesh_agent_send, with
-    ZMESH_ENOTFOUND also when no agent wants `topic`. */
+/*  Declares that this agent answers requests on topics matching
+    `pattern` (it gets them as ZMESH_EVENT_REQUEST and should reply to
+    each). Requests on other topics are refused for it at once, the
+    requester's reply event saying ZMESH_ENOTFOUND, so an agent that only
+    subscribes (a mesh-tap, say) is never asked. Works before and after
+    start; serving twice is counted. Errors: ZMESH_EPATTERN, ZMESH_EINVAL,
+    ZMESH_ENOMEM; unserve: ZMESH_ENOTFOUND. */
+ZMESH_EXPORT int zmesh_agent_serve(zmesh_agent_t *agent, const char *pattern);
+ZMESH_EXPORT int zmesh_agent_unserve(zmesh_agent_t *agent, const char *pattern);
+
+/*  zmesh_agent_request: asks `peer`, or with peer NULL any one agent that
+    serves `topic` (zmesh_agent_serve; in turn, when several do), and
+    returns at once with *request_id set. Exactly one ZMESH_EVENT_REPLY with
+   that request id follows: the reply, or a status saying why there is none (at
+   the latest after `timeout_ms`, 1..600000); either way its peer name and id
+   are those of the agent asked. A reply that comes after that is dropped and
+   counted. Errors as for zmesh_agent_send, with ZMESH_ENOTFOUND also when no
+   agent serves `topic`. */
 ZMESH_EXPORT int zmesh_agent_request(zmesh_agent_t *agent, const char *peer,
                                      const char *topic, const void *payload,
                                      size_t size, int timeout_ms,
@@ -580,6 +590,11 @@ ZMESH_EXPORT size_t zmesh_peer_wants_size(const zmesh_peer_list_t *list,
                                           size_t i);
 ZMESH_EXPORT const char *zmesh_peer_wants(const zmesh_peer_list_t *list,
                                           size_t i, size_t j);
+/*  The patterns the peer answers requests for (zmesh_agent_serve). */
+ZMESH_EXPORT size_t zmesh_peer_serves_size(const zmesh_peer_list_t *list,
+                                           size_t i);
+ZMESH_EXPORT const char *zmesh_peer_serves(const zmesh_peer_list_t *list,
+                                           size_t i, size_t j);
 /*  The peer's headers (zmesh_agent_set_header on its side). */
 ZMESH_EXPORT size_t zmesh_peer_headers_size(const zmesh_peer_list_t *list,
                                             size_t i);
@@ -635,6 +650,8 @@ typedef struct {
     uint64_t backpressure_waits;    /* publishes that waited for a
                                        back-pressure subscriber */
     uint64_t backpressure_timeouts; /* ... in vain, until the wait ran out */
+    uint64_t requests_refused;      /* requests for topics not served here,
+                                       answered ZMESH_ENOTFOUND */
 } zmesh_stats_t;
 
 /*  Fills *stats. Errors: ZMESH_ESTATE (not started), ZMESH_EINVAL,

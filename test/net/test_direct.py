@@ -22,7 +22,7 @@ def finish(node):
 
 def test_request_reply():
     mesh, port = unique_mesh(), random_port()
-    echo = testnode("echo", mesh, port, "--sub", "svc.echo", "--respond")
+    echo = testnode("echo", mesh, port, "--serve", "svc.echo", "--respond")
     echo.started()
     asker = testnode("asker", mesh, port, "--request", "svc.echo", "--count",
                      5, "--every", 10)
@@ -50,7 +50,7 @@ def test_request_reply():
 
 def test_requests_spread_over_responders():
     mesh, port = unique_mesh(), random_port()
-    workers = [testnode("worker%d" % i, mesh, port, "--sub", "svc.work",
+    workers = [testnode("worker%d" % i, mesh, port, "--serve", "svc.work",
                         "--respond") for i in range(2)]
     for w in workers:
         w.started()
@@ -70,8 +70,8 @@ def test_requests_spread_over_responders():
 
 def test_request_to_a_named_peer():
     mesh, port = unique_mesh(), random_port()
-    a = testnode("alpha", mesh, port, "--sub", "svc.x", "--respond")
-    b = testnode("beta", mesh, port, "--sub", "svc.x", "--respond")
+    a = testnode("alpha", mesh, port, "--serve", "svc.x", "--respond")
+    b = testnode("beta", mesh, port, "--serve", "svc.x", "--respond")
     a.started()
     b.started()
     asker = testnode("asker", mesh, port, "--request", "svc.x", "--to",
@@ -85,7 +85,8 @@ def test_request_to_a_named_peer():
 
 def test_request_timeout_and_nobody_to_ask():
     mesh, port = unique_mesh(), random_port()
-    mute = testnode("mute", mesh, port, "--sub", "svc.mute")
+    # It serves the topic but never answers.
+    mute = testnode("mute", mesh, port, "--serve", "svc.mute")
     mute.started()
     asker = testnode("asker", mesh, port, "--request", "svc.mute", "--count",
                      2, "--every", 5, "--request-timeout", 300)
@@ -109,7 +110,8 @@ def test_request_timeout_and_nobody_to_ask():
 
 def test_responder_leaves_before_answering():
     mesh, port = unique_mesh(), random_port()
-    quitter = testnode("quitter", mesh, port, "--sub", "svc.q", run_ms=1500)
+    quitter = testnode("quitter", mesh, port, "--serve", "svc.q",
+                       run_ms=1500)
     quitter.started()
     asker = testnode("asker", mesh, port, "--request", "svc.q", "--count", 1,
                      "--request-timeout", 20000)
@@ -122,7 +124,7 @@ def test_responder_leaves_before_answering():
 
 def test_reply_to_a_requester_that_left():
     mesh, port = unique_mesh(), random_port()
-    slow = testnode("slow", mesh, port, "--sub", "svc.slow", "--respond",
+    slow = testnode("slow", mesh, port, "--serve", "svc.slow", "--respond",
                     "--reply-delay", 800)
     slow.started()
     asker = testnode("asker", mesh, port, "--request", "svc.slow", "--count",
@@ -133,6 +135,34 @@ def test_reply_to_a_requester_that_left():
     check(replied["rc"] == -16, "%s" % replied)
     stats = finish(slow)
     check(stats["replies_dropped"] == 1, "stats %s" % stats)
+
+
+def test_subscribers_are_not_asked():
+    mesh, port = unique_mesh(), random_port()
+    # A plain subscriber of everything (like mesh-tap) and a server.
+    watcher = testnode("watcher", mesh, port, "--sub", ">")
+    watcher.started()
+    server = testnode("server", mesh, port, "--serve", "svc.a", "--respond")
+    server.started()
+    asker = testnode("asker", mesh, port, "--request", "svc.a", "--count",
+                     6, "--every", 5)
+    asker.started()
+    replies = asker.wait_count(is_("reply"), 6, 10, "six replies")
+    check(all(o["status"] == 0 and o["peer"] == "server" for o in replies),
+          "%s" % replies)
+    check(not any(o.get("event") == "request" for o in watcher.seen()),
+          "a plain subscriber was asked")
+    # Asked by name, an agent that does not serve the topic refuses at
+    # once: ZMESH_ENOTFOUND (-11), naming it.
+    named = testnode("named", mesh, port, "--request", "svc.a", "--to",
+                     "watcher", "--count", 1, "--request-timeout", 20000)
+    named.started()
+    reply = named.wait_for(is_("reply"), 5, "the refusal")
+    check(reply["status"] == -11 and reply["peer"] == "watcher",
+          "%s" % reply)
+    watcher.stop()
+    stats = watcher.wait_for(is_("stats"), 5, "stats")
+    check(stats["requests_refused"] == 1, "stats %s" % stats)
 
 
 def test_direct_messages():
@@ -188,4 +218,5 @@ if __name__ == "__main__":
          test_request_to_a_named_peer, test_request_timeout_and_nobody_to_ask,
          test_responder_leaves_before_answering,
          test_reply_to_a_requester_that_left, test_direct_messages,
-         test_stats_query_shows_another_agents_counters])
+         test_stats_query_shows_another_agents_counters,
+         test_subscribers_are_not_asked])

@@ -52,7 +52,8 @@ s_usage(void)
             "  [--history PATTERN=COUNT] [--sub-history PATTERN]...\n"
             "  [--queue-group PATTERN=GROUP]... [--sub-bp PATTERN]...\n"
             "  [--bp-wait MS]\n"
-            "  [--respond [--reply-delay MS]] [--request TOPIC [--to PEER]"
+            "  [--serve PATTERN]... [--respond [--reply-delay MS]]\n"
+            "  [--request TOPIC [--to PEER]"
             " --count N\n"
             "   [--request-timeout MS]] [--send PEER --pub TOPIC --count N]\n"
             "With --request or --send, --count events go out that way instead"
@@ -173,7 +174,7 @@ s_print_stats(zmesh_agent_t *agent)
            "\"replies_dropped\":%llu,\"group_received\":%llu,"
            "\"group_delivered\":%llu,\"group_redelivered\":%llu,"
            "\"group_dropped\":%llu,\"backpressure_waits\":%llu,"
-           "\"backpressure_timeouts\":%llu}\n",
+           "\"backpressure_timeouts\":%llu,\"requests_refused\":%llu}\n",
            (unsigned long long)stats.events_published,
            (unsigned long long)stats.events_received,
            (unsigned long long)stats.frames_rejected,
@@ -201,7 +202,8 @@ s_print_stats(zmesh_agent_t *agent)
            (unsigned long long)stats.group_redelivered,
            (unsigned long long)stats.group_dropped,
            (unsigned long long)stats.backpressure_waits,
-           (unsigned long long)stats.backpressure_timeouts);
+           (unsigned long long)stats.backpressure_timeouts,
+           (unsigned long long)stats.requests_refused);
     fflush(stdout);
 }
 
@@ -340,7 +342,9 @@ main(int argc, char **argv)
             pattern[eq - val] = '\0';
             s_check(zmesh_agent_subscribe_group(agent, pattern, eq + 1),
                     "subscribe in a group");
-        } else if (strcmp(opt, "--sub-bp") == 0)
+        } else if (strcmp(opt, "--serve") == 0)
+            s_check(zmesh_agent_serve(agent, val), "serve");
+        else if (strcmp(opt, "--sub-bp") == 0)
             s_check(zmesh_agent_subscribe_backpressure(agent, val),
                     "subscribe with back-pressure");
         else if (strcmp(opt, "--bp-wait") == 0)
@@ -431,8 +435,8 @@ main(int argc, char **argv)
                     if (want && strcmp(zmesh_peer_name(peers, i), want) == 0)
                         found = 1;
                     for (size_t j = 0;
-                         !want && j < zmesh_peer_wants_size(peers, i); j++)
-                        found |= strcmp(zmesh_peer_wants(peers, i, j),
+                         !want && j < zmesh_peer_serves_size(peers, i); j++)
+                        found |= strcmp(zmesh_peer_serves(peers, i, j),
                                         pub_topic) == 0;
                 }
                 zmesh_peer_list_destroy(&peers);
