@@ -3,7 +3,9 @@
     msgpack payload). Strict on untrusted input: wrong types, lengths,
     nesting, missing fields or trailing bytes give ZMESH_EPROTO, never a
     crash. Normative spec: proto/wire.md. Talks to msgpack-c, and to topic.c
-    for the syntax of NAK's and DIRECT's topic and HISTORY's pattern. */
+    for the syntax of the topic of NAK, DIRECT and CREDIT, of HISTORY's
+    pattern and of the queue-group, bp and serves patterns of HELLO and
+    ADVERTISE (pubs and subs are left to the caller). */
 #ifndef ZMESH_CODEC_H_INCLUDED
 #define ZMESH_CODEC_H_INCLUDED
 
@@ -149,12 +151,13 @@ int zmesh__msg_encode(const zmesh__msg_t *msg, void **out, size_t *size);
 /*  Decodes one control message. On success *msg is filled (release it with
     zmesh__msg_clear). On error *msg is left cleared and nothing leaks.
     Errors: ZMESH_EPROTO (malformed, wrong types, unknown type, limits
-    exceeded: strings over their ZMESH_*_MAX, more than 1024 patterns or 32
-    headers or 1024 gossip entries or 4096 frames or 1024 counter groups of
-    64 counters; a bad NAK/DIRECT topic or HISTORY pattern, a payload or
-    frame that is not well-formed, and the other rules of wire.md),
-    ZMESH_ENOMEM. A message whose version
-    is not ZMESH_PROTOCOL_VERSION decodes its header only and returns
+    exceeded: strings over their ZMESH_*_MAX, more than 1024 entries in
+    pubs, subs, groups, bp or serves, more than 32 headers, 1024 gossip
+    entries, 4096 frames or 1024 counter groups of 64 counters; a bad
+    NAK/DIRECT/CREDIT topic, a bad HISTORY pattern or queue-group, bp or
+    serves pattern, a payload or frame that is not well-formed, and the
+    other rules of wire.md), ZMESH_ENOMEM. A message whose version is not
+    ZMESH_PROTOCOL_VERSION decodes its header only and returns
     ZMESH__EVERSION with msg->version and msg->sender set. */
 #define ZMESH__EVERSION 1
 int zmesh__msg_decode(const void *data, size_t size, zmesh__msg_t *msg);

@@ -2,11 +2,11 @@
     proto/vectors (decoded, re-encoded byte for byte, or rejected), round
     trips of every control message type, every limit on both sides of its
     edge, the field rules of NAK, REPAIR, HISTORY, DIRECT, REPLY, STATS,
-    DELIVER, ACK and CREDIT and of queue groups and back-pressure patterns
-    in HELLO and ADVERTISE in both directions, truncation at every offset,
-    trailing bytes, wrong types, duplicate and unknown keys, other protocol
-    versions, event frame edge cases, the msgpack checker and agent id
-    hex. Malformed messages are built with msgpack-c's packer through a
+    DELIVER, ACK and CREDIT and of queue groups, back-pressure and served
+    patterns in HELLO and ADVERTISE in both directions, truncation at every
+    offset, trailing bytes, wrong types, duplicate and unknown keys, other
+    protocol versions, event frame edge cases, the msgpack checker and agent
+    id hex. Malformed messages are built with msgpack-c's packer through a
     mutating encoder below, not with the codec under test. Every input is
     copied into a buffer of its exact size so ASan catches a read past its
     end. */
@@ -184,10 +184,14 @@ msg_equal(const zmesh__msg_t *a, const zmesh__msg_t *b)
         a->pubs_count != b->pubs_count || a->subs_count != b->subs_count ||
         a->peers_count != b->peers_count ||
         a->groups_count != b->groups_count ||
-        a->bp_subs_count != b->bp_subs_count || !msg_equal_requests(a, b))
+        a->bp_subs_count != b->bp_subs_count ||
+        a->serves_count != b->serves_count || !msg_equal_requests(a, b))
         return false;
     for (size_t i = 0; i < a->bp_subs_count; i++)
         if (!str_eq(a->bp_subs[i], b->bp_subs[i]))
+            return false;
+    for (size_t i = 0; i < a->serves_count; i++)
+        if (!str_eq(a->serves[i], b->serves[i]))
             return false;
     for (size_t i = 0; i < a->groups_count; i++)
         if (!str_eq(a->group_patterns[i], b->group_patterns[i]) ||
@@ -231,6 +235,8 @@ static char *sample_group_patterns[] = {"orders.*.created", "orders.eu.>",
 static char *sample_group_names[] = {"billing", "billing", "audit"};
 /*  Back-pressure: some of sample_subs, a '$' one too. */
 static char *sample_bp[] = {"payments.>", "$mesh.peer.joined"};
+/*  Served patterns: a topic as it is, and a wildcard one. */
+static char *sample_serves[] = {"inventory.lookup", "inventory.*.price"};
 static zmesh__gossip_t sample_peers[2];
 
 /*  Event frames written byte by byte (not with the codec): topic, NUL,
@@ -297,6 +303,8 @@ sample(zmesh__msg_type_t type)
         msg.groups_count = 3;
         msg.bp_subs = sample_bp;
         msg.bp_subs_count = 1;
+        msg.serves = sample_serves;
+        msg.serves_count = 1;
         break;
     case ZMESH__MSG_ADVERTISE:
         msg.pubs = sample_pubs;
@@ -309,6 +317,8 @@ sample(zmesh__msg_type_t type)
         msg.groups_count = 2;
         msg.bp_subs = sample_bp;
         msg.bp_subs_count = 2;
+        msg.serves = sample_serves;
+        msg.serves_count = 2;
         break;
     case ZMESH__MSG_PEERS:
         memcpy(sample_peers[0].id, id_b, 16);
@@ -412,18 +422,18 @@ typedef struct {
 } field_t;
 
 static const field_t hello_fields[] = {
-    {"name", K_STR, true},       {"mesh", K_STR, true},
-    {"endpoint", K_STR, true},   {"data", K_STR, true},
-    {"host", K_STR, false},      {"ver", K_STR, false},
-    {"pid", K_UINT, false},      {"headers", K_HEADERS, false},
-    {"pubs", K_PATTERNS, false}, {"subs", K_PATTERNS, false},
-    {"subgen", K_UINT, false},   {"ask", K_UINT, false},
-    {"groups", K_GROUPS, false}, {"bp", K_PATTERNS, false}};
-static const field_t advertise_fields[] = {{"pubs", K_PATTERNS, true},
-                                           {"subs", K_PATTERNS, true},
-                                           {"subgen", K_UINT, true},
-                                           {"groups", K_GROUPS, false},
-                                           {"bp", K_PATTERNS, false}};
+    {"name", K_STR, true},        {"mesh", K_STR, true},
+    {"endpoint", K_STR, true},    {"data", K_STR, true},
+    {"host", K_STR, false},       {"ver", K_STR, false},
+    {"pid", K_UINT, false},       {"headers", K_HEADERS, false},
+    {"pubs", K_PATTERNS, false},  {"subs", K_PATTERNS, false},
+    {"subgen", K_UINT, false},    {"ask", K_UINT, false},
+    {"groups", K_GROUPS, false},  {"bp", K_PATTERNS, false},
+    {"serves", K_PATTERNS, false}};
+static const field_t advertise_fields[] = {
+    {"pubs", K_PATTERNS, true}, {"subs", K_PATTERNS, true},
+    {"subgen", K_UINT, true},   {"groups", K_GROUPS, false},
+    {"bp", K_PATTERNS, false},  {"serves", K_PATTERNS, false}};
 static const field_t peers_fields[] = {{"peers", K_GOSSIP, true}};
 static const field_t nak_fields[] = {{"req", K_UINT, true},
                                      {"topic", K_STR, true},
@@ -690,8 +700,8 @@ msg_uint(const zmesh__msg_t *msg, const char *key)
 }
 
 /*  Whether the codec writes the field: a payload or counters that are
-    absent by meaning, and no queue groups or back-pressure patterns, are
-    left out, as zmesh__msg_encode does (proto/wire.md#body). */
+    absent by meaning, and no queue groups, back-pressure or served
+    patterns, are left out, as zmesh__msg_encode does (proto/wire.md#body). */
 static bool
 field_present(const zmesh__msg_t *msg, const field_t *f)
 {
@@ -703,6 +713,8 @@ field_present(const zmesh__msg_t *msg, const field_t *f)
         return msg->groups_count > 0;
     if (strcmp(f->key, "bp") == 0)
         return msg->bp_subs_count > 0;
+    if (strcmp(f->key, "serves") == 0)
+        return msg->serves_count > 0;
     return true;
 }
 
@@ -717,10 +729,15 @@ pk_value(msgpack_packer *pk, const zmesh__msg_t *msg, const field_t *f,
     case K_PATTERNS: {
         bool pubs = strcmp(f->key, "pubs") == 0;
         bool bp = strcmp(f->key, "bp") == 0;
-        char **list = pubs ? msg->pubs : bp ? msg->bp_subs : msg->subs;
-        size_t count = pubs ? msg->pubs_count
-                       : bp ? msg->bp_subs_count
-                            : msg->subs_count;
+        bool serves = strcmp(f->key, "serves") == 0;
+        char **list = pubs     ? msg->pubs
+                      : bp     ? msg->bp_subs
+                      : serves ? msg->serves
+                               : msg->subs;
+        size_t count = pubs     ? msg->pubs_count
+                       : bp     ? msg->bp_subs_count
+                       : serves ? msg->serves_count
+                                : msg->subs_count;
         pk_ok(msgpack_pack_array(pk, count));
         for (size_t i = 0; i < count; i++)
             pk_str(pk, list[i], nul && i == 0);
@@ -1452,8 +1469,9 @@ test_hello_defaults(void **state)
     free(bytes);
 
     // Optional keys may be left out on the wire.
-    static const char *optional[] = {"host", "ver",    "pid", "headers", "pubs",
-                                     "subs", "subgen", "ask", "groups",  "bp"};
+    static const char *optional[] = {"host",   "ver",  "pid",    "headers",
+                                     "pubs",   "subs", "subgen", "ask",
+                                     "groups", "bp",   "serves"};
     msg = sample(ZMESH__MSG_HELLO);
     for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++) {
         raw_t raw = {.omit = optional[i]};
@@ -1472,6 +1490,10 @@ test_hello_defaults(void **state)
         if (strcmp(optional[i], "bp") == 0) {
             assert_int_equal(got.bp_subs_count, 0);
             assert_null(got.bp_subs);
+        }
+        if (strcmp(optional[i], "serves") == 0) {
+            assert_int_equal(got.serves_count, 0);
+            assert_null(got.serves);
         }
         zmesh__msg_clear(&got);
         free(b);
@@ -1804,6 +1826,23 @@ set_bp_pattern(zmesh__msg_t *m, size_t n)
     m->bp_subs_count = 1;
 }
 
+/*  Served patterns: n of them, or one of n bytes. */
+static void
+set_serves(zmesh__msg_t *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        many[i] = "s.*";
+    m->serves = many;
+    m->serves_count = n;
+}
+static void
+set_serves_pattern(zmesh__msg_t *m, size_t n)
+{
+    many[0] = rep('s', n);
+    m->serves = many;
+    m->serves_count = 1;
+}
+
 static const limit_t limits[] = {
     {"name 64", ZMESH__MSG_HELLO, set_name, 64, true},
     {"name 65", ZMESH__MSG_HELLO, set_name, 65, false},
@@ -1912,6 +1951,17 @@ static const limit_t limits[] = {
     {"bp pattern 0", ZMESH__MSG_ADVERTISE, set_bp_pattern, 0, false},
     {"bp pattern 256 in ADVERTISE", ZMESH__MSG_ADVERTISE, set_bp_pattern, 256,
      false},
+    {"serves 1024", ZMESH__MSG_HELLO, set_serves, 1024, true},
+    {"serves 1025", ZMESH__MSG_HELLO, set_serves, 1025, false},
+    {"serves 0", ZMESH__MSG_HELLO, set_serves, 0, true},
+    {"serves 1024 in ADVERTISE", ZMESH__MSG_ADVERTISE, set_serves, 1024, true},
+    {"serves 1025 in ADVERTISE", ZMESH__MSG_ADVERTISE, set_serves, 1025, false},
+    {"serves 0 in ADVERTISE", ZMESH__MSG_ADVERTISE, set_serves, 0, true},
+    {"serves pattern 255", ZMESH__MSG_HELLO, set_serves_pattern, 255, true},
+    {"serves pattern 256", ZMESH__MSG_HELLO, set_serves_pattern, 256, false},
+    {"serves pattern 0", ZMESH__MSG_ADVERTISE, set_serves_pattern, 0, false},
+    {"serves pattern 256 in ADVERTISE", ZMESH__MSG_ADVERTISE,
+     set_serves_pattern, 256, false},
     {"CREDIT topic 255", ZMESH__MSG_CREDIT, set_topic, 255, true},
     {"CREDIT topic 256", ZMESH__MSG_CREDIT, set_topic, 256, false},
     {"CREDIT topic 0", ZMESH__MSG_CREDIT, set_topic, 0, false},
@@ -1950,7 +2000,8 @@ typedef struct {
        (status = number, payload absent), "kind", "name" (of the first
        counter group), "dup-key" (its two keys the same), "queue-pattern"
        or "queue-name" (of the first queue group), "bp-pattern" (the
-       first back-pressure pattern) */
+       first back-pressure pattern), "serves-pattern" (the first served
+       pattern) */
     const char *field;
     uint64_t number, number2;
     const char *text;
@@ -2158,6 +2209,30 @@ static const rule_t rules[] = {
      .ok = false},
     {"bp pattern not UTF-8", ZMESH__MSG_HELLO, "bp-pattern", .text = "a.\xff",
      .ok = false},
+    {"serves pattern >", ZMESH__MSG_HELLO, "serves-pattern", .text = ">",
+     .ok = true},
+    {"serves pattern $mesh.>", ZMESH__MSG_ADVERTISE, "serves-pattern",
+     .text = "$mesh.>", .ok = true},
+    {"serves pattern a topic", ZMESH__MSG_ADVERTISE, "serves-pattern",
+     .text = "inventory.lookup", .ok = true},
+    {"serves pattern *", ZMESH__MSG_HELLO, "serves-pattern", .text = "*",
+     .ok = true},
+    {"serves pattern UTF-8", ZMESH__MSG_HELLO, "serves-pattern",
+     .text = "caf\xc3\xa9.*", .ok = true},
+    {"serves pattern > not last", ZMESH__MSG_HELLO, "serves-pattern",
+     .text = "a.>.b", .ok = false},
+    {"serves pattern a..b", ZMESH__MSG_ADVERTISE, "serves-pattern",
+     .text = "a..b", .ok = false},
+    {"serves pattern a*", ZMESH__MSG_ADVERTISE, "serves-pattern", .text = "a*",
+     .ok = false},
+    {"serves pattern a.", ZMESH__MSG_HELLO, "serves-pattern", .text = "a.",
+     .ok = false},
+    {"serves pattern with space", ZMESH__MSG_HELLO, "serves-pattern",
+     .text = "a b", .ok = false},
+    {"serves pattern with DEL", ZMESH__MSG_ADVERTISE, "serves-pattern",
+     .text = "a\x7f", .ok = false},
+    {"serves pattern not UTF-8", ZMESH__MSG_HELLO, "serves-pattern",
+     .text = "a.\xc0\xaf", .ok = false},
 };
 
 static void
@@ -2170,6 +2245,7 @@ rule_apply(zmesh__msg_t *msg, const rule_t *rule)
     static char *queue_patterns[3];
     static char *queue_names[3];
     static char *bp[2];
+    static char *serves[2];
     const char *f = rule->field;
     if (strcmp(f, "topic") == 0 || strcmp(f, "pattern") == 0 ||
         strcmp(f, "group") == 0)
@@ -2189,6 +2265,10 @@ rule_apply(zmesh__msg_t *msg, const rule_t *rule)
         memcpy(bp, msg->bp_subs, msg->bp_subs_count * sizeof bp[0]);
         bp[0] = (char *)rule->text;
         msg->bp_subs = bp;
+    } else if (strcmp(f, "serves-pattern") == 0) {
+        memcpy(serves, msg->serves, msg->serves_count * sizeof serves[0]);
+        serves[0] = (char *)rule->text;
+        msg->serves = serves;
     } else if (strcmp(f, "payload") == 0) {
         msg->payload = (void *)rule->bytes;
         msg->payload_size = rule->size;
@@ -2385,6 +2465,15 @@ test_encode_rejects_requests(void **state)
             msg.bp_subs = null_key; // "a", then NULL
             msg.bp_subs_count = 2;
             break;
+        case 26:
+            msg = sample(ZMESH__MSG_HELLO);
+            msg.serves = NULL; // with a count
+            break;
+        case 27:
+            msg = sample(ZMESH__MSG_ADVERTISE);
+            msg.serves = null_key; // "a", then NULL
+            msg.serves_count = 2;
+            break;
         default: return;
         }
         void *bytes = NULL;
@@ -2558,6 +2647,7 @@ test_queue_groups(void **state)
         msg = sample(types[t]);
         msg.groups_count = 0; // the arrays stay set: the count rules
         msg.bp_subs_count = 0;
+        msg.serves_count = 0;
         assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), 0);
         uint8_t *body = (uint8_t *)bytes + 21; // after the envelope
         assert_int_equal(*body, types[t] == ZMESH__MSG_HELLO ? 0x8c : 0x83);
@@ -2600,21 +2690,26 @@ test_queue_groups(void **state)
     msgpack_sbuffer_destroy(&sbuf);
 }
 
-/*  Canonical HELLO and ADVERTISE vectors: those without a "bp" key decode
-    to no back-pressure patterns and re-encode byte for byte, so an agent
-    that wants none sends the bytes it sent before "bp" existed; those
-    with one keep it. */
+/*  Canonical HELLO and ADVERTISE vectors: those without an optional list
+    key ("bp", "serves") decode to no such patterns and re-encode byte for
+    byte, so an agent that has none sends the bytes it sent before the key
+    existed; those with one keep it. */
 typedef struct {
+    const char *key; /* the key as the codec writes it */
+    size_t key_size;
+    bool serves; /* which list: serves, else bp_subs */
     size_t without, with;
-} bp_tally_t;
+} list_tally_t;
 
-/*  The str "bp" as the codec writes the key. */
+/*  The str "bp" and the str "serves" as the codec writes the keys. */
 #define BP_KEY "\xa2\x62\x70"
+#define SERVES_KEY "\xa6serves"
+#define SERVES_KEY_SIZE 7
 
 static void
-vector_bp(const char *name, const vector_t *v, void *arg)
+vector_list_key(const char *name, const vector_t *v, void *arg)
 {
-    bp_tally_t *tally = arg;
+    list_tally_t *tally = arg;
     expect_t expect;
     vkind_t kind;
     uint64_t version;
@@ -2623,15 +2718,16 @@ vector_bp(const char *name, const vector_t *v, void *arg)
         expect != V_CANONICAL ||
         (type != ZMESH__MSG_HELLO && type != ZMESH__MSG_ADVERTISE))
         return;
-    bool has_bp = contains(v->bytes, v->size, BP_KEY, 3);
+    bool has_key = contains(v->bytes, v->size, tally->key, tally->key_size);
     zmesh__msg_t msg;
     if (zmesh__msg_decode(v->bytes, v->size, &msg) != 0) {
         vfail(name, "does not decode");
         return;
     }
-    if (has_bp != (msg.bp_subs_count > 0))
-        vfail(name, "bp key and %zu decoded patterns disagree",
-              msg.bp_subs_count);
+    size_t count = tally->serves ? msg.serves_count : msg.bp_subs_count;
+    if (has_key != (count > 0))
+        vfail(name, "key %s and %zu decoded patterns disagree", tally->key + 1,
+              count);
     void *again;
     size_t size;
     if (zmesh__msg_encode(&msg, &again, &size) != 0)
@@ -2641,7 +2737,7 @@ vector_bp(const char *name, const vector_t *v, void *arg)
             vfail(name, "re-encoding differs");
         free(again);
     }
-    if (has_bp)
+    if (has_key)
         tally->with++;
     else
         tally->without++;
@@ -2660,6 +2756,7 @@ test_backpressure(void **state)
                                               ZMESH__MSG_ADVERTISE};
     for (size_t t = 0; t < 2; t++) {
         zmesh__msg_t msg = sample(types[t]);
+        msg.serves_count = 0; // what follows "bp" is test_serves's
         void *bytes;
         size_t size;
         assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), 0);
@@ -2702,6 +2799,7 @@ test_backpressure(void **state)
         for (int groups = 0; groups < 2; groups++) {
             msg = sample(types[t]);
             msg.bp_subs_count = 0; // the array stays set: the count rules
+            msg.serves_count = 0;
             if (!groups)
                 msg.groups_count = 0;
             assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), 0);
@@ -2773,13 +2871,169 @@ test_backpressure(void **state)
     msgpack_sbuffer_destroy(&sbuf);
 
     failures = 0;
-    bp_tally_t tally = {0};
-    each_vector(vector_bp, &tally);
+    list_tally_t tally = {.key = BP_KEY, .key_size = 3};
+    each_vector(vector_list_key, &tally);
     assert_int_equal(failures, 0);
     // hello, hello-minimal, hello-limits, hello-groups, advertise,
     // advertise-empty and advertise-groups predate "bp".
     assert_true(tally.without >= 7);
     assert_true(tally.with >= 2);
+}
+
+/*  Served patterns in HELLO and ADVERTISE: decoded into heap copies that
+    zmesh__msg_clear frees (LeakSanitizer), also when a later pattern fails
+    after earlier ones were copied; their syntax is checked both ways;
+    "serves" is written last, after "groups" and "bp"; none means no
+    "serves" key, and an empty array reads as none. */
+static void
+test_serves(void **state)
+{
+    (void)state;
+    static const zmesh__msg_type_t types[] = {ZMESH__MSG_HELLO,
+                                              ZMESH__MSG_ADVERTISE};
+    for (size_t t = 0; t < 2; t++) {
+        zmesh__msg_t msg = sample(types[t]);
+        void *bytes;
+        size_t size;
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), 0);
+        zmesh__msg_t got;
+        assert_int_equal(decode_exact(bytes, size, &got), 0);
+        assert_int_equal(got.serves_count, msg.serves_count);
+        for (size_t i = 0; i < got.serves_count; i++) {
+            assert_string_equal(got.serves[i], sample_serves[i]);
+            assert_true(got.serves[i] != sample_serves[i]);
+        }
+        // "groups", "bp" and then "serves", the last key.
+        const uint8_t *end = (const uint8_t *)bytes + size;
+        size_t tail = SERVES_KEY_SIZE + 1;
+        for (size_t i = 0; i < msg.serves_count; i++)
+            tail += 1 + strlen(sample_serves[i]);
+        assert_memory_equal(end - tail, SERVES_KEY, SERVES_KEY_SIZE);
+        assert_true(contains(bytes, size - tail, BP_KEY, 3));
+        assert_true(contains(bytes, size - tail, "\xa6groups", 7));
+        zmesh__msg_clear(&got);
+        assert_true(msg_is_zero(&got));
+        free(bytes);
+
+        // A bad last pattern: the copies of the first ones are freed.
+        char *patterns[] = {"a.>", "b.*", "c.>.d"};
+        msg.serves = patterns;
+        msg.serves_count = 3;
+        raw_t raw = {0};
+        assert_int_equal(raw_decode(&msg, &raw), ZMESH_EPROTO);
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+        patterns[2] = "";
+        assert_int_equal(raw_decode(&msg, &raw), ZMESH_EPROTO);
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+        patterns[2] = rep('p', 256);
+        assert_int_equal(raw_decode(&msg, &raw), ZMESH_EPROTO);
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+        patterns[2] = "c.\xed\xa0\x80"; // a surrogate: not UTF-8
+        assert_int_equal(raw_decode(&msg, &raw), ZMESH_EPROTO);
+        assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), ZMESH_EINVAL);
+        patterns[2] = "c.d";
+        assert_int_equal(raw_decode(&msg, &raw), 0);
+        free_strings();
+
+        // None: no key, whether or not there are queue groups and
+        // back-pressure patterns.
+        for (int others = 0; others < 2; others++) {
+            msg = sample(types[t]);
+            msg.serves_count = 0; // the array stays set: the count rules
+            if (!others) {
+                msg.groups_count = 0;
+                msg.bp_subs_count = 0;
+            }
+            assert_int_equal(zmesh__msg_encode(&msg, &bytes, &size), 0);
+            uint8_t body = ((uint8_t *)bytes)[21]; // after the envelope
+            if (types[t] == ZMESH__MSG_HELLO)
+                assert_int_equal(body, others ? 0x8e : 0x8c);
+            else
+                assert_int_equal(body, others ? 0x85 : 0x83);
+            assert_false(contains(bytes, size, SERVES_KEY, SERVES_KEY_SIZE));
+            assert_int_equal(decode_exact(bytes, size, &got), 0);
+            assert_int_equal(got.serves_count, 0);
+            assert_null(got.serves);
+            assert_int_equal(got.bp_subs_count, msg.bp_subs_count);
+            zmesh__msg_clear(&got);
+            free(bytes);
+            raw_t omitted = {.omit = "serves"};
+            assert_int_equal(raw_decode(&msg, &omitted), 0);
+        }
+    }
+
+    // An empty "serves" array, first of the keys, is accepted as none.
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init(&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    pk_ok(msgpack_pack_array(&pk, 4));
+    pk_ok(msgpack_pack_uint64(&pk, 1));
+    pk_ok(msgpack_pack_uint64(&pk, ZMESH__MSG_HELLO));
+    pk_ok(msgpack_pack_bin(&pk, 16));
+    pk_ok(msgpack_pack_bin_body(&pk, id_a, 16));
+    pk_ok(msgpack_pack_map(&pk, 5));
+    pk_str(&pk, "serves", false);
+    pk_ok(msgpack_pack_array(&pk, 0));
+    pk_str(&pk, "name", false);
+    pk_str(&pk, "a", false);
+    pk_str(&pk, "mesh", false);
+    pk_str(&pk, "m", false);
+    pk_str(&pk, "endpoint", false);
+    pk_str(&pk, "tcp://127.0.0.1:1", false);
+    pk_str(&pk, "data", false);
+    pk_str(&pk, "tcp://127.0.0.1:2", false);
+    zmesh__msg_t got;
+    assert_int_equal(decode_exact(sbuf.data, sbuf.size, &got), 0);
+    assert_int_equal(got.serves_count, 0);
+    assert_null(got.serves);
+    assert_string_equal(got.name, "a");
+    zmesh__msg_clear(&got);
+    msgpack_sbuffer_destroy(&sbuf);
+
+    // "serves" is HELLO's and ADVERTISE's: in any other type, DIRECT
+    // included, it is an unknown key, skipped even when it would be
+    // malformed there.
+    static const uint8_t nil = 0xc0;
+    msgpack_sbuffer_init(&sbuf);
+    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    pk_ok(msgpack_pack_array(&pk, 4));
+    pk_ok(msgpack_pack_uint64(&pk, 1));
+    pk_ok(msgpack_pack_uint64(&pk, ZMESH__MSG_DIRECT));
+    pk_ok(msgpack_pack_bin(&pk, 16));
+    pk_ok(msgpack_pack_bin_body(&pk, id_b, 16));
+    pk_ok(msgpack_pack_map(&pk, 4));
+    pk_str(&pk, "serves", false);
+    pk_ok(msgpack_pack_array(&pk, 1));
+    pk_str(&pk, "c..d", false);
+    pk_str(&pk, "req", false);
+    pk_ok(msgpack_pack_uint64(&pk, 3));
+    pk_str(&pk, "topic", false);
+    pk_str(&pk, "inventory.lookup", false);
+    pk_str(&pk, "payload", false);
+    pk_ok(msgpack_pack_bin(&pk, 1));
+    pk_ok(msgpack_pack_bin_body(&pk, &nil, 1));
+    assert_int_equal(decode_exact(sbuf.data, sbuf.size, &got), 0);
+    assert_int_equal(got.type, ZMESH__MSG_DIRECT);
+    assert_string_equal(got.topic, "inventory.lookup");
+    assert_int_equal(got.req, 3);
+    assert_int_equal(got.serves_count, 0);
+    assert_null(got.serves);
+    assert_memory_equal(got.sender, id_b, 16);
+    zmesh__msg_clear(&got);
+    msgpack_sbuffer_destroy(&sbuf);
+
+    failures = 0;
+    list_tally_t tally = {
+        .key = SERVES_KEY, .key_size = SERVES_KEY_SIZE, .serves = true};
+    each_vector(vector_list_key, &tally);
+    assert_int_equal(failures, 0);
+    // hello, hello-minimal, hello-limits, hello-groups, hello-bp,
+    // advertise, advertise-empty, advertise-groups, advertise-bp and
+    // advertise-groups-bp predate "serves"; hello-serves, advertise-serves
+    // and advertise-all-lists hold it.
+    assert_true(tally.without >= 10);
+    assert_true(tally.with >= 3);
 }
 
 static void
@@ -2963,6 +3217,7 @@ test_nul_in_strings(void **state)
         {ZMESH__MSG_HELLO, "groups.name"},  {ZMESH__MSG_ADVERTISE, "groups"},
         {ZMESH__MSG_DELIVER, "group"},      {ZMESH__MSG_HELLO, "bp"},
         {ZMESH__MSG_ADVERTISE, "bp"},       {ZMESH__MSG_CREDIT, "topic"},
+        {ZMESH__MSG_HELLO, "serves"},       {ZMESH__MSG_ADVERTISE, "serves"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         zmesh__msg_t msg = sample(cases[i].type);
@@ -3533,6 +3788,7 @@ main(void)
         cmocka_unit_test(test_clear_requests),
         cmocka_unit_test(test_queue_groups),
         cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_serves),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_duplicate_keys),
