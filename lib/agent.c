@@ -1924,6 +1924,9 @@ s_on_subscription(zmesh_agent_t *self, const uint8_t *data, size_t size)
     if (data[0] == 1) {
         // From here on that subscriber gets what we publish: a slow
         // joiner's NAK is answered from this mark (proto/wire.md#nak).
+        // Each new generation of its subscriptions moves the mark on, so a
+        // topic it wants again after an unsubscribe does not get back
+        // what it had (the cost: wire.md#nak, the join mark).
         zmesh__retain_mark(self->retained, data + 2);
         if (!known) {
             known = calloc(1, sizeof *known);

@@ -861,9 +861,31 @@ s_on_control(s_control_t *self)
         zmsg_destroy(&msg);
         return;
     }
+    // Who really sent it: a peer's DEALER has the routing id 0x01 + its
+    // id (a seed probe's adds 4 bytes), set by the peer and unique on our
+    // ROUTER, so a message naming another sender than its connection's
+    // is a forgery (a REPAIR or ACK in someone else's name).
+    uint8_t from[1 + ZMESH__ID_SIZE + 4];
+    size_t from_size = zframe_size(routing);
+    if (from_size > sizeof from)
+        from_size = 0;
+    memcpy(from, zframe_data(routing), from_size);
     zmesh__msg_t decoded;
     int rc = zmesh__msg_decode(zframe_data(body), zframe_size(body), &decoded);
     zmsg_destroy(&msg);
+    if (rc == 0 &&
+        (from_size < 1 + ZMESH__ID_SIZE || from[0] != 0x01 ||
+         memcmp(from + 1, decoded.sender, ZMESH__ID_SIZE) != 0 ||
+         (decoded.type != ZMESH__MSG_HELLO &&
+          from_size != 1 + ZMESH__ID_SIZE))) {
+        self->stats.control_rejected++;
+        zmesh__log_limited(&self->bad_control_log, S_LOG_INTERVAL_MS,
+                           "control message %d whose sender is not its "
+                           "connection's dropped",
+                           (int)decoded.type);
+        zmesh__msg_clear(&decoded);
+        return;
+    }
     if (rc == ZMESH__EVERSION) {
         self->stats.control_rejected++;
         zmesh__log_limited(&self->bad_control_log, S_LOG_INTERVAL_MS,
