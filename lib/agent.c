@@ -27,6 +27,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,8 @@ typedef struct {
     uint64_t req;
     int status;
     char *group; /* a queue-group delivery, acknowledged when taken */
+    atomic_size_t *backlog; /* what it counts there, given back when freed */
+    size_t accounted;
     bool redelivered;
     uint64_t sequence;
     int64_t timestamp_us;
@@ -203,6 +206,7 @@ struct zmesh_agent {
     /* publishing: sequence per topic, with the last topic cached */
     zhashx_t *streams;         /* topic -> uint64_t * next sequence */
     zmesh__retain_t *retained; /* what was sent, for repairs and history */
+    atomic_size_t backlog;     /* control.h: payload bytes passed on, held */
     char last_topic[ZMESH_TOPIC_MAX + 1];
     size_t last_topic_size;
     uint64_t *last_sequence;
@@ -306,6 +310,8 @@ s_peer_event_free(void **item)
 {
     s_peer_event_t *event = *item;
     if (event) {
+        if (event->backlog)
+            atomic_fetch_sub(event->backlog, event->accounted);
         free(event->name);
         free(event->reason);
         free(event->topic);
@@ -461,6 +467,27 @@ s_stop(zmesh_agent_t *self)
     }
     // The actor says BYE to every peer before it returns.
     zactor_destroy(&self->actor);
+    // Notifications not taken yet may carry memory only we free.
+    if (self->notify) {
+        zmq_pollitem_t item = {zsock_resolve(self->notify), 0, ZMQ_POLLIN, 0};
+        while (zmq_poll(&item, 1, 0) > 0) {
+            zmsg_t *msg = zmsg_recv(self->notify);
+            if (!msg)
+                break;
+            bool groups = zframe_streq(zmsg_first(msg), "GROUPS");
+            bool stats = zframe_streq(zmsg_first(msg), "STATS");
+            zframe_t *last = zmsg_last(msg);
+            void *pointer = NULL;
+            if ((groups || stats) && last &&
+                zframe_size(last) == sizeof pointer)
+                memcpy(&pointer, zframe_data(last), sizeof pointer);
+            if (groups)
+                zmesh__patterns_destroy((zmesh__patterns_t **)&pointer);
+            else if (stats)
+                zmesh_counters_destroy((zmesh_counters_t **)&pointer);
+            zmsg_destroy(&msg);
+        }
+    }
     zmesh__retain_destroy(&self->retained); // the actor used it until now
     // libzmq's I/O thread writes monitor events with a blocking send: were
     // the SUB still monitored when our reader is gone, its teardown events
@@ -981,6 +1008,16 @@ s_still_wanted(void *arg, const char *topic, size_t topic_size)
     return zmesh__topic_index_match(self->subs, topic, topic_size);
 }
 
+// Drops every reference to `pattern`; true if it was there.
+static bool
+s_drop_all(zmesh__topic_index_t *index, const char *pattern)
+{
+    int rc = zmesh__topic_index_remove(index, pattern);
+    for (int i = 0; rc == 0 && i < 1000000; i++)
+        rc = zmesh__topic_index_remove(index, pattern);
+    return rc == 1;
+}
+
 int
 zmesh_agent_unsubscribe(zmesh_agent_t *self, const char *pattern)
 {
@@ -991,15 +1028,14 @@ zmesh_agent_unsubscribe(zmesh_agent_t *self, const char *pattern)
     int rc = zmesh__topic_index_remove(self->subs, pattern);
     if (rc <= 0)
         return rc;
-    // A history or back-pressure subscription ends with its last
-    // subscription.
-    if (zmesh__topic_index_remove(self->history, pattern) == 1 &&
-        self->started) {
+    // A history or back-pressure subscription ends with the pattern's last
+    // subscription, however many times it was asked for.
+    if (s_drop_all(self->history, pattern) && self->started) {
         zmesh__patterns_t *patterns = s_patterns_of(self->history, 0);
         if (patterns)
             zsock_send(self->actor, "sp", "HISTORY", patterns);
     }
-    if (zmesh__topic_index_remove(self->bp_subs, pattern) == 1) {
+    if (s_drop_all(self->bp_subs, pattern)) {
         zmesh__streams_clear_marks(self->streams_in);
         zmesh__patterns_t *patterns =
             self->started ? s_patterns_of(self->bp_subs, 0) : NULL;
@@ -1101,6 +1137,7 @@ s_control_config(zmesh_agent_t *self, const char *bind_address,
     strcpy(cfg->data_endpoint, self->data_endpoint);
     strcpy(cfg->notify_endpoint, notify_endpoint);
     cfg->retained = self->retained;
+    cfg->backlog = &self->backlog;
     cfg->seeds = calloc(self->seeds_count + 1, sizeof *cfg->seeds);
     cfg->headers = calloc(self->headers_count + 1, sizeof *cfg->headers);
     bool ok = cfg->seeds && cfg->headers;
@@ -1499,6 +1536,11 @@ s_on_repair(zmesh_agent_t *self, zmsg_t *msg)
     }
     free(frames);
     free(sizes);
+    // What the sessions keep they count against their own limit.
+    size_t total = 0;
+    for (zframe_t *f = zmsg_first(msg); f; f = zmsg_next(msg))
+        total += zframe_size(f);
+    atomic_fetch_sub(&self->backlog, total);
     s_repair_release(self, false);
 }
 
@@ -1666,6 +1708,7 @@ s_on_delivery(zmesh_agent_t *self, zmsg_t *msg)
     char *group = zmsg_popstr(msg);
     char *again = zmsg_popstr(msg);
     zframe_t *frame = zmsg_pop(msg);
+    size_t accounted = frame ? zframe_size(frame) : 0; // control.h backlog
     zmesh__frame_t decoded;
     uint8_t sender[ZMESH__ID_SIZE];
     // Only the publisher's own events: a peer cannot hand us another's.
@@ -1694,12 +1737,16 @@ s_on_delivery(zmesh_agent_t *self, zmsg_t *msg)
             event->redelivered = streq(again, "1");
             event->sequence = decoded.sequence;
             event->timestamp_us = decoded.timestamp_us;
+            event->backlog = &self->backlog;
+            event->accounted = accounted; // given back when it is freed
+            accounted = 0;
         } else {
             free(topic);
             free(payload);
             free(group_copy);
         }
     }
+    atomic_fetch_sub(&self->backlog, accounted);
     zstr_free(&what);
     zstr_free(&id);
     zstr_free(&req);
@@ -1746,7 +1793,9 @@ s_on_direct(zmesh_agent_t *self, zmsg_t *msg)
     char *req_text = zmsg_popstr(msg);
     char *third = zmsg_popstr(msg);
     zframe_t *payload = zmsg_pop(msg);
+    size_t accounted = payload ? zframe_size(payload) : 0; // control.h
     uint8_t sender[ZMESH__ID_SIZE];
+    s_peer_event_t *event = NULL;
     if (!what || !id || !req_text || !third || !payload ||
         zmesh__id_from_hex(id, sender) != 0)
         goto done;
@@ -1757,8 +1806,8 @@ s_on_direct(zmesh_agent_t *self, zmsg_t *msg)
             goto done;
         }
         uint64_t status = strtoull(third, NULL, 10);
-        s_peer_event_t *event = s_event_push(self, ZMESH_EVENT_REPLY, id,
-                                             s_peer_name_of(self, id), "");
+        event = s_event_push(self, ZMESH_EVENT_REPLY, id,
+                             s_peer_name_of(self, id), "");
         if (!event)
             goto done;
         event->req = req;
@@ -1784,7 +1833,7 @@ s_on_direct(zmesh_agent_t *self, zmsg_t *msg)
     size_t size = zframe_size(payload);
     char *topic = strdup(third);
     void *data = malloc(size + 1);
-    s_peer_event_t *event =
+    event =
         topic && data
             ? s_event_push(self, req ? ZMESH_EVENT_REQUEST : ZMESH_EVENT_DIRECT,
                            id, s_peer_name_of(self, id), "")
@@ -1808,6 +1857,12 @@ s_on_direct(zmesh_agent_t *self, zmsg_t *msg)
         s_direct(self, &how, id, "", NULL, 0, NULL);
     }
 done:
+    if (event) { // it holds the payload now: given back when it is freed
+        event->backlog = &self->backlog;
+        event->accounted = accounted;
+        accounted = 0;
+    }
+    atomic_fetch_sub(&self->backlog, accounted);
     zstr_free(&what);
     zstr_free(&id);
     zstr_free(&req_text);
@@ -1872,16 +1927,22 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
         // A back-pressure subscriber's progress on one of our streams.
         char key[32 + ZMESH_TOPIC_MAX + 1];
         snprintf(key, sizeof key, "%s%s", a, b);
+        // Only for a stream we publish, and no further than we did: the
+        // table stays bounded by our topics, and a made-up sequence
+        // cannot wrap the arithmetic in s_bp_wait.
+        uint64_t *published = zhashx_lookup(self->streams, b);
+        uint64_t claimed = strtoull(c, NULL, 10);
         s_credit_t *credit = zhashx_lookup(self->credits, key);
-        if (!credit && s_bp_wanted(self, a) &&
-            (credit = calloc(1, sizeof *credit)) != NULL &&
-            zhashx_insert(self->credits, key, credit) != 0) {
+        if (!published || claimed > *published)
+            credit = NULL;
+        else if (!credit && s_bp_wanted(self, a) &&
+                 (credit = calloc(1, sizeof *credit)) != NULL &&
+                 zhashx_insert(self->credits, key, credit) != 0) {
             free(credit);
             credit = NULL;
         }
-        uint64_t last = strtoull(c, NULL, 10);
-        if (credit && last > credit->acked) {
-            credit->acked = last;
+        if (credit && claimed > credit->acked) {
+            credit->acked = claimed;
             credit->overrun = false;
         }
     } else if (streq(what, "STATSQ") && b) {
@@ -2382,6 +2443,7 @@ s_deliver(zmesh_agent_t *self)
         self->stashed = *event;
         self->has_stashed = true;
         event->type = ZMESH_EVENT_GAP;
+        event->repaired = false; // the gap is not; the event after may be
         event->payload = "";
         event->payload_size = 0;
         event->sequence = first;
@@ -2489,28 +2551,30 @@ s_next_frame(zmesh_agent_t *self)
 // Requests that reached their deadline, or whose peer left (`gone`), end
 // with a reply event saying so.
 static void
+s_request_ended(void *arg, uint64_t req, bool left,
+                const uint8_t peer[ZMESH__ID_SIZE])
+{
+    zmesh_agent_t *self = arg;
+    // The event names the peer asked, so a failure can say who.
+    char id[33];
+    zmesh__id_to_hex(peer, id);
+    s_peer_event_t *event =
+        s_event_push(self, ZMESH_EVENT_REPLY, id, s_peer_name_of(self, id), "");
+    if (!event)
+        return; // out of memory
+    event->req = req;
+    event->status = left ? ZMESH_EGONE : ZMESH_ETIMEDOUT;
+    if (!left)
+        self->requests_timed_out++;
+}
+
+static void
 s_requests_expire(zmesh_agent_t *self, const uint8_t *gone)
 {
     if (zmesh__requests_size(self->requests) == 0)
         return;
-    int64_t now = zmesh__clock_ms();
-    uint64_t req;
-    bool left;
-    uint8_t peer[ZMESH__ID_SIZE];
-    while (
-        zmesh__requests_expire(self->requests, now, gone, &req, &left, peer)) {
-        // The event names the peer asked, so a failure can say who.
-        char id[33];
-        zmesh__id_to_hex(peer, id);
-        s_peer_event_t *event = s_event_push(self, ZMESH_EVENT_REPLY, id,
-                                             s_peer_name_of(self, id), "");
-        if (!event)
-            continue; // out of memory
-        event->req = req;
-        event->status = left ? ZMESH_EGONE : ZMESH_ETIMEDOUT;
-        if (!left)
-            self->requests_timed_out++;
-    }
+    zmesh__requests_expire_all(self->requests, zmesh__clock_ms(), gone,
+                               s_request_ended, self);
 }
 
 static int s_recv(zmesh_agent_t *self, int timeout_ms,
@@ -2823,7 +2887,8 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
     stats->events_received = self->events_received;
     stats->frames_rejected = self->frames_rejected;
     stats->data_reconnects = self->data_reconnects;
-    stats->backlog_dropped = self->frames_dropped + self->peer_events_dropped;
+    stats->backlog_dropped = self->frames_dropped + self->peer_events_dropped +
+                             control.backlog_dropped;
     stats->gaps = self->gaps;
     stats->events_missing = self->events_missing;
     stats->duplicates_dropped = self->duplicates_dropped;

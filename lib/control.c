@@ -45,6 +45,10 @@
 #define S_CONTROL_OVERHEAD (64 * 1024)
 /*  Queue groups: events a member holds unacknowledged, and events waiting
     for a member with credit (or for any member at all). */
+/*  What one peer may make us send again (REPAIR) per second: its NAKs and
+    HISTORYs beyond that get short answers, so a peer cannot make us copy
+    and queue without bound. */
+#define S_RESEND_PER_SECOND (16 * 1024 * 1024)
 #define S_GROUP_CREDIT 64
 #define S_GROUP_BACKLOG 10000
 
@@ -83,6 +87,7 @@ typedef struct {
     zmesh__groups_t *groups;       /* our queue-group deliveries */
     zmesh__patterns_t *group_view; /* the mesh's group patterns, as told */
     zframe_t *bp_view; /* the back-pressure view, as told (zmsg_encode) */
+    zhashx_t *resent;  /* peer id hex -> s_resent_t: REPAIR bytes budget */
     bool terminated;
 } s_control_t;
 
@@ -588,6 +593,7 @@ s_peer_remove(s_control_t *self, zmesh__peer_t *peer, const char *reason)
     uint8_t id[ZMESH__ID_SIZE];
     strcpy(key, zmesh__peer_id_hex(peer));
     memcpy(id, zmesh__peer_id(peer), ZMESH__ID_SIZE);
+    zhashx_delete(self->resent, key);
     bool bp = zmesh__peer_bp_size(peer) > 0;
     zhashx_delete(self->peers, key);
     if (bp)
@@ -738,6 +744,42 @@ s_on_peers(s_control_t *self, const zmesh__msg_t *msg)
     }
 }
 
+typedef struct {
+    int64_t since; /* the current one-second window */
+    size_t bytes;  /* resent to that peer in it */
+} s_resent_t;
+
+// Answers a NAK or HISTORY within the peer's budget of resent bytes.
+static void
+s_resend(s_control_t *self, zmesh__peer_t *peer, const zmesh__msg_t *request,
+         int64_t now)
+{
+    s_resent_t *used = zhashx_lookup(self->resent, zmesh__peer_id_hex(peer));
+    if (!used) {
+        used = calloc(1, sizeof *used);
+        if (!used ||
+            zhashx_insert(self->resent, zmesh__peer_id_hex(peer), used) != 0) {
+            free(used);
+            return;
+        }
+        used->since = now;
+    }
+    if (now - used->since >= 1000) {
+        used->since = now;
+        used->bytes = 0;
+    }
+    size_t limit = used->bytes < S_RESEND_PER_SECOND
+                       ? S_RESEND_PER_SECOND - used->bytes
+                       : 0;
+    size_t bytes = 0;
+    self->stats.frames_resent +=
+        zmesh__resend(peer, self->cfg->id, self->cfg->retained, request,
+                      self->cfg->max_msg_size, limit, &bytes);
+    used->bytes += bytes;
+}
+
+static bool s_backlog_take(s_control_t *self, size_t bytes);
+
 // Passes a REPAIR's frames to the application thread, which holds the
 // repair sessions (repair.h).
 static void
@@ -751,6 +793,13 @@ s_forward_repair(s_control_t *self, const uint8_t sender[ZMESH__ID_SIZE],
     note.req = req;
     note.done = done;
     note.vouched = vouched;
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++)
+        total += sizes[i];
+    // Over the backlog the frames are left out: the answer still counts,
+    // and what it carried is reported missing.
+    if (total > 0 && !s_backlog_take(self, total))
+        count = 0;
     zmsg_t *msg = zmsg_new();
     if (!msg)
         return;
@@ -802,15 +851,48 @@ s_answer_stats(s_control_t *self, const char *id, const char *req,
     zmesh_counters_destroy(&counters);
 }
 
+// Whether `bytes` more may go to the application thread; if so they are
+// counted (it subtracts them when it lets go of them), else the drop is.
+static bool
+s_backlog_take(s_control_t *self, size_t bytes)
+{
+    size_t now = atomic_load(self->cfg->backlog);
+    if (now + bytes > ZMESH__BACKLOG_MAX) {
+        self->stats.backlog_dropped++;
+        zmesh__log_limited(&self->full_log, S_LOG_INTERVAL_MS,
+                           "message from a peer dropped: %d MiB wait for an "
+                           "application that does not read",
+                           ZMESH__BACKLOG_MAX >> 20);
+        return false;
+    }
+    atomic_fetch_add(self->cfg->backlog, bytes);
+    return true;
+}
+
+// Whether this agent is in `group` (a DELIVER for another one crossed an
+// ADVERTISE, or is made up: dropped).
+static bool
+s_in_group(s_control_t *self, const char *group)
+{
+    for (size_t i = 0; i < self->cfg->group_names->count; i++)
+        if (streq(self->cfg->group_names->items[i], group))
+            return true;
+    return false;
+}
+
 // Passes a queue-group delivery to the application thread, which
 // acknowledges it when its application takes it.
 static void
 s_forward_delivery(s_control_t *self, const zmesh__msg_t *msg)
 {
+    if (!s_in_group(self, msg->group))
+        return;
     char id[33], req[24];
     zmesh__id_to_hex(msg->sender, id);
     snprintf(req, sizeof req, "%llu", (unsigned long long)msg->req);
     for (size_t i = 0; i < msg->frames_count; i++) {
+        if (!s_backlog_take(self, msg->frame_sizes[i]))
+            continue; // unacknowledged: it goes to another member later
         zmsg_t *note = zmsg_new();
         if (!note)
             return;
@@ -832,10 +914,24 @@ s_forward_direct(s_control_t *self, const zmesh__msg_t *msg)
     zmesh__id_to_hex(msg->sender, id);
     snprintf(req, sizeof req, "%llu", (unsigned long long)msg->req);
     snprintf(status, sizeof status, "%llu", (unsigned long long)msg->status);
+    bool direct = msg->type == ZMESH__MSG_DIRECT;
+    if (!s_backlog_take(self, msg->payload_size)) {
+        if (direct && msg->req) { // the requester hears it at once
+            zmesh__peer_t *peer = s_peer_lookup(self, msg->sender);
+            zmesh__msg_t refusal;
+            memset(&refusal, 0, sizeof refusal);
+            refusal.type = ZMESH__MSG_REPLY;
+            memcpy(refusal.sender, self->cfg->id, ZMESH__ID_SIZE);
+            refusal.req = msg->req;
+            refusal.status = ZMESH__REPLY_REFUSED;
+            if (peer)
+                zmesh__peer_send(peer, &refusal);
+        }
+        return;
+    }
     zmsg_t *note = zmsg_new();
     if (!note)
         return;
-    bool direct = msg->type == ZMESH__MSG_DIRECT;
     zmsg_addstr(note, direct ? "DIRECT" : "REPLY");
     zmsg_addstr(note, id);
     zmsg_addstr(note, req);
@@ -862,9 +958,10 @@ s_on_control(s_control_t *self)
         return;
     }
     // Who really sent it: a peer's DEALER has the routing id 0x01 + its
-    // id (a seed probe's adds 4 bytes), set by the peer and unique on our
-    // ROUTER, so a message naming another sender than its connection's
-    // is a forgery (a REPAIR or ACK in someone else's name).
+    // id, a seed probe's 0x02 + its id + 4 bytes (and sends only HELLO),
+    // set by the sender and unique on our ROUTER, so a message naming
+    // another sender than its connection's is a forgery (a REPAIR or ACK
+    // in someone else's name).
     uint8_t from[1 + ZMESH__ID_SIZE + 4];
     size_t from_size = zframe_size(routing);
     if (from_size > sizeof from)
@@ -873,11 +970,11 @@ s_on_control(s_control_t *self)
     zmesh__msg_t decoded;
     int rc = zmesh__msg_decode(zframe_data(body), zframe_size(body), &decoded);
     zmsg_destroy(&msg);
-    if (rc == 0 &&
-        (from_size < 1 + ZMESH__ID_SIZE || from[0] != 0x01 ||
-         memcmp(from + 1, decoded.sender, ZMESH__ID_SIZE) != 0 ||
-         (decoded.type != ZMESH__MSG_HELLO &&
-          from_size != 1 + ZMESH__ID_SIZE))) {
+    bool from_peer = from_size == 1 + ZMESH__ID_SIZE && from[0] == 0x01;
+    bool from_probe = from_size == sizeof from && from[0] == 0x02 &&
+                      decoded.type == ZMESH__MSG_HELLO;
+    if (rc == 0 && (!(from_peer || from_probe) ||
+                    memcmp(from + 1, decoded.sender, ZMESH__ID_SIZE) != 0)) {
         self->stats.control_rejected++;
         zmesh__log_limited(&self->bad_control_log, S_LOG_INTERVAL_MS,
                            "control message %d whose sender is not its "
@@ -945,11 +1042,7 @@ s_on_control(s_control_t *self)
     case ZMESH__MSG_BYE: s_peer_remove(self, peer, "bye"); break;
     case ZMESH__MSG_PEERS: s_on_peers(self, &decoded); break;
     case ZMESH__MSG_NAK:
-    case ZMESH__MSG_HISTORY:
-        self->stats.frames_resent +=
-            zmesh__resend(peer, self->cfg->id, self->cfg->retained, &decoded,
-                          self->cfg->max_msg_size);
-        break;
+    case ZMESH__MSG_HISTORY: s_resend(self, peer, &decoded, now); break;
     case ZMESH__MSG_REPAIR:
         s_forward_repair(self, decoded.sender, decoded.req, decoded.done,
                          decoded.join, decoded.frames, decoded.frame_sizes,
@@ -1301,17 +1394,10 @@ s_on_command(s_control_t *self)
             memcpy(&patterns, zframe_data(frame), sizeof patterns);
         zframe_destroy(&frame);
         if (patterns) {
-            // Publishers already connected are asked for the new ones.
-            zmesh__patterns_t *old = self->cfg->history;
-            for (size_t i = 0; i < patterns->count; i++) {
-                bool known = false;
-                for (size_t j = 0; j < old->count && !known; j++)
-                    known = streq(old->items[j], patterns->items[i]);
-                for (zmesh__peer_t *peer = zhashx_first(self->peers);
-                     peer && !known; peer = zhashx_next(self->peers))
-                    if (zmesh__peer_data_connected(peer))
-                        s_ask_history(self, peer, patterns->items[i]);
-            }
+            // Asked of publishers as we connect to them, never of one we
+            // are connected to already: its live events of the pattern
+            // flow the moment the subscription is made, before a history
+            // session could hold them, and history must come first.
             zmesh__patterns_destroy(&self->cfg->history);
             self->cfg->history = patterns;
         }
@@ -1494,6 +1580,13 @@ s_send_direct(s_control_t *self, const zmesh__direct_t *how, const char *peer,
 /*  Start, loop, stop                                                       */
 
 static void
+s_free_resent(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static void
 s_peer_free(void **item)
 {
     zmesh__peer_destroy((zmesh__peer_t **)item);
@@ -1513,6 +1606,10 @@ s_start(s_control_t *self)
         zmesh__groups_new(&self->groups, S_GROUP_CREDIT, S_GROUP_BACKLOG) != 0)
         return ZMESH_ENOMEM;
     zhashx_set_destructor(self->peers, s_peer_free);
+    self->resent = zhashx_new();
+    if (!self->resent)
+        return ZMESH_ENOMEM;
+    zhashx_set_destructor(self->resent, s_free_resent);
 
     self->notify = zmesh__socket_new(ZMQ_PAIR, &self->dealer_opts);
     if (!self->notify)
@@ -1602,6 +1699,7 @@ s_stop(s_control_t *self)
     zmesh__groups_destroy(&self->groups);
     zmesh__patterns_destroy(&self->group_view);
     zframe_destroy(&self->bp_view);
+    zhashx_destroy(&self->resent);
     for (size_t i = 0; i < self->probes_count; i++) {
         zsock_destroy(&self->probes[i].dealer);
         free(self->probes[i].endpoint);

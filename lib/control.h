@@ -17,6 +17,7 @@
 
 #include <czmq.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -62,7 +63,15 @@ typedef struct {
        thread (it is thread-safe); owned by the agent, which stops the
        actor before freeing it. NULL: nothing to serve. */
     zmesh__retain_t *retained;
+    /* Bytes of payload the control thread passed on (DIRECT, REPLY,
+       DELIVER, REPAIR) that the application thread has not let go of yet;
+       past ZMESH__BACKLOG_MAX the control thread drops what peers send
+       (counted), so an application that does not read cannot make the
+       agent grow without bound. Owned by the agent. */
+    atomic_size_t *backlog;
 } zmesh__control_config_t;
+
+#define ZMESH__BACKLOG_MAX (64 * 1024 * 1024)
 
 /*  Frees a configuration and everything it holds; accepts NULL. The actor
     frees the one it is given; the application thread frees one it built
@@ -158,6 +167,8 @@ typedef struct {
     uint64_t group_delivered;   /* events sent to queue-group members */
     uint64_t group_redelivered; /* ... again, after a member left */
     uint64_t group_dropped;     /* ... lost: no member and a full backlog */
+    uint64_t backlog_dropped;   /* peers' messages dropped: the application
+                                   had ZMESH__BACKLOG_MAX not taken yet */
 } zmesh__control_stats_t;
 
 /*  Which peers want a topic, and with which subscription generation, for

@@ -27,6 +27,7 @@ typedef struct {
     uint8_t publisher[ZMESH__ID_SIZE];
     char topic[ZMESH_TOPIC_MAX + 1];
     size_t topic_size;
+    uint64_t asked_from;    /* the lowest seq asked for */
     uint64_t asked_through; /* every seq up to here is asked for or held */
     s_frame_t *frames;      /* ascending seq */
     s_frame_t *tail;
@@ -272,6 +273,7 @@ zmesh__repair_open(zmesh__repair_t *self, const zmesh__frame_t *frame,
         return false;
     }
     session->asked_through = seq;
+    session->asked_from = first;
     self->sessions[self->count++] = session;
     s_nak(self, session, first, last, nak);
     return true;
@@ -339,9 +341,12 @@ zmesh__repair_answer(zmesh__repair_t *self,
             (*rejected)++;
             continue;
         }
-        if (zmq_msg_init_size(&msg, sizes[i]) != 0 ||
-            !(kept = malloc(sizeof *kept)))
+        if (zmq_msg_init_size(&msg, sizes[i]) != 0)
             continue;
+        if (!(kept = malloc(sizeof *kept))) {
+            zmq_msg_close(&msg);
+            continue;
+        }
         memcpy(zmq_msg_data(&msg), frames[i], sizes[i]);
         zmq_msg_init(&kept->msg);
         zmq_msg_move(&kept->msg, &msg);
@@ -356,6 +361,8 @@ zmesh__repair_answer(zmesh__repair_t *self,
         session->bytes += sizes[i];
         self->bytes += sizes[i];
         self->stats.history++;
+        if (self->bytes > self->max_bytes)
+            session->ended = true; // release what it has rather than more
     }
     for (size_t i = 0; i < count && !session->history; i++) {
         zmesh__frame_t frame;
@@ -366,7 +373,8 @@ zmesh__repair_answer(zmesh__repair_t *self,
             memcmp(frame.publisher, session->publisher, ZMESH__ID_SIZE) != 0 ||
             frame.topic_size != session->topic_size ||
             memcmp(frame.topic, session->topic, frame.topic_size) != 0 ||
-            frame.sequence > session->asked_through) {
+            frame.sequence > session->asked_through ||
+            frame.sequence < session->asked_from) {
             (*rejected)++;
             continue;
         }

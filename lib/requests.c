@@ -97,26 +97,32 @@ zmesh__requests_answer(zmesh__requests_t *self, uint64_t req,
     return false;
 }
 
-bool
-zmesh__requests_expire(zmesh__requests_t *self, int64_t now,
-                       const uint8_t *gone, uint64_t *req, bool *left,
-                       uint8_t peer[ZMESH__ID_SIZE])
+size_t
+zmesh__requests_expire_all(zmesh__requests_t *self, int64_t now,
+                           const uint8_t *gone, zmesh__requests_ended_fn *fn,
+                           void *arg)
 {
+    // One pass, keeping the rest in order: a peer that leaves with
+    // thousands of requests in flight costs one sweep, not one each.
+    size_t kept = 0, ended = 0;
     for (size_t i = 0; i < self->count; i++) {
-        bool due = self->items[i].deadline <= now;
-        bool orphan =
-            gone && memcmp(self->items[i].peer, gone, ZMESH__ID_SIZE) == 0;
-        if (!due && !gone)
-            return false; // in deadline order: none later is due either
+        s_request_t *r = &self->items[i];
+        bool due = r->deadline <= now;
+        bool orphan = gone && memcmp(r->peer, gone, ZMESH__ID_SIZE) == 0;
         if (due || orphan) {
-            *req = self->items[i].req;
-            *left = orphan && !due;
-            memcpy(peer, self->items[i].peer, ZMESH__ID_SIZE);
-            s_remove(self, i);
-            return true;
+            fn(arg, r->req, orphan && !due, r->peer);
+            ended++;
+        } else
+            self->items[kept++] = *r;
+        if (!due && !gone) {
+            // In deadline order: none later is due either.
+            for (size_t j = i + 1; j < self->count; j++)
+                self->items[kept++] = self->items[j];
+            break;
         }
     }
-    return false;
+    self->count = kept;
+    return ended;
 }
 
 int64_t

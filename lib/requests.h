@@ -30,12 +30,14 @@ int zmesh__requests_add(zmesh__requests_t *self, uint64_t req,
 bool zmesh__requests_answer(zmesh__requests_t *self, uint64_t req,
                             const uint8_t peer[ZMESH__ID_SIZE]);
 
-/*  Ends one request that is due at `now` or went to `gone` (NULL: none),
-    setting *req, *left (true: its peer left) and `peer` (the one asked);
-    false when none. Call until false. */
-bool zmesh__requests_expire(zmesh__requests_t *self, int64_t now,
-                            const uint8_t *gone, uint64_t *req, bool *left,
-                            uint8_t peer[ZMESH__ID_SIZE]);
+/*  Ends, in one pass, every request due at `now` or sent to `gone`
+    (NULL: none), calling `fn` for each (left: its peer left before its
+    deadline). Returns how many ended. */
+typedef void(zmesh__requests_ended_fn)(void *arg, uint64_t req, bool left,
+                                       const uint8_t peer[ZMESH__ID_SIZE]);
+size_t zmesh__requests_expire_all(zmesh__requests_t *self, int64_t now,
+                                  const uint8_t *gone,
+                                  zmesh__requests_ended_fn *fn, void *arg);
 
 /*  The earliest deadline, 0 when nothing is in flight. */
 int64_t zmesh__requests_deadline(const zmesh__requests_t *self);

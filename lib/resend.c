@@ -28,7 +28,10 @@ typedef struct {
     s_batch_t *head;
     s_batch_t *tail;
     size_t budget;
+    size_t total; /* frame bytes taken */
+    size_t limit; /* ... at most */
     bool short_of_memory;
+    bool cut; /* the limit left some out */
 } s_batches_t;
 
 static bool
@@ -36,6 +39,10 @@ s_visit(void *arg, uint64_t seq, const void *frame, size_t size)
 {
     (void)seq;
     s_batches_t *all = arg;
+    if (all->total + size > all->limit) {
+        all->cut = true;
+        return false;
+    }
     s_batch_t *batch = all->tail;
     // Each frame costs its bytes and a bin header (at most 5 bytes); the
     // envelope fits in what the control sockets allow beyond the largest
@@ -62,15 +69,16 @@ s_visit(void *arg, uint64_t seq, const void *frame, size_t size)
     batch->frames[batch->count] = copy;
     batch->sizes[batch->count++] = size;
     batch->bytes += size + 5;
+    all->total += size;
     return true;
 }
 
 size_t
 zmesh__resend(zmesh__peer_t *peer, const uint8_t self_id[ZMESH__ID_SIZE],
               zmesh__retain_t *retained, const zmesh__msg_t *request,
-              size_t budget)
+              size_t budget, size_t limit, size_t *bytes)
 {
-    s_batches_t all = {NULL, NULL, budget, false};
+    s_batches_t all = {NULL, NULL, budget, 0, limit, false, false};
     bool vouched = false;
     if (retained && request->type == ZMESH__MSG_NAK) {
         size_t topic_size = strlen(request->topic);
@@ -80,7 +88,7 @@ zmesh__resend(zmesh__peer_t *peer, const uint8_t self_id[ZMESH__ID_SIZE],
                             &all);
         // Checked after the visit: nothing of the stream lost since the
         // mark up to now means nothing was missing from the visit.
-        vouched = request->join && !all.short_of_memory &&
+        vouched = request->join && !all.short_of_memory && !all.cut &&
                   zmesh__retain_intact(retained, request->sender,
                                        request->topic, topic_size);
         zmesh__log(
@@ -132,5 +140,11 @@ zmesh__resend(zmesh__peer_t *peer, const uint8_t self_id[ZMESH__ID_SIZE],
             free(batch);
         batch = next;
     }
+    *bytes = all.total;
+    if (all.cut)
+        zmesh__log(ZMESH_LOG_DEBUG,
+                   "answer to %s cut at %zu bytes: it asks faster than we "
+                   "may resend",
+                   zmesh__peer_id_hex(peer), limit);
     return sent;
 }

@@ -17,10 +17,12 @@
 /*  Answers `request` (a decoded NAK or HISTORY from `peer`) from
     `retained` (NULL: nothing kept, the answer is empty), as agent
     `self_id`, in REPAIR messages of at most `budget` bytes of frames
-    (a single larger frame goes alone). Returns the number of frames
-    sent. */
+    each (a single larger frame goes alone), and at most `limit` bytes of
+    frames in all (the rest is left out, so the requester reports it
+    missing: a peer must not make us copy and queue without bound).
+    Returns the number of frames sent; *bytes gets their size. */
 size_t zmesh__resend(zmesh__peer_t *peer, const uint8_t self_id[ZMESH__ID_SIZE],
                      zmesh__retain_t *retained, const zmesh__msg_t *request,
-                     size_t budget);
+                     size_t budget, size_t limit, size_t *bytes);
 
 #endif

@@ -324,8 +324,10 @@ ZMESH_EXPORT int zmesh_agent_subscribe_backpressure(zmesh_agent_t *agent,
     last events it keeps of them (the publisher's zmesh_agent_set_history).
     They are delivered, each topic's in order, before that publisher's
     live events (which wait for them at most twice the repair timeout),
-    without duplicates. Streams already being received when this is called
-    get no history. Errors as zmesh_agent_subscribe. */
+    without duplicates. Publishers this agent is already connected to when
+    it is called give no history (their live events would overtake it):
+    call it before start, or before those publishers appear. Errors as
+    zmesh_agent_subscribe. */
 ZMESH_EXPORT int zmesh_agent_subscribe_history(zmesh_agent_t *agent,
                                                const char *pattern);
 

@@ -271,6 +271,22 @@ test_byte_limit_ends_session(void **state)
     zmesh__repair_destroy(&repair);
 }
 
+typedef struct {
+    uint64_t req[8];
+    bool left[8];
+    uint8_t peer[8][16];
+    size_t count;
+} s_ended_t;
+
+static void
+s_on_ended(void *arg, uint64_t req, bool left, const uint8_t peer[16])
+{
+    s_ended_t *ended = arg;
+    ended->req[ended->count] = req;
+    ended->left[ended->count] = left;
+    memcpy(ended->peer[ended->count++], peer, 16);
+}
+
 static void
 test_requests(void **state)
 {
@@ -290,23 +306,26 @@ test_requests(void **state)
     assert_false(zmesh__requests_answer(requests, c, s_other));
     assert_true(zmesh__requests_answer(requests, c, s_pub));
     assert_false(zmesh__requests_answer(requests, c, s_pub));
-    uint64_t req;
-    bool left;
-    uint8_t peer[16];
+    s_ended_t ended;
+    memset(&ended, 0, sizeof ended);
     // Nothing due at 99; b at 100.
-    assert_false(zmesh__requests_expire(requests, 99, NULL, &req, &left, peer));
-    assert_true(zmesh__requests_expire(requests, 100, NULL, &req, &left, peer));
-    assert_int_equal(req, b);
-    assert_false(left);
-    assert_memory_equal(peer, s_other, 16);
+    assert_int_equal(
+        zmesh__requests_expire_all(requests, 99, NULL, s_on_ended, &ended), 0);
+    assert_int_equal(
+        zmesh__requests_expire_all(requests, 100, NULL, s_on_ended, &ended), 1);
+    assert_int_equal(ended.req[0], b);
+    assert_false(ended.left[0]);
+    assert_memory_equal(ended.peer[0], s_other, 16);
     // Its peer leaves: a ends as gone, not due.
-    assert_true(
-        zmesh__requests_expire(requests, 101, s_pub, &req, &left, peer));
-    assert_int_equal(req, a);
-    assert_true(left);
-    assert_memory_equal(peer, s_pub, 16);
-    assert_false(
-        zmesh__requests_expire(requests, 101, s_pub, &req, &left, peer));
+    assert_int_equal(
+        zmesh__requests_expire_all(requests, 101, s_pub, s_on_ended, &ended),
+        1);
+    assert_int_equal(ended.req[1], a);
+    assert_true(ended.left[1]);
+    assert_memory_equal(ended.peer[1], s_pub, 16);
+    assert_int_equal(
+        zmesh__requests_expire_all(requests, 101, s_pub, s_on_ended, &ended),
+        0);
     assert_int_equal(zmesh__requests_size(requests), 0);
     assert_int_equal(zmesh__requests_deadline(requests), 0);
     zmesh__requests_destroy(&requests);

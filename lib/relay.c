@@ -1,0 +1,2499 @@
+/*  relay.c - mesh-relay's engine (proto/relay.md): configuration, the
+    streams it stores and the requests it answers. One agent subscribes to
+    every stream's patterns; each event it delivers is written back into
+    a frame and appended to the store of every stream that wants it, many
+    appends then one commit per pass (group commit). At open every store
+    is read through once to learn the last sequence stored per (publisher,
+    topic), which the agent is told after start so a restarted relay gets
+    what it missed repaired by the publishers. Durable consumers and
+    publisher confirms are not here yet (issue 4, a later slice).
+*/
+#include "relay.h"
+#include "clock.h"
+#include "codec.h"
+#include "log.h"
+#include "topic.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <msgpack.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*  Events handled in one pass before the stores are committed. */
+#define S_PASS_MAX 1024
+/*  How often a stream whose appends fail tries again. */
+#define S_RETRY_MS 5000
+#define S_RETENTION_MS 1000
+#define S_LOG_MS 5000
+/*  Room left in an answer for the REPLY around it (proto/wire.md#reply). */
+#define S_REPLY_ENVELOPE 1024
+/*  Room kept in a $relay.read answer for everything but the events. */
+#define S_READ_HEADER 4096
+/*  Entries in a $relay.read answer's "corrupt" and "oversize" lists. */
+#define S_SKIPPED_MAX 100
+/*  Bytes an event takes in a $relay.read answer besides its frame: array
+    header, rseq, stored time, bin header, flags. */
+#define S_EVENT_OVERHEAD 32
+/*  Streams the agent is told to resume at start, at most: the agent
+    tracks 65,536 streams (zmesh.h); the most recent ones are taken. */
+#define S_RESUME_MAX 60000
+/*  The file naming the publishers whose events are stored; the '.'
+    keeps it apart from stream directories. */
+#define S_NAMES_FILE "publishers.names"
+#define S_NAMES_FILE_MAX (4 * 1024 * 1024)
+#define S_PATH_MAX 3072
+#define S_DURATION_MAX_MS (100ull * 365 * 24 * 3600 * 1000)
+#define S_SIZE_MAX (1ull << 60)
+#define S_COUNT_MAX (1ull << 62)
+#define S_SEGMENT_MIN 64
+#define S_SEGMENT_MAX (1ull << 40)
+#define S_SYNC_INTERVAL_MAX 3600000
+#define S_HEADER_MAX ZMESH_HEADER_VALUE_MAX
+#define S_KEY_MAX (32 + 1 + ZMESH_TOPIC_MAX + 1)
+
+__attribute__((format(printf, 3, 4))) static int
+s_err(char *err, size_t err_size, const char *format, ...)
+{
+    if (err && err_size > 0) {
+        va_list args;
+        va_start(args, format);
+        vsnprintf(err, err_size, format, args);
+        va_end(args);
+    }
+    return ZMESH_EINVAL;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Value syntax                                                            */
+
+/*  Reads the decimal digits at *p (at least one, at most 19). */
+static bool
+s_digits(const char **p, uint64_t *out)
+{
+    const char *c = *p;
+    uint64_t value = 0;
+    size_t n = 0;
+    while (*c >= '0' && *c <= '9') {
+        if (++n > 19)
+            return false;
+        value = value * 10 + (uint64_t)(*c - '0');
+        c++;
+    }
+    if (n == 0)
+        return false;
+    *p = c;
+    *out = value;
+    return true;
+}
+
+int
+zmesh__relay_parse_duration(const char *text, uint64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"ms", 1},      {"s", 1000},        {"m", 60000},
+                 {"h", 3600000}, {"d", 86400000ull}, {"w", 604800000ull}};
+    if (!text || !ms || !*text)
+        return ZMESH_EINVAL;
+    if (strcmp(text, "0") == 0) {
+        *ms = 0;
+        return 0;
+    }
+    uint64_t total = 0;
+    const char *p = text;
+    while (*p) {
+        uint64_t number;
+        if (!s_digits(&p, &number))
+            return ZMESH_EINVAL;
+        size_t best = SIZE_MAX, best_len = 0;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+            size_t len = strlen(units[i].unit);
+            // "ms" before "m": the longest unit that fits wins.
+            if (strncmp(p, units[i].unit, len) == 0 && len > best_len &&
+                !(p[len] >= 'a' && p[len] <= 'z')) {
+                best = i;
+                best_len = len;
+            }
+        }
+        if (best == SIZE_MAX)
+            return ZMESH_EINVAL;
+        p += best_len;
+        if (number > S_DURATION_MAX_MS / units[best].ms)
+            return ZMESH_EINVAL;
+        total += number * units[best].ms;
+        if (total > S_DURATION_MAX_MS)
+            return ZMESH_EINVAL;
+    }
+    *ms = total;
+    return 0;
+}
+
+int
+zmesh__relay_parse_size(const char *text, uint64_t *bytes)
+{
+    static const struct {
+        const char *suffix;
+        unsigned shift;
+    } units[] = {{"", 0},     {"b", 0},   {"k", 10},   {"kb", 10}, {"kib", 10},
+                 {"m", 20},   {"mb", 20}, {"mib", 20}, {"g", 30},  {"gb", 30},
+                 {"gib", 30}, {"t", 40},  {"tb", 40},  {"tib", 40}};
+    if (!text || !bytes)
+        return ZMESH_EINVAL;
+    const char *p = text;
+    uint64_t number;
+    if (!s_digits(&p, &number))
+        return ZMESH_EINVAL;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcasecmp(p, units[i].suffix) != 0)
+            continue;
+        if (number > (S_SIZE_MAX >> units[i].shift))
+            return ZMESH_EINVAL;
+        *bytes = number << units[i].shift;
+        return 0;
+    }
+    return ZMESH_EINVAL;
+}
+
+int
+zmesh__relay_parse_count(const char *text, uint64_t *count)
+{
+    if (!text || !count)
+        return ZMESH_EINVAL;
+    const char *p = text;
+    uint64_t number;
+    if (!s_digits(&p, &number) || *p || number > S_COUNT_MAX)
+        return ZMESH_EINVAL;
+    *count = number;
+    return 0;
+}
+
+int
+zmesh__relay_parse_sync(const char *text, zmesh__store_sync_t *sync,
+                        uint32_t *interval_ms)
+{
+    if (!text || !sync || !interval_ms)
+        return ZMESH_EINVAL;
+    if (strcmp(text, "always") == 0 || strcmp(text, "never") == 0) {
+        *sync =
+            text[0] == 'a' ? ZMESH__STORE_SYNC_ALWAYS : ZMESH__STORE_SYNC_NEVER;
+        *interval_ms = 0;
+        return 0;
+    }
+    static const char prefix[] = "interval:";
+    if (strncmp(text, prefix, sizeof prefix - 1) != 0)
+        return ZMESH_EINVAL;
+    const char *value = text + sizeof prefix - 1;
+    uint64_t ms;
+    const char *p = value;
+    bool plain = s_digits(&p, &ms) && *p == '\0';
+    if (!plain && zmesh__relay_parse_duration(value, &ms) != 0)
+        return ZMESH_EINVAL;
+    if (ms < 1 || ms > S_SYNC_INTERVAL_MAX)
+        return ZMESH_EINVAL;
+    *sync = ZMESH__STORE_SYNC_INTERVAL;
+    *interval_ms = (uint32_t)ms;
+    return 0;
+}
+
+void
+zmesh__relay_sync_text(zmesh__store_sync_t sync, uint32_t interval_ms,
+                       char *out, size_t out_size)
+{
+    switch (sync) {
+    case ZMESH__STORE_SYNC_ALWAYS: snprintf(out, out_size, "always"); return;
+    case ZMESH__STORE_SYNC_NEVER: snprintf(out, out_size, "never"); return;
+    case ZMESH__STORE_SYNC_INTERVAL:
+        snprintf(out, out_size, "interval:%" PRIu32,
+                 interval_ms ? interval_ms
+                             : ZMESH__STORE_SYNC_INTERVAL_DEFAULT);
+        return;
+    }
+    snprintf(out, out_size, "?");
+}
+
+bool
+zmesh__relay_stream_name_ok(const char *name)
+{
+    if (!name)
+        return false;
+    size_t n = strlen(name);
+    if (n < 1 || n > ZMESH__RELAY_STREAM_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || c == '_' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Configuration                                                           */
+
+void
+zmesh__relay_config_init(zmesh__relay_config_t *config)
+{
+    memset(config, 0, sizeof *config);
+    config->discovery = ZMESH_DISCOVERY_HOST;
+}
+
+static void
+s_stream_config_clear(zmesh__relay_stream_config_t *stream)
+{
+    for (size_t i = 0; i < stream->patterns_count; i++)
+        free(stream->patterns[i]);
+    stream->patterns_count = 0;
+}
+
+void
+zmesh__relay_config_clear(zmesh__relay_config_t *config)
+{
+    if (!config)
+        return;
+    free(config->dir);
+    free(config->mesh);
+    free(config->agent_name);
+    free(config->interface_name);
+    free(config->multicast_group);
+    for (size_t i = 0; i < config->seeds_count; i++)
+        free(config->seeds[i]);
+    for (size_t i = 0; i < config->streams_count; i++)
+        s_stream_config_clear(&config->streams[i]);
+    free(config->streams);
+    for (size_t i = 0; i < config->pending_count; i++) {
+        free(config->pending[i].key);
+        free(config->pending[i].stream);
+        free(config->pending[i].value);
+        free(config->pending[i].source);
+    }
+    free(config->pending);
+    zmesh__relay_config_init(config);
+}
+
+static zmesh__relay_stream_config_t *
+s_stream_find(zmesh__relay_config_t *config, const char *name)
+{
+    for (size_t i = 0; i < config->streams_count; i++)
+        if (strcmp(config->streams[i].name, name) == 0)
+            return &config->streams[i];
+    return NULL;
+}
+
+/*  Replaces *slot with a copy of value. */
+static int
+s_set_string(char **slot, const char *value)
+{
+    char *copy = strdup(value);
+    if (!copy)
+        return ZMESH_ENOMEM;
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+static bool
+s_is_storage_key(const char *key)
+{
+    return strcmp(key, "max-age") == 0 || strcmp(key, "max-bytes") == 0 ||
+           strcmp(key, "max-events") == 0 || strcmp(key, "sync") == 0 ||
+           strcmp(key, "segment-bytes") == 0;
+}
+
+/*  Parses a storage key's VALUE into `limits`. */
+static int
+s_limits_set(zmesh__relay_limits_t *limits, const char *key, const char *value,
+             const char *source, char *err, size_t err_size)
+{
+    uint64_t number;
+    if (strcmp(key, "max-age") == 0) {
+        if (zmesh__relay_parse_duration(value, &number) != 0)
+            return s_err(err, err_size,
+                         "%s: '%s' is not a duration (e.g. 90s, 15m, 2h, 7d, "
+                         "1h30m; 0 for no limit)",
+                         source, value);
+        limits->max_age_ms = number;
+        limits->set |= ZMESH__RELAY_SET_MAX_AGE;
+    } else if (strcmp(key, "max-bytes") == 0) {
+        if (zmesh__relay_parse_size(value, &number) != 0)
+            return s_err(err, err_size,
+                         "%s: '%s' is not a size (e.g. 512M, 10G, 1048576; "
+                         "0 for no limit)",
+                         source, value);
+        limits->max_bytes = number;
+        limits->set |= ZMESH__RELAY_SET_MAX_BYTES;
+    } else if (strcmp(key, "max-events") == 0) {
+        if (zmesh__relay_parse_count(value, &number) != 0)
+            return s_err(err, err_size,
+                         "%s: '%s' is not a whole number of events (0 for no "
+                         "limit)",
+                         source, value);
+        limits->max_events = number;
+        limits->set |= ZMESH__RELAY_SET_MAX_EVENTS;
+    } else if (strcmp(key, "segment-bytes") == 0) {
+        if (zmesh__relay_parse_size(value, &number) != 0 ||
+            number < S_SEGMENT_MIN || number > S_SEGMENT_MAX)
+            return s_err(err, err_size,
+                         "%s: '%s' is not a segment size from 64 bytes to "
+                         "1T (e.g. 64M)",
+                         source, value);
+        limits->segment_bytes = number;
+        limits->set |= ZMESH__RELAY_SET_SEGMENT;
+    } else {
+        zmesh__store_sync_t sync;
+        uint32_t interval;
+        if (zmesh__relay_parse_sync(value, &sync, &interval) != 0)
+            return s_err(err, err_size,
+                         "%s: '%s' is not a sync policy: always, never or "
+                         "interval:MS (MS from 1 to 3600000)",
+                         source, value);
+        limits->sync = sync;
+        limits->sync_interval_ms = interval;
+        limits->set |= ZMESH__RELAY_SET_SYNC;
+    }
+    return 0;
+}
+
+/*  Splits "NAME:VALUE" for a storage key: true with *colon at the ':' when
+    the text names a stream, false when it is a plain VALUE. */
+static bool
+s_split_stream_value(const char *key, const char *value, const char **colon)
+{
+    zmesh__store_sync_t sync;
+    uint32_t interval;
+    // "interval:500" is a policy, not stream "interval".
+    if (strcmp(key, "sync") == 0 &&
+        zmesh__relay_parse_sync(value, &sync, &interval) == 0)
+        return false;
+    *colon = strchr(value, ':');
+    return *colon != NULL;
+}
+
+static int
+s_pending_add(zmesh__relay_config_t *config, const char *key,
+              const char *stream, size_t stream_size, const char *value,
+              const char *source)
+{
+    zmesh__relay_pending_t *grown = realloc(
+        config->pending, (config->pending_count + 1) * sizeof *config->pending);
+    if (!grown)
+        return ZMESH_ENOMEM;
+    config->pending = grown;
+    zmesh__relay_pending_t *p = &config->pending[config->pending_count];
+    p->key = strdup(key);
+    p->stream = strndup(stream, stream_size);
+    p->value = strdup(value);
+    p->source = strdup(source);
+    if (!p->key || !p->stream || !p->value || !p->source) {
+        free(p->key);
+        free(p->stream);
+        free(p->value);
+        free(p->source);
+        return ZMESH_ENOMEM;
+    }
+    config->pending_count++;
+    return 0;
+}
+
+static int
+s_storage_set(zmesh__relay_config_t *config, const char *key, const char *value,
+              const char *source, char *err, size_t err_size)
+{
+    const char *colon = NULL;
+    if (!s_split_stream_value(key, value, &colon))
+        return s_limits_set(&config->defaults, key, value, source, err,
+                            err_size);
+    char name[ZMESH__RELAY_STREAM_NAME_MAX + 1];
+    size_t name_size = (size_t)(colon - value);
+    if (name_size == 0 || name_size > ZMESH__RELAY_STREAM_NAME_MAX)
+        return s_err(err, err_size,
+                     "%s: '%s' is neither a value nor STREAM:VALUE with a "
+                     "stream name of 1 to 64 characters",
+                     source, value);
+    memcpy(name, value, name_size);
+    name[name_size] = '\0';
+    if (!zmesh__relay_stream_name_ok(name))
+        return s_err(err, err_size,
+                     "%s: '%s' is not a stream name (letters, digits, '_' "
+                     "and '-')",
+                     source, name);
+    // The value is checked now, so the message points at the flag; it is
+    // applied at check time, when every stream is known.
+    zmesh__relay_limits_t scratch = {0};
+    int rc = s_limits_set(&scratch, key, colon + 1, source, err, err_size);
+    if (rc != 0)
+        return rc;
+    if (s_pending_add(config, key, name, name_size, colon + 1, source) != 0)
+        return s_err(err, err_size, "out of memory");
+    return 0;
+}
+
+/*  Adds the patterns in `list` (separated by commas, and by white space
+    when `spaces`) to a stream. */
+static int
+s_add_patterns(zmesh__relay_stream_config_t *stream, const char *list,
+               bool spaces, const char *source, char *err, size_t err_size)
+{
+    const char *p = list;
+    size_t added = 0;
+    for (;;) {
+        while (*p == ',' || (spaces && (*p == ' ' || *p == '\t')))
+            p++;
+        if (!*p)
+            break;
+        const char *end = p;
+        while (*end && *end != ',' &&
+               !(spaces && (*end == ' ' || *end == '\t')))
+            end++;
+        size_t size = (size_t)(end - p);
+        if (zmesh__pattern_check(p, size) != 0)
+            return s_err(err, err_size,
+                         "%s: '%.*s' is not a topic pattern (tokens "
+                         "separated by '.', '*' for one token, '>' last for "
+                         "the rest, e.g. orders.>)",
+                         source, (int)(size > 300 ? 300 : size), p);
+        for (size_t i = 0; i < stream->patterns_count; i++)
+            if (strlen(stream->patterns[i]) == size &&
+                memcmp(stream->patterns[i], p, size) == 0)
+                return s_err(err, err_size,
+                             "%s: pattern '%.*s' is given twice for stream "
+                             "'%s'",
+                             source, (int)size, p, stream->name);
+        if (stream->patterns_count == ZMESH__RELAY_PATTERNS_MAX)
+            return s_err(err, err_size,
+                         "%s: stream '%s' has more than %d patterns", source,
+                         stream->name, ZMESH__RELAY_PATTERNS_MAX);
+        char *copy = strndup(p, size);
+        if (!copy)
+            return s_err(err, err_size, "out of memory");
+        stream->patterns[stream->patterns_count++] = copy;
+        added++;
+        p = end;
+    }
+    if (added == 0)
+        return s_err(err, err_size, "%s: no pattern given", source);
+    return 0;
+}
+
+static zmesh__relay_stream_config_t *
+s_stream_add(zmesh__relay_config_t *config, const char *name,
+             const char *source, char *err, size_t err_size)
+{
+    if (!zmesh__relay_stream_name_ok(name)) {
+        s_err(err, err_size,
+              "%s: '%s' is not a stream name (1 to 64 letters, digits, '_' "
+              "and '-')",
+              source, name);
+        return NULL;
+    }
+    if (s_stream_find(config, name)) {
+        s_err(err, err_size, "%s: stream '%s' is defined twice", source, name);
+        return NULL;
+    }
+    if (config->streams_count == ZMESH__RELAY_STREAMS_MAX) {
+        s_err(err, err_size, "%s: more than %d streams", source,
+              ZMESH__RELAY_STREAMS_MAX);
+        return NULL;
+    }
+    zmesh__relay_stream_config_t *grown = realloc(
+        config->streams, (config->streams_count + 1) * sizeof *config->streams);
+    if (!grown) {
+        s_err(err, err_size, "out of memory");
+        return NULL;
+    }
+    config->streams = grown;
+    zmesh__relay_stream_config_t *stream =
+        &config->streams[config->streams_count++];
+    memset(stream, 0, sizeof *stream);
+    strcpy(stream->name, name);
+    return stream;
+}
+
+/*  "NAME=PATTERN[,PATTERN...]" */
+static int
+s_stream_spec(zmesh__relay_config_t *config, const char *spec,
+              const char *source, char *err, size_t err_size)
+{
+    const char *equals = strchr(spec, '=');
+    if (!equals)
+        return s_err(err, err_size,
+                     "%s: '%s' is not NAME=PATTERN[,PATTERN...] (e.g. "
+                     "orders='orders.>')",
+                     source, spec);
+    char name[ZMESH__RELAY_STREAM_NAME_MAX + 2];
+    size_t name_size = (size_t)(equals - spec);
+    if (name_size > ZMESH__RELAY_STREAM_NAME_MAX)
+        name_size = ZMESH__RELAY_STREAM_NAME_MAX + 1; // refused below
+    memcpy(name, spec, name_size);
+    name[name_size] = '\0';
+    zmesh__relay_stream_config_t *stream =
+        s_stream_add(config, name, source, err, err_size);
+    if (!stream)
+        return ZMESH_EINVAL;
+    int rc = s_add_patterns(stream, equals + 1, false, source, err, err_size);
+    if (rc != 0) {
+        s_stream_config_clear(stream);
+        config->streams_count--;
+    }
+    return rc;
+}
+
+static int
+s_parse_port(const char *value, int *port)
+{
+    uint64_t number;
+    const char *p = value;
+    if (!s_digits(&p, &number) || *p || number < 1 || number > 65535)
+        return ZMESH_EINVAL;
+    *port = (int)number;
+    return 0;
+}
+
+/*  Milliseconds: a plain number of ms, or a duration. */
+static int
+s_parse_ms(const char *value, int *ms)
+{
+    uint64_t number;
+    const char *p = value;
+    bool plain = s_digits(&p, &number) && *p == '\0';
+    if (!plain && zmesh__relay_parse_duration(value, &number) != 0)
+        return ZMESH_EINVAL;
+    if (number > INT_MAX)
+        return ZMESH_EINVAL;
+    *ms = (int)number;
+    return 0;
+}
+
+int
+zmesh__relay_config_set(zmesh__relay_config_t *config, const char *key,
+                        const char *value, const char *source, char *err,
+                        size_t err_size)
+{
+    if (!config || !key || !value || !source)
+        return s_err(err, err_size, "invalid argument");
+    config->checked = false;
+    if (s_is_storage_key(key))
+        return s_storage_set(config, key, value, source, err, err_size);
+    if (strcmp(key, "stream") == 0)
+        return s_stream_spec(config, value, source, err, err_size);
+    if (strcmp(key, "seed") == 0) {
+        if (config->seeds_count == ZMESH__RELAY_SEEDS_MAX)
+            return s_err(err, err_size, "%s: more than %d seeds", source,
+                         ZMESH__RELAY_SEEDS_MAX);
+        char *copy = strdup(value);
+        if (!copy)
+            return s_err(err, err_size, "out of memory");
+        config->seeds[config->seeds_count++] = copy;
+        return 0;
+    }
+    if (strcmp(key, "dir") == 0) {
+        if (!*value || strlen(value) > S_PATH_MAX)
+            return s_err(err, err_size, "%s: '%s' is not a usable directory",
+                         source, value);
+        return s_set_string(&config->dir, value) == 0
+                   ? 0
+                   : s_err(err, err_size, "out of memory");
+    }
+    char **text = strcmp(key, "mesh") == 0        ? &config->mesh
+                  : strcmp(key, "name") == 0      ? &config->agent_name
+                  : strcmp(key, "interface") == 0 ? &config->interface_name
+                  : strcmp(key, "multicast-group") == 0
+                      ? &config->multicast_group
+                      : NULL;
+    if (text) {
+        // The agent checks these names when the relay is created.
+        if (!*value)
+            return s_err(err, err_size, "%s: the value is empty", source);
+        return s_set_string(text, value) == 0
+                   ? 0
+                   : s_err(err, err_size, "out of memory");
+    }
+    if (strcmp(key, "beacon-port") == 0) {
+        if (s_parse_port(value, &config->beacon_port) != 0)
+            return s_err(err, err_size,
+                         "%s: '%s' is not a port number (1-65535)", source,
+                         value);
+        return 0;
+    }
+    if (strcmp(key, "beacon-interval") == 0 ||
+        strcmp(key, "peer-timeout") == 0) {
+        int *slot = key[0] == 'b' ? &config->beacon_interval_ms
+                                  : &config->peer_timeout_ms;
+        if (s_parse_ms(value, slot) != 0 || *slot == 0)
+            return s_err(err, err_size,
+                         "%s: '%s' is not a time (milliseconds, or e.g. 2s)",
+                         source, value);
+        return 0;
+    }
+    if (strcmp(key, "max-msg-size") == 0) {
+        uint64_t bytes;
+        if (zmesh__relay_parse_size(value, &bytes) != 0 || bytes < 4096 ||
+            bytes > ZMESH__STORE_RECORD_LIMIT - ZMESH__FRAME_OVERHEAD)
+            return s_err(err, err_size,
+                         "%s: '%s' is not a message size from 4K to 63M",
+                         source, value);
+        config->max_msg_size = (size_t)bytes;
+        return 0;
+    }
+    if (strcmp(key, "discovery") == 0) {
+        static const char *names[] = {"host", "lan", "multicast", "none"};
+        for (int i = 0; i < 4; i++)
+            if (strcmp(value, names[i]) == 0) {
+                config->discovery = (zmesh_discovery_t)i;
+                return 0;
+            }
+        return s_err(err, err_size,
+                     "%s: '%s' is not one of host, lan, multicast or none",
+                     source, value);
+    }
+    return s_err(err, err_size, "%s: unknown setting '%s'", source, key);
+}
+
+/*  Trims white space at both ends, in place. */
+static char *
+s_trim(char *text)
+{
+    while (*text == ' ' || *text == '\t' || *text == '\r')
+        text++;
+    size_t n = strlen(text);
+    while (n > 0 &&
+           (text[n - 1] == ' ' || text[n - 1] == '\t' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    return text;
+}
+
+/*  One line of a [stream NAME] section. */
+static int
+s_stream_line(zmesh__relay_config_t *config,
+              zmesh__relay_stream_config_t *stream, const char *key,
+              const char *value, const char *source, char *err, size_t err_size)
+{
+    if (strcmp(key, "patterns") == 0)
+        return s_add_patterns(stream, value, true, source, err, err_size);
+    if (strcmp(key, "pattern") == 0) {
+        // One pattern, whole: the way to give one that holds a comma.
+        if (zmesh__pattern_check(value, strlen(value)) != 0)
+            return s_err(err, err_size, "%s: '%s' is not a topic pattern",
+                         source, value);
+        char *copy = strdup(value);
+        if (!copy)
+            return s_err(err, err_size, "out of memory");
+        for (size_t i = 0; i < stream->patterns_count; i++)
+            if (strcmp(stream->patterns[i], value) == 0) {
+                free(copy);
+                return s_err(err, err_size,
+                             "%s: pattern '%s' is given twice for stream "
+                             "'%s'",
+                             source, value, stream->name);
+            }
+        if (stream->patterns_count == ZMESH__RELAY_PATTERNS_MAX) {
+            free(copy);
+            return s_err(err, err_size, "%s: more than %d patterns", source,
+                         ZMESH__RELAY_PATTERNS_MAX);
+        }
+        stream->patterns[stream->patterns_count++] = copy;
+        return 0;
+    }
+    if (s_is_storage_key(key))
+        return s_limits_set(&stream->limits, key, value, source, err, err_size);
+    (void)config;
+    return s_err(err, err_size,
+                 "%s: '%s' does not belong in a [stream] section (patterns, "
+                 "pattern, max-age, max-bytes, max-events, sync, "
+                 "segment-bytes)",
+                 source, key);
+}
+
+int
+zmesh__relay_config_parse(zmesh__relay_config_t *config, const char *text,
+                          size_t size, const char *source, char *err,
+                          size_t err_size)
+{
+    if (!config || (!text && size) || !source)
+        return s_err(err, err_size, "invalid argument");
+    if (size > 0 && memchr(text, '\0', size))
+        return s_err(err, err_size, "%s: holds a NUL byte; not a text file",
+                     source);
+    zmesh__relay_stream_config_t *section = NULL;
+    size_t section_index = 0;
+    size_t at = 0, number = 0;
+    char line[4096 + 2];
+    char where[S_PATH_MAX + 32];
+    while (at < size) {
+        number++;
+        const char *end = memchr(text + at, '\n', size - at);
+        size_t len = end ? (size_t)(end - (text + at)) : size - at;
+        snprintf(where, sizeof where, "%s:%zu", source, number);
+        if (len > 4096)
+            return s_err(err, err_size, "%s: line longer than 4096 bytes",
+                         where);
+        memcpy(line, text + at, len);
+        line[len] = '\0';
+        at += len + (end ? 1 : 0);
+        char *content = s_trim(line);
+        if (!*content || *content == '#' || *content == ';')
+            continue;
+        // The stream being filled is found again by index: adding a
+        // stream may move the array.
+        section = section ? &config->streams[section_index] : NULL;
+        if (*content == '[') {
+            size_t n = strlen(content);
+            if (content[n - 1] != ']')
+                return s_err(err, err_size,
+                             "%s: a section header is [stream NAME]", where);
+            content[n - 1] = '\0';
+            char *inner = s_trim(content + 1);
+            if (strncmp(inner, "stream", 6) != 0 ||
+                (inner[6] != ' ' && inner[6] != '\t'))
+                return s_err(err, err_size,
+                             "%s: unknown section '[%s]'; sections are "
+                             "[stream NAME]",
+                             where, inner);
+            char *name = s_trim(inner + 6);
+            section = s_stream_add(config, name, where, err, err_size);
+            if (!section)
+                return ZMESH_EINVAL;
+            section_index = (size_t)(section - config->streams);
+            continue;
+        }
+        char *equals = strchr(content, '=');
+        if (!equals)
+            return s_err(err, err_size,
+                         "%s: expected 'key = value', '[stream NAME]' or a "
+                         "# comment",
+                         where);
+        *equals = '\0';
+        char *key = s_trim(content);
+        char *value = s_trim(equals + 1);
+        if (!*key)
+            return s_err(err, err_size, "%s: the key is missing", where);
+        int rc;
+        if (section)
+            rc = s_stream_line(config, section, key, value, where, err,
+                               err_size);
+        else if (strcmp(key, "config") == 0)
+            rc =
+                s_err(err, err_size,
+                      "%s: a configuration file cannot include another", where);
+        else
+            rc = zmesh__relay_config_set(config, key, value, where, err,
+                                         err_size);
+        if (rc != 0)
+            return rc;
+    }
+    config->checked = false;
+    return 0;
+}
+
+int
+zmesh__relay_config_load(zmesh__relay_config_t *config, const char *path,
+                         char *err, size_t err_size)
+{
+    if (!config || !path)
+        return s_err(err, err_size, "invalid argument");
+    FILE *file = fopen(path, "rb");
+    if (!file) {
+        s_err(err, err_size, "--config: cannot read '%s': %s", path,
+              strerror(errno));
+        return ZMESH_ESYS;
+    }
+    char *text = malloc(ZMESH__RELAY_CONFIG_FILE_MAX + 1);
+    if (!text) {
+        fclose(file);
+        return s_err(err, err_size, "out of memory");
+    }
+    size_t size = fread(text, 1, ZMESH__RELAY_CONFIG_FILE_MAX + 1, file);
+    bool failed = ferror(file);
+    int saved = errno;
+    fclose(file);
+    int rc;
+    if (failed) {
+        s_err(err, err_size, "--config: cannot read '%s': %s", path,
+              strerror(saved));
+        rc = ZMESH_ESYS;
+    } else if (size > ZMESH__RELAY_CONFIG_FILE_MAX)
+        rc = s_err(err, err_size, "--config: '%s' is larger than 1 MiB", path);
+    else
+        rc = zmesh__relay_config_parse(config, text, size, path, err, err_size);
+    free(text);
+    return rc;
+}
+
+/*  Whether `path` can be a directory the relay writes: an existing
+    writable directory, or missing under one (any number of levels). */
+static int
+s_check_dir(const char *path, const char *what, char *err, size_t err_size)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return s_err(err, err_size, "%s: '%s' is not a directory", what,
+                         path);
+        if (access(path, W_OK | X_OK) != 0)
+            return s_err(err, err_size, "%s: directory '%s' is not writable",
+                         what, path);
+        return 0;
+    }
+    if (errno == ENOTDIR)
+        return s_err(err, err_size,
+                     "%s: '%s' cannot be made: part of the path is not a "
+                     "directory",
+                     what, path);
+    if (errno != ENOENT)
+        return s_err(err, err_size, "%s: cannot use '%s': %s", what, path,
+                     strerror(errno));
+    char parent[S_PATH_MAX + 2];
+    snprintf(parent, sizeof parent, "%s", path);
+    for (int level = 0; level < S_PATH_MAX; level++) {
+        size_t n = strlen(parent);
+        while (n > 1 && parent[n - 1] == '/')
+            parent[--n] = '\0';
+        char *slash = strrchr(parent, '/');
+        if (!slash)
+            strcpy(parent, ".");
+        else if (slash == parent)
+            parent[1] = '\0';
+        else
+            *slash = '\0';
+        if (stat(parent, &st) == 0) {
+            if (!S_ISDIR(st.st_mode))
+                return s_err(err, err_size,
+                             "%s: '%s' cannot be made: '%s' is not a "
+                             "directory",
+                             what, path, parent);
+            if (access(parent, W_OK | X_OK) != 0)
+                return s_err(err, err_size,
+                             "%s: '%s' cannot be made: directory '%s' is "
+                             "not writable",
+                             what, path, parent);
+            return 0;
+        }
+        if (errno != ENOENT)
+            return s_err(err, err_size, "%s: '%s' cannot be made: %s", what,
+                         path, strerror(errno));
+        if (strcmp(parent, ".") == 0 || strcmp(parent, "/") == 0)
+            break;
+    }
+    return s_err(err, err_size, "%s: '%s' cannot be made", what, path);
+}
+
+/*  The "relay.streams" header value: the names, or "*" when they do not
+    fit (readers then ask $relay.info). */
+static void
+s_streams_header(const zmesh__relay_config_t *config,
+                 char out[S_HEADER_MAX + 1])
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < config->streams_count; i++) {
+        size_t n = strlen(config->streams[i].name);
+        if (used + (i > 0) + n > S_HEADER_MAX) {
+            strcpy(out, "*");
+            return;
+        }
+        if (i > 0)
+            out[used++] = ',';
+        memcpy(out + used, config->streams[i].name, n + 1);
+        used += n;
+    }
+}
+
+int
+zmesh__relay_config_check(zmesh__relay_config_t *config, char *err,
+                          size_t err_size)
+{
+    if (!config)
+        return s_err(err, err_size, "invalid argument");
+    for (size_t i = 0; i < config->pending_count; i++) {
+        zmesh__relay_pending_t *p = &config->pending[i];
+        zmesh__relay_stream_config_t *stream = s_stream_find(config, p->stream);
+        if (!stream)
+            return s_err(err, err_size, "%s: there is no stream '%s'",
+                         p->source, p->stream);
+        int rc = s_limits_set(&stream->limits, p->key, p->value, p->source, err,
+                              err_size);
+        if (rc != 0)
+            return rc;
+    }
+    if (!config->dir)
+        return s_err(err, err_size,
+                     "no --dir given: say where the streams are stored");
+    if (config->streams_count == 0)
+        return s_err(err, err_size,
+                     "no stream given: add --stream NAME=PATTERN (or a "
+                     "[stream NAME] section in the --config file)");
+    for (size_t i = 0; i < config->streams_count; i++)
+        if (config->streams[i].patterns_count == 0)
+            return s_err(err, err_size,
+                         "stream '%s' has no patterns: give 'patterns = ...' "
+                         "in its section",
+                         config->streams[i].name);
+    bool needs_interface = config->discovery == ZMESH_DISCOVERY_LAN ||
+                           config->discovery == ZMESH_DISCOVERY_MULTICAST;
+    if (needs_interface && !config->interface_name)
+        return s_err(err, err_size, "--discovery %s needs --interface",
+                     config->discovery == ZMESH_DISCOVERY_LAN ? "lan"
+                                                              : "multicast");
+    if (config->interface_name && config->discovery == ZMESH_DISCOVERY_HOST)
+        return s_err(err, err_size,
+                     "--interface applies to --discovery lan, multicast or "
+                     "none, not host");
+    if (config->interface_name) {
+        struct in_addr address;
+        if (inet_pton(AF_INET, config->interface_name, &address) != 1 &&
+            if_nametoindex(config->interface_name) == 0)
+            return s_err(err, err_size,
+                         "--interface: there is no interface '%s'",
+                         config->interface_name);
+    }
+    int rc = s_check_dir(config->dir, "--dir", err, err_size);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < config->streams_count; i++) {
+        char path[S_PATH_MAX + ZMESH__RELAY_STREAM_NAME_MAX + 2];
+        snprintf(path, sizeof path, "%s/%s", config->dir,
+                 config->streams[i].name);
+        char what[ZMESH__RELAY_STREAM_NAME_MAX + 16];
+        snprintf(what, sizeof what, "stream '%s'", config->streams[i].name);
+        rc = s_check_dir(path, what, err, err_size);
+        if (rc != 0)
+            return rc;
+    }
+    config->checked = true;
+    return 0;
+}
+
+void
+zmesh__relay_store_config(const zmesh__relay_config_t *config, size_t i,
+                          zmesh__store_config_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const zmesh__relay_limits_t *own = &config->streams[i].limits;
+    const zmesh__relay_limits_t *all = &config->defaults;
+#define S_PICK(bit, field)                                                     \
+    (own->set & (bit) ? own->field : all->set & (bit) ? all->field : 0)
+    out->max_age_ms = S_PICK(ZMESH__RELAY_SET_MAX_AGE, max_age_ms);
+    out->max_bytes = S_PICK(ZMESH__RELAY_SET_MAX_BYTES, max_bytes);
+    out->max_events = S_PICK(ZMESH__RELAY_SET_MAX_EVENTS, max_events);
+    out->segment_bytes = S_PICK(ZMESH__RELAY_SET_SEGMENT, segment_bytes);
+    out->sync = S_PICK(ZMESH__RELAY_SET_SYNC, sync);
+    out->sync_interval_ms = S_PICK(ZMESH__RELAY_SET_SYNC, sync_interval_ms);
+#undef S_PICK
+    // A stored frame is an event as big as the agent accepts, plus its
+    // topic and meta.
+    size_t max_msg = config->max_msg_size ? config->max_msg_size : 1048576;
+    uint64_t record = (uint64_t)max_msg + ZMESH__FRAME_OVERHEAD;
+    out->max_record = record > ZMESH__STORE_RECORD_MAX_DEFAULT
+                          ? (uint32_t)record
+                          : ZMESH__STORE_RECORD_MAX_DEFAULT;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  $relay.read requests                                                    */
+
+static bool
+s_key_is(const msgpack_object *key, const char *name)
+{
+    size_t n = strlen(name);
+    return key->via.str.size == n && memcmp(key->via.str.ptr, name, n) == 0;
+}
+
+static int
+s_proto(char *err, size_t err_size, const char *text)
+{
+    s_err(err, err_size, "%s", text);
+    return ZMESH_EPROTO;
+}
+
+static int
+s_read_fields(const msgpack_object *map, zmesh__relay_read_t *read, char *err,
+              size_t err_size)
+{
+    static const char *known[] = {"stream", "from", "since", "max", "bytes"};
+    unsigned seen = 0;
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *key = &map->via.map.ptr[i].key;
+        const msgpack_object *value = &map->via.map.ptr[i].val;
+        if (key->type != MSGPACK_OBJECT_STR)
+            return s_proto(err, err_size, "request keys must be strings");
+        int which = -1;
+        for (int k = 0; k < 5; k++)
+            if (s_key_is(key, known[k]))
+                which = k;
+        if (which < 0)
+            continue; // later versions may add keys (proto/relay.md)
+        if (seen & (1u << which)) {
+            s_err(err, err_size, "key \"%s\" is given twice", known[which]);
+            return ZMESH_EPROTO;
+        }
+        seen |= 1u << which;
+        bool uint = value->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+        switch (which) {
+        case 0:
+            if (value->type != MSGPACK_OBJECT_STR ||
+                value->via.str.size > ZMESH__RELAY_STREAM_NAME_MAX)
+                return s_proto(err, err_size,
+                               "\"stream\" must be a stream name");
+            memcpy(read->stream, value->via.str.ptr, value->via.str.size);
+            read->stream[value->via.str.size] = '\0';
+            if (!zmesh__relay_stream_name_ok(read->stream))
+                return s_proto(err, err_size,
+                               "\"stream\" must be a stream name");
+            break;
+        case 1:
+            if (!uint)
+                return s_proto(err, err_size,
+                               "\"from\" must be a relay sequence number "
+                               "(an unsigned integer)");
+            read->has_from = true;
+            read->from = value->via.u64;
+            break;
+        case 2:
+            if (value->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+                read->since_us = value->via.i64;
+            else if (uint && value->via.u64 <= INT64_MAX)
+                read->since_us = (int64_t)value->via.u64;
+            else
+                return s_proto(err, err_size,
+                               "\"since\" must be microseconds since the "
+                               "epoch (an integer)");
+            read->has_since = true;
+            break;
+        case 3:
+            if (!uint || value->via.u64 < 1 ||
+                value->via.u64 > ZMESH__RELAY_READ_MAX)
+                return s_proto(err, err_size,
+                               "\"max\" must be an integer from 1 to 1000");
+            read->max = (uint32_t)value->via.u64;
+            break;
+        case 4:
+            if (!uint || value->via.u64 < ZMESH__RELAY_READ_BYTES_MIN)
+                return s_proto(err, err_size,
+                               "\"bytes\" must be an integer of at least "
+                               "4096");
+            read->bytes = value->via.u64;
+            break;
+        }
+    }
+    if (!(seen & 1u))
+        return s_proto(err, err_size, "\"stream\" is missing");
+    if (read->has_from && read->has_since)
+        return s_proto(err, err_size, "give \"from\" or \"since\", not both");
+    return 0;
+}
+
+int
+zmesh__relay_read_decode(const void *payload, size_t size,
+                         zmesh__relay_read_t *read, char *err, size_t err_size)
+{
+    if (!read || (!payload && size))
+        return s_proto(err, err_size, "invalid argument");
+    zmesh__relay_read_t result = {.max = ZMESH__RELAY_READ_DEFAULT};
+    if (size == 0)
+        return s_proto(err, err_size, "the request is empty");
+    if (size > ZMESH__RELAY_REQUEST_MAX)
+        return s_proto(err, err_size, "the request is larger than 4096 bytes");
+    // Well-formedness first: msgpack-c would allocate for counts the
+    // bytes cannot hold (codec.c says why).
+    if (zmesh__msgpack_check(payload, size) != 0)
+        return s_proto(err, err_size, "the request is not one msgpack object");
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init(&unpacked);
+    size_t offset = 0;
+    int rc;
+    if (msgpack_unpack_next(&unpacked, payload, size, &offset) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        offset != size)
+        rc = s_proto(err, err_size, "the request is not one msgpack object");
+    else if (unpacked.data.type != MSGPACK_OBJECT_MAP)
+        rc = s_proto(err, err_size,
+                     "the request must be a map such as {\"stream\": NAME}");
+    else
+        rc = s_read_fields(&unpacked.data, &result, err, err_size);
+    msgpack_unpacked_destroy(&unpacked);
+    if (rc == 0)
+        *read = result;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  The relay                                                               */
+
+/*  What a stream has stored of one (publisher, topic). */
+typedef struct {
+    uint64_t last;     /* last sequence stored, or named by a gap record */
+    int64_t stored_us; /* when that was stored */
+} s_last_t;
+
+typedef struct {
+    char name[ZMESH__RELAY_STREAM_NAME_MAX + 1];
+    char *patterns[ZMESH__RELAY_PATTERNS_MAX];
+    size_t pattern_sizes[ZMESH__RELAY_PATTERNS_MAX];
+    size_t patterns_count;
+    zmesh__store_config_t store_config;
+    char *path;
+    zmesh__store_t *store;
+    zhashx_t *last; /* "<publisher hex> <topic>" -> s_last_t */
+    zmesh__relay_stream_stats_t stats;
+    bool dirty;       /* appended since the last commit */
+    int64_t retry_ms; /* when appends may be tried again */
+} s_stream_t;
+
+struct zmesh__relay {
+    char *dir;
+    size_t max_msg_size;
+    zmesh_agent_t *agent;
+    s_stream_t *streams;
+    size_t streams_count;
+    zhashx_t *names; /* publisher id hex -> name */
+    int names_fd;
+    bool names_failed;
+    uint8_t *frame; /* the frame being stored */
+    size_t frame_cap;
+    msgpack_sbuffer reply;
+    msgpack_sbuffer events;
+    int64_t next_retention_ms;
+    bool opened;
+    bool started;
+    uint64_t requests;
+    uint64_t bad_requests;
+    zmesh__log_limit_t gap_limit;
+    zmesh__log_limit_t hole_limit;
+    zmesh__log_limit_t request_limit;
+    zmesh__log_limit_t store_limit;
+};
+
+static void
+s_last_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static void
+s_name_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static int
+s_agent_configure(zmesh__relay_t *self, const zmesh__relay_config_t *config,
+                  char *err, size_t err_size)
+{
+    zmesh_agent_t *agent = self->agent;
+    int rc;
+    if (config->mesh && (rc = zmesh_agent_set_mesh(agent, config->mesh)) != 0)
+        return s_err(err, err_size, "--mesh: '%s' is not a mesh name (%s)",
+                     config->mesh, zmesh_strerror(rc));
+    rc = zmesh_agent_set_discovery(agent, config->discovery,
+                                   config->interface_name);
+    if (rc != 0)
+        return s_err(err, err_size, "--interface: '%s' cannot be used (%s)",
+                     config->interface_name ? config->interface_name : "",
+                     zmesh_strerror(rc));
+    if (config->multicast_group && (rc = zmesh_agent_set_multicast_group(
+                                        agent, config->multicast_group)) != 0)
+        return s_err(err, err_size,
+                     "--multicast-group: '%s' is not an IPv4 multicast "
+                     "group (%s)",
+                     config->multicast_group, zmesh_strerror(rc));
+    if (config->beacon_port &&
+        (rc = zmesh_agent_set_beacon_port(agent, config->beacon_port)) != 0)
+        return s_err(err, err_size, "--beacon-port %d: %s", config->beacon_port,
+                     zmesh_strerror(rc));
+    if (config->beacon_interval_ms &&
+        (rc = zmesh_agent_set_beacon_interval(agent,
+                                              config->beacon_interval_ms)) != 0)
+        return s_err(err, err_size,
+                     "--beacon-interval %d ms: out of range (10..60000)",
+                     config->beacon_interval_ms);
+    if (config->peer_timeout_ms && (rc = zmesh_agent_set_peer_timeout(
+                                        agent, config->peer_timeout_ms)) != 0)
+        return s_err(err, err_size,
+                     "--peer-timeout %d ms: out of range (3 beacon intervals "
+                     "to 600000)",
+                     config->peer_timeout_ms);
+    if (config->max_msg_size &&
+        (rc = zmesh_agent_set_max_msg_size(agent, config->max_msg_size)) != 0)
+        return s_err(err, err_size, "--max-msg-size: %s", zmesh_strerror(rc));
+    for (size_t i = 0; i < config->seeds_count; i++)
+        if ((rc = zmesh_agent_add_seed(agent, config->seeds[i])) != 0)
+            return s_err(err, err_size,
+                         "--seed: '%s' is not a control endpoint like "
+                         "tcp://HOST:PORT (%s)",
+                         config->seeds[i], zmesh_strerror(rc));
+    // The relay publishes nothing, so it keeps nothing to repair with.
+    zmesh_agent_set_retransmit_buffer(agent, 0);
+    char header[S_HEADER_MAX + 1];
+    s_streams_header(config, header);
+    if (zmesh_agent_set_header(agent, ZMESH__RELAY_HEADER, "1") != 0 ||
+        zmesh_agent_set_header(agent, ZMESH__RELAY_HEADER_STREAMS, header) != 0)
+        return s_err(err, err_size, "cannot set the relay's headers");
+    for (size_t i = 0; i < self->streams_count; i++)
+        for (size_t j = 0; j < self->streams[i].patterns_count; j++)
+            if ((rc = zmesh_agent_subscribe(agent,
+                                            self->streams[i].patterns[j])) != 0)
+                return s_err(err, err_size, "cannot subscribe to '%s': %s",
+                             self->streams[i].patterns[j], zmesh_strerror(rc));
+    return 0;
+}
+
+int
+zmesh__relay_new(zmesh__relay_t **relay, const zmesh__relay_config_t *config,
+                 char *err, size_t err_size)
+{
+    if (!relay || !config || !config->checked)
+        return s_err(err, err_size, "the configuration has not been checked");
+    zmesh__relay_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return s_err(err, err_size, "out of memory");
+    self->names_fd = -1;
+    msgpack_sbuffer_init(&self->reply);
+    msgpack_sbuffer_init(&self->events);
+    self->max_msg_size = config->max_msg_size ? config->max_msg_size : 1048576;
+    self->dir = strdup(config->dir);
+    self->streams = calloc(config->streams_count, sizeof *self->streams);
+    self->names = zhashx_new();
+    int rc = ZMESH_ENOMEM;
+    if (!self->dir || !self->streams || !self->names) {
+        s_err(err, err_size, "out of memory");
+        goto failed;
+    }
+    zhashx_set_destructor(self->names, s_name_free);
+    for (size_t i = 0; i < config->streams_count; i++) {
+        s_stream_t *stream = &self->streams[i];
+        const zmesh__relay_stream_config_t *c = &config->streams[i];
+        self->streams_count++;
+        strcpy(stream->name, c->name);
+        zmesh__relay_store_config(config, i, &stream->store_config);
+        stream->stats.accepting = true;
+        stream->last = zhashx_new();
+        stream->path = malloc(strlen(config->dir) + strlen(c->name) + 2);
+        if (!stream->last || !stream->path) {
+            s_err(err, err_size, "out of memory");
+            goto failed;
+        }
+        zhashx_set_destructor(stream->last, s_last_free);
+        sprintf(stream->path, "%s/%s", config->dir, c->name);
+        for (size_t j = 0; j < c->patterns_count; j++) {
+            if (!(stream->patterns[j] = strdup(c->patterns[j]))) {
+                s_err(err, err_size, "out of memory");
+                goto failed;
+            }
+            stream->pattern_sizes[j] = strlen(c->patterns[j]);
+            stream->patterns_count++;
+        }
+    }
+    const char *name =
+        config->agent_name ? config->agent_name : ZMESH__RELAY_AGENT_NAME;
+    rc = zmesh_agent_new(&self->agent, name);
+    if (rc != 0) {
+        s_err(err, err_size, "--name: '%s' is not an agent name (%s)", name,
+              zmesh_strerror(rc));
+        goto failed;
+    }
+    rc = s_agent_configure(self, config, err, err_size);
+    if (rc != 0)
+        goto failed;
+    *relay = self;
+    return 0;
+
+failed:
+    zmesh__relay_destroy(&self);
+    return rc == ZMESH_ENOMEM ? rc : ZMESH_EINVAL;
+}
+
+/*  mkdir -p */
+static int
+s_make_dirs(const char *path)
+{
+    char copy[S_PATH_MAX + 2];
+    snprintf(copy, sizeof copy, "%s", path);
+    for (char *p = copy + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(copy, 0755) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+/*  The key of a (publisher, topic): "<hex> <topic>"; topics hold no
+    spaces. */
+static void
+s_key(char out[S_KEY_MAX], const char *hex, const char *topic,
+      size_t topic_size)
+{
+    memcpy(out, hex, 32);
+    out[32] = ' ';
+    memcpy(out + 33, topic, topic_size);
+    out[33 + topic_size] = '\0';
+}
+
+static s_last_t *
+s_last_note(s_stream_t *stream, const char *key, uint64_t last,
+            int64_t stored_us)
+{
+    s_last_t *entry = zhashx_lookup(stream->last, key);
+    if (!entry) {
+        entry = calloc(1, sizeof *entry);
+        if (!entry)
+            return NULL;
+        if (zhashx_insert(stream->last, key, entry) != 0) {
+            free(entry);
+            return NULL;
+        }
+    }
+    if (last > entry->last)
+        entry->last = last;
+    entry->stored_us = stored_us;
+    return entry;
+}
+
+/*  The "last" of a gap record's payload {"last": N, "reason": str}, or 0
+    when it has none (a damaged record: the frame's sequence then counts). */
+static uint64_t
+s_gap_last(const void *payload, size_t size)
+{
+    if (size > 512 || zmesh__msgpack_check(payload, size) != 0)
+        return 0;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init(&unpacked);
+    size_t offset = 0;
+    uint64_t last = 0;
+    if (msgpack_unpack_next(&unpacked, payload, size, &offset) ==
+            MSGPACK_UNPACK_SUCCESS &&
+        unpacked.data.type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object_map *map = &unpacked.data.via.map;
+        for (uint32_t i = 0; i < map->size; i++)
+            if (map->ptr[i].key.type == MSGPACK_OBJECT_STR &&
+                s_key_is(&map->ptr[i].key, "last") &&
+                map->ptr[i].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                last = map->ptr[i].val.via.u64;
+    }
+    msgpack_unpacked_destroy(&unpacked);
+    return last;
+}
+
+/*  Reads a stream's store through, noting the last sequence of every
+    (publisher, topic) and which publishers appear. */
+static int
+s_scan(zmesh__relay_t *self, s_stream_t *stream, zhashx_t *ids, char *err,
+       size_t err_size)
+{
+    zmesh__store_iter_t *iter = NULL;
+    int rc = zmesh__store_iter_new(stream->store, 1, &iter);
+    if (rc != 0)
+        return s_err(err, err_size, "cannot read %s: %s", stream->path,
+                     zmesh_strerror(rc));
+    int64_t start = zmesh__clock_ms();
+    uint64_t records = 0;
+    for (;;) {
+        zmesh__store_record_t record;
+        rc = zmesh__store_iter_next(iter, &record);
+        if (rc == ZMESH_EAGAIN)
+            break;
+        if (rc == ZMESH_EPROTO)
+            continue; // counted and logged by the store, never served
+        if (rc != 0) {
+            zmesh__store_iter_destroy(&iter);
+            return s_err(err, err_size, "cannot read %s: %s", stream->path,
+                         zmesh_strerror(rc));
+        }
+        records++;
+        zmesh__frame_t frame;
+        if (zmesh__frame_decode(record.body, record.size, &frame) != 0 ||
+            zmesh__topic_check(frame.topic, frame.topic_size) == ZMESH_ETOPIC) {
+            stream->stats.unreadable++;
+            zmesh__log_limited(&self->store_limit, S_LOG_MS,
+                               "stream %s: record %" PRIu64
+                               " is not an event frame; it is served as it "
+                               "is but not counted as an event",
+                               stream->name, record.seq);
+            continue;
+        }
+        char hex[33];
+        zmesh__id_to_hex(frame.publisher, hex);
+        char key[S_KEY_MAX];
+        s_key(key, hex, frame.topic, frame.topic_size);
+        uint64_t last = frame.sequence;
+        if (record.flags & ZMESH__RELAY_FLAG_GAP) {
+            stream->stats.gaps++;
+            uint64_t gap_last = s_gap_last(frame.payload, frame.payload_size);
+            if (gap_last > last)
+                last = gap_last;
+        }
+        if (!s_last_note(stream, key, last, record.stored_us) ||
+            (!zhashx_lookup(ids, hex) &&
+             zhashx_insert(ids, hex, (void *)1) != 0)) {
+            zmesh__store_iter_destroy(&iter);
+            return s_err(err, err_size, "out of memory");
+        }
+    }
+    zmesh__store_iter_destroy(&iter);
+    zmesh__store_stats_t stats;
+    zmesh__store_stats(stream->store, &stats);
+    zmesh__log(ZMESH_LOG_NOTICE,
+               "stream %s: %s holds %" PRIu64 " records (relay seq %" PRIu64
+               "..%" PRIu64 ", %" PRIu64 " bytes) of %zu publisher "
+               "streams; read in %" PRId64 " ms",
+               stream->name, stream->path, records,
+               zmesh__store_first_seq(stream->store),
+               zmesh__store_last_seq(stream->store),
+               zmesh__store_bytes(stream->store), zhashx_size(stream->last),
+               zmesh__clock_ms() - start);
+    if (stats.torn_tails || stats.corrupt_regions || stats.corrupt_segments ||
+        stats.read_errors)
+        zmesh__log(ZMESH_LOG_WARNING,
+                   "stream %s: recovery truncated %" PRIu64
+                   " bytes of torn tail, skipped %" PRIu64
+                   " corrupt regions (%" PRIu64 " bytes) and set aside %" PRIu64
+                   " segments; what they held is not served",
+                   stream->name, stats.truncated_bytes, stats.corrupt_regions,
+                   stats.corrupt_bytes, stats.corrupt_segments);
+    return 0;
+}
+
+static bool
+s_name_ok(const char *name, size_t size)
+{
+    if (size < 1 || size > ZMESH_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < size; i++)
+        if ((unsigned char)name[i] <= 0x20 || name[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/*  Loads the publisher names file, keeps the names of publishers whose
+    events are stored (`ids`), writes it back compacted and opens it for
+    appending. Names only label what readers see, so failures are logged
+    and the relay goes on without them. */
+static void
+s_names_open(zmesh__relay_t *self, zhashx_t *ids)
+{
+    char path[S_PATH_MAX + 32], temp[S_PATH_MAX + 40];
+    snprintf(path, sizeof path, "%s/%s", self->dir, S_NAMES_FILE);
+    snprintf(temp, sizeof temp, "%s.tmp", path);
+    FILE *in = fopen(path, "rb");
+    if (in) {
+        char line[128];
+        size_t total = 0;
+        while (fgets(line, sizeof line, in) && total < S_NAMES_FILE_MAX) {
+            size_t n = strlen(line);
+            total += n;
+            if (n < 35 || line[n - 1] != '\n' || line[32] != ' ')
+                continue;
+            line[32] = '\0';
+            line[n - 1] = '\0';
+            uint8_t id[ZMESH__ID_SIZE];
+            const char *name = line + 33;
+            if (zmesh__id_from_hex(line, id) != 0 ||
+                !s_name_ok(name, strlen(name)) || !zhashx_lookup(ids, line) ||
+                zhashx_lookup(self->names, line))
+                continue;
+            char *copy = strdup(name);
+            if (copy && zhashx_insert(self->names, line, copy) != 0)
+                free(copy);
+        }
+        fclose(in);
+    }
+    FILE *out = fopen(temp, "wb");
+    bool ok = out != NULL;
+    for (char *name = ok ? zhashx_first(self->names) : NULL; name;
+         name = zhashx_next(self->names))
+        ok = fprintf(out, "%s %s\n", (const char *)zhashx_cursor(self->names),
+                     name) > 0 &&
+             ok;
+    if (out && fclose(out) != 0)
+        ok = false;
+    if (ok && rename(temp, path) != 0)
+        ok = false;
+    if (!ok)
+        unlink(temp);
+    self->names_fd =
+        open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (!ok || self->names_fd < 0) {
+        zmesh__log(ZMESH_LOG_WARNING,
+                   "cannot write %s (%s): publisher names will not be kept "
+                   "across restarts",
+                   path, strerror(errno));
+        self->names_failed = true;
+    }
+}
+
+static void
+s_name_learn(zmesh__relay_t *self, const char *hex, const char *name)
+{
+    if (zhashx_lookup(self->names, hex) || !s_name_ok(name, strlen(name)))
+        return;
+    char *copy = strdup(name);
+    if (!copy || zhashx_insert(self->names, hex, copy) != 0) {
+        free(copy);
+        return;
+    }
+    if (self->names_fd < 0 || self->names_failed)
+        return;
+    char line[33 + ZMESH_NAME_MAX + 2];
+    int n = snprintf(line, sizeof line, "%s %s\n", hex, name);
+    if (n < 0 || write(self->names_fd, line, (size_t)n) != n) {
+        zmesh__log(ZMESH_LOG_WARNING,
+                   "cannot append to %s/%s (%s): publisher names will not "
+                   "be kept across restarts",
+                   self->dir, S_NAMES_FILE, strerror(errno));
+        self->names_failed = true;
+    }
+}
+
+int
+zmesh__relay_open(zmesh__relay_t *self, char *err, size_t err_size)
+{
+    if (!self || self->opened)
+        return s_err(err, err_size, "invalid argument");
+    if (s_make_dirs(self->dir) != 0) {
+        s_err(err, err_size, "cannot create directory '%s': %s", self->dir,
+              strerror(errno));
+        return ZMESH_ESYS;
+    }
+    zhashx_t *ids = zhashx_new();
+    if (!ids)
+        return s_err(err, err_size, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < self->streams_count && rc == 0; i++) {
+        s_stream_t *stream = &self->streams[i];
+        rc = zmesh__store_open(&stream->store, stream->path,
+                               &stream->store_config);
+        if (rc == ZMESH_ESTATE)
+            s_err(err, err_size,
+                  "stream %s: %s is in use by another process (another "
+                  "mesh-relay?)",
+                  stream->name, stream->path);
+        else if (rc == ZMESH_ESYS)
+            s_err(err, err_size, "stream %s: cannot open %s: %s", stream->name,
+                  stream->path, strerror(errno));
+        else if (rc != 0)
+            s_err(err, err_size, "stream %s: cannot open %s: %s", stream->name,
+                  stream->path, zmesh_strerror(rc));
+        else
+            rc = s_scan(self, stream, ids, err, err_size);
+    }
+    if (rc == 0) {
+        s_names_open(self, ids);
+        self->opened = true;
+    }
+    zhashx_destroy(&ids);
+    return rc;
+}
+
+/*  One (publisher, topic) to resume, merged over the streams. */
+typedef struct {
+    char key[S_KEY_MAX];
+    uint64_t last;
+    int64_t stored_us;
+} s_resume_t;
+
+static int
+s_resume_newest_first(const void *a, const void *b)
+{
+    const s_resume_t *x = a, *y = b;
+    return (x->stored_us < y->stored_us) - (x->stored_us > y->stored_us);
+}
+
+/*  Tells the agent where the streams of `hex` (all publishers when NULL)
+    stand: the lowest last sequence over the streams that store them, so
+    repair fills the stream furthest behind and the others drop what they
+    have (s_stream_event). */
+static void
+s_resume(zmesh__relay_t *self, const char *hex)
+{
+    zhashx_t *merged = zhashx_new();
+    if (!merged)
+        return;
+    zhashx_set_destructor(merged, s_last_free);
+    for (size_t i = 0; i < self->streams_count; i++) {
+        zhashx_t *map = self->streams[i].last;
+        for (s_last_t *entry = zhashx_first(map); entry;
+             entry = zhashx_next(map)) {
+            const char *key = zhashx_cursor(map);
+            if (hex && strncmp(key, hex, 32) != 0)
+                continue;
+            s_last_t *seen = zhashx_lookup(merged, key);
+            if (seen) {
+                if (entry->last < seen->last)
+                    seen->last = entry->last;
+                if (entry->stored_us > seen->stored_us)
+                    seen->stored_us = entry->stored_us;
+                continue;
+            }
+            seen = malloc(sizeof *seen);
+            if (!seen)
+                continue;
+            *seen = *entry;
+            if (zhashx_insert(merged, key, seen) != 0)
+                free(seen);
+        }
+    }
+    size_t count = zhashx_size(merged), n = 0;
+    s_resume_t *list = count ? malloc(count * sizeof *list) : NULL;
+    for (s_last_t *entry = list ? zhashx_first(merged) : NULL; entry;
+         entry = zhashx_next(merged)) {
+        snprintf(list[n].key, S_KEY_MAX, "%s",
+                 (const char *)zhashx_cursor(merged));
+        list[n].last = entry->last;
+        list[n].stored_us = entry->stored_us;
+        n++;
+    }
+    zhashx_destroy(&merged);
+    if (n > S_RESUME_MAX) {
+        qsort(list, n, sizeof *list, s_resume_newest_first);
+        zmesh__log(ZMESH_LOG_WARNING,
+                   "%zu publisher streams are stored; only the %d most "
+                   "recent are resumed, so what the others missed while the "
+                   "relay was down is not repaired",
+                   n, S_RESUME_MAX);
+        n = S_RESUME_MAX;
+    }
+    size_t resumed = 0;
+    for (size_t i = 0; i < n; i++) {
+        list[i].key[32] = '\0';
+        if (zmesh_agent_resume_stream(self->agent, list[i].key,
+                                      list[i].key + 33, list[i].last) == 0)
+            resumed++;
+    }
+    free(list);
+    if (resumed > 0)
+        zmesh__log(ZMESH_LOG_INFO,
+                   "resumed %zu publisher streams%s%.8s from what is stored",
+                   resumed, hex ? " of " : "", hex ? hex : "");
+}
+
+int
+zmesh__relay_start(zmesh__relay_t *self, char *err, size_t err_size)
+{
+    if (!self || !self->opened || self->started)
+        return s_err(err, err_size, "the relay is not open");
+    int rc = zmesh_agent_start(self->agent);
+    if (rc != 0) {
+        s_err(err, err_size, "cannot join the mesh: %s%s", zmesh_strerror(rc),
+              rc == ZMESH_EADDR ? " (check --interface and --beacon-port)"
+                                : "");
+        return rc;
+    }
+    self->started = true;
+    // Before the first receive, so no event of a resumed stream can be
+    // judged the start of a new one.
+    s_resume(self, NULL);
+    self->next_retention_ms = zmesh__clock_ms();
+    return 0;
+}
+
+static bool
+s_stream_wants(const s_stream_t *stream, const char *topic, size_t size)
+{
+    for (size_t i = 0; i < stream->patterns_count; i++)
+        if (zmesh__pattern_match(stream->patterns[i], stream->pattern_sizes[i],
+                                 topic, size))
+            return true;
+    return false;
+}
+
+/*  Appends one record, keeping the stream's accepting state: a failed
+    write stops the stream from accepting (logged once) until a retry
+    some seconds later succeeds. */
+static int
+s_append(zmesh__relay_t *self, s_stream_t *stream, const void *body,
+         size_t size, uint32_t flags, int64_t now_ms)
+{
+    if (!stream->stats.accepting && now_ms < stream->retry_ms)
+        return ZMESH_EFULL;
+    uint64_t seq;
+    int rc = zmesh__store_append(stream->store, body, size, flags,
+                                 zmesh__wall_clock_us(), &seq);
+    if (rc == 0) {
+        stream->dirty = true;
+        if (!stream->stats.accepting) {
+            stream->stats.accepting = true;
+            zmesh__log(ZMESH_LOG_NOTICE,
+                       "stream %s: storing again in %s (%" PRIu64
+                       " events rejected so far)",
+                       stream->name, stream->path, stream->stats.rejected);
+        }
+        return 0;
+    }
+    if (rc == ZMESH_ESYS) {
+        if (stream->stats.accepting)
+            zmesh__log(ZMESH_LOG_ERROR,
+                       "stream %s: cannot store in %s: %s; not accepting "
+                       "events for this stream until it can (retrying every "
+                       "%d s); reads go on",
+                       stream->name, stream->path,
+                       strerror(zmesh__store_errno(stream->store)),
+                       S_RETRY_MS / 1000);
+        stream->stats.accepting = false;
+        stream->retry_ms = now_ms + S_RETRY_MS;
+        return rc;
+    }
+    zmesh__log_limited(&self->store_limit, S_LOG_MS,
+                       "stream %s: cannot store a record of %zu bytes: %s",
+                       stream->name, size, zmesh_strerror(rc));
+    return rc;
+}
+
+/*  Appends a gap record for first..last of (publisher, topic), unless what
+    is stored covers it already. */
+static int
+s_stream_gap(zmesh__relay_t *self, s_stream_t *stream, const char *key,
+             const uint8_t id[ZMESH__ID_SIZE], const char *topic,
+             size_t topic_size, uint64_t first, uint64_t last,
+             int64_t timestamp_us, const char *reason, int64_t now_ms)
+{
+    s_last_t *entry = zhashx_lookup(stream->last, key);
+    if (entry && last <= entry->last)
+        return 0;
+    if (entry && first <= entry->last)
+        first = entry->last + 1;
+    uint8_t payload[64];
+    size_t reason_size = strlen(reason);
+    size_t at = 0;
+    payload[at++] = 0x82;
+    payload[at++] = 0xa4;
+    memcpy(payload + at, "last", 4);
+    at += 4;
+    payload[at++] = 0xcf;
+    for (int b = 7; b >= 0; b--)
+        payload[at++] = (uint8_t)(last >> (8 * b));
+    payload[at++] = 0xa6;
+    memcpy(payload + at, "reason", 6);
+    at += 6;
+    payload[at++] = (uint8_t)(0xa0 | reason_size);
+    memcpy(payload + at, reason, reason_size);
+    at += reason_size;
+    uint8_t frame[ZMESH__FRAME_OVERHEAD + sizeof payload];
+    int size = zmesh__frame_encode(topic, topic_size, id, first, timestamp_us,
+                                   payload, at, frame, sizeof frame);
+    if (size < 0)
+        return size;
+    int rc = s_append(self, stream, frame, (size_t)size, ZMESH__RELAY_FLAG_GAP,
+                      now_ms);
+    if (rc != 0)
+        return rc;
+    stream->stats.gaps++;
+    stream->stats.missing += last - first + 1;
+    if (!s_last_note(stream, key, last, zmesh__wall_clock_us()))
+        return ZMESH_ENOMEM;
+    return 0;
+}
+
+/*  Stores one event frame in one stream: never twice, and a hole before it
+    that the agent did not report (events this stream did not store) is
+    recorded as a gap first. */
+static void
+s_stream_event(zmesh__relay_t *self, s_stream_t *stream, const char *key,
+               const uint8_t id[ZMESH__ID_SIZE], const char *topic,
+               size_t topic_size, uint64_t seq, int64_t timestamp_us,
+               size_t frame_size, int64_t now_ms)
+{
+    s_last_t *entry = zhashx_lookup(stream->last, key);
+    if (entry && seq <= entry->last) {
+        stream->stats.duplicates++;
+        return;
+    }
+    if (!stream->stats.accepting && now_ms < stream->retry_ms) {
+        stream->stats.rejected++;
+        return;
+    }
+    if (entry && seq > entry->last + 1) {
+        uint64_t first = entry->last + 1;
+        zmesh__log_limited(
+            &self->hole_limit, S_LOG_MS,
+            "stream %s: %" PRIu64 " events of '%s' from %.8s "
+            "were not stored (%" PRIu64 "..%" PRIu64 "); recorded as a gap",
+            stream->name, seq - first, topic, key, first, seq - 1);
+        if (s_stream_gap(self, stream, key, id, topic, topic_size, first,
+                         seq - 1, timestamp_us, "not stored", now_ms) != 0) {
+            stream->stats.rejected++;
+            return;
+        }
+    }
+    if (s_append(self, stream, self->frame, frame_size, 0, now_ms) != 0) {
+        stream->stats.rejected++;
+        return;
+    }
+    stream->stats.stored++;
+    if (!s_last_note(stream, key, seq, zmesh__wall_clock_us()))
+        zmesh__log_limited(&self->store_limit, S_LOG_MS,
+                           "stream %s: out of memory noting what is stored",
+                           stream->name);
+}
+
+static void
+s_on_message(zmesh__relay_t *self, const zmesh_event_t *event, int64_t now_ms)
+{
+    const char *topic = zmesh_event_topic(event);
+    size_t topic_size = strlen(topic);
+    const char *hex = zmesh_event_peer_id(event);
+    uint8_t id[ZMESH__ID_SIZE];
+    if (topic_size == 0 || topic_size > ZMESH_TOPIC_MAX ||
+        zmesh__id_from_hex(hex, id) != 0)
+        return;
+    size_t payload_size = 0;
+    const void *payload = zmesh_event_payload(event, &payload_size);
+    uint64_t seq = zmesh_event_sequence(event);
+    int64_t timestamp = zmesh_event_timestamp(event);
+    size_t need = zmesh__frame_size(topic_size, seq, timestamp, payload_size);
+    if (need > self->frame_cap) {
+        uint8_t *grown = realloc(self->frame, need);
+        if (!grown) {
+            for (size_t i = 0; i < self->streams_count; i++)
+                if (s_stream_wants(&self->streams[i], topic, topic_size))
+                    self->streams[i].stats.rejected++;
+            return;
+        }
+        self->frame = grown;
+        self->frame_cap = need;
+    }
+    int size =
+        zmesh__frame_encode(topic, topic_size, id, seq, timestamp, payload,
+                            payload_size, self->frame, self->frame_cap);
+    if (size < 0)
+        return;
+    char key[S_KEY_MAX];
+    s_key(key, hex, topic, topic_size);
+    bool wanted = false;
+    for (size_t i = 0; i < self->streams_count; i++) {
+        s_stream_t *stream = &self->streams[i];
+        if (!s_stream_wants(stream, topic, topic_size))
+            continue;
+        wanted = true;
+        s_stream_event(self, stream, key, id, topic, topic_size, seq, timestamp,
+                       (size_t)size, now_ms);
+    }
+    if (wanted)
+        s_name_learn(self, hex, zmesh_event_peer_name(event));
+}
+
+static void
+s_on_gap(zmesh__relay_t *self, const zmesh_event_t *event, int64_t now_ms)
+{
+    const char *topic = zmesh_event_topic(event);
+    size_t topic_size = strlen(topic);
+    const char *hex = zmesh_event_peer_id(event);
+    uint8_t id[ZMESH__ID_SIZE];
+    uint64_t first = zmesh_event_sequence(event);
+    uint64_t last = zmesh_event_gap_last(event);
+    if (topic_size == 0 || topic_size > ZMESH_TOPIC_MAX ||
+        zmesh__id_from_hex(hex, id) != 0 || first == 0 || last < first)
+        return;
+    char key[S_KEY_MAX];
+    s_key(key, hex, topic, topic_size);
+    char names[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < self->streams_count; i++) {
+        s_stream_t *stream = &self->streams[i];
+        if (!s_stream_wants(stream, topic, topic_size))
+            continue;
+        int n = snprintf(names + used, sizeof names - used, "%s%s",
+                         used ? ", " : "", stream->name);
+        if (n > 0 && (size_t)n < sizeof names - used)
+            used += (size_t)n;
+        if (s_stream_gap(self, stream, key, id, topic, topic_size, first, last,
+                         zmesh_event_timestamp(event), "not repaired",
+                         now_ms) != 0)
+            stream->stats.rejected++;
+    }
+    zmesh__log_limited(&self->gap_limit, 1000,
+                       "gap: %" PRIu64 " events of '%s' from %s (%.8s) could "
+                       "not be repaired (%" PRIu64 "..%" PRIu64
+                       "); recorded in stream %s",
+                       last - first + 1, topic, zmesh_event_peer_name(event),
+                       hex, first, last, used ? names : "-");
+}
+
+/*  Forgets the streams of a publisher incarnation that is gone for good:
+    it can publish nothing more, so there is nothing to deduplicate. */
+static void
+s_forget(zmesh__relay_t *self, const char *hex)
+{
+    for (size_t i = 0; i < self->streams_count; i++) {
+        zhashx_t *map = self->streams[i].last;
+        zlistx_t *keys = zhashx_keys(map);
+        if (!keys)
+            continue;
+        for (const char *key = zlistx_first(keys); key; key = zlistx_next(keys))
+            if (strncmp(key, hex, 32) == 0)
+                zhashx_delete(map, key);
+        zlistx_destroy(&keys);
+    }
+}
+
+static void
+s_commit_all(zmesh__relay_t *self)
+{
+    for (size_t i = 0; i < self->streams_count; i++) {
+        s_stream_t *stream = &self->streams[i];
+        if (!stream->dirty)
+            continue;
+        stream->dirty = false;
+        if (zmesh__store_commit(stream->store) < 0) {
+            stream->stats.commit_errors++;
+            zmesh__log_limited(&self->store_limit, S_LOG_MS,
+                               "stream %s: cannot sync %s: %s; what was "
+                               "stored since the last sync may not survive a "
+                               "power cut",
+                               stream->name, stream->path,
+                               strerror(zmesh__store_errno(stream->store)));
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Answers                                                                 */
+
+static void
+s_pack_str(msgpack_packer *pk, const char *text)
+{
+    size_t n = strlen(text);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, text, n);
+}
+
+static void
+s_pack_u64(msgpack_packer *pk, const char *key, uint64_t value)
+{
+    s_pack_str(pk, key);
+    msgpack_pack_uint64(pk, value);
+}
+
+static void
+s_reply(zmesh__relay_t *self, const zmesh_event_t *request, const void *data,
+        size_t size)
+{
+    int rc = zmesh_agent_reply(self->agent, request, data, size);
+    if (rc != 0)
+        zmesh__log(ZMESH_LOG_INFO, "cannot answer %s's request on %s: %s",
+                   zmesh_event_peer_name(request), zmesh_event_topic(request),
+                   zmesh_strerror(rc));
+}
+
+/*  {"error": text, "code": code} */
+static void
+s_reply_error(zmesh__relay_t *self, const zmesh_event_t *request,
+              const char *code, const char *text)
+{
+    msgpack_sbuffer_clear(&self->reply);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &self->reply, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    s_pack_str(&pk, "error");
+    s_pack_str(&pk, text);
+    s_pack_str(&pk, "code");
+    s_pack_str(&pk, code);
+    s_reply(self, request, self->reply.data, self->reply.size);
+}
+
+static s_stream_t *
+s_stream_named(zmesh__relay_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->streams_count; i++)
+        if (strcmp(self->streams[i].name, name) == 0)
+            return &self->streams[i];
+    return NULL;
+}
+
+static void
+s_stream_list(zmesh__relay_t *self, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < self->streams_count && used < size; i++) {
+        int n = snprintf(out + used, size - used, "%s%s", i ? ", " : "",
+                         self->streams[i].name);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+/*  What one $relay.read answer collects besides the events. */
+typedef struct {
+    uint64_t corrupt[S_SKIPPED_MAX];
+    size_t corrupt_count;
+    uint64_t oversize[S_SKIPPED_MAX];
+    size_t oversize_count;
+    zhashx_t *publishers; /* hex -> name, or (void *)1 when unknown */
+} s_batch_t;
+
+static void
+s_pack_list(msgpack_packer *pk, const char *key, const uint64_t *list,
+            size_t count)
+{
+    s_pack_str(pk, key);
+    msgpack_pack_array(pk, count);
+    for (size_t i = 0; i < count; i++)
+        msgpack_pack_uint64(pk, list[i]);
+}
+
+/*  Packs the events from `start` on into self->events, within `max`
+    events and `budget` bytes. Returns the next rseq to read, or a
+    ZMESH_E* code. */
+static int
+s_read_events(zmesh__relay_t *self, s_stream_t *stream, uint64_t start,
+              uint32_t max, size_t budget, s_batch_t *batch, uint32_t *count,
+              uint64_t *next)
+{
+    zmesh__store_iter_t *iter = NULL;
+    int rc = zmesh__store_iter_new(stream->store, start, &iter);
+    if (rc != 0)
+        return rc;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &self->events, msgpack_sbuffer_write);
+    uint64_t first = zmesh__store_first_seq(stream->store);
+    *next = start < first ? first : start;
+    *count = 0;
+    // Each turn either packs an event or moves past a skipped record, and
+    // skipped ones are bounded, so this ends.
+    for (uint32_t turn = 0; turn < max + 2 * S_SKIPPED_MAX + 2; turn++) {
+        if (*count == max)
+            break;
+        zmesh__store_record_t record;
+        rc = zmesh__store_iter_next(iter, &record);
+        if (rc == ZMESH_EAGAIN) {
+            rc = 0;
+            break;
+        }
+        if (rc == ZMESH_EPROTO) {
+            if (batch->corrupt_count == S_SKIPPED_MAX) {
+                rc = 0;
+                break; // the next answer goes on from here
+            }
+            batch->corrupt[batch->corrupt_count++] = record.seq;
+            *next = record.seq + 1;
+            continue;
+        }
+        if (rc != 0)
+            break;
+        size_t cost = S_EVENT_OVERHEAD + record.size;
+        if (self->events.size + cost > budget) {
+            if (cost <= budget)
+                break; // fits an answer of its own: the next one
+            if (batch->oversize_count == S_SKIPPED_MAX)
+                break;
+            batch->oversize[batch->oversize_count++] = record.seq;
+            *next = record.seq + 1;
+            continue;
+        }
+        uint32_t flags = record.flags;
+        msgpack_pack_array(&pk, flags ? 4 : 3);
+        msgpack_pack_uint64(&pk, record.seq);
+        msgpack_pack_int64(&pk, record.stored_us);
+        msgpack_pack_bin(&pk, record.size);
+        msgpack_pack_bin_body(&pk, record.body, record.size);
+        if (flags)
+            msgpack_pack_uint32(&pk, flags);
+        (*count)++;
+        *next = record.seq + 1;
+        zmesh__frame_t frame;
+        if (zmesh__frame_decode(record.body, record.size, &frame) == 0) {
+            char hex[33];
+            zmesh__id_to_hex(frame.publisher, hex);
+            if (!zhashx_lookup(batch->publishers, hex)) {
+                void *name = zhashx_lookup(self->names, hex);
+                zhashx_insert(batch->publishers, hex, name ? name : (void *)1);
+            }
+        }
+    }
+    zmesh__store_iter_destroy(&iter);
+    return rc;
+}
+
+static void
+s_serve_read(zmesh__relay_t *self, const zmesh_event_t *request)
+{
+    size_t size = 0;
+    const void *payload = zmesh_event_payload(request, &size);
+    zmesh__relay_read_t read;
+    char text[256];
+    if (zmesh__relay_read_decode(payload, size, &read, text, sizeof text) !=
+        0) {
+        self->bad_requests++;
+        zmesh__log_limited(&self->request_limit, S_LOG_MS,
+                           "bad $relay.read request from %s (%.8s): %s",
+                           zmesh_event_peer_name(request),
+                           zmesh_event_peer_id(request), text);
+        s_reply_error(self, request, "bad_request", text);
+        return;
+    }
+    s_stream_t *stream = s_stream_named(self, read.stream);
+    if (!stream) {
+        char list[200], message[sizeof list + 100];
+        s_stream_list(self, list, sizeof list);
+        snprintf(message, sizeof message, "no stream '%s' here (streams: %s)",
+                 read.stream, list);
+        s_reply_error(self, request, "not_found", message);
+        return;
+    }
+    uint64_t start = read.has_from ? read.from : 1;
+    if (read.has_since) {
+        int rc = zmesh__store_seek_time(stream->store, read.since_us, &start);
+        if (rc != 0) {
+            snprintf(text, sizeof text, "cannot seek in stream '%s': %s",
+                     stream->name, zmesh_strerror(rc));
+            s_reply_error(self, request, "unavailable", text);
+            return;
+        }
+    }
+    size_t limit = self->max_msg_size - S_REPLY_ENVELOPE;
+    if (read.bytes && read.bytes < limit)
+        limit = (size_t)read.bytes;
+    size_t budget = limit - S_READ_HEADER;
+    s_batch_t batch = {.publishers = zhashx_new()};
+    if (!batch.publishers) {
+        s_reply_error(self, request, "unavailable", "out of memory");
+        return;
+    }
+    msgpack_sbuffer_clear(&self->events);
+    uint32_t count = 0;
+    uint64_t next = 0;
+    int rc = s_read_events(self, stream, start, read.max, budget, &batch,
+                           &count, &next);
+    if (rc != 0) {
+        zhashx_destroy(&batch.publishers);
+        snprintf(text, sizeof text, "cannot read stream '%s': %s", stream->name,
+                 zmesh_strerror(rc));
+        s_reply_error(self, request, "unavailable", text);
+        return;
+    }
+    msgpack_sbuffer_clear(&self->reply);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &self->reply, msgpack_sbuffer_write);
+    // Names go in while they fit what the events left of the answer.
+    size_t names_room = limit - self->events.size - S_READ_HEADER / 2;
+    size_t names = 0, names_bytes = 0;
+    for (void *name = zhashx_first(batch.publishers); name;
+         name = zhashx_next(batch.publishers)) {
+        size_t cost = 40 + (name == (void *)1 ? 0 : strlen(name));
+        if (name == (void *)1 || names_bytes + cost > names_room)
+            continue;
+        names_bytes += cost;
+        names++;
+    }
+    msgpack_pack_map(&pk, 5 + (names > 0) + (batch.corrupt_count > 0) +
+                              (batch.oversize_count > 0));
+    s_pack_str(&pk, "stream");
+    s_pack_str(&pk, stream->name);
+    s_pack_u64(&pk, "first", zmesh__store_first_seq(stream->store));
+    s_pack_u64(&pk, "last", zmesh__store_last_seq(stream->store));
+    s_pack_u64(&pk, "next", next);
+    s_pack_str(&pk, "events");
+    msgpack_pack_array(&pk, count);
+    msgpack_sbuffer_write(&self->reply, self->events.data, self->events.size);
+    if (names > 0) {
+        s_pack_str(&pk, "names");
+        msgpack_pack_map(&pk, names);
+        size_t packed = 0;
+        for (void *name = zhashx_first(batch.publishers);
+             name && packed < names; name = zhashx_next(batch.publishers)) {
+            if (name == (void *)1)
+                continue;
+            s_pack_str(&pk, zhashx_cursor(batch.publishers));
+            s_pack_str(&pk, name);
+            packed++;
+        }
+    }
+    if (batch.corrupt_count > 0)
+        s_pack_list(&pk, "corrupt", batch.corrupt, batch.corrupt_count);
+    if (batch.oversize_count > 0)
+        s_pack_list(&pk, "oversize", batch.oversize, batch.oversize_count);
+    zhashx_destroy(&batch.publishers);
+    s_reply(self, request, self->reply.data, self->reply.size);
+}
+
+static void
+s_pack_stream_info(msgpack_packer *pk, const s_stream_t *stream)
+{
+    zmesh__store_stats_t stats;
+    zmesh__store_stats(stream->store, &stats);
+    const zmesh__store_config_t *c = &stream->store_config;
+    msgpack_pack_map(pk, 18);
+    s_pack_str(pk, "name");
+    s_pack_str(pk, stream->name);
+    s_pack_str(pk, "patterns");
+    msgpack_pack_array(pk, stream->patterns_count);
+    for (size_t i = 0; i < stream->patterns_count; i++)
+        s_pack_str(pk, stream->patterns[i]);
+    s_pack_u64(pk, "first", zmesh__store_first_seq(stream->store));
+    s_pack_u64(pk, "last", zmesh__store_last_seq(stream->store));
+    s_pack_u64(pk, "count", zmesh__store_count(stream->store));
+    s_pack_u64(pk, "bytes", zmesh__store_bytes(stream->store));
+    s_pack_u64(pk, "stored", stream->stats.stored);
+    s_pack_u64(pk, "duplicates", stream->stats.duplicates);
+    s_pack_u64(pk, "gaps", stream->stats.gaps);
+    s_pack_u64(pk, "missing", stream->stats.missing);
+    s_pack_u64(pk, "rejected", stream->stats.rejected);
+    s_pack_str(pk, "accepting");
+    if (stream->stats.accepting)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    s_pack_str(pk, "retention");
+    msgpack_pack_map(pk, 3);
+    s_pack_u64(pk, "max_age_ms", c->max_age_ms);
+    s_pack_u64(pk, "max_bytes", c->max_bytes);
+    s_pack_u64(pk, "max_events", c->max_events);
+    char sync[32];
+    zmesh__relay_sync_text(c->sync, c->sync_interval_ms, sync, sizeof sync);
+    s_pack_str(pk, "sync");
+    s_pack_str(pk, sync);
+    s_pack_u64(pk, "segment_bytes",
+               c->segment_bytes ? c->segment_bytes
+                                : ZMESH__STORE_SEGMENT_BYTES_DEFAULT);
+    s_pack_str(pk, "path");
+    s_pack_str(pk, stream->path);
+    s_pack_u64(pk, "unreadable", stream->stats.unreadable);
+    s_pack_str(pk, "store");
+    msgpack_pack_map(pk, 10);
+    s_pack_u64(pk, "appends", stats.appends);
+    s_pack_u64(pk, "syncs", stats.syncs);
+    s_pack_u64(pk, "segments_created", stats.segments_created);
+    s_pack_u64(pk, "segments_deleted", stats.segments_deleted);
+    s_pack_u64(pk, "torn_tails", stats.torn_tails);
+    s_pack_u64(pk, "truncated_bytes", stats.truncated_bytes);
+    s_pack_u64(pk, "corrupt_regions", stats.corrupt_regions);
+    s_pack_u64(pk, "corrupt_bytes", stats.corrupt_bytes);
+    s_pack_u64(pk, "corrupt_segments", stats.corrupt_segments);
+    s_pack_u64(pk, "read_errors", stats.read_errors);
+}
+
+static void
+s_serve_info(zmesh__relay_t *self, const zmesh_event_t *request)
+{
+    size_t size = 0;
+    const uint8_t *payload = zmesh_event_payload(request, &size);
+    // nil or an empty map; anything else is a mistake worth saying.
+    if (size != 1 || (payload[0] != 0xc0 && payload[0] != 0x80)) {
+        self->bad_requests++;
+        s_reply_error(self, request, "bad_request",
+                      "$relay.info takes nil or an empty map");
+        return;
+    }
+    msgpack_sbuffer_clear(&self->reply);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &self->reply, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    s_pack_str(&pk, "relay");
+    msgpack_pack_map(&pk, 6);
+    s_pack_str(&pk, "name");
+    s_pack_str(&pk, zmesh_agent_name(self->agent));
+    s_pack_str(&pk, "id");
+    s_pack_str(&pk, zmesh_agent_id(self->agent));
+    s_pack_str(&pk, "version");
+    s_pack_str(&pk, zmesh_version());
+    s_pack_u64(&pk, "requests", self->requests);
+    s_pack_u64(&pk, "bad_requests", self->bad_requests);
+    // What the agent did for the streams: repairs show what a restart
+    // caught up on.
+    zmesh_stats_t stats;
+    if (zmesh_agent_stats(self->agent, &stats) != 0)
+        memset(&stats, 0, sizeof stats);
+    s_pack_str(&pk, "agent");
+    msgpack_pack_map(&pk, 7);
+    s_pack_u64(&pk, "events_received", stats.events_received);
+    s_pack_u64(&pk, "events_repaired", stats.events_repaired);
+    s_pack_u64(&pk, "repair_requests", stats.repair_requests);
+    s_pack_u64(&pk, "gaps", stats.gaps);
+    s_pack_u64(&pk, "events_missing", stats.events_missing);
+    s_pack_u64(&pk, "duplicates_dropped", stats.duplicates_dropped);
+    s_pack_u64(&pk, "backlog_dropped", stats.backlog_dropped);
+    s_pack_str(&pk, "streams");
+    msgpack_pack_array(&pk, self->streams_count);
+    for (size_t i = 0; i < self->streams_count; i++)
+        s_pack_stream_info(&pk, &self->streams[i]);
+    s_reply(self, request, self->reply.data, self->reply.size);
+}
+
+static void
+s_on_request(zmesh__relay_t *self, const zmesh_event_t *request)
+{
+    self->requests++;
+    // What is served has been committed: under the always policy a reader
+    // never sees a record a crash could take back.
+    s_commit_all(self);
+    const char *topic = zmesh_event_topic(request);
+    if (strcmp(topic, ZMESH__RELAY_READ_TOPIC) == 0)
+        s_serve_read(self, request);
+    else if (strcmp(topic, ZMESH__RELAY_INFO_TOPIC) == 0)
+        s_serve_info(self, request);
+    else {
+        self->bad_requests++;
+        char text[ZMESH_TOPIC_MAX + 80];
+        snprintf(text, sizeof text,
+                 "a relay answers $relay.read and $relay.info, not '%s'",
+                 topic);
+        s_reply_error(self, request, "bad_request", text);
+    }
+}
+
+static void
+s_handle(zmesh__relay_t *self, const zmesh_event_t *event, int64_t now_ms)
+{
+    switch (zmesh_event_type(event)) {
+    case ZMESH_EVENT_MESSAGE: s_on_message(self, event, now_ms); break;
+    case ZMESH_EVENT_GAP: s_on_gap(self, event, now_ms); break;
+    case ZMESH_EVENT_REQUEST: s_on_request(self, event); break;
+    case ZMESH_EVENT_PEER_JOINED:
+        // A publisher back after a timeout has its streams forgotten by
+        // the agent; they go on from what is stored.
+        s_resume(self, zmesh_event_peer_id(event));
+        break;
+    case ZMESH_EVENT_PEER_LEFT: {
+        const char *reason = zmesh_event_reason(event);
+        if (strcmp(reason, "bye") == 0 || strcmp(reason, "restarted") == 0)
+            s_forget(self, zmesh_event_peer_id(event));
+        break;
+    }
+    case ZMESH_EVENT_DIRECT:
+    case ZMESH_EVENT_REPLY: break;
+    }
+}
+
+static void
+s_housekeeping(zmesh__relay_t *self, int64_t now_ms)
+{
+    for (size_t i = 0; i < self->streams_count; i++) {
+        s_stream_t *stream = &self->streams[i];
+        if (zmesh__store_tick(stream->store, now_ms) < 0)
+            stream->stats.commit_errors++;
+    }
+    if (now_ms < self->next_retention_ms)
+        return;
+    self->next_retention_ms = now_ms + S_RETENTION_MS;
+    int64_t now_us = zmesh__wall_clock_us();
+    for (size_t i = 0; i < self->streams_count; i++) {
+        s_stream_t *stream = &self->streams[i];
+        int rc = zmesh__store_retention(stream->store, now_us);
+        if (rc > 0)
+            zmesh__log(ZMESH_LOG_INFO,
+                       "stream %s: retention deleted %d segment%s; it now "
+                       "starts at relay seq %" PRIu64,
+                       stream->name, rc, rc == 1 ? "" : "s",
+                       zmesh__store_first_seq(stream->store));
+        else if (rc < 0)
+            zmesh__log_limited(&self->store_limit, S_LOG_MS,
+                               "stream %s: retention cannot delete a "
+                               "segment: %s",
+                               stream->name,
+                               strerror(zmesh__store_errno(stream->store)));
+    }
+}
+
+int
+zmesh__relay_step(zmesh__relay_t *self, int timeout_ms)
+{
+    if (!self || !self->started)
+        return ZMESH_ESTATE;
+    int64_t now = zmesh__clock_ms();
+    int64_t until_housekeeping = self->next_retention_ms - now;
+    int wait = timeout_ms;
+    if (wait < 0 || until_housekeeping < wait)
+        wait = until_housekeeping < 0 ? 0 : (int)until_housekeeping;
+    const zmesh_event_t *event = NULL;
+    int rc = zmesh_agent_recv(self->agent, wait, &event);
+    int handled = 0;
+    while (rc == 0) {
+        now = zmesh__clock_ms();
+        s_handle(self, event, now);
+        if (++handled == S_PASS_MAX)
+            break;
+        rc = zmesh_agent_recv(self->agent, 0, &event);
+    }
+    s_commit_all(self);
+    s_housekeeping(self, zmesh__clock_ms());
+    if (rc < 0 && rc != ZMESH_EAGAIN)
+        return rc;
+    return handled;
+}
+
+void
+zmesh__relay_destroy(zmesh__relay_t **relay)
+{
+    if (!relay || !*relay)
+        return;
+    zmesh__relay_t *self = *relay;
+    // The agent goes first: peers hear BYE, and nothing more arrives.
+    zmesh_agent_destroy(&self->agent);
+    for (size_t i = 0; i < self->streams_count; i++) {
+        s_stream_t *stream = &self->streams[i];
+        if (stream->store) {
+            if (stream->dirty)
+                zmesh__store_commit(stream->store);
+            zmesh__log(ZMESH_LOG_INFO,
+                       "stream %s: stored %" PRIu64 " events, %" PRIu64
+                       " duplicates dropped, %" PRIu64 " gap records, %" PRIu64
+                       " rejected",
+                       stream->name, stream->stats.stored,
+                       stream->stats.duplicates, stream->stats.gaps,
+                       stream->stats.rejected);
+        }
+        zmesh__store_destroy(&stream->store);
+        zhashx_destroy(&stream->last);
+        for (size_t j = 0; j < stream->patterns_count; j++)
+            free(stream->patterns[j]);
+        free(stream->path);
+    }
+    free(self->streams);
+    zhashx_destroy(&self->names);
+    if (self->names_fd >= 0)
+        close(self->names_fd);
+    free(self->frame);
+    msgpack_sbuffer_destroy(&self->reply);
+    msgpack_sbuffer_destroy(&self->events);
+    free(self->dir);
+    free(self);
+    *relay = NULL;
+}
+
+zmesh_agent_t *
+zmesh__relay_agent(zmesh__relay_t *self)
+{
+    return self ? self->agent : NULL;
+}
+
+size_t
+zmesh__relay_streams(const zmesh__relay_t *self)
+{
+    return self ? self->streams_count : 0;
+}
+
+void
+zmesh__relay_stream_stats(const zmesh__relay_t *self, size_t i,
+                          zmesh__relay_stream_stats_t *stats)
+{
+    assert(self && i < self->streams_count && stats);
+    *stats = self->streams[i].stats;
+}
+
+zmesh__store_t *
+zmesh__relay_stream_store(zmesh__relay_t *self, size_t i)
+{
+    assert(self && i < self->streams_count);
+    return self->streams[i].store;
+}
