@@ -843,6 +843,18 @@ s_answer_stats(s_control_t *self, const char *id, const char *req,
         memcpy(msg.sender, self->cfg->id, ZMESH__ID_SIZE);
         msg.req = strtoull(req, NULL, 10);
         zmesh__counters_lend(counters, &msg);
+        // It must fit the asker's limit (we assume ours): the agent group
+        // comes first, then as many others as fit (proto/wire.md#stats).
+        for (;;) {
+            void *bytes = NULL;
+            size_t size = 0;
+            int fits = zmesh__msg_encode(&msg, &bytes, &size);
+            free(bytes);
+            if (fits != 0 || size <= self->cfg->max_msg_size ||
+                msg.counters_count <= 1)
+                break;
+            msg.counters_count /= 2;
+        }
         int rc = zmesh__peer_send(peer, &msg);
         if (rc != 0)
             zmesh__log(ZMESH_LOG_DEBUG, "STATS answer to %s not sent: %s", id,
