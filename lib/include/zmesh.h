@@ -274,7 +274,11 @@ ZMESH_EXPORT int zmesh_agent_subscribe(zmesh_agent_t *agent,
     not acknowledged and gives the next event to the member with the
     fewest (load balancing by credit); with none to spare, events wait at
     the publisher (at most 10000, then they are dropped and counted in
-    group_dropped). A member acknowledges an event when its application
+    group_dropped). A group exists for a publisher while it knows a member:
+    events published while it knows none are not kept for the group (a
+    member that joins gets what is published once the publisher has
+    heard of it), but the unacknowledged events of a last member that
+    leaves wait for the next one. A member acknowledges an event when its application
     takes it from zmesh_agent_recv (zmesh_event_group names the group).
     When a member leaves (BYE, or silence past the peer timeout), the
     events it had not acknowledged go to another member, marked
