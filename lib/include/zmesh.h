@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define ZMESH_VERSION_MAJOR 0
-#define ZMESH_VERSION_MINOR 1
+#define ZMESH_VERSION_MINOR 2
 #define ZMESH_VERSION_PATCH 0
 
 /*  The wire protocol version this library speaks (proto/wire.md#versions). */
@@ -278,9 +278,9 @@ ZMESH_EXPORT int zmesh_agent_subscribe(zmesh_agent_t *agent,
     events published while it knows none are not kept for the group (a
     member that joins gets what is published once the publisher has
     heard of it), but the unacknowledged events of a last member that
-    leaves wait for the next one. A member acknowledges an event when its application
-    takes it from zmesh_agent_recv (zmesh_event_group names the group).
-    When a member leaves (BYE, or silence past the peer timeout), the
+    leaves wait for the next one. A member acknowledges an event when its
+   application takes it from zmesh_agent_recv (zmesh_event_group names the
+   group). When a member leaves (BYE, or silence past the peer timeout), the
     events it had not acknowledged go to another member, marked
     zmesh_event_redelivered. An event can therefore reach a group twice
     only when the first member had taken it yet its acknowledgement never
