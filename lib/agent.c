@@ -2610,16 +2610,18 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
     // busy stream every event would otherwise pay for it.
     int64_t deadline = 0;
     for (unsigned skipped = 0;;) {
+        // Serviced first: what the service drains (a reply, a peer event)
+        // is then seen below, not left behind a poll that would not wake
+        // for it; and never between taking and judging a frame, since a
+        // repair finished meanwhile must release its frames ahead of that
+        // frame, or the frame would look like a new gap.
+        if (--self->service_countdown == 0)
+            s_service(self);
         s_requests_expire(self, NULL);
         if (zlistx_size(self->peer_events) > 0 && s_pop_peer_event(self)) {
             *event = &self->event;
             return 0;
         }
-        // Serviced before a frame is taken, never between taking and
-        // judging it: a repair finished meanwhile must release its frames
-        // ahead of that frame, or the frame would look like a new gap.
-        if (--self->service_countdown == 0)
-            s_service(self);
         s_repair_release(self, false);
         if (s_next_frame(self)) {
             if (s_deliver(self)) {

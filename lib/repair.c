@@ -31,6 +31,8 @@ typedef struct {
     uint64_t asked_through; /* every seq up to here is asked for or held */
     s_frame_t *frames;      /* ascending seq */
     s_frame_t *tail;
+    s_frame_t *hint;           /* the last frame inserted, where the next
+                                  repaired one most likely follows */
     uint64_t reqs[S_REQS_MAX]; /* not yet answered in full */
     size_t reqs_count;
     int64_t deadline;
@@ -148,9 +150,14 @@ s_insert(zmesh__repair_t *self, s_session_t *session, zmq_msg_t *msg,
     s_frame_t **at = &session->frames;
     if (session->tail && session->tail->seq < seq)
         at = &session->tail->next; // the usual case: a live frame, in order
-    else
+    else {
+        // Repairs come in ascending order too, each after the one before:
+        // starting at the last insertion keeps a large repair linear.
+        if (session->hint && session->hint->seq < seq)
+            at = &session->hint->next;
         while (*at && (*at)->seq < seq)
             at = &(*at)->next;
+    }
     if (*at && (*at)->seq == seq)
         return 0;
     s_frame_t *frame = malloc(sizeof *frame);
@@ -164,6 +171,7 @@ s_insert(zmesh__repair_t *self, s_session_t *session, zmq_msg_t *msg,
     *at = frame;
     if (!frame->next)
         session->tail = frame;
+    session->hint = frame;
     size_t size = zmq_msg_size(&frame->msg);
     session->bytes += size;
     self->bytes += size;
@@ -436,7 +444,7 @@ zmesh__repair_release(zmesh__repair_t *self, int64_t now, bool all,
                 zmq_msg_close(&f->msg);
                 free(f);
             }
-        s->frames = s->answers = NULL;
+        s->frames = s->answers = s->hint = NULL;
         s_session_free(self, s);
         self->sessions[i] = self->sessions[--self->count];
         released++;
