@@ -1,9 +1,10 @@
 /*  bench.h - shared declarations of mesh-bench's files (not installed).
 
-    main.c parses the command line and prints results; child.c starts the
-    peer process and carries the control channel to it; raw.c holds the
-    libzmq baselines; mesh.c the same benchmarks through libzmesh;
-    measure.c the clock, payloads and order statistics.
+    main.c parses the command line and prints results (reliability.c for
+    rr and repair); child.c starts the peer process and carries the
+    control channel to it; raw.c holds the libzmq baselines; mesh.c the
+    same benchmarks through libzmesh; loss.c the repair benchmark's runs,
+    raw and mesh; measure.c the clocks, payloads and order statistics.
 */
 #ifndef MESH_BENCH_H_INCLUDED
 #define MESH_BENCH_H_INCLUDED
@@ -11,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <zmesh.h>
 
 /*  How long the parent waits for the peer process to say it is ready, for
     subscriptions to form and for the first probe to get through. */
@@ -23,18 +25,33 @@
 /*  A round trip that takes longer than this fails the run. */
 #define MB_LAT_TIMEOUT_MS 2000
 
+/*  How the mesh paths configure their agents' reliability. -1 leaves the
+    library's default (an 8 MiB retransmit buffer, a 300 ms repair
+    timeout); 0 turns the feature off. Every mesh caller sets both. */
+typedef struct {
+    long long retransmit; /* zmesh_agent_set_retransmit_buffer, bytes */
+    int repair_timeout;   /* zmesh_agent_set_repair_timeout, ms */
+} mb_mesh_cfg_t;
+
+/*  The library's defaults and "repair off" (no buffer, no waiting). */
+#define MB_MESH_DEFAULTS ((mb_mesh_cfg_t){-1, -1})
+#define MB_MESH_NO_REPAIR ((mb_mesh_cfg_t){0, 0})
+
 /*  Everything the peer process needs, passed on its command line by
     mb_child_start() and parsed back by mb_child_args_parse(). */
 typedef struct {
-    const char *kind;     /* "raw-thr", "mesh-thr", "raw-lat", "mesh-lat" */
+    const char *kind;     /* "raw-thr", "mesh-thr", "raw-lat", "mesh-lat",
+                             "mesh-rr", "raw-loss", "mesh-loss" */
     const char *ctl;      /* the parent's control endpoint */
-    const char *endpoint; /* raw-thr: the parent's PUB endpoint */
+    const char *endpoint; /* raw-thr, raw-loss: the parent's PUB */
     const char *mesh;     /* mesh-*: the mesh name */
     size_t size;          /* payload bytes */
-    long count;           /* messages to expect (thr) */
+    long count;           /* messages to expect (thr, loss) */
     int beacon_port;      /* mesh-*: UDP beacon port */
     int hop;              /* raw-thr: receive through an inproc thread hop */
-    int hwm;              /* raw-thr: the SUB's ZMQ_RCVHWM (0: no limit) */
+    int hwm;              /* raw-*: the SUB's ZMQ_RCVHWM (0: no limit) */
+    int stall_ms;         /* *-loss: the subscriber's sleep after event 1 */
+    mb_mesh_cfg_t cfg;    /* mesh-*: the peer's agent */
     int deadline_s;       /* the peer kills itself after this (SIGALRM) */
     int verbose;
 } mb_peer_args_t;
@@ -56,12 +73,90 @@ typedef struct {
     double cpu_ns;            /* CPU time of both processes, per message */
 } mb_thr_run_t;
 
-/*  The paths the thr benchmark compares: raw libzmq, the mesh, raw with a
-    thread hop on each side, raw at the mesh frame's wire size. */
-typedef enum { MB_RAW = 0, MB_MESH = 1, MB_HOP = 2, MB_WIRE = 3 } mb_path_t;
+/*  The paths the thr benchmark compares: raw libzmq, the mesh (repair on,
+    as configured), raw with a thread hop on each side, raw at the mesh
+    frame's wire size, and the mesh with its retransmit buffer and repair
+    off. lat runs raw, mesh and norepair. */
+typedef enum {
+    MB_RAW = 0,
+    MB_MESH = 1,
+    MB_HOP = 2,
+    MB_WIRE = 3,
+    MB_NOREPAIR = 4
+} mb_path_t;
+
+/*  One run of the repair benchmark (loss.c), as the subscriber accounted
+    for the `published` data events: delivered live, delivered by repair,
+    named in gap events (mesh) or missing from the sequence (raw, where
+    nobody says so), and whatever none of these covers. */
+typedef struct {
+    long published;
+    long live;
+    long repaired;
+    long gaps;         /* gap events (mesh), missing ranges (raw) */
+    long missing;      /* data events in those gaps or ranges */
+    long unaccounted;  /* published - live - repaired - missing */
+    long out_of_order; /* came twice or after a later one (not tallied) */
+    double elapsed_s;  /* first publish to the last delivery */
+    double per_s;      /* (live + repaired) / elapsed_s */
+    /*  mesh only, from zmesh_agent_stats: the subscriber's NAKs and
+        repairs given up, the publisher's events sent again. */
+    uint64_t repair_requests;
+    uint64_t repair_timeouts;
+    uint64_t events_resent;
+    /*  Repaired events: delivery minus publish time, us (malloc'ed). */
+    double *delays_us;
+    size_t delays_n;
+    /*  Per run of repaired events: the pause in delivery before its first
+        event, us (malloc'ed). */
+    double *pauses_us;
+    size_t pauses_n;
+} mb_loss_run_t;
+
+/*  The command line, as main.c parsed it, for every benchmark. */
+typedef struct {
+    size_t size;
+    long count; /* 0: the default for the size */
+    int runs;   /* 0: the default for the benchmark */
+    int json;
+    int ipc;
+    int verbose;
+    int paths;            /* MB_PATH(p) for each path to run; 0: all */
+    int hwm;              /* SNDHWM/RCVHWM of every data socket */
+    int hwm_given;        /* --hwm was on the command line */
+    long long retransmit; /* --retransmit; -1: not given */
+    int stall_ms;         /* --stall-ms; -1: not given */
+    long rate;            /* --rate; -1: not given */
+} mb_opts_t;
+
+#define MB_PATH(p) (1 << (p))
+#define MB_LAT_PATHS (MB_PATH(MB_RAW) | MB_PATH(MB_MESH) | MB_PATH(MB_NOREPAIR))
+#define MB_RR_PATHS (MB_PATH(MB_RAW) | MB_PATH(MB_MESH))
+#define MB_REPAIR_PATHS MB_LAT_PATHS
+
+/*  main.c: output helpers. "1,234,567"; a JSON number with `decimals`,
+    or null when `have` is 0. */
+const char *mb_grouped(double v, char *buf, size_t cap);
+const char *mb_jnum(int have, int decimals, double v, char *buf, size_t cap);
+
+/*  reliability.c: `rr` and `repair`, each for o->size. 0 or -1. */
+int mb_cmd_rr(const mb_opts_t *o);
+int mb_cmd_repair(const mb_opts_t *o);
+/*  The size, HWM and event count `repair` uses unless told otherwise. A
+    200 ms stall at 100,000 events/s of 1 KiB is 20 MB, more than
+    loopback's socket buffers absorb (up to 4 MiB to send and more to
+    receive here), so the loss is certain; at 16 B it is 2 MB, which
+    they may well hold. */
+#define MB_REPAIR_SIZE 1024
+#define MB_REPAIR_HWM 1000
+long mb_repair_default_count(size_t size);
 
 /*  measure.c */
 int64_t mb_now_ns(void);
+/*  CLOCK_REALTIME in microseconds since the epoch: the clock of
+    zmesh_event_timestamp, so a subscriber on the same host can take
+    delivery minus publish time. */
+int64_t mb_wall_us(void);
 /*  CPU time (user + system) of this process so far, all threads. */
 int64_t mb_cpu_ns(void);
 /*  One msgpack object of exactly `size` bytes (size >= 1): a bin whose
@@ -69,6 +164,11 @@ int64_t mb_cpu_ns(void);
     starts with 0xc0 (nil), which the benchmarks use as a probe. Caller
     frees. NULL when out of memory. */
 uint8_t *mb_payload_new(size_t size);
+/*  Where the data bytes of mb_payload_new(size) start (its header size). */
+size_t mb_payload_offset(size_t size);
+/*  Big-endian 64-bit numbers inside payloads. */
+void mb_put_u64(uint8_t *p, uint64_t v);
+uint64_t mb_get_u64(const uint8_t *p);
 double mb_median(double *values, size_t n);
 /*  p in [0, 1], nearest rank; sorts `values`. */
 double mb_percentile(double *values, size_t n, double p);
@@ -102,6 +202,10 @@ int mb_thr_result(mb_child_t *child, int timeout_ms, long count,
 int mb_ctl_send(void *sock, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int mb_ctl_recv(void *sock, char *buf, size_t cap, int timeout_ms);
+/*  Runs this executable with `argv` (argv[0] included) in the
+    foreground, its output going where ours goes; kills it after
+    timeout_s. Its exit status, or -1. */
+int mb_run_self(char *const argv[], int timeout_s);
 /*  Peer side: parses `_peer KIND --flag value ...`; -1 on a bad flag. */
 int mb_child_args_parse(int argc, char **argv, mb_peer_args_t *args);
 /*  Peer side: dies with its parent, and after args->deadline_s anyway;
@@ -115,11 +219,72 @@ int mb_raw_lat_run(size_t size, long count, int verbose, double *samples_us);
 int mb_raw_thr_peer(const mb_peer_args_t *args);
 int mb_raw_lat_peer(const mb_peer_args_t *args);
 
-/*  mesh.c */
-int mb_mesh_thr_run(size_t size, long count, int verbose, mb_thr_run_t *out);
-int mb_mesh_lat_run(size_t size, long count, int verbose, double *samples_us);
+/*  mesh.c. `cfg` is given to both agents of a run. */
+int mb_mesh_thr_run(size_t size, long count, const mb_mesh_cfg_t *cfg,
+                    int verbose, mb_thr_run_t *out);
+int mb_mesh_lat_run(size_t size, long count, const mb_mesh_cfg_t *cfg,
+                    int verbose, double *samples_us);
+/*  Request/reply round trips with one request outstanding; *replies
+    counts the replies that came back (every one, or the run fails). */
+int mb_mesh_rr_run(size_t size, long count, int verbose, double *samples_us,
+                   long *replies);
 int mb_mesh_thr_peer(const mb_peer_args_t *args);
 int mb_mesh_lat_peer(const mb_peer_args_t *args);
+int mb_mesh_rr_peer(const mb_peer_args_t *args);
+
+/*  mesh.c, shared with loss.c: a started agent on a mesh of its own (a
+    new name and beacon port), `cfg` applied, or NULL (printed). */
+zmesh_agent_t *mb_mesh_parent_agent(const char *name, char *mesh,
+                                    size_t mesh_cap, int *port, const char *sub,
+                                    const char *adv, const mb_mesh_cfg_t *cfg,
+                                    int verbose);
+/*  Starts the peer process and waits until it says it is ready and its
+    agent's subscription to `topic` has reached `agent`. Sets
+    *subscribed_ms (may be NULL) to how long the subscription took after
+    ready. 0 or -1 (printed). */
+int mb_mesh_child_ready(mb_child_t *child, void *ctx, mb_peer_args_t *args,
+                        const char *what, zmesh_agent_t *agent,
+                        const char *topic, double *subscribed_ms);
+/*  Probes `topic` with nil events until the peer reports "probed SEQ";
+    sets *first_seq to SEQ. 0 or -1 (printed). */
+int mb_mesh_probe(mb_child_t *child, zmesh_agent_t *agent, const char *topic,
+                  unsigned long long *first_seq);
+/*  The peer process's control channel and started agent, which
+    subscribes `sub`, advertises `adv` and serves `serve` (each may be
+    NULL) and has the run's reliability settings; the parent hears
+    "ready" once it runs. */
+typedef struct {
+    void *ctx;
+    void *ctl;
+    zmesh_agent_t *agent;
+} mb_mesh_peer_t;
+int mb_mesh_peer_open(mb_mesh_peer_t *peer, const mb_peer_args_t *args,
+                      const char *name, const char *sub, const char *adv,
+                      const char *serve, const char *role);
+void mb_mesh_peer_close(mb_mesh_peer_t *peer);
+
+/*  loss.c: one run of the repair benchmark on one path. `hwm` is for
+    the raw sockets (the agents' come from ZSYS_SNDHWM and ZSYS_RCVHWM,
+    see main.c); `cfg` for the mesh's agents (MB_MESH_NO_REPAIR for
+    repair off). The arrays in *out are the caller's to free with
+    mb_loss_run_free. */
+typedef struct {
+    size_t size;
+    long count;
+    int stall_ms; /* the subscriber's sleep after the first event */
+    long rate;    /* events/s the publisher keeps to; 0: no pacing */
+    int hwm;
+    int verbose;
+} mb_loss_params_t;
+int mb_loss_mesh_run(const mb_loss_params_t *lp, const mb_mesh_cfg_t *cfg,
+                     mb_loss_run_t *out);
+int mb_loss_raw_run(const mb_loss_params_t *lp, mb_loss_run_t *out);
+void mb_loss_run_free(mb_loss_run_t *run);
+int mb_loss_mesh_peer(const mb_peer_args_t *args);
+int mb_loss_raw_peer(const mb_peer_args_t *args);
+/*  The smallest payload that holds the sequence number (a msgpack bin of
+    8 data bytes). */
+#define MB_LOSS_MIN_SIZE 10
 
 /*  The subscriber's side of a thr run, shared by raw and mesh: a source
     returns MB_GOT_DATA, MB_GOT_PROBE (with its sequence, 0 if none),

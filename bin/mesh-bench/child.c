@@ -23,6 +23,10 @@
 
 extern char **environ;
 
+/*  How long the messages of a peer that exited may still take to come. */
+#define S_LAST_WORDS_MS 500
+#define S_RUNNING (-1000)
+
 int
 mb_ctl_send(void *sock, const char *fmt, ...)
 {
@@ -33,7 +37,9 @@ mb_ctl_send(void *sock, const char *fmt, ...)
     va_end(ap);
     if (n < 0 || (size_t)n >= sizeof buf)
         return -1;
-    return zmq_send(sock, buf, (size_t)n, 0) == n ? 0 : -1;
+    /*  Never blocks: a PAIR whose peer has gone would wait forever, and a
+        peer that gave up early (or died) must not hang the parent. */
+    return zmq_send(sock, buf, (size_t)n, ZMQ_DONTWAIT) == n ? 0 : -1;
 }
 
 int
@@ -65,6 +71,36 @@ s_ctl_socket(void *ctx, void **out)
     return 0;
 }
 
+/*  The file /proc/self/exe links to, rather than argv[0]: the peer must
+    be this very binary even when it was started through PATH or a
+    relative path. Resolved by readlink rather than exec'ed as is, because
+    valgrind answers the readlink with its client's path while
+    /proc/self/exe itself is valgrind's own binary. */
+static void
+s_self_path(char *exe, size_t cap)
+{
+    ssize_t len = readlink("/proc/self/exe", exe, cap - 1);
+    if (len <= 0)
+        snprintf(exe, cap, "/proc/self/exe");
+    else
+        exe[len] = '\0';
+}
+
+int
+mb_run_self(char *const argv[], int timeout_s)
+{
+    char exe[4096];
+    s_self_path(exe, sizeof exe);
+    pid_t pid;
+    int rc = posix_spawn(&pid, exe, NULL, NULL, argv, environ);
+    if (rc != 0) {
+        fprintf(stderr, "mesh-bench: cannot start %s: %s\n", exe, strerror(rc));
+        return -1;
+    }
+    mb_child_t child = {.pid = pid};
+    return mb_child_stop(&child, timeout_s * 1000);
+}
+
 int
 mb_child_start(mb_child_t *child, void *ctx, mb_peer_args_t *args)
 {
@@ -82,13 +118,17 @@ mb_child_start(mb_child_t *child, void *ctx, mb_peer_args_t *args)
     zmq_getsockopt(child->ctl, ZMQ_LAST_ENDPOINT, child->ctl_endpoint, &len);
     args->ctl = child->ctl_endpoint;
 
-    char size[32], count[32], port[16], deadline[16], hwm[16];
+    char size[32], count[32], port[16], deadline[16], hwm[16], stall[16];
+    char retransmit[32], repair[16];
     snprintf(size, sizeof size, "%zu", args->size);
     snprintf(count, sizeof count, "%ld", args->count);
     snprintf(port, sizeof port, "%d", args->beacon_port);
     snprintf(deadline, sizeof deadline, "%d", args->deadline_s);
     snprintf(hwm, sizeof hwm, "%d", args->hwm);
-    char *argv[24];
+    snprintf(stall, sizeof stall, "%d", args->stall_ms);
+    snprintf(retransmit, sizeof retransmit, "%lld", args->cfg.retransmit);
+    snprintf(repair, sizeof repair, "%d", args->cfg.repair_timeout);
+    char *argv[32];
     int n = 0;
     argv[n++] = "mesh-bench";
     argv[n++] = "_peer";
@@ -112,24 +152,27 @@ mb_child_start(mb_child_t *child, void *ctx, mb_peer_args_t *args)
         argv[n++] = (char *)args->mesh;
         argv[n++] = "--beacon-port";
         argv[n++] = port;
+        if (args->cfg.retransmit >= 0) {
+            argv[n++] = "--retransmit";
+            argv[n++] = retransmit;
+        }
+        if (args->cfg.repair_timeout >= 0) {
+            argv[n++] = "--repair-timeout";
+            argv[n++] = repair;
+        }
+    }
+    if (args->stall_ms > 0) {
+        argv[n++] = "--stall-ms";
+        argv[n++] = stall;
     }
     if (args->hop)
         argv[n++] = "--hop";
     if (args->verbose)
-        argv[n++] = "-v";
+        argv[n++] = args->verbose > 1 ? "-vv" : "-v";
     argv[n] = NULL;
 
-    /*  The file /proc/self/exe links to, rather than argv[0]: the peer
-        must be this very binary even when it was started through PATH or
-        a relative path. Resolved by readlink rather than exec'ed as is,
-        because valgrind answers the readlink with its client's path while
-        /proc/self/exe itself is valgrind's own binary. */
     char exe[4096];
-    ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (exe_len <= 0)
-        snprintf(exe, sizeof exe, "/proc/self/exe");
-    else
-        exe[exe_len] = '\0';
+    s_self_path(exe, sizeof exe);
     int rc = posix_spawn(&child->pid, exe, NULL, NULL, argv, environ);
     if (rc != 0) {
         fprintf(stderr, "mesh-bench: cannot start the peer process: %s\n",
@@ -149,9 +192,19 @@ mb_child_expect(mb_child_t *child, const char *word, char *rest, size_t cap,
     char buf[512];
     size_t wlen = strlen(word);
     int64_t deadline = mb_now_ns() + (int64_t)timeout_ms * 1000000;
+    int exited = S_RUNNING;
     for (;;) {
-        int64_t left_ms = (deadline - mb_now_ns()) / 1000000;
-        if (left_ms < 0)
+        /*  Rounded up: a wait of a fraction of a millisecond must sleep,
+            not spin on zmq_poll with a timeout of 0. */
+        int64_t left_ms = (deadline - mb_now_ns() + 999999) / 1000000;
+        if (left_ms <= 0 && exited != S_RUNNING) {
+            fprintf(stderr,
+                    "mesh-bench: the peer process exited (status %d) while "
+                    "waiting for %s\n",
+                    exited, what ? what : word);
+            return -1;
+        }
+        if (left_ms <= 0)
             break;
         /*  Poll in slices so a peer that died is noticed at once rather
             than after the whole timeout. */
@@ -161,12 +214,11 @@ mb_child_expect(mb_child_t *child, const char *word, char *rest, size_t cap,
             if (child->pid > 0 &&
                 waitpid(child->pid, &status, WNOHANG) == child->pid) {
                 child->pid = 0;
-                fprintf(stderr,
-                        "mesh-bench: the peer process exited (status %d) "
-                        "while waiting for %s\n",
-                        WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                        what ? what : word);
-                return -1;
+                /*  Its last words may still be on the way: a peer sends
+                    its result and exits, and ZeroMQ delivers the message
+                    after the process is gone. */
+                deadline = mb_now_ns() + (int64_t)S_LAST_WORDS_MS * 1000000;
+                exited = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
             }
             continue;
         }
@@ -268,6 +320,7 @@ mb_child_args_parse(int argc, char **argv, mb_peer_args_t *args)
         return -1;
     args->kind = argv[2];
     args->deadline_s = 60;
+    args->cfg = MB_MESH_DEFAULTS;
     for (int i = 3; i < argc; i++) {
         const char *flag = argv[i];
         long v;
@@ -275,8 +328,8 @@ mb_child_args_parse(int argc, char **argv, mb_peer_args_t *args)
             args->hop = 1;
             continue;
         }
-        if (strcmp(flag, "-v") == 0) {
-            args->verbose = 1;
+        if (strcmp(flag, "-v") == 0 || strcmp(flag, "-vv") == 0) {
+            args->verbose = flag[2] ? 2 : 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -300,6 +353,15 @@ mb_child_args_parse(int argc, char **argv, mb_peer_args_t *args)
         else if (strcmp(flag, "--hwm") == 0 &&
                  s_parse_long(val, 0, 1000000000, &v) == 0)
             args->hwm = (int)v;
+        else if (strcmp(flag, "--stall-ms") == 0 &&
+                 s_parse_long(val, 0, 600000, &v) == 0)
+            args->stall_ms = (int)v;
+        else if (strcmp(flag, "--retransmit") == 0 &&
+                 s_parse_long(val, 0, 1L << 40, &v) == 0)
+            args->cfg.retransmit = v;
+        else if (strcmp(flag, "--repair-timeout") == 0 &&
+                 s_parse_long(val, 0, 60000, &v) == 0)
+            args->cfg.repair_timeout = (int)v;
         else if (strcmp(flag, "--deadline") == 0 &&
                  s_parse_long(val, 1, 86400, &v) == 0)
             args->deadline_s = (int)v;

@@ -1,34 +1,26 @@
-/*  main.c - mesh-bench: how fast the mesh moves events, against raw libzmq
-    measured in the same run on the same machine. `thr` counts messages per
-    second between two processes (raw PUB/SUB, the mesh, and raw with a
-    thread hop on each side); `lat` times round trips with one in flight;
-    `all` runs both for 16, 128 and 1024 bytes. The work is in raw.c and
-    mesh.c; this file parses flags, orders the runs and prints medians.
-    It is a tool, not a test: it judges nothing, it reports.
+/*  main.c - mesh-bench: what the mesh and its reliability cost against
+    raw libzmq measured in the same run on the same machine. `thr` counts
+    messages per second (raw PUB/SUB, the mesh with repair on and off, a
+    thread hop), `lat` times round trips with one in flight, `rr` and
+    `repair` (reliability.c) time requests and count what a lossy
+    subscriber gets, `all` runs them all. This file parses flags, orders
+    the runs and prints medians; the runs are in raw.c, mesh.c and loss.c.
+    A tool, not a test: it judges nothing, it reports.
 */
 #include "bench.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <zmesh.h>
 
 #define S_EXIT_FAIL 1
 #define S_EXIT_USAGE 2
-
-typedef struct {
-    size_t size;
-    long count; /* 0: the default for the size */
-    int runs;   /* 0: the default for the benchmark */
-    int json;
-    int ipc;
-    int verbose;
-    int paths; /* bit (1 << mb_path_t) for each path to run */
-    int hwm;   /* SNDHWM/RCVHWM of every data socket, raw and mesh */
-} s_opts_t;
 
 /*  PUB drops what its HWM does not hold, and a publisher in a loop
     outruns any subscriber: with libzmq's default of 1000 nearly every
@@ -38,8 +30,17 @@ typedef struct {
     probes count too); loss is still counted and printed. */
 #define S_DEFAULT_HWM 2000000
 
-static const char *s_path_names[] = {"raw", "mesh", "hop", "wire"};
-#define S_PATHS 4
+/*  What zmesh.h documents as the default retransmit buffer, for the
+    output only (mesh-bench leaves the library's default alone). */
+#define S_LIB_RETRANSMIT (8LL * 1024 * 1024)
+
+/*  Set in the environment of a `repair` that `all` runs in a process of
+    its own, to the parent's PID: that process then dies with it. */
+#define S_PARENT_ENV "MESH_BENCH_PARENT"
+
+static const char *s_path_names[] = {"raw", "mesh", "hop", "wire", "norepair"};
+#define S_PATHS 5
+#define S_THR_PATHS 31
 
 /*  The bytes a mesh event of `size` payload bytes takes on the wire in
     this benchmark (proto/wire.md#event-frame): "bench.thr", NUL, fixarray,
@@ -57,48 +58,85 @@ s_usage(FILE *out)
 {
     fputs(
         "usage: mesh-bench thr --size N [--count C] [--runs R] [--json]\n"
-        "                      [--transport tcp|ipc] [--hwm H] [--only PATHS]\n"
-        "                      [-v]\n"
+        "                      [--transport tcp|ipc] [--hwm H]\n"
+        "                      [--retransmit B] [--only PATHS] [-v]\n"
         "       mesh-bench lat --size N [--count C] [--runs R] [--json]\n"
-        "                      [--only PATHS] [-v]\n"
+        "                      [--retransmit B] [--only PATHS] [-v]\n"
+        "       mesh-bench rr --size N [--count C] [--runs R] [--json]\n"
+        "                     [--only PATHS] [-v]\n"
+        "       mesh-bench repair [--size N] [--count C] [--runs R] [--json]\n"
+        "                         [--hwm H] [--stall-ms S] [--rate E]\n"
+        "                         [--retransmit B] [--only PATHS] [-v]\n"
         "       mesh-bench all [--runs R] [--json] [-v]\n"
         "\n"
         "Measures the mesh against raw libzmq in the same run, between two\n"
         "processes on loopback, and prints medians and ratios.\n"
         "\n"
-        "  thr   messages per second, publisher -> subscriber. Four paths:\n"
-        "        raw (libzmq PUB/SUB), mesh (two agents, topic bench.thr),\n"
-        "        hop (raw through an inproc thread hop on each side, the\n"
-        "        cost of an agent thread on the data path) and wire (raw\n"
-        "        with messages as big as the mesh's frames). Runs\n"
-        "        alternate between the paths; default C is 1,000,000 for\n"
-        "        small sizes and less for big ones, R is 5.\n"
-        "  lat   round trip with one message in flight: raw DEALER/ROUTER\n"
-        "        echo against the mesh's bench.ping -> bench.pong echo.\n"
-        "        p50/p99/p99.9 over all samples of all runs, after 1000\n"
-        "        warm-up round trips per run; default C 3,000, R 10.\n"
-        "  all   thr and lat for 16, 128 and 1024 bytes with the default\n"
-        "        counts: one to two minutes on a 2-core VM.\n"
-        "\n"
-        "  --size N       payload bytes (1..67108864); the mesh payload is\n"
-        "                 one msgpack bin of exactly N encoded bytes\n"
-        "  --count C      messages (thr) or round trips (lat) per run\n"
+        "  thr     messages per second, publisher -> subscriber. Paths:\n"
+        "          raw (libzmq PUB/SUB), mesh (two agents, topic bench.thr,\n"
+        "          sequence tracking and repair on: every frame is kept in\n"
+        "          the retransmit buffer), norepair (the same with the\n"
+        "          buffer and repair off), hop (raw through an inproc\n"
+        "          thread hop on each side, the cost of an agent thread on\n"
+        "          the data path) and wire (raw with messages as big as the\n"
+        "          mesh's frames). Runs alternate between the paths;\n"
+        "          default C is 1,000,000 for small sizes and less for big\n"
+        "          ones, R is 5.\n"
+        "  lat     round trip with one message in flight: raw DEALER/ROUTER\n"
+        "          echo against the mesh's bench.ping -> bench.pong echo\n"
+        "          (repair on, and off). p50/p99/p99.9 over all samples of\n"
+        "          all runs, after 1000 warm-up round trips per run;\n"
+        "          default C 3,000, R 10.\n"
+        "  rr      request/reply with one request outstanding: raw\n"
+        "          DEALER/ROUTER echo against zmesh_agent_request ->\n"
+        "          zmesh_agent_reply; p50/p99/p99.9 and requests/s. Default\n"
+        "          C 3,000, R 10. Also `reqrep`.\n"
+        "  repair  C events at E per second to a subscriber that sleeps S\n"
+        "          ms after the first, with HWM H on both sides, so ZeroMQ\n"
+        "          drops: what is delivered live, repaired, reported in gap\n"
+        "          events or (raw) lost without a word, events/s delivered\n"
+        "          and how long repairs take. Paths raw, mesh (repair on)\n"
+        "          and norepair (repair off). Default size 1024 (a 200 ms\n"
+        "          stall is then 20 MB, more than loopback's socket buffers\n"
+        "          hold, so loss is certain), C 44,117 (fewer for bigger\n"
+        "          sizes, at most 100,000), E 100,000, H 1000, S 200, R 3.\n"
+        "  all     thr, lat and rr for 16, 128 and 1024 bytes, and repair\n"
+        "          for 1024 bytes, with the default counts: five minutes or\n"
+        "          so on a 2-core VM.\n"
+        "\n",
+        out);
+    fputs(
+        "  --size N       payload bytes (1..67108864; repair: at least 10);\n"
+        "                 the mesh payload is one msgpack bin of exactly N\n"
+        "                 encoded bytes\n"
+        "  --count C      messages (thr, repair) or round trips (lat, rr)\n"
+        "                 per run\n"
         "  --runs R       runs per path (1..100)\n"
-        "  --transport T  tcp (default) or ipc for the raw paths; the mesh\n"
-        "                 always uses tcp, and says so\n"
+        "  --transport T  tcp (default) or ipc for the raw thr paths; the\n"
+        "                 mesh always uses tcp, and says so\n"
         "  --hwm H        send and receive HWM of the data sockets, raw and\n"
-        "                 mesh alike (default 2000000: a run of up to 2M\n"
+        "                 mesh alike (thr default 2000000: a run of up to 2M\n"
         "                 messages drops nothing; 1000 is libzmq's\n"
-        "                 default; 0 means no limit)\n"
-        "  --only PATHS   comma list of raw,mesh,hop,wire to run (profiling)\n"
+        "                 default; 0 means no limit; repair default 1000)\n"
+        "  --retransmit B the mesh path's retransmit buffer in bytes (0 =\n"
+        "                 off; default: the library's 8 MiB for thr and\n"
+        "                 lat, enough to hold the whole run for repair)\n"
+        "  --stall-ms S   repair: how long the subscriber sleeps\n"
+        "  --rate E       repair: events per second the publisher keeps to\n"
+        "                 (0: as fast as it can, which overruns any\n"
+        "                 subscriber with a small HWM; default 100000)\n"
+        "  --only PATHS   comma list of raw,mesh,norepair,hop,wire to run\n"
         "  --json         one JSON object per result line\n"
         "  -v             per-run numbers and the library's log on stderr\n"
+        "                 (-vv: its debug log too)\n"
         "\n"
         "examples:\n"
         "  mesh-bench thr --size 16\n"
         "  mesh-bench thr --size 1024 --runs 10 --json\n"
         "  mesh-bench thr --size 128 --transport ipc\n"
         "  mesh-bench lat --size 16 --count 20000\n"
+        "  mesh-bench rr --size 128\n"
+        "  mesh-bench repair --size 1024 --stall-ms 100 --hwm 100\n"
         "  perf record -g -- mesh-bench thr --size 16 --only mesh\n"
         "  mesh-bench all --json > bench.jsonl\n"
         "\n"
@@ -152,14 +190,22 @@ s_parse_paths(const char *list, int *paths)
     return *paths ? 0 : -1;
 }
 
-/*  Flags after the command; `need_size` for thr and lat. */
+/*  How a command takes --size (and --count). */
+enum { S_SIZE_NONE = 0, S_SIZE_REQUIRED = 1, S_SIZE_OPTIONAL = 2 };
+
+/*  Flags after the command. */
 static int
-s_parse(int argc, char **argv, int need_size, s_opts_t *o)
+s_parse(int argc, char **argv, int size_mode, mb_opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    o->paths = 15;
     o->hwm = S_DEFAULT_HWM;
+    o->retransmit = -1;
+    o->stall_ms = -1;
+    o->rate = -1;
     int have_size = 0;
+    static const char *valued[] = {"--size",       "--count",     "--runs",
+                                   "--hwm",        "--transport", "--only",
+                                   "--retransmit", "--stall-ms",  "--rate"};
     for (int i = 2; i < argc; i++) {
         const char *flag = argv[i];
         long long v;
@@ -171,20 +217,27 @@ s_parse(int argc, char **argv, int need_size, s_opts_t *o)
             o->verbose = 1;
             continue;
         }
-        if (strcmp(flag, "--size") != 0 && strcmp(flag, "--count") != 0 &&
-            strcmp(flag, "--runs") != 0 && strcmp(flag, "--transport") != 0 &&
-            strcmp(flag, "--only") != 0 && strcmp(flag, "--hwm") != 0)
+        if (strcmp(flag, "-vv") == 0) {
+            o->verbose = 2;
+            continue;
+        }
+        int known = 0;
+        for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+            known |= strcmp(flag, valued[k]) == 0;
+        if (!known)
             return s_bad("unknown flag '%s'", flag);
         if (i + 1 >= argc)
             return s_bad("%s needs a value", flag);
         const char *val = argv[++i];
         if (strcmp(flag, "--size") == 0) {
-            if (!need_size || s_parse_num(val, 1, 1 << 26, &v) < 0)
+            if (size_mode == S_SIZE_NONE ||
+                s_parse_num(val, 1, 1 << 26, &v) < 0)
                 return s_bad("bad --size '%s'", val);
             o->size = (size_t)v;
             have_size = 1;
         } else if (strcmp(flag, "--count") == 0) {
-            if (!need_size || s_parse_num(val, 2, 10000000000LL, &v) < 0)
+            if (size_mode == S_SIZE_NONE ||
+                s_parse_num(val, 2, 10000000000LL, &v) < 0)
                 return s_bad("bad --count '%s'", val);
             o->count = (long)v;
         } else if (strcmp(flag, "--runs") == 0) {
@@ -195,6 +248,19 @@ s_parse(int argc, char **argv, int need_size, s_opts_t *o)
             if (s_parse_num(val, 0, 1000000000, &v) < 0)
                 return s_bad("bad --hwm '%s'", val);
             o->hwm = (int)v;
+            o->hwm_given = 1;
+        } else if (strcmp(flag, "--retransmit") == 0) {
+            if (s_parse_num(val, 0, 1LL << 40, &v) < 0)
+                return s_bad("bad --retransmit '%s'", val);
+            o->retransmit = v;
+        } else if (strcmp(flag, "--rate") == 0) {
+            if (s_parse_num(val, 0, 1000000000, &v) < 0)
+                return s_bad("bad --rate '%s'", val);
+            o->rate = (long)v;
+        } else if (strcmp(flag, "--stall-ms") == 0) {
+            if (s_parse_num(val, 0, 60000, &v) < 0)
+                return s_bad("bad --stall-ms '%s'", val);
+            o->stall_ms = (int)v;
         } else if (strcmp(flag, "--transport") == 0) {
             if (strcmp(val, "tcp") == 0)
                 o->ipc = 0;
@@ -203,10 +269,11 @@ s_parse(int argc, char **argv, int need_size, s_opts_t *o)
             else
                 return s_bad("bad --transport '%s' (tcp or ipc)", val);
         } else if (s_parse_paths(val, &o->paths) < 0) {
-            return s_bad("bad --only '%s' (raw, mesh, hop, wire)", val);
+            return s_bad("bad --only '%s' (raw, mesh, norepair, hop, wire)",
+                         val);
         }
     }
-    if (need_size && !have_size)
+    if (size_mode == S_SIZE_REQUIRED && !have_size)
         return s_bad("%s needs --size", argv[1]);
     return 0;
 }
@@ -225,9 +292,8 @@ s_default_thr_count(size_t size)
     return c;
 }
 
-/*  "1,234,567" for the human output. */
-static const char *
-s_grouped(double v, char *buf, size_t cap)
+const char *
+mb_grouped(double v, char *buf, size_t cap)
 {
     char digits[32];
     snprintf(digits, sizeof digits, "%.0f", v);
@@ -242,9 +308,8 @@ s_grouped(double v, char *buf, size_t cap)
     return buf;
 }
 
-/*  A JSON number, or null when the path did not run. */
-static const char *
-s_jnum(int have, int decimals, double v, char *buf, size_t cap)
+const char *
+mb_jnum(int have, int decimals, double v, char *buf, size_t cap)
 {
     if (!have)
         return "null";
@@ -252,14 +317,32 @@ s_jnum(int have, int decimals, double v, char *buf, size_t cap)
     return buf;
 }
 
+/*  The mesh path's reliability as the command line sets it. */
+static mb_mesh_cfg_t
+s_mesh_cfg(const mb_opts_t *o)
+{
+    mb_mesh_cfg_t cfg = MB_MESH_DEFAULTS;
+    cfg.retransmit = o->retransmit;
+    return cfg;
+}
+
+static long long
+s_retransmit_shown(const mb_opts_t *o)
+{
+    return o->retransmit >= 0 ? o->retransmit : S_LIB_RETRANSMIT;
+}
+
 static int
-s_thr(const s_opts_t *o)
+s_thr(const mb_opts_t *o)
 {
     long count = o->count ? o->count : s_default_thr_count(o->size);
     int runs = o->runs ? o->runs : 5;
+    int paths = o->paths ? o->paths : S_THR_PATHS;
+    const mb_mesh_cfg_t on = s_mesh_cfg(o);
+    const mb_mesh_cfg_t off = MB_MESH_NO_REPAIR;
     double rate[S_PATHS][100];
     double cpu[S_PATHS][100];
-    long lost[S_PATHS] = {0, 0, 0, 0};
+    long lost[S_PATHS] = {0};
     int late_probe = 0;
     if (o->hwm > 0 && count >= o->hwm)
         fprintf(stderr,
@@ -271,15 +354,17 @@ s_thr(const s_opts_t *o)
             frequency, page cache and a noisy neighbour hit all alike). */
         for (int k = 0; k < S_PATHS; k++) {
             int p = (r + k) % S_PATHS;
-            if (!(o->paths & (1 << p)))
+            if (!(paths & MB_PATH(p)))
                 continue;
             mb_thr_run_t res = {0};
-            int rc = p == MB_MESH
-                         ? mb_mesh_thr_run(o->size, count, o->verbose, &res)
-                         : mb_raw_thr_run(p == MB_WIRE ? s_wire_size(o->size)
-                                                       : o->size,
-                                          count, o->ipc, p == MB_HOP, o->hwm,
-                                          o->verbose, &res);
+            int rc;
+            if (p == MB_MESH || p == MB_NOREPAIR)
+                rc = mb_mesh_thr_run(o->size, count, p == MB_MESH ? &on : &off,
+                                     o->verbose, &res);
+            else
+                rc = mb_raw_thr_run(
+                    p == MB_WIRE ? s_wire_size(o->size) : o->size, count,
+                    o->ipc, p == MB_HOP, o->hwm, o->verbose, &res);
             if (rc < 0) {
                 fprintf(stderr, "mesh-bench: thr %zu B, run %d, %s failed\n",
                         o->size, r + 1, s_path_names[p]);
@@ -288,11 +373,11 @@ s_thr(const s_opts_t *o)
             rate[p][r] = res.msgs_per_s;
             cpu[p][r] = res.cpu_ns;
             lost[p] += res.sent - res.received;
-            if (p == MB_MESH && res.first_probe_seq > 1)
+            if ((p == MB_MESH || p == MB_NOREPAIR) && res.first_probe_seq > 1)
                 late_probe++;
             if (o->verbose)
                 fprintf(stderr,
-                        "mesh-bench: thr %zu B run %d %-4s %12.0f msg/s, "
+                        "mesh-bench: thr %zu B run %d %-8s %12.0f msg/s, "
                         "received %ld/%ld, publisher loop %.0f ns/msg, CPU "
                         "%.0f ns/msg\n",
                         o->size, r + 1, s_path_names[p], res.msgs_per_s,
@@ -301,14 +386,14 @@ s_thr(const s_opts_t *o)
     }
     if (late_probe)
         fprintf(stderr,
-                "mesh-bench: warning: in %d of %d mesh runs the first probe "
+                "mesh-bench: warning: in %d mesh runs the first probe "
                 "published after zmesh_agent_wait_subscribers() was lost\n",
-                late_probe, runs);
+                late_probe);
 
     int have[S_PATHS];
-    double med[S_PATHS], med_cpu[S_PATHS], med_ratio[S_PATHS] = {0, 0, 0, 0};
+    double med[S_PATHS], med_cpu[S_PATHS], med_ratio[S_PATHS] = {0};
     for (int p = 0; p < S_PATHS; p++) {
-        have[p] = (o->paths & (1 << p)) != 0;
+        have[p] = (paths & MB_PATH(p)) != 0;
         /*  mb_median sorts, so rate[p][0] and [runs - 1] become the
             extremes, printed to show the spread. */
         med[p] = have[p] ? mb_median(rate[p], (size_t)runs) : 0.0;
@@ -321,24 +406,39 @@ s_thr(const s_opts_t *o)
     for (int p = 1; p < S_PATHS; p++)
         if (have[p] && have[MB_RAW] && med[MB_RAW] > 0)
             med_ratio[p] = med[p] / med[MB_RAW];
+    int on_off = have[MB_MESH] && have[MB_NOREPAIR] && med[MB_NOREPAIR] > 0;
+    double on_off_ratio = on_off ? med[MB_MESH] / med[MB_NOREPAIR] : 0.0;
     const char *transport = o->ipc ? "ipc" : "tcp";
     if (o->json) {
-        char v[8][32];
-        printf("{\"bench\":\"thr\",\"size\":%zu,\"transport\":\"%s\","
-               "\"mesh_transport\":\"tcp\",\"count\":%ld,"
-               "\"mesh_msgs_per_s\":%s,\"raw_msgs_per_s\":%s,\"ratio\":%s,"
-               "\"runs\":%d,\"hwm\":%d,\"lost_mesh\":%s,\"lost_raw\":%s,"
-               "\"mesh_cpu_ns_per_msg\":%s,\"raw_cpu_ns_per_msg\":%s}\n",
-               o->size, transport, count,
-               s_jnum(have[MB_MESH], 0, med[MB_MESH], v[0], 32),
-               s_jnum(have[MB_RAW], 0, med[MB_RAW], v[1], 32),
-               s_jnum(have[MB_MESH] && have[MB_RAW], 3, med_ratio[MB_MESH],
-                      v[2], 32),
-               runs, o->hwm,
-               s_jnum(have[MB_MESH], 0, (double)lost[MB_MESH], v[3], 32),
-               s_jnum(have[MB_RAW], 0, (double)lost[MB_RAW], v[4], 32),
-               s_jnum(have[MB_MESH], 0, med_cpu[MB_MESH], v[5], 32),
-               s_jnum(have[MB_RAW], 0, med_cpu[MB_RAW], v[6], 32));
+        char v[16][32];
+        printf(
+            "{\"bench\":\"thr\",\"size\":%zu,\"transport\":\"%s\","
+            "\"mesh_transport\":\"tcp\",\"count\":%ld,"
+            "\"mesh_msgs_per_s\":%s,\"raw_msgs_per_s\":%s,\"ratio\":%s,"
+            "\"runs\":%d,\"hwm\":%d,\"lost_mesh\":%s,\"lost_raw\":%s,"
+            "\"mesh_cpu_ns_per_msg\":%s,\"raw_cpu_ns_per_msg\":%s,"
+            "\"retransmit_bytes\":%lld,"
+            "\"mesh_norepair_msgs_per_s\":%s,\"ratio_norepair\":%s,"
+            "\"lost_mesh_norepair\":%s,"
+            "\"mesh_norepair_cpu_ns_per_msg\":%s,"
+            "\"ratio_repair_on_off\":%s}\n",
+            o->size, transport, count,
+            mb_jnum(have[MB_MESH], 0, med[MB_MESH], v[0], 32),
+            mb_jnum(have[MB_RAW], 0, med[MB_RAW], v[1], 32),
+            mb_jnum(have[MB_MESH] && have[MB_RAW], 3, med_ratio[MB_MESH], v[2],
+                    32),
+            runs, o->hwm,
+            mb_jnum(have[MB_MESH], 0, (double)lost[MB_MESH], v[3], 32),
+            mb_jnum(have[MB_RAW], 0, (double)lost[MB_RAW], v[4], 32),
+            mb_jnum(have[MB_MESH], 0, med_cpu[MB_MESH], v[5], 32),
+            mb_jnum(have[MB_RAW], 0, med_cpu[MB_RAW], v[6], 32),
+            s_retransmit_shown(o),
+            mb_jnum(have[MB_NOREPAIR], 0, med[MB_NOREPAIR], v[7], 32),
+            mb_jnum(have[MB_NOREPAIR] && have[MB_RAW], 3,
+                    med_ratio[MB_NOREPAIR], v[8], 32),
+            mb_jnum(have[MB_NOREPAIR], 0, (double)lost[MB_NOREPAIR], v[9], 32),
+            mb_jnum(have[MB_NOREPAIR], 0, med_cpu[MB_NOREPAIR], v[10], 32),
+            mb_jnum(on_off, 3, on_off_ratio, v[11], 32));
         if (have[MB_HOP])
             printf("{\"bench\":\"thr-alt\",\"design\":\"thread-hop\","
                    "\"size\":%zu,\"transport\":\"%s\",\"count\":%ld,"
@@ -347,12 +447,12 @@ s_thr(const s_opts_t *o)
                    "\"lost_raw\":%s,\"cpu_ns_per_msg\":%.0f,"
                    "\"raw_cpu_ns_per_msg\":%s}\n",
                    o->size, transport, count, med[MB_HOP],
-                   s_jnum(have[MB_RAW], 0, med[MB_RAW], v[1], 32),
-                   s_jnum(have[MB_RAW], 3, med_ratio[MB_HOP], v[2], 32), runs,
+                   mb_jnum(have[MB_RAW], 0, med[MB_RAW], v[1], 32),
+                   mb_jnum(have[MB_RAW], 3, med_ratio[MB_HOP], v[2], 32), runs,
                    o->hwm, lost[MB_HOP],
-                   s_jnum(have[MB_RAW], 0, (double)lost[MB_RAW], v[4], 32),
+                   mb_jnum(have[MB_RAW], 0, (double)lost[MB_RAW], v[4], 32),
                    med_cpu[MB_HOP],
-                   s_jnum(have[MB_RAW], 0, med_cpu[MB_RAW], v[6], 32));
+                   mb_jnum(have[MB_RAW], 0, med_cpu[MB_RAW], v[6], 32));
         if (have[MB_WIRE])
             printf("{\"bench\":\"thr-wire\",\"size\":%zu,"
                    "\"wire_size\":%zu,\"transport\":\"%s\",\"count\":%ld,"
@@ -361,35 +461,43 @@ s_thr(const s_opts_t *o)
                    "\"cpu_ns_per_msg\":%.0f}\n",
                    o->size, s_wire_size(o->size), transport, count,
                    med[MB_WIRE],
-                   s_jnum(have[MB_RAW], 3, med_ratio[MB_WIRE], v[2], 32),
-                   s_jnum(have[MB_MESH] && med[MB_WIRE] > 0, 3,
-                          med[MB_WIRE] > 0 ? med[MB_MESH] / med[MB_WIRE] : 0,
-                          v[3], 32),
+                   mb_jnum(have[MB_RAW], 3, med_ratio[MB_WIRE], v[2], 32),
+                   mb_jnum(have[MB_MESH] && med[MB_WIRE] > 0, 3,
+                           med[MB_WIRE] > 0 ? med[MB_MESH] / med[MB_WIRE] : 0,
+                           v[3], 32),
                    runs, lost[MB_WIRE], med_cpu[MB_WIRE]);
         fflush(stdout);
         return 0;
     }
     printf("thr %zu B, %ld messages x %d runs, HWM %d, medians (raw over "
-           "%s, mesh over tcp)\n",
-           o->size, count, runs, o->hwm, transport);
+           "%s, mesh over tcp; repair on: retransmit buffer %lld B)\n",
+           o->size, count, runs, o->hwm, transport, s_retransmit_shown(o));
     char wire_label[40];
     snprintf(wire_label, sizeof wire_label, "raw at %zu B (wire)",
              s_wire_size(o->size));
-    const char *labels[] = {"raw libzmq PUB/SUB", "mesh", "raw + thread hop",
-                            wire_label};
-    for (int p = 0; p < S_PATHS; p++) {
+    const char *labels[S_PATHS] = {"raw libzmq PUB/SUB", "mesh, repair on",
+                                   "raw + thread hop", wire_label,
+                                   "mesh, repair off"};
+    static const int order[S_PATHS] = {MB_RAW, MB_MESH, MB_NOREPAIR, MB_HOP,
+                                       MB_WIRE};
+    for (int k = 0; k < S_PATHS; k++) {
+        int p = order[k];
         if (!have[p])
             continue;
         char num[3][40];
         printf("  %-18s %10s msg/s (runs %s..%s) lost %ld, CPU %.0f ns/msg",
-               labels[p], s_grouped(med[p], num[0], sizeof num[0]),
-               s_grouped(rate[p][0], num[1], sizeof num[1]),
-               s_grouped(rate[p][runs - 1], num[2], sizeof num[2]), lost[p],
+               labels[p], mb_grouped(med[p], num[0], sizeof num[0]),
+               mb_grouped(rate[p][0], num[1], sizeof num[1]),
+               mb_grouped(rate[p][runs - 1], num[2], sizeof num[2]), lost[p],
                med_cpu[p]);
         if (p > 0 && have[MB_RAW])
             printf("  %s/raw %.2f", s_path_names[p], med_ratio[p]);
         printf("\n");
     }
+    if (on_off)
+        printf("  repair on/off %.2f: what keeping every frame for repair "
+               "costs\n",
+               on_off_ratio);
     if (have[MB_MESH] && have[MB_WIRE] && med[MB_WIRE] > 0)
         printf("  mesh/wire %.2f: the agent's own cost, with the frame's "
                "size taken out\n",
@@ -399,31 +507,42 @@ s_thr(const s_opts_t *o)
 }
 
 static int
-s_lat(const s_opts_t *o)
+s_lat(const mb_opts_t *o)
 {
     /*  Many short runs rather than a few long ones: latency follows the
         scheduler, and finer interleaving spreads other work on the machine
         evenly over both paths. */
     long count = o->count ? o->count : 3000;
     int runs = o->runs ? o->runs : 10;
-    int have[2] = {(o->paths & 1) != 0, (o->paths & 2) != 0};
+    int paths = (o->paths ? o->paths : MB_LAT_PATHS) & MB_LAT_PATHS;
+    static const int list[3] = {MB_RAW, MB_MESH, MB_NOREPAIR};
+    const mb_mesh_cfg_t on = s_mesh_cfg(o);
+    const mb_mesh_cfg_t off = MB_MESH_NO_REPAIR;
+    int have[3];
     size_t total = (size_t)count * (size_t)runs;
-    double *samples[2] = {malloc(total * sizeof(double)),
-                          malloc(total * sizeof(double))};
+    double *samples[3] = {NULL, NULL, NULL};
     int rc = -1;
-    if (!samples[0] || !samples[1]) {
-        fprintf(stderr, "mesh-bench: out of memory for %zu samples\n", total);
-        goto done;
+    for (int i = 0; i < 3; i++) {
+        have[i] = (paths & MB_PATH(list[i])) != 0;
+        samples[i] = have[i] ? malloc(total * sizeof(double)) : NULL;
+        if (have[i] && !samples[i]) {
+            fprintf(stderr, "mesh-bench: out of memory for %zu samples\n",
+                    total);
+            goto done;
+        }
     }
     for (int r = 0; r < runs; r++) {
-        for (int k = 0; k < 2; k++) {
-            int p = (r + k) % 2;
-            if (!have[p])
+        for (int k = 0; k < 3; k++) {
+            int i = (r + k) % 3;
+            int p = list[i];
+            if (!have[i])
                 continue;
-            double *into = samples[p] + (size_t)r * (size_t)count;
-            int res = p == MB_MESH
-                          ? mb_mesh_lat_run(o->size, count, o->verbose, into)
-                          : mb_raw_lat_run(o->size, count, o->verbose, into);
+            double *into = samples[i] + (size_t)r * (size_t)count;
+            int res =
+                p == MB_RAW
+                    ? mb_raw_lat_run(o->size, count, o->verbose, into)
+                    : mb_mesh_lat_run(o->size, count, p == MB_MESH ? &on : &off,
+                                      o->verbose, into);
             if (res < 0) {
                 fprintf(stderr, "mesh-bench: lat %zu B, run %d, %s failed\n",
                         o->size, r + 1, s_path_names[p]);
@@ -432,74 +551,143 @@ s_lat(const s_opts_t *o)
             if (o->verbose) {
                 double med = mb_median(into, (size_t)count);
                 fprintf(stderr,
-                        "mesh-bench: lat %zu B run %d %-4s p50 %.1f us\n",
+                        "mesh-bench: lat %zu B run %d %-8s p50 %.1f us\n",
                         o->size, r + 1, s_path_names[p], med);
             }
         }
     }
-    double pct[2][3] = {{0}};
+    double pct[3][3] = {{0}};
     static const double ps[3] = {0.50, 0.99, 0.999};
-    for (int p = 0; p < 2; p++)
-        for (int q = 0; q < 3 && have[p]; q++)
-            pct[p][q] = mb_percentile(samples[p], total, ps[q]);
-    int both = have[0] && have[1] && pct[MB_RAW][0] > 0;
-    double ratio = both ? pct[MB_MESH][0] / pct[MB_RAW][0] : 0.0;
+    for (int i = 0; i < 3; i++)
+        for (int q = 0; q < 3 && have[i]; q++)
+            pct[i][q] = mb_percentile(samples[i], total, ps[q]);
+    int both = have[0] && have[1] && pct[0][0] > 0;
+    double ratio = both ? pct[1][0] / pct[0][0] : 0.0;
+    int both_off = have[0] && have[2] && pct[0][0] > 0;
+    double ratio_off = both_off ? pct[2][0] / pct[0][0] : 0.0;
     if (o->json) {
-        char b[6][32], c[32];
+        char b[9][32], c[2][32];
         printf("{\"bench\":\"lat\",\"size\":%zu,\"count\":%ld,\"runs\":%d,"
                "\"mesh_p50_us\":%s,\"mesh_p99_us\":%s,\"mesh_p999_us\":%s,"
                "\"raw_p50_us\":%s,\"raw_p99_us\":%s,\"raw_p999_us\":%s,"
-               "\"ratio_p50\":%s}\n",
-               o->size, count, runs, s_jnum(have[1], 1, pct[1][0], b[0], 32),
-               s_jnum(have[1], 1, pct[1][1], b[1], 32),
-               s_jnum(have[1], 1, pct[1][2], b[2], 32),
-               s_jnum(have[0], 1, pct[0][0], b[3], 32),
-               s_jnum(have[0], 1, pct[0][1], b[4], 32),
-               s_jnum(have[0], 1, pct[0][2], b[5], 32),
-               s_jnum(both, 3, ratio, c, sizeof c));
+               "\"ratio_p50\":%s,\"retransmit_bytes\":%lld,"
+               "\"mesh_norepair_p50_us\":%s,\"mesh_norepair_p99_us\":%s,"
+               "\"mesh_norepair_p999_us\":%s,\"ratio_norepair_p50\":%s}\n",
+               o->size, count, runs, mb_jnum(have[1], 1, pct[1][0], b[0], 32),
+               mb_jnum(have[1], 1, pct[1][1], b[1], 32),
+               mb_jnum(have[1], 1, pct[1][2], b[2], 32),
+               mb_jnum(have[0], 1, pct[0][0], b[3], 32),
+               mb_jnum(have[0], 1, pct[0][1], b[4], 32),
+               mb_jnum(have[0], 1, pct[0][2], b[5], 32),
+               mb_jnum(both, 3, ratio, c[0], 32), s_retransmit_shown(o),
+               mb_jnum(have[2], 1, pct[2][0], b[6], 32),
+               mb_jnum(have[2], 1, pct[2][1], b[7], 32),
+               mb_jnum(have[2], 1, pct[2][2], b[8], 32),
+               mb_jnum(both_off, 3, ratio_off, c[1], 32));
     } else {
         printf("lat %zu B, %ld round trips x %d runs, one in flight "
                "(us)\n",
                o->size, count, runs);
-        static const char *labels[] = {"raw DEALER/ROUTER", "mesh"};
-        for (int p = 0; p < 2; p++) {
-            if (!have[p])
+        static const char *labels[3] = {"raw DEALER/ROUTER", "mesh, repair on",
+                                        "mesh, repair off"};
+        for (int i = 0; i < 3; i++) {
+            if (!have[i])
                 continue;
-            printf("  %-20s p50 %8.1f  p99 %8.1f  p99.9 %8.1f", labels[p],
-                   pct[p][0], pct[p][1], pct[p][2]);
-            if (p == MB_MESH && both)
+            printf("  %-20s p50 %8.1f  p99 %8.1f  p99.9 %8.1f", labels[i],
+                   pct[i][0], pct[i][1], pct[i][2]);
+            if (i == 1 && both)
                 printf("  mesh/raw p50 %.2f", ratio);
+            if (i == 2 && both_off)
+                printf("  norepair/raw p50 %.2f", ratio_off);
             printf("\n");
         }
     }
     fflush(stdout);
     rc = 0;
 done:
-    free(samples[0]);
-    free(samples[1]);
+    for (int i = 0; i < 3; i++)
+        free(samples[i]);
     return rc;
 }
 
+/*  `repair` for `size` in a process of its own: czmq reads the HWM for
+    the agents' sockets from the environment once per process, and this
+    one's agents already have thr's. */
 static int
-s_all(const s_opts_t *o)
+s_all_repair(const mb_opts_t *o, size_t size)
+{
+    char sz[32], runs[16], only[64] = "", parent[32];
+    snprintf(sz, sizeof sz, "%zu", size);
+    snprintf(runs, sizeof runs, "%d", o->runs);
+    int paths = o->paths ? o->paths & MB_REPAIR_PATHS : MB_REPAIR_PATHS;
+    if (!paths)
+        return 0;
+    for (int p = 0; p < S_PATHS; p++)
+        if (paths & MB_PATH(p)) {
+            if (only[0])
+                strcat(only, ",");
+            strcat(only, s_path_names[p]);
+        }
+    char *argv[16];
+    int n = 0;
+    argv[n++] = "mesh-bench";
+    argv[n++] = "repair";
+    argv[n++] = "--size";
+    argv[n++] = sz;
+    argv[n++] = "--only";
+    argv[n++] = only;
+    if (o->runs) {
+        argv[n++] = "--runs";
+        argv[n++] = runs;
+    }
+    if (o->json)
+        argv[n++] = "--json";
+    if (o->verbose)
+        argv[n++] = "-v";
+    argv[n] = NULL;
+    snprintf(parent, sizeof parent, "%ld", (long)getpid());
+    setenv(S_PARENT_ENV, parent, 1);
+    fflush(stdout);
+    fflush(stderr);
+    long count = mb_repair_default_count(size);
+    int deadline_s =
+        120 + (o->runs ? o->runs : 3) * 3 * (mb_thr_deadline_s(count) + 5);
+    int rc = mb_run_self(argv, deadline_s);
+    unsetenv(S_PARENT_ENV);
+    if (rc != 0)
+        fprintf(stderr, "mesh-bench: repair %zu B failed (status %d)\n", size,
+                rc);
+    return rc == 0 ? 0 : -1;
+}
+
+/*  A benchmark that fails is reported and the others still run: on a
+    busy machine one failure should not cost the whole set. */
+static int
+s_all(const mb_opts_t *o)
 {
     static const size_t sizes[] = {16, 128, 1024};
+    int failed = 0;
     for (int i = 0; i < 3; i++) {
-        s_opts_t t = *o;
+        mb_opts_t t = *o;
         t.size = sizes[i];
-        if (s_thr(&t) < 0)
-            return -1;
+        failed |= s_thr(&t) < 0;
     }
     for (int i = 0; i < 3; i++) {
-        s_opts_t t = *o;
+        mb_opts_t t = *o;
         t.size = sizes[i];
-        t.paths = o->paths & 3;
-        if (t.paths == 0)
-            break;
-        if (s_lat(&t) < 0)
-            return -1;
+        t.paths = (o->paths ? o->paths : MB_LAT_PATHS) & MB_LAT_PATHS;
+        if (t.paths)
+            failed |= s_lat(&t) < 0;
     }
-    return 0;
+    for (int i = 0; i < 3; i++) {
+        mb_opts_t t = *o;
+        t.size = sizes[i];
+        t.paths = (o->paths ? o->paths : MB_RR_PATHS) & MB_RR_PATHS;
+        if (t.paths)
+            failed |= mb_cmd_rr(&t) < 0;
+    }
+    failed |= s_all_repair(o, MB_REPAIR_SIZE) < 0;
+    return failed ? -1 : 0;
 }
 
 /*  Other work on the machine moves every number here; say so rather than
@@ -521,6 +709,14 @@ s_warn_if_busy(void)
                 load, cpus);
 }
 
+static zmesh_log_level_t
+s_log_level(int verbose)
+{
+    return verbose > 1   ? ZMESH_LOG_DEBUG
+           : verbose > 0 ? ZMESH_LOG_INFO
+                         : ZMESH_LOG_WARNING;
+}
+
 static int
 s_peer(int argc, char **argv)
 {
@@ -529,20 +725,32 @@ s_peer(int argc, char **argv)
         fprintf(stderr, "mesh-bench: bad _peer arguments\n");
         return S_EXIT_USAGE;
     }
-    zmesh_log_set(zmesh_log_stderr,
-                  args.verbose ? ZMESH_LOG_INFO : ZMESH_LOG_WARNING, NULL);
-    int rc = -1;
-    if (strcmp(args.kind, "raw-thr") == 0)
-        rc = mb_raw_thr_peer(&args);
-    else if (strcmp(args.kind, "mesh-thr") == 0)
-        rc = mb_mesh_thr_peer(&args);
-    else if (strcmp(args.kind, "raw-lat") == 0)
-        rc = mb_raw_lat_peer(&args);
-    else if (strcmp(args.kind, "mesh-lat") == 0)
-        rc = mb_mesh_lat_peer(&args);
-    else
-        return S_EXIT_USAGE;
-    return rc == 0 ? 0 : S_EXIT_FAIL;
+    zmesh_log_set(zmesh_log_stderr, s_log_level(args.verbose), NULL);
+    static const struct {
+        const char *kind;
+        int (*fn)(const mb_peer_args_t *);
+    } kinds[] = {
+        {"raw-thr", mb_raw_thr_peer},    {"mesh-thr", mb_mesh_thr_peer},
+        {"raw-lat", mb_raw_lat_peer},    {"mesh-lat", mb_mesh_lat_peer},
+        {"mesh-rr", mb_mesh_rr_peer},    {"raw-loss", mb_loss_raw_peer},
+        {"mesh-loss", mb_loss_mesh_peer}};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (strcmp(args.kind, kinds[i].kind) == 0)
+            return kinds[i].fn(&args) == 0 ? 0 : S_EXIT_FAIL;
+    return S_EXIT_USAGE;
+}
+
+/*  A `repair` that `all` started dies with it, as its peers die with
+    it in turn. */
+static void
+s_die_with_parent(void)
+{
+    const char *parent = getenv(S_PARENT_ENV);
+    if (!parent || strtol(parent, NULL, 10) != (long)getppid())
+        return;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (strtol(parent, NULL, 10) != (long)getppid())
+        _exit(S_EXIT_FAIL);
 }
 
 int
@@ -562,8 +770,10 @@ main(int argc, char **argv)
         return s_peer(argc, argv);
     int is_thr = strcmp(cmd, "thr") == 0;
     int is_lat = strcmp(cmd, "lat") == 0;
+    int is_rr = strcmp(cmd, "rr") == 0 || strcmp(cmd, "reqrep") == 0;
+    int is_repair = strcmp(cmd, "repair") == 0;
     int is_all = strcmp(cmd, "all") == 0;
-    if (!is_thr && !is_lat && !is_all) {
+    if (!is_thr && !is_lat && !is_rr && !is_repair && !is_all) {
         s_bad("unknown command '%s'", cmd);
         return S_EXIT_USAGE;
     }
@@ -572,13 +782,37 @@ main(int argc, char **argv)
             s_usage(stdout);
             return 0;
         }
-    s_opts_t o;
-    if (s_parse(argc, argv, !is_all, &o) < 0)
+    mb_opts_t o;
+    int size_mode = is_all      ? S_SIZE_NONE
+                    : is_repair ? S_SIZE_OPTIONAL
+                                : S_SIZE_REQUIRED;
+    if (s_parse(argc, argv, size_mode, &o) < 0)
         return S_EXIT_USAGE;
-    if (is_lat && (o.paths & 3) == 0) {
-        s_bad("lat has no hop or wire path: --only raw, mesh or raw,mesh");
+    if (is_lat && o.paths && !(o.paths & MB_LAT_PATHS)) {
+        s_bad("lat has no hop or wire path: --only raw, mesh or norepair");
         return S_EXIT_USAGE;
     }
+    if (is_rr && o.paths && !(o.paths & MB_RR_PATHS)) {
+        s_bad("rr has the paths raw and mesh only");
+        return S_EXIT_USAGE;
+    }
+    if (is_repair) {
+        if (o.paths && !(o.paths & MB_REPAIR_PATHS)) {
+            s_bad("repair has the paths raw, mesh and norepair only");
+            return S_EXIT_USAGE;
+        }
+        if (!o.size)
+            o.size = MB_REPAIR_SIZE;
+        if (o.size < MB_LOSS_MIN_SIZE) {
+            s_bad("repair needs --size %d or more (room for a sequence "
+                  "number)",
+                  MB_LOSS_MIN_SIZE);
+            return S_EXIT_USAGE;
+        }
+        if (!o.hwm_given)
+            o.hwm = MB_REPAIR_HWM;
+    }
+    s_die_with_parent();
     s_warn_if_busy();
     /*  zmesh.h has no HWM setting; the agent makes its sockets with czmq,
         whose defaults come from these variables, read once when the first
@@ -587,8 +821,11 @@ main(int argc, char **argv)
     snprintf(hwm, sizeof hwm, "%d", o.hwm);
     setenv("ZSYS_SNDHWM", hwm, 1);
     setenv("ZSYS_RCVHWM", hwm, 1);
-    zmesh_log_set(zmesh_log_stderr,
-                  o.verbose ? ZMESH_LOG_INFO : ZMESH_LOG_WARNING, NULL);
-    int rc = is_thr ? s_thr(&o) : is_lat ? s_lat(&o) : s_all(&o);
+    zmesh_log_set(zmesh_log_stderr, s_log_level(o.verbose), NULL);
+    int rc = is_thr      ? s_thr(&o)
+             : is_lat    ? s_lat(&o)
+             : is_rr     ? mb_cmd_rr(&o)
+             : is_repair ? mb_cmd_repair(&o)
+                         : s_all(&o);
     return rc == 0 ? 0 : S_EXIT_FAIL;
 }

@@ -1,7 +1,8 @@
-/*  measure.c - what mesh-bench's numbers are made of: a monotonic clock,
-    payloads that are one msgpack object of an exact size, medians and
-    percentiles, and the per-run names and ports that keep a benchmark from
-    hearing anybody else's agents. No sockets here.
+/*  measure.c - what mesh-bench's numbers are made of: a monotonic and a
+    wall clock, payloads that are one msgpack object of an exact size
+    (with room for the sequence number the repair benchmark counts by),
+    medians and percentiles, and the per-run names and ports that keep a
+    benchmark from hearing anybody else's agents. No sockets here.
 */
 #include "bench.h"
 
@@ -21,6 +22,14 @@ mb_now_ns(void)
 }
 
 int64_t
+mb_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
 mb_cpu_ns(void)
 {
     struct rusage ru;
@@ -28,6 +37,34 @@ mb_cpu_ns(void)
         return 0;
     return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
            ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+size_t
+mb_payload_offset(size_t size)
+{
+    if (size <= 1)
+        return 0;
+    if (size - 2 <= 0xff)
+        return 2;
+    return size - 3 <= 0xffff ? 3 : 5;
+}
+
+void
+mb_put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+uint64_t
+mb_get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
 }
 
 uint8_t *
