@@ -32,7 +32,11 @@
 #define S_LOG_INTERVAL_MS 10000
 #define S_BEACONS_PER_WAKE 64
 #define S_CONTROL_PER_WAKE 256
-#define S_DEALER_LINGER_MS 200
+/*  How long a stopping agent keeps trying to deliver what it queued for
+    its peers (its BYE, a direct message sent just before): on a loaded
+    machine 200 ms was seen to lose a direct message from a tool that
+    sends and exits at once. */
+#define S_DEALER_LINGER_MS 1000
 /*  Every peer costs a DEALER and a TCP connection. Forged beacons or
     gossip must not make us open sockets without bound (czmq aborts past
     its socket limit), so peers not yet joined and peers in all are capped,

@@ -1,9 +1,9 @@
 /*  main.c - mesh-tap, the operator's window on a zmesh mesh: picks the
     subcommand (sub, the default; pub; peers; stats; record; play; doctor;
-    help), has the options parsed, installs the log sink and runs the
-    subcommand. Everything it does goes through the public zmesh.h, so the
-    library can do all that the tool shows. Exit codes: 0 ok, 1 runtime
-    failure, 2 usage.
+    request; send; help), has the options parsed, installs the log sink
+    and runs the subcommand. Everything it does goes through the public
+    zmesh.h, so the library can do all that the tool shows. Exit codes: 0
+    ok, 1 runtime failure, 2 usage.
 */
 #include "tap_options.h"
 
@@ -39,6 +39,13 @@ s_help_main(void)
           "  doctor               check discovery and connectivity and say "
           "what\n"
           "                       to fix\n"
+          "  request TOPIC JSON   ask an agent serving TOPIC (or --to PEER)\n"
+          "                       and print its reply (many: --stdin)\n"
+          "  send PEER TOPIC JSON\n"
+          "                       send one direct message to a peer\n"
+          "  read STREAM          print what a mesh-relay stored of STREAM\n"
+          "                       (--from-seq N, --since TIME)\n"
+          "  streams              list the streams the relays store\n"
           "  help [COMMAND]       this text, or a command's\n"
           "\n",
           stdout);
@@ -60,10 +67,16 @@ s_help_main(void)
           "fast\n"
           "  mesh-tap doctor                            why is a peer "
           "missing?\n"
+          "  mesh-tap request svc.echo '{\"ping\":1}'     ask, print the "
+          "reply\n"
+          "  mesh-tap send billing ops.note '\"hi\"'      one direct "
+          "message\n"
+          "  mesh-tap read orders --since 15m           stored orders of the\n"
+          "                                             last 15 minutes\n"
           "\n"
           "Exit status: 0 ok; 1 runtime failure (cannot join, timeout, too\n"
-          "few subscribers, bad record file, doctor findings); 2 usage (bad\n"
-          "option, topic, pattern or JSON).\n"
+          "few subscribers, bad record file, doctor findings, no reply, no\n"
+          "such peer); 2 usage (bad option, topic, pattern or JSON).\n"
           "Run 'mesh-tap COMMAND --help' for a command's options; 'man\n"
           "mesh-tap' for the manual.\n",
           stdout);
@@ -80,6 +93,10 @@ s_help(tap_command_t command)
     case TAP_CMD_RECORD: tap_help_record(); break;
     case TAP_CMD_PLAY: tap_help_play(); break;
     case TAP_CMD_DOCTOR: tap_help_doctor(); break;
+    case TAP_CMD_REQUEST: tap_help_request(); break;
+    case TAP_CMD_SEND: tap_help_send(); break;
+    case TAP_CMD_READ: tap_help_read(); break;
+    case TAP_CMD_STREAMS: tap_help_streams(); break;
     }
 }
 
@@ -93,6 +110,10 @@ s_run(const tap_options_t *opts)
     case TAP_CMD_RECORD: return tap_record_run(opts);
     case TAP_CMD_PLAY: return tap_play_run(opts);
     case TAP_CMD_DOCTOR: return tap_doctor_run(opts);
+    case TAP_CMD_REQUEST: return tap_request_run(opts);
+    case TAP_CMD_SEND: return tap_send_run(opts);
+    case TAP_CMD_READ: return tap_read_run(opts);
+    case TAP_CMD_STREAMS: return tap_streams_run(opts);
     case TAP_CMD_SUB: break;
     }
     return tap_sub_run(opts);
@@ -110,7 +131,8 @@ main(int argc, char **argv)
         if (command < 0 || argc > 3) {
             fprintf(stderr,
                     "mesh-tap: no help for '%s'; commands are sub, pub, "
-                    "peers, stats, record, play and doctor\n",
+                    "peers, stats, record, play, doctor, request, send, "
+                    "read and streams\n",
                     argv[2]);
             return TAP_EXIT_USAGE;
         }

@@ -200,6 +200,9 @@ s_listen(s_doctor_t *self, zmesh_agent_t *agent)
             s_sample_clock(self, event);
             continue;
         }
+        // Gaps, direct messages and requests say nothing about liveness.
+        if (type != ZMESH_EVENT_PEER_JOINED && type != ZMESH_EVENT_PEER_LEFT)
+            continue;
         s_seen_t *seen = s_seen(self, zmesh_event_peer_id(event),
                                 zmesh_event_peer_name(event));
         if (!seen)

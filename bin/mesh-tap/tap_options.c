@@ -41,7 +41,12 @@ enum {
     S_RATE,
     S_STDIN,
     S_SPEED,
-    S_FAST
+    S_FAST,
+    S_NAME,
+    S_TO,
+    S_FROM_SEQ,
+    S_SINCE,
+    S_RELAY
 };
 
 #define S_ALL ((1u << TAP_COMMANDS_COUNT) - 1)
@@ -53,6 +58,10 @@ enum {
 #define S_RECORD S_ONLY(TAP_CMD_RECORD)
 #define S_PLAY S_ONLY(TAP_CMD_PLAY)
 #define S_DOCTOR S_ONLY(TAP_CMD_DOCTOR)
+#define S_REQUEST S_ONLY(TAP_CMD_REQUEST)
+#define S_SEND S_ONLY(TAP_CMD_SEND)
+#define S_READ S_ONLY(TAP_CMD_READ)
+#define S_STREAMS S_ONLY(TAP_CMD_STREAMS)
 
 static const struct {
     const char *name;
@@ -69,9 +78,13 @@ static const struct {
     {"verbose", 'v', false, S_ALL, S_VERBOSE},
     {"help", 'h', false, S_ALL, S_HELP},
     {"version", 0, false, S_ALL, S_VERSION},
-    {"json", 0, false, S_SUB | S_PEERS | S_STATS | S_DOCTOR, S_JSON},
-    {"count", 0, true, S_SUB | S_STATS | S_RECORD | S_PEERS, S_COUNT},
-    {"timeout", 0, true, S_SUB | S_STATS | S_RECORD | S_PEERS | S_PUB | S_PLAY,
+    {"json", 0, false,
+     S_SUB | S_PEERS | S_STATS | S_DOCTOR | S_REQUEST | S_READ | S_STREAMS,
+     S_JSON},
+    {"count", 0, true, S_SUB | S_STATS | S_RECORD | S_PEERS | S_READ, S_COUNT},
+    {"timeout", 0, true,
+     S_SUB | S_STATS | S_RECORD | S_PEERS | S_PUB | S_PLAY | S_REQUEST |
+         S_SEND | S_READ | S_STREAMS,
      S_TIMEOUT},
     {"min-peers", 0, true, S_PUB | S_PLAY, S_MIN_PEERS},
     {"wait", 0, true, S_PEERS | S_DOCTOR, S_WAIT},
@@ -83,9 +96,14 @@ static const struct {
     {"watch", 0, false, S_PEERS, S_WATCH},
     {"repeat", 0, true, S_PUB, S_REPEAT},
     {"rate", 0, true, S_PUB, S_RATE},
-    {"stdin", 0, false, S_PUB, S_STDIN},
+    {"stdin", 0, false, S_PUB | S_REQUEST, S_STDIN},
     {"speed", 0, true, S_PLAY, S_SPEED},
     {"as-fast-as-possible", 0, false, S_PLAY, S_FAST},
+    {"name", 0, true, S_ALL, S_NAME},
+    {"to", 0, true, S_REQUEST, S_TO},
+    {"from-seq", 0, true, S_READ, S_FROM_SEQ},
+    {"since", 0, true, S_READ, S_SINCE},
+    {"relay", 0, true, S_READ | S_STREAMS, S_RELAY},
 };
 #define S_OPTIONS_COUNT (sizeof s_options / sizeof s_options[0])
 
@@ -96,7 +114,8 @@ static const struct {
 #define S_FACTOR_MAX 1000000.0
 
 static const char *s_command_names[TAP_COMMANDS_COUNT] = {
-    "sub", "pub", "peers", "stats", "record", "play", "doctor"};
+    "sub",    "pub",     "peers", "stats", "record", "play",
+    "doctor", "request", "send",  "read",  "streams"};
 
 const char *
 tap_command_name(tap_command_t command)
@@ -305,6 +324,25 @@ s_apply(tap_options_t *opts, int index, const char *value)
     case S_WATCH: opts->watch = true; break;
     case S_STDIN: opts->stdin_lines = true; break;
     case S_FAST: opts->fast = true; break;
+    case S_NAME: opts->name = value; break; // the library checks it
+    case S_TO:
+        if (value[0] == '\0')
+            return tap_usage_error(cmd, "--to: the peer name is empty");
+        opts->to = value;
+        break;
+    case S_FROM_SEQ:
+        if (!s_parse_long(value, 0, LONG_MAX, &number))
+            return tap_usage_error(
+                cmd, "--from-seq: '%s' is not a relay sequence number", value);
+        opts->from_seq = (uint64_t)number;
+        opts->from_seq_given = true;
+        break;
+    case S_SINCE: opts->since = value; break; // tap_read.c parses it
+    case S_RELAY:
+        if (value[0] == '\0')
+            return tap_usage_error(cmd, "--relay: the name is empty");
+        opts->relay = value;
+        break;
     case S_TOP:
         if (!s_parse_long(value, 0, 100000, &number))
             return tap_usage_error(
@@ -488,6 +526,44 @@ s_check_combination(tap_options_t *opts)
             return tap_usage_error(
                 cmd, "'doctor' takes no arguments (got '%s')", opts->args[0]);
         break;
+    case TAP_CMD_REQUEST:
+        if (opts->args_count != (opts->stdin_lines ? 1u : 2u))
+            return tap_usage_error(cmd,
+                                   "'request' takes a TOPIC and a JSON "
+                                   "payload, or --stdin and a TOPIC (got %zu "
+                                   "argument%s)",
+                                   opts->args_count,
+                                   opts->args_count == 1 ? "" : "s");
+        if (opts->timeout_ms < 1 || opts->timeout_ms > 600000)
+            return tap_usage_error(cmd, "--timeout: a request waits more "
+                                        "than 0 and at most 600 seconds");
+        break;
+    case TAP_CMD_SEND:
+        if (opts->args_count != 3)
+            return tap_usage_error(cmd,
+                                   "'send' takes a PEER, a TOPIC and a JSON "
+                                   "payload (got %zu argument%s)",
+                                   opts->args_count,
+                                   opts->args_count == 1 ? "" : "s");
+        break;
+    case TAP_CMD_READ:
+    case TAP_CMD_STREAMS:
+        if (cmd == TAP_CMD_READ && opts->args_count != 1)
+            return tap_usage_error(cmd,
+                                   "'read' takes one STREAM (got %zu "
+                                   "arguments)",
+                                   opts->args_count);
+        if (cmd == TAP_CMD_STREAMS && opts->args_count != 0)
+            return tap_usage_error(
+                cmd, "'streams' takes no arguments (got '%s')", opts->args[0]);
+        if (opts->from_seq_given && opts->since)
+            return tap_usage_error(cmd, "--from-seq and --since exclude "
+                                        "each other");
+        if (opts->timeout_given &&
+            (opts->timeout_ms < 1 || opts->timeout_ms > 600000))
+            return tap_usage_error(cmd, "--timeout: more than 0 and at most "
+                                        "600 seconds");
+        break;
     case TAP_CMD_STATS: break;
     }
     return 0;
@@ -503,6 +579,8 @@ tap_options_parse(tap_options_t *opts, tap_command_t command, int argc,
     bool waits_for_subscribers =
         command == TAP_CMD_PUB || command == TAP_CMD_PLAY;
     opts->timeout_ms = waits_for_subscribers ? 3000 : -1;
+    if (command == TAP_CMD_REQUEST || command == TAP_CMD_SEND)
+        opts->timeout_ms = 5000;
     opts->wait_ms = command == TAP_CMD_DOCTOR ? 3000 : 1500;
     opts->top = 10;
     opts->interval_ms = 1000;
@@ -621,7 +699,12 @@ int
 tap_options_agent(const tap_options_t *opts, zmesh_agent_t **agent)
 {
     zmesh_agent_t *self = NULL;
-    int rc = zmesh_agent_new(&self, TAP_AGENT_NAME);
+    int rc = zmesh_agent_new(&self, opts->name ? opts->name : TAP_AGENT_NAME);
+    if (rc == ZMESH_EINVAL && opts->name)
+        return tap_usage_error(opts->command,
+                               "--name: '%s' is not a valid agent name (1-%d "
+                               "bytes, no spaces or control characters)",
+                               opts->name, ZMESH_NAME_MAX);
     if (rc != 0) {
         tap_error("cannot create an agent: %s", zmesh_strerror(rc));
         return TAP_EXIT_FAILURE;
@@ -694,6 +777,9 @@ tap_options_help_common(void)
         "                       directly, tcp://HOST:PORT (repeatable)\n"
         "  --beacon-port PORT   UDP port of beacons (default:\n"
         "                       $ZMESH_BEACON_PORT, else 5677)\n"
+        "  --name NAME          the tap's name in the mesh, for peers to "
+        "send\n"
+        "                       to (default mesh-tap)\n"
         "  -v, --verbose        log what the library does to stderr; -vv "
         "for\n"
         "                       debug detail\n"

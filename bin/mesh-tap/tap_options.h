@@ -26,10 +26,14 @@ typedef enum {
     TAP_CMD_STATS = 3,
     TAP_CMD_RECORD = 4,
     TAP_CMD_PLAY = 5,
-    TAP_CMD_DOCTOR = 6
+    TAP_CMD_DOCTOR = 6,
+    TAP_CMD_REQUEST = 7,
+    TAP_CMD_SEND = 8,
+    TAP_CMD_READ = 9,
+    TAP_CMD_STREAMS = 10
 } tap_command_t;
 
-#define TAP_COMMANDS_COUNT 7
+#define TAP_COMMANDS_COUNT 11
 
 typedef struct {
     tap_command_t command;
@@ -38,6 +42,7 @@ typedef struct {
     // Shared by every subcommand.
     const char *mesh;      // NULL: the library's default
     const char *mesh_from; // "--mesh" or "ZMESH_MESH", for messages
+    const char *name;      // --name: the tap's agent name; NULL: mesh-tap
     zmesh_discovery_t discovery;
     const char *interface_name; // NULL unless --interface
     const char *seeds[TAP_SEEDS_MAX];
@@ -46,11 +51,12 @@ typedef struct {
     int verbose;     // how many -v
     // Subcommand options; each is at its default when the command does not
     // take it.
-    bool json;      // sub, peers, stats, doctor: JSON lines
+    bool json;      // sub, peers, stats, doctor, request: JSON lines
     long count;     // sub, record: messages; stats: intervals; peers --watch:
                     // joins and leaves; 0: never stop on a count
     int timeout_ms; // sub, stats, record, peers --watch: -1 none;
-                    // pub, play: subscriber wait, default 3000
+                    // pub, play: subscriber wait, default 3000;
+                    // request, send: responder wait (and reply), 5000
     bool timeout_given;
     int min_peers; // pub, play
     int wait_ms;   // peers: default 1500; doctor: default 3000
@@ -65,9 +71,14 @@ typedef struct {
     bool watch;        // peers: follow joins and leaves
     long repeat;       // pub: how many times; default 1
     double rate;       // pub: events per second; 0 as fast as possible
-    bool stdin_lines;  // pub --stdin: one event per line of stdin
+    bool stdin_lines;  // pub, request --stdin: one per line of stdin
     double speed;      // play: time factor; default 1
     bool fast;         // play --as-fast-as-possible
+    const char *to;    // request --to PEER: name or id; NULL: a subscriber
+    const char *relay; // read, streams --relay: name or id prefix
+    bool from_seq_given;
+    uint64_t from_seq; // read --from-seq
+    const char *since; // read --since TIME (tap_read.c parses it)
     // Positional arguments (patterns; topic and JSON; file), pointing into
     // argv.
     char **args;
@@ -140,6 +151,10 @@ int tap_stats_run(const tap_options_t *opts);
 int tap_record_run(const tap_options_t *opts);
 int tap_play_run(const tap_options_t *opts);
 int tap_doctor_run(const tap_options_t *opts);
+int tap_request_run(const tap_options_t *opts);
+int tap_send_run(const tap_options_t *opts);
+int tap_read_run(const tap_options_t *opts);
+int tap_streams_run(const tap_options_t *opts);
 
 /*  Help texts on stdout: the options every subcommand takes, and each
     subcommand's whole help. */
@@ -151,5 +166,9 @@ void tap_help_stats(void);
 void tap_help_record(void);
 void tap_help_play(void);
 void tap_help_doctor(void);
+void tap_help_request(void);
+void tap_help_send(void);
+void tap_help_read(void);
+void tap_help_streams(void);
 
 #endif

@@ -1,8 +1,10 @@
 /*  tap_peers.c - "mesh-tap peers": who is in the mesh. Joins, listens for
     --wait seconds (peers beacon once a second, so the default 1.5 s hears
     each of them), then prints zmesh_agent_peers(): a block of text per
-    peer, or one JSON object per peer per line. With --watch it prints a
-    line per join and leave instead, as they happen, until --count,
+    peer, or one JSON object per peer per line, each with the counters the
+    peer gives when asked (a STATS message, zmesh_agent_query_counters). With
+   --watch it prints a line per join and leave instead, as they happen, until
+   --count,
     --timeout or Ctrl-C. Subscribes to nothing, so the tap itself never
     makes a publisher send it data.
 */
@@ -56,6 +58,8 @@ s_print_peer_json(FILE *out, const zmesh_peer_list_t *list, size_t i)
                       zmesh_peer_publishes);
     fputs(",\"wants\":", out);
     s_print_json_list(out, list, i, zmesh_peer_wants_size, zmesh_peer_wants);
+    fputs(",\"serves\":", out);
+    s_print_json_list(out, list, i, zmesh_peer_serves_size, zmesh_peer_serves);
     fputs(",\"headers\":{", out);
     for (size_t j = 0; j < zmesh_peer_headers_size(list, i); j++) {
         if (j > 0)
@@ -64,7 +68,68 @@ s_print_peer_json(FILE *out, const zmesh_peer_list_t *list, size_t i)
         fputc(':', out);
         tap_output_json_string(out, zmesh_peer_header_value(list, i, j));
     }
-    fputs("}}", out);
+    fputc('}', out);
+}
+
+/*  The peer's counters as JSON: {"agent":{...},"topics":{topic:{...}}},
+    or null when it did not answer. */
+static void
+s_print_counters_json(FILE *out, const zmesh_counters_t *counters)
+{
+    if (!counters) {
+        fputs(",\"counters\":null", out);
+        return;
+    }
+    fputs(",\"counters\":{", out);
+    bool topics = false;
+    for (size_t g = 0; g < zmesh_counters_size(counters); g++) {
+        const char *kind = zmesh_counters_kind(counters, g);
+        bool agent = strcmp(kind, "agent") == 0;
+        if (!agent && strcmp(kind, "topic") != 0)
+            continue;
+        if (agent)
+            fputs("\"agent\":{", out);
+        else {
+            fputs(topics ? "," : "\"topics\":{", out);
+            topics = true;
+            tap_output_json_string(out, zmesh_counters_name(counters, g));
+            fputs(":{", out);
+        }
+        for (size_t k = 0; k < zmesh_counters_keys(counters, g); k++) {
+            if (k > 0)
+                fputc(',', out);
+            tap_output_json_string(out, zmesh_counters_key(counters, g, k));
+            fprintf(out, ":%" PRIu64, zmesh_counters_value(counters, g, k));
+        }
+        fputc('}', out);
+        if (agent)
+            fputc(',', out);
+    }
+    fputs(topics ? "}}" : "\"topics\":{}}", out);
+}
+
+/*  One line of the counters that matter most for reliable delivery. */
+static void
+s_print_counters_text(FILE *out, const zmesh_counters_t *counters)
+{
+    fprintf(out, "\n  %-10s ", "counters");
+    if (!counters) {
+        fputs("(no answer)", out);
+        return;
+    }
+    static const struct {
+        const char *key;
+        const char *label;
+    } shown[] = {
+        {"events_published", "published"}, {"events_received", "received"},
+        {"events_repaired", "repaired"},   {"gaps", "gaps"},
+        {"events_missing", "missing"},     {"backlog_dropped", "dropped"},
+        {"queue_depth", "queued"},         {"events_resent", "resent"},
+        {"directs_received", "direct in"}, {"requests_timed_out", "timeouts"},
+    };
+    for (size_t j = 0; j < sizeof shown / sizeof shown[0]; j++)
+        fprintf(out, "%s%s %" PRIu64, j ? ", " : "", shown[j].label,
+                zmesh_counters_get(counters, 0, shown[j].key));
 }
 
 static void
@@ -114,6 +179,8 @@ s_print_peer_text(FILE *out, bool color, const zmesh_peer_list_t *list,
                       zmesh_peer_publishes);
     s_print_text_list(out, "wants", list, i, zmesh_peer_wants_size,
                       zmesh_peer_wants);
+    s_print_text_list(out, "serves", list, i, zmesh_peer_serves_size,
+                      zmesh_peer_serves);
     fprintf(out, "  %-10s ", "headers");
     size_t n = zmesh_peer_headers_size(list, i);
     if (n == 0)
@@ -144,7 +211,8 @@ s_listen(const tap_options_t *opts, zmesh_agent_t *agent)
 }
 
 static int
-s_print(const tap_options_t *opts, const zmesh_peer_list_t *list)
+s_print(const tap_options_t *opts, zmesh_agent_t *agent,
+        const zmesh_peer_list_t *list)
 {
     bool color = !opts->json && tap_output_color_wanted(stdout);
     size_t n = zmesh_peer_list_size(list);
@@ -152,13 +220,23 @@ s_print(const tap_options_t *opts, const zmesh_peer_list_t *list)
         fprintf(stderr, "mesh-tap: no peers in mesh '%s' after %.1f s\n",
                 tap_options_mesh(opts), opts->wait_ms / 1000.0);
     for (size_t i = 0; i < n; i++) {
-        if (opts->json)
+        // Each peer is asked in turn; one that does not answer within
+        // half a second (its application is not in a zmesh call) is shown
+        // without counters.
+        zmesh_counters_t *counters = NULL;
+        zmesh_agent_query_counters(agent, zmesh_peer_id(list, i), 500,
+                                   &counters);
+        if (opts->json) {
             s_print_peer_json(stdout, list, i);
-        else {
+            s_print_counters_json(stdout, counters);
+            fputc('}', stdout);
+        } else {
             if (i > 0)
                 fputc('\n', stdout); // a blank line between blocks
             s_print_peer_text(stdout, color, list, i);
+            s_print_counters_text(stdout, counters);
         }
+        zmesh_counters_destroy(&counters);
         int rc = tap_output_line_done(stdout);
         if (rc >= 0)
             return rc;
@@ -253,7 +331,10 @@ s_watch(const tap_options_t *opts, zmesh_agent_t *agent)
             exit_code = rc;
         if (rc != 0 || !event)
             break;
-        if (zmesh_event_type(event) == ZMESH_EVENT_MESSAGE)
+        // Only joins and leaves: a peer may still send the tap a direct
+        // message or a request, which this view is not about.
+        if (zmesh_event_type(event) != ZMESH_EVENT_PEER_JOINED &&
+            zmesh_event_type(event) != ZMESH_EVENT_PEER_LEFT)
             continue;
         long i = -1;
         if (zmesh_event_type(event) == ZMESH_EVENT_PEER_JOINED)
@@ -292,7 +373,7 @@ tap_peers_run(const tap_options_t *opts)
             tap_error("cannot list peers: %s", zmesh_strerror(rc));
             exit_code = TAP_EXIT_FAILURE;
         } else
-            exit_code = s_print(opts, list);
+            exit_code = s_print(opts, agent, list);
         zmesh_peer_list_destroy(&list);
     }
     zmesh_agent_destroy(&agent);

@@ -11,6 +11,7 @@
 #include "tap_jsonline.h"
 #include "tap_options.h"
 #include "tap_output.h"
+#include "tap_payload.h"
 #include "tap_table.h"
 
 #include "zmesh.h"
@@ -22,103 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*  Largest payload read from stdin; the agent's default frame limit is far
-    below this anyway. */
-#define S_STDIN_MAX (64u * 1024 * 1024)
-
 /*  How long destroy may take to flush the events to slow subscribers. */
 #define S_LINGER_MS 2000
 
 /*  Distinct topics --stdin advertises and waits for, at most. */
 #define S_TOPICS_MAX 4096
-
-/*  Reads all of stdin into a NUL-terminated buffer (the caller frees it).
-    Returns 0 or an exit code after saying what went wrong. */
-static int
-s_read_stdin(const tap_options_t *opts, char **text, size_t *size)
-{
-    size_t used = 0, cap = 4096;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (used == cap - 1) {
-            if (cap > S_STDIN_MAX) {
-                free(buf);
-                return tap_usage_error(opts->command,
-                                       "the payload on stdin is larger than "
-                                       "%u MiB",
-                                       S_STDIN_MAX >> 20);
-            }
-            char *grown = realloc(buf, cap * 2);
-            if (!grown)
-                break;
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + used, 1, cap - 1 - used, stdin);
-        used += got;
-        if (got == 0) {
-            if (ferror(stdin)) {
-                free(buf);
-                tap_error("cannot read the payload from stdin");
-                return TAP_EXIT_FAILURE;
-            }
-            buf[used] = '\0';
-            *text = buf;
-            *size = used;
-            return 0;
-        }
-    }
-    free(buf);
-    tap_error("out of memory reading stdin");
-    return TAP_EXIT_FAILURE;
-}
-
-/*  The hint for the mistakes people make most with JSON on a command
-    line, looking at the start of the text. */
-static const char *
-s_json_hint(const char *json, size_t size)
-{
-    const char *start = json;
-    while (start < json + size && isspace((unsigned char)*start))
-        start++;
-    if (start == json + size)
-        return "the payload is empty; use null for no value";
-    if (*start == '\'')
-        return "JSON strings take double quotes, e.g. '\"text\"'";
-    if (isalpha((unsigned char)*start) && strncmp(start, "true", 4) != 0 &&
-        strncmp(start, "false", 5) != 0 && strncmp(start, "null", 4) != 0)
-        return "a string needs double quotes inside the shell's quotes, "
-               "e.g. '\"text\"'";
-    return "look for a missing or trailing comma, an unclosed bracket or "
-           "quote, an unquoted key, a leading zero or a bad escape";
-}
-
-/*  Writes at most 60 bytes of `text`, made safe for the terminal. */
-static void
-s_excerpt(FILE *out, const char *text, size_t size)
-{
-    char excerpt[64];
-    size_t n = size < 60 ? size : 60;
-    memcpy(excerpt, text, n);
-    excerpt[n] = '\0';
-    tap_output_text(out, excerpt, 0);
-    if (size > n)
-        fputs("...", out);
-}
-
-/*  Says why `json` was refused, with the start of it and a hint. */
-static int
-s_bad_json(const char *json, size_t size, int rc)
-{
-    if (rc != ZMESH_EJSON) {
-        tap_error("cannot convert the payload: %s", zmesh_strerror(rc));
-        return TAP_EXIT_FAILURE;
-    }
-    fputs("mesh-tap: the payload is not valid JSON: ", stderr);
-    s_excerpt(stderr, json, size);
-    fprintf(stderr, "\nmesh-tap: %s\n", s_json_hint(json, size));
-    return TAP_EXIT_USAGE;
-}
 
 /*  Creates and starts the agent; `topic`, when not NULL, is advertised
     before start so its subscribers connect at once. */
@@ -221,22 +130,6 @@ typedef struct {
     bool skip; // a line of 'sub --json' that is not a message
 } s_line_t;
 
-/*  Says what is wrong with stdin line `number`: the message, the start of
-    the line when `text` is given, and the hint when there is one. */
-static void
-s_bad_line(long number, const char *why, const char *text, size_t size,
-           const char *hint)
-{
-    fprintf(stderr, "mesh-tap: stdin line %ld: %s", number, why);
-    if (text) {
-        fputs(": ", stderr);
-        s_excerpt(stderr, text, size);
-    }
-    fputc('\n', stderr);
-    if (hint)
-        fprintf(stderr, "mesh-tap: %s\n", hint);
-}
-
 /*  Parses a line in --stdin object mode: {"topic":T,"payload":JSON}.
     Returns 0, or TAP_EXIT_USAGE or TAP_EXIT_FAILURE after saying why. */
 static int
@@ -250,28 +143,29 @@ s_parse_object_line(const char *text, size_t size, long number, s_line_t *out)
     const msgpack_object *payload = tap_jsonline_get(&line, "payload");
     char why[ZMESH_TOPIC_MAX + 128];
     if (rc == ZMESH_ENOMEM) {
-        s_bad_line(number, "out of memory", NULL, 0, NULL);
+        tap_payload_bad_line(number, "out of memory", NULL, 0, NULL);
         exit_code = TAP_EXIT_FAILURE;
     } else if (rc != 0)
-        s_bad_line(number, "not valid JSON", text, size,
-                   s_json_hint(text, size));
+        tap_payload_bad_line(number, "not valid JSON", text, size,
+                             tap_payload_hint(text, size));
     else if (tap_jsonline_root(&line)->type != MSGPACK_OBJECT_MAP)
-        s_bad_line(number, "not a JSON object", text, size,
-                   "without a TOPIC argument each line is "
-                   "{\"topic\":\"a.b\",\"payload\":JSON}; give a TOPIC "
-                   "to publish plain JSON values");
+        tap_payload_bad_line(
+            number, "not a JSON object", text, size,
+            "without a TOPIC argument each line is "
+            "{\"topic\":\"a.b\",\"payload\":JSON}; give a TOPIC "
+            "to publish plain JSON values");
     else if (type && !tap_jsonline_is(type, "message")) {
         out->skip = true;
         exit_code = 0;
     } else if (!tap_jsonline_string(topic, out->topic, sizeof out->topic))
-        s_bad_line(number, "no \"topic\" string", text, size, NULL);
+        tap_payload_bad_line(number, "no \"topic\" string", text, size, NULL);
     else if ((rc = zmesh_topic_check(out->topic)) != 0) {
         snprintf(why, sizeof why, "cannot publish on '%s': %s", out->topic,
                  zmesh_strerror(rc));
-        s_bad_line(number, why, NULL, 0, NULL);
+        tap_payload_bad_line(number, why, NULL, 0, NULL);
     } else if (!payload)
-        s_bad_line(number, "no \"payload\" (use null for no value)", text, size,
-                   NULL);
+        tap_payload_bad_line(number, "no \"payload\" (use null for no value)",
+                             text, size, NULL);
     else {
         msgpack_sbuffer sbuf;
         msgpack_packer pk;
@@ -283,7 +177,7 @@ s_parse_object_line(const char *text, size_t size, long number, s_line_t *out)
             exit_code = 0;
         } else {
             msgpack_sbuffer_destroy(&sbuf);
-            s_bad_line(number, "out of memory", NULL, 0, NULL);
+            tap_payload_bad_line(number, "out of memory", NULL, 0, NULL);
             exit_code = TAP_EXIT_FAILURE;
         }
     }
@@ -304,10 +198,11 @@ s_parse_line(const char *fixed_topic, const char *text, size_t size,
     if (rc == 0)
         return 0;
     if (rc != ZMESH_EJSON) {
-        s_bad_line(number, zmesh_strerror(rc), NULL, 0, NULL);
+        tap_payload_bad_line(number, zmesh_strerror(rc), NULL, 0, NULL);
         return TAP_EXIT_FAILURE;
     }
-    s_bad_line(number, "not valid JSON", text, size, s_json_hint(text, size));
+    tap_payload_bad_line(number, "not valid JSON", text, size,
+                         tap_payload_hint(text, size));
     return TAP_EXIT_USAGE;
 }
 
@@ -422,23 +317,12 @@ tap_pub_run(const tap_options_t *opts)
     if (opts->stdin_lines)
         return s_publish_stdin(opts, topic);
 
-    const char *json_arg = opts->args[1];
-    char *from_stdin = NULL;
-    const char *json = json_arg;
-    size_t json_size = strlen(json_arg);
-    if (strcmp(json_arg, "-") == 0) {
-        int exit_code = s_read_stdin(opts, &from_stdin, &json_size);
-        if (exit_code != 0)
-            return exit_code;
-        json = from_stdin;
-    }
     void *payload = NULL;
     size_t size = 0;
-    rc = zmesh_json_to_msgpack(json, json_size, &payload, &size);
-    int exit_code = rc == 0 ? s_publish_args(opts, topic, payload, size)
-                            : s_bad_json(json, json_size, rc);
+    int exit_code = tap_payload_from_arg(opts, opts->args[1], &payload, &size);
+    if (exit_code == 0)
+        exit_code = s_publish_args(opts, topic, payload, size);
     free(payload);
-    free(from_stdin);
     return exit_code;
 }
 

@@ -5,7 +5,10 @@
     On a terminal the table is redrawn in place (clear, home); anywhere
     else, or with --json, each interval is one JSON object on a line. The
     counting tables are bounded (tap_table.h); events past the bound count
-    in the totals only and are reported as untracked.
+    in the totals only and are reported as untracked. Each report also
+    carries the tap agent's own counters (zmesh_agent_counters, the
+    "agent" group): whether what it received came complete, repaired or
+    with gaps.
 */
 #include "tap_agent.h"
 #include "tap_options.h"
@@ -25,6 +28,7 @@
 
 typedef struct {
     const tap_options_t *opts;
+    zmesh_agent_t *agent;
     tap_table_t *topics;
     tap_table_t *publishers; // keyed by id, labelled with the name
     uint64_t events_total, bytes_total;
@@ -34,7 +38,50 @@ typedef struct {
     int64_t tick_ms; // start of this interval
     bool tty;        // redraw in place rather than NDJSON
     bool color;
+    // The tap agent's own counters, read at each tick, and which group
+    // of them is the agent's (SIZE_MAX: none this tick).
+    zmesh_counters_t *counters;
+    size_t agent_group;
 } s_stats_t;
+
+/*  Reads the tap agent's counters: the "agent" group of
+    zmesh_agent_counters holds every zmesh_stats_t field and a few more,
+    named by the library, so the report keeps up with what it counts. A
+    failure costs only that part of the report. */
+static void
+s_read_counters(s_stats_t *self)
+{
+    zmesh_counters_destroy(&self->counters);
+    self->agent_group = SIZE_MAX;
+    if (zmesh_agent_counters(self->agent, &self->counters) != 0)
+        return;
+    for (size_t i = 0; i < zmesh_counters_size(self->counters); i++)
+        if (strcmp(zmesh_counters_kind(self->counters, i), "agent") == 0) {
+            self->agent_group = i;
+            break;
+        }
+}
+
+/*  The agent's counters as one JSON object, or null. */
+static void
+s_print_counters_json(const s_stats_t *self, FILE *out)
+{
+    if (self->agent_group == SIZE_MAX) {
+        fputs("null", out);
+        return;
+    }
+    size_t group = self->agent_group;
+    fputc('{', out);
+    for (size_t j = 0; j < zmesh_counters_keys(self->counters, group); j++) {
+        if (j > 0)
+            fputc(',', out);
+        tap_output_json_string(out,
+                               zmesh_counters_key(self->counters, group, j));
+        fprintf(out, ":%" PRIu64,
+                zmesh_counters_value(self->counters, group, j));
+    }
+    fputc('}', out);
+}
 
 static void
 s_count(tap_entry_t *entry, size_t size)
@@ -129,12 +176,14 @@ s_print_json(s_stats_t *self, FILE *out, double seconds, int64_t now_ms)
             ",\"events_per_s\":%.3f,\"bytes_per_s\":%.3f"
             ",\"total_events\":%" PRIu64 ",\"total_bytes\":%" PRIu64
             ",\"topics_count\":%zu,\"publishers_count\":%zu"
-            ",\"untracked_events\":%" PRIu64 ",\"topics\":[",
+            ",\"untracked_events\":%" PRIu64 ",\"agent\":",
             tap_now_us(), seconds, (double)(now_ms - self->started_ms) / 1000.0,
             self->events, self->bytes, (double)self->events / seconds,
             (double)self->bytes / seconds, self->events_total,
             self->bytes_total, tap_table_size(self->topics),
             tap_table_size(self->publishers), self->untracked);
+    s_print_counters_json(self, out);
+    fputs(",\"topics\":[", out);
     size_t n;
     tap_entry_t **ranked = s_ranked(self, self->topics, &n);
     for (size_t i = 0; i < n; i++) {
@@ -246,6 +295,20 @@ s_print_screen(s_stats_t *self, FILE *out, double seconds, int64_t now_ms)
                 "       %" PRIu64 " events beyond %d topics or publishers "
                 "counted in the totals only\n",
                 self->untracked, S_KEYS_MAX);
+    if (self->agent_group != SIZE_MAX) {
+        // What the tap's own delivery went through: losses repaired or not.
+        const zmesh_counters_t *c = self->counters;
+        size_t i = self->agent_group;
+        fprintf(out,
+                "tap    %" PRIu64 " repaired, %" PRIu64 " gaps (%" PRIu64
+                " missing), %" PRIu64 " repair timeouts, %" PRIu64
+                " dropped as too slow\n",
+                zmesh_counters_get(c, i, "events_repaired"),
+                zmesh_counters_get(c, i, "gaps"),
+                zmesh_counters_get(c, i, "events_missing"),
+                zmesh_counters_get(c, i, "repair_timeouts"),
+                zmesh_counters_get(c, i, "backlog_dropped"));
+    }
     fputc('\n', out);
     s_print_table(self, out, "TOPIC", self->topics, false, seconds);
     fputc('\n', out);
@@ -271,6 +334,7 @@ s_tick(s_stats_t *self)
     double seconds = (double)(now - self->tick_ms) / 1000.0;
     if (seconds <= 0)
         seconds = 0.001;
+    s_read_counters(self);
     int rc;
     if (self->tty) {
         s_print_screen(self, stdout, seconds, now);
@@ -349,9 +413,11 @@ tap_stats_run(const tap_options_t *opts)
         tap_signal_install();
         self.started_ms = tap_monotonic_ms();
         self.tick_ms = self.started_ms;
+        self.agent = agent;
         exit_code = s_run_loop(&self, agent);
     }
     zmesh_agent_destroy(&agent);
+    zmesh_counters_destroy(&self.counters);
     tap_table_destroy(&self.topics);
     tap_table_destroy(&self.publishers);
     return exit_code;
@@ -374,7 +440,7 @@ tap_help_stats(void)
           "   \"bytes\":N,\"events_per_s\":X,\"bytes_per_s\":X,"
           "\"total_events\":N,\n"
           "   \"total_bytes\":N,\"topics_count\":N,\"publishers_count\":N,\n"
-          "   \"untracked_events\":N,\n"
+          "   \"untracked_events\":N,\"agent\":{COUNTERS},\n"
           "   \"topics\":[{\"topic\":...,\"events\":N,\"bytes\":N,"
           "\"events_per_s\":X,\n"
           "              \"bytes_per_s\":X,\"total_events\":N,"
@@ -382,6 +448,13 @@ tap_help_stats(void)
           "   \"publishers\":[{\"publisher\":...,\"publisher_id\":...,"
           "<same counters>},...]}\n"
           "Lists are busiest first in the interval, then over all time.\n"
+          "\"agent\" holds the tap's own counters since it started (every\n"
+          "zmesh_stats_t field by name: events_received, gaps, "
+          "events_missing,\n"
+          "events_repaired, repair_requests, repair_timeouts, "
+          "backlog_dropped,\n"
+          "directs_received, ..., and a few more such as queue_depth), or\n"
+          "null when they could not be read.\n"
           "\n"
           "Options:\n"
           "  --interval SEC       how often to report (default 1, at least "

@@ -1,10 +1,12 @@
 /*  tap_sub.c - "mesh-tap [sub]": the live view. Subscribes to the given
-    patterns (every topic by default) and prints each event and each peer
-    join or leave as one line: aligned text for people (coloured on a
-    terminal), or a JSON object for programs, flushed at once so a pipe
-    sees it live. --publisher filters after receipt (the library
-    subscribes by topic only). Stops after --count messages, at --timeout
-    or on SIGINT/SIGTERM, and destroys the agent so peers hear BYE.
+    patterns (every topic by default) and prints as one line each: every
+    event (a repaired one marked), every gap, every direct message and
+    request sent to the tap, and each peer join or leave: aligned text for
+    people (coloured on a terminal), or a JSON object for programs, flushed
+    at once so a pipe sees it live. --publisher filters after receipt (the
+    library subscribes by topic only). Requests are shown, not answered.
+    Stops after --count events, at --timeout or on SIGINT/SIGTERM, and
+    destroys the agent so peers hear BYE.
 */
 #include "tap_agent.h"
 #include "tap_options.h"
@@ -31,23 +33,14 @@ s_grow(size_t width, const char *text, size_t cap)
     return columns > width && columns <= cap ? columns : width;
 }
 
+/*  The end of a JSON line with a payload: "payload" (or "payload_hex"
+    with --raw, nothing with --headers-only) and the closing brace. */
 static void
-s_print_message_json(const tap_options_t *opts, FILE *out,
-                     const zmesh_event_t *event, int64_t recv_us)
+s_print_payload_json(const tap_options_t *opts, FILE *out,
+                     const zmesh_event_t *event)
 {
     size_t size = 0;
     const void *payload = zmesh_event_payload(event, &size);
-    fputs("{\"type\":\"message\",\"topic\":", out);
-    tap_output_json_string(out, zmesh_event_topic(event));
-    fputs(",\"publisher\":", out);
-    tap_output_json_string(out, zmesh_event_peer_name(event));
-    fputs(",\"publisher_id\":", out);
-    tap_output_json_string(out, zmesh_event_peer_id(event));
-    fprintf(out,
-            ",\"seq\":%" PRIu64 ",\"ts\":%" PRId64 ",\"recv_ts\":%" PRId64
-            ",\"size\":%zu",
-            zmesh_event_sequence(event), zmesh_event_timestamp(event), recv_us,
-            size);
     if (opts->raw) {
         fputs(",\"payload_hex\":\"", out);
         tap_output_hex(out, payload, size);
@@ -64,24 +57,90 @@ s_print_message_json(const tap_options_t *opts, FILE *out,
 }
 
 static void
+s_print_message_json(const tap_options_t *opts, FILE *out,
+                     const zmesh_event_t *event, int64_t recv_us)
+{
+    size_t size = 0;
+    zmesh_event_payload(event, &size);
+    fputs("{\"type\":\"message\",\"topic\":", out);
+    tap_output_json_string(out, zmesh_event_topic(event));
+    fputs(",\"publisher\":", out);
+    tap_output_json_string(out, zmesh_event_peer_name(event));
+    fputs(",\"publisher_id\":", out);
+    tap_output_json_string(out, zmesh_event_peer_id(event));
+    fprintf(out,
+            ",\"seq\":%" PRIu64 ",\"ts\":%" PRId64 ",\"recv_ts\":%" PRId64
+            ",\"size\":%zu",
+            zmesh_event_sequence(event), zmesh_event_timestamp(event), recv_us,
+            size);
+    // Present only when true, so the usual line stays as it was.
+    if (zmesh_event_repaired(event))
+        fputs(",\"repaired\":true", out);
+    s_print_payload_json(opts, out, event);
+}
+
+/*  A direct message or request to the tap: {"type":"direct"|"request",
+    "topic","peer","peer_id",("req",)"ts","size","payload"}. They carry no
+    publish time: ts is when the tap received it. */
+static void
+s_print_direct_json(const tap_options_t *opts, FILE *out,
+                    const zmesh_event_t *event, int64_t recv_us)
+{
+    bool request = zmesh_event_type(event) == ZMESH_EVENT_REQUEST;
+    size_t size = 0;
+    zmesh_event_payload(event, &size);
+    fprintf(out, "{\"type\":\"%s\",\"topic\":", request ? "request" : "direct");
+    tap_output_json_string(out, zmesh_event_topic(event));
+    fputs(",\"peer\":", out);
+    tap_output_json_string(out, zmesh_event_peer_name(event));
+    fputs(",\"peer_id\":", out);
+    tap_output_json_string(out, zmesh_event_peer_id(event));
+    if (request)
+        fprintf(out, ",\"req\":%" PRIu64, zmesh_event_request_id(event));
+    fprintf(out, ",\"ts\":%" PRId64 ",\"size\":%zu", recv_us, size);
+    s_print_payload_json(opts, out, event);
+}
+
+/*  A human line with a payload: time, topic, sender, then in the
+    sequence column the sequence number of a message, "direct" or
+    "request N", and a "repaired" tag on a message that was sent again.
+    Direct messages and requests carry no publish time: the time shown is
+    when the tap received them. */
+static void
 s_print_message_text(const tap_options_t *opts, FILE *out, s_layout_t *layout,
                      const zmesh_event_t *event, int64_t recv_us)
 {
     const char *topic = zmesh_event_topic(event);
     const char *publisher = zmesh_event_peer_name(event);
+    zmesh_event_type_t type = zmesh_event_type(event);
     layout->topic = s_grow(layout->topic, topic, 48);
     layout->publisher = s_grow(layout->publisher, publisher, 32);
     char clock[16];
-    tap_output_clock(zmesh_event_timestamp(event), clock);
+    tap_output_clock(type == ZMESH_EVENT_MESSAGE ? zmesh_event_timestamp(event)
+                                                 : recv_us,
+                     clock);
     tap_output_field(out, layout->color, "2", clock, 0);
     fputs("  ", out);
     tap_output_field(out, layout->color, "36", topic, layout->topic);
     fputs("  ", out);
     tap_output_field(out, layout->color, "33", publisher, layout->publisher);
-    char seq[24];
-    snprintf(seq, sizeof seq, "%6" PRIu64, zmesh_event_sequence(event));
+    char seq[40];
     fputs("  ", out);
-    tap_output_field(out, layout->color, "2", seq, 0);
+    if (type == ZMESH_EVENT_MESSAGE) {
+        snprintf(seq, sizeof seq, "%6" PRIu64, zmesh_event_sequence(event));
+        tap_output_field(out, layout->color, "2", seq, 0);
+    } else {
+        if (type == ZMESH_EVENT_REQUEST)
+            snprintf(seq, sizeof seq, "request %" PRIu64,
+                     zmesh_event_request_id(event));
+        else
+            snprintf(seq, sizeof seq, "%6s", "direct");
+        tap_output_field(out, layout->color, "1;35", seq, 0);
+    }
+    if (zmesh_event_repaired(event)) {
+        fputs("  ", out);
+        tap_output_field(out, layout->color, "35", "repaired", 0);
+    }
     fputs("  ", out);
     size_t size = 0;
     const void *payload = zmesh_event_payload(event, &size);
@@ -183,21 +242,46 @@ s_print_event(const tap_options_t *opts, s_layout_t *layout,
               const zmesh_event_t *event)
 {
     int64_t recv_us = tap_now_us();
-    bool message = zmesh_event_type(event) == ZMESH_EVENT_MESSAGE;
-    if (zmesh_event_type(event) == ZMESH_EVENT_GAP) {
+    switch (zmesh_event_type(event)) {
+    case ZMESH_EVENT_GAP:
         if (opts->json)
             s_print_gap_json(stdout, event);
         else
             s_print_gap_text(stdout, layout->color, event);
-    } else if (message && opts->json)
-        s_print_message_json(opts, stdout, event, recv_us);
-    else if (message)
-        s_print_message_text(opts, stdout, layout, event, recv_us);
-    else if (opts->json)
-        s_print_peer_json(stdout, event);
-    else
-        s_print_peer_text(stdout, layout->color, event);
+        break;
+    case ZMESH_EVENT_MESSAGE:
+        if (opts->json)
+            s_print_message_json(opts, stdout, event, recv_us);
+        else
+            s_print_message_text(opts, stdout, layout, event, recv_us);
+        break;
+    case ZMESH_EVENT_DIRECT:
+    case ZMESH_EVENT_REQUEST:
+        if (opts->json)
+            s_print_direct_json(opts, stdout, event, recv_us);
+        else
+            s_print_message_text(opts, stdout, layout, event, recv_us);
+        break;
+    case ZMESH_EVENT_PEER_JOINED:
+    case ZMESH_EVENT_PEER_LEFT:
+        if (opts->json)
+            s_print_peer_json(stdout, event);
+        else
+            s_print_peer_text(stdout, layout->color, event);
+        break;
+    case ZMESH_EVENT_REPLY: return -1; // the tap asks nothing here: not for it
+    }
     return tap_output_line_done(stdout);
+}
+
+/*  What --count counts: the events with a payload, messages and the
+    direct messages and requests sent to the tap; not gaps or peers. */
+static bool
+s_counted(const zmesh_event_t *event)
+{
+    zmesh_event_type_t type = zmesh_event_type(event);
+    return type == ZMESH_EVENT_MESSAGE || type == ZMESH_EVENT_DIRECT ||
+           type == ZMESH_EVENT_REQUEST;
 }
 
 /*  Receives and prints until the count, the deadline or a signal. */
@@ -221,8 +305,7 @@ s_run_loop(const tap_options_t *opts, zmesh_agent_t *agent)
         rc = s_print_event(opts, &layout, event);
         if (rc >= 0)
             return rc;
-        if (zmesh_event_type(event) == ZMESH_EVENT_MESSAGE && opts->count > 0 &&
-            ++received >= opts->count)
+        if (s_counted(event) && opts->count > 0 && ++received >= opts->count)
             return TAP_EXIT_OK;
     }
     return tap_agent_count_verdict(opts, received, "events");
@@ -256,21 +339,33 @@ tap_help_sub(void)
           "\n"
           "Joins the mesh and prints every event on topics matching a PATTERN\n"
           "(default '>': every topic), one line each, and a line whenever a\n"
-          "peer joins or leaves. Patterns are NATS-style: '*' is one token,\n"
+          "peer joins or leaves, events are lost (a gap), or a peer sends the\n"
+          "tap a direct message or a request (shown, never answered: the\n"
+          "requester times out). Patterns are NATS-style: '*' is one token,\n"
           "'>' (last) one or more, e.g. 'orders.*' or 'sensors.>'.\n"
           "\n"
           "Human lines: time (publisher's clock), topic, publisher, sequence\n"
-          "number, payload as compact JSON; coloured on a terminal unless\n"
-          "NO_COLOR is set. With --json, one object per line:\n"
+          "number (or \"direct\", \"request N\"), \"repaired\" for an "
+          "event lost\n"
+          "and sent again, payload as compact JSON; coloured on a terminal\n"
+          "unless NO_COLOR is set. With --json, one object per line:\n"
           "  {\"type\":\"message\",\"topic\":...,\"publisher\":...,"
           "\"publisher_id\":...,\n"
           "   \"seq\":N,\"ts\":US,\"recv_ts\":US,\"size\":BYTES,"
-          "\"payload\":JSON}\n"
+          "[\"repaired\":true,]\n"
+          "   \"payload\":JSON}\n"
+          "  {\"type\":\"gap\",\"topic\":...,\"publisher\":...,"
+          "\"publisher_id\":...,\n"
+          "   \"first\":N,\"last\":N,\"count\":N,\"ts\":US}\n"
+          "  {\"type\":\"direct\"|\"request\",\"topic\":...,\"peer\":...,"
+          "\"peer_id\":...,\n"
+          "   [\"req\":N,]\"ts\":US,\"size\":BYTES,\"payload\":JSON}\n"
           "  {\"type\":\"peer_joined\"|\"peer_left\",\"peer\":...,"
           "\"peer_id\":...,\n"
           "   \"reason\":...,\"ts\":US}\n"
-          "(ts: publish time on the publisher's clock; recv_ts: when the tap\n"
-          "received it; both microseconds since the epoch.)\n"
+          "(ts: for messages and gaps the publish time on the publisher's\n"
+          "clock, for the others when the tap saw them; recv_ts: when the tap\n"
+          "received the message; all microseconds since the epoch.)\n"
           "\n"
           "Options:\n"
           "  --json               one JSON object per line\n"
@@ -281,7 +376,8 @@ tap_help_sub(void)
           "  --raw                show the payload's bytes as a hex dump\n"
           "                       (\"payload_hex\" in JSON) and every meta "
           "field\n"
-          "  --count N            exit 0 after N message events\n"
+          "  --count N            exit 0 after N events (messages, direct\n"
+          "                       messages and requests; not gaps or peers)\n"
           "  --timeout SEC        stop after SEC seconds: exit 1 if --count\n"
           "                       was not reached, else 0\n\n",
           stdout);
@@ -297,6 +393,9 @@ tap_help_sub(void)
           "  mesh-tap --json --count 1 --timeout 10 orders.created\n"
           "                                        wait for one event, as "
           "JSON\n"
+          "  mesh-tap --name ops --json 'alerts.>' alerts, and what peers "
+          "send\n"
+          "                                        to 'ops' directly\n"
           "  mesh-tap sub peers                    the topic 'peers' (plain\n"
           "                                        'mesh-tap peers' lists "
           "peers)\n",

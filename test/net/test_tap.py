@@ -4,12 +4,14 @@ network; JSON output parses line by line; --count and --timeout give the
 documented exit codes; pub reaches a subscriber exactly once, --repeat and
 --stdin publish what they say; peers lists a testnode as it is and --watch
 follows it; record then play reproduces topics and payload bytes; a corrupt
-record file is refused naming the line; stats reports plausible rates; and
-doctor finds a mesh-name mismatch and an unreachable seed."""
+record file is refused naming the line; stats reports plausible rates and
+the tap's own counters; and doctor finds a mesh-name mismatch and an
+unreachable seed. request and send: test_tap_request.py."""
 
 import base64
 import json
 import os
+import re
 import socket
 import struct
 import sys
@@ -49,6 +51,18 @@ def testnode_payload(n, name):
     name = name.encode()
     return (b"\x82\xa1n\xce" + struct.pack(">I", n) + b"\xa4from\xd9" +
             bytes([len(name)]) + name)
+
+
+def stats_fields():
+    """The field names of zmesh_stats_t, read from the public header."""
+    header = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "..", "..", "lib", "include", "zmesh.h")
+    with open(header) as f:
+        text = f.read()
+    body = text[:text.index("} zmesh_stats_t;")]
+    body = body[body.rindex("typedef struct {"):]
+    body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+    return re.findall(r"uint64_t\s+(\w+);", body)
 
 
 def is_msg(o):
@@ -104,7 +118,7 @@ def test_usage_errors_exit_2_without_network():
 
 def test_help_for_every_command():
     for command in ["sub", "pub", "peers", "stats", "record", "play",
-                    "doctor"]:
+                    "doctor", "request", "send"]:
         for args in ([command, "--help"], ["help", command]):
             result = tap(*args, timeout=10)
             check(result.returncode == 0, "%s: exit %d" %
@@ -299,6 +313,13 @@ def test_peers_json_and_watch():
           "endpoints %r" % peer)
     check(isinstance(peer["connected"], bool) and
           0 <= peer["last_seen_ms"] < 5000, "liveness %r" % peer)
+    # Its counters, asked over STATS: the agent group has every stats
+    # field, and the testnode is in zmesh calls, so it answers.
+    counters = peer["counters"]
+    check(counters is not None and "events_received" in counters["agent"]
+          and "repair_requests" in counters["agent"] and
+          isinstance(counters["topics"], dict), "counters %r" % counters)
+    check(peer["serves"] == [], "serves %r" % peer["serves"])
 
     # --watch: the join of a new agent and its leave, then exit by --count.
     watch_mesh = unique_mesh("tapwatch")
@@ -475,6 +496,14 @@ def test_stats_ndjson_rates():
               "byte rate %r vs %d bytes an event" % (top, size))
         check(r["publishers"][0]["publisher"] == "fast", "top publisher %r" %
               r["publishers"])
+        # The tap's own counters: every zmesh_stats_t field (and more),
+        # and what it received is what the report counted.
+        agent = r["agent"]
+        missing = [f for f in stats_fields() if f not in agent]
+        check(not missing, "agent counters lack %s: %r" % (missing, agent))
+        check(agent["events_received"] == r["total_events"] and
+              agent["gaps"] == 0 and agent["peers_joined"] >= 2,
+              "agent counters %r vs %d events" % (agent, r["total_events"]))
     result = tap("stats", "--count", 10, "--timeout", 0.6, "st.>",
                  *net(mesh, port))
     check(result.returncode == 1, "stats count not reached: exit %d" %

@@ -2,7 +2,8 @@
 the live view is coloured on a TTY, plain with NO_COLOR and in a pipe;
 stats redraws in place on a TTY (clear and home each interval), in plain
 text with NO_COLOR, and writes JSON lines to a pipe; peers and doctor
-colour only on a TTY too."""
+colour only on a TTY too; a direct message to the tap is a line of its
+own, its "direct" tag coloured on a TTY only."""
 
 import json
 import os
@@ -135,7 +136,34 @@ def test_peers_and_doctor_colour_only_on_a_tty():
     node.stop()
 
 
+def test_direct_message_line_on_a_tty():
+    mesh, port = unique_mesh("tapttydirect"), random_port()
+    net = ["--mesh", mesh, "--beacon-port", port]
+    for no_color in (False, True):
+        name = "ttytap%d" % no_color
+        sender = testnode("sender", mesh, port, "--send", name, "--pub",
+                          "note.tty", "--count", 1, "--wait-subs", 1,
+                          run_ms=15000)
+        sender.started()
+        code, out = run_pty(["sub", "--name", name, "--count", 1,
+                             "--timeout", 10, "none.>"] + net,
+                            no_color=no_color)
+        check(code == 0, "direct on a tty: exit %d\n%r" % (code, out))
+        line = [raw for raw in out.splitlines() if b"note.tty" in raw]
+        check(len(line) == 1, "no direct line:\n%r" % out)
+        plain = SGR.sub(b"", line[0])
+        check(b"direct" in plain and b"sender" in plain and
+              b'{"n":1,"from":"sender"}' in plain, "line %r" % plain)
+        if no_color:
+            check(b"\x1b" not in out, "colour with NO_COLOR:\n%r" % out)
+        else:
+            check(re.search(rb"\x1b\[[0-9;]*m\s*direct\x1b\[0m", line[0]),
+                  "'direct' not coloured:\n%r" % line[0])
+        sender.stop()
+
+
 if __name__ == "__main__":
     run([test_live_view_colour_only_on_a_tty,
+         test_direct_message_line_on_a_tty,
          test_stats_redraws_on_a_tty_and_streams_json_to_a_pipe,
          test_peers_and_doctor_colour_only_on_a_tty])
