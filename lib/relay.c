@@ -39,8 +39,12 @@
 #define S_LOG_MS 5000
 /*  Room left in an answer for the REPLY around it (proto/wire.md#reply). */
 #define S_REPLY_ENVELOPE 1024
-/*  Room kept in a $relay.read answer for everything but the events. */
-#define S_READ_HEADER 4096
+/*  Room kept in a $relay.read answer for everything but the events and
+    the names: the keys, stream name, first, last, next, array headers
+    and the two skipped lists at their longest (2 x 100 x 9 bytes). Less
+    than the smallest answer (4096 bytes less the envelope), so events
+    always get some room. */
+#define S_READ_HEADER 2048
 /*  Entries in a $relay.read answer's "corrupt" and "oversize" lists. */
 #define S_SKIPPED_MAX 100
 /*  Bytes an event takes in a $relay.read answer besides its frame: array
@@ -62,6 +66,7 @@
 #define S_SYNC_INTERVAL_MAX 3600000
 #define S_HEADER_MAX ZMESH_HEADER_VALUE_MAX
 #define S_KEY_MAX (32 + 1 + ZMESH_TOPIC_MAX + 1)
+#define S_SERVE_PATTERN "$relay.>"
 
 __attribute__((format(printf, 3, 4))) static int
 s_err(char *err, size_t err_size, const char *format, ...)
@@ -1244,6 +1249,11 @@ s_agent_configure(zmesh__relay_t *self, const zmesh__relay_config_t *config,
     if (zmesh_agent_set_header(agent, ZMESH__RELAY_HEADER, "1") != 0 ||
         zmesh_agent_set_header(agent, ZMESH__RELAY_HEADER_STREAMS, header) != 0)
         return s_err(err, err_size, "cannot set the relay's headers");
+    // Every $relay. topic, so an unknown one gets the relay's own error
+    // answer rather than the agent's refusal.
+    if ((rc = zmesh_agent_serve(agent, S_SERVE_PATTERN)) != 0)
+        return s_err(err, err_size, "cannot serve '%s': %s", S_SERVE_PATTERN,
+                     zmesh_strerror(rc));
     for (size_t i = 0; i < self->streams_count; i++)
         for (size_t j = 0; j < self->streams[i].patterns_count; j++)
             if ((rc = zmesh_agent_subscribe(agent,
@@ -2186,7 +2196,7 @@ s_serve_read(zmesh__relay_t *self, const zmesh_event_t *request)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &self->reply, msgpack_sbuffer_write);
     // Names go in while they fit what the events left of the answer.
-    size_t names_room = limit - self->events.size - S_READ_HEADER / 2;
+    size_t names_room = limit - S_READ_HEADER - self->events.size;
     size_t names = 0, names_bytes = 0;
     for (void *name = zhashx_first(batch.publishers); name;
          name = zhashx_next(batch.publishers)) {
