@@ -37,6 +37,8 @@
     machine 200 ms was seen to lose a direct message from a tool that
     sends and exits at once. */
 #define S_DEALER_LINGER_MS 1000
+/*  How long a peer whose LEAVING beacon came stays, for its BYE. */
+#define S_LEAVING_GRACE_MS 250
 /*  Every peer costs a DEALER and a TCP connection. Forged beacons or
     gossip must not make us open sockets without bound (czmq aborts past
     its socket limit), so peers not yet joined and peers in all are capped,
@@ -1135,7 +1137,13 @@ s_on_beacon(s_control_t *self, const uint8_t *data, size_t size,
     self->stats.beacons_received++;
     zmesh__peer_t *peer = s_peer_lookup(self, beacon.id);
     if (beacon.flags & ZMESH__BEACON_FLAG_LEAVING) {
-        if (peer)
+        // A joined peer's last messages (a direct message, a reply, its
+        // BYE) are still on their way over TCP and the beacon may have
+        // overtaken them: it goes at its BYE, or after a short grace.
+        if (peer && zmesh__peer_state(peer) == ZMESH__PEER_JOINED)
+            zmesh__peer_set_leaving(peer,
+                                    zmesh__clock_ms() + S_LEAVING_GRACE_MS);
+        else if (peer)
             s_peer_remove(self, peer, "bye");
         return;
     }
@@ -1210,7 +1218,9 @@ s_tick(s_control_t *self, int64_t now)
     for (zmesh__peer_t *peer = zhashx_first(self->peers); peer;
          peer = zhashx_next(self->peers)) {
         int64_t silent = now - zmesh__peer_last_heard(peer);
-        if (silent > self->cfg->peer_timeout_ms)
+        int64_t leaving = zmesh__peer_leaving(peer);
+        if (silent > self->cfg->peer_timeout_ms ||
+            (leaving != 0 && now >= leaving))
             zlistx_add_end(expired, peer);
         else if (zmesh__peer_state(peer) == ZMESH__PEER_JOINED &&
                  silent >= interval &&
@@ -1221,7 +1231,8 @@ s_tick(s_control_t *self, int64_t now)
     }
     for (zmesh__peer_t *peer = zlistx_first(expired); peer;
          peer = zlistx_next(expired))
-        s_peer_remove(self, peer, "timeout");
+        s_peer_remove(self, peer,
+                      zmesh__peer_leaving(peer) != 0 ? "bye" : "timeout");
     zlistx_destroy(&expired);
     s_probe_seeds(self, now);
 }

@@ -42,6 +42,7 @@ struct zmesh__peer {
     int64_t created_ms;
     int64_t last_heard_ms;
     int64_t last_ping_ms;
+    int64_t leaving_ms; /* its LEAVING beacon came: remove it then */
     bool data_connected;
 };
 
@@ -265,6 +266,19 @@ int64_t
 zmesh__peer_last_ping(const zmesh__peer_t *self)
 {
     return self->last_ping_ms;
+}
+
+void
+zmesh__peer_set_leaving(zmesh__peer_t *self, int64_t when_ms)
+{
+    if (self->leaving_ms == 0 || when_ms < self->leaving_ms)
+        self->leaving_ms = when_ms;
+}
+
+int64_t
+zmesh__peer_leaving(const zmesh__peer_t *self)
+{
+    return self->leaving_ms;
 }
 
 void

@@ -56,6 +56,12 @@ int64_t zmesh__peer_created(const zmesh__peer_t *self);
 int64_t zmesh__peer_last_ping(const zmesh__peer_t *self);
 void zmesh__peer_pinged(zmesh__peer_t *self, int64_t now_ms);
 
+/*  A LEAVING beacon (UDP) can overtake the peer's last control messages
+    (TCP): the peer is removed at `when_ms` rather than at once, unless
+    its BYE comes first. 0: not leaving. */
+void zmesh__peer_set_leaving(zmesh__peer_t *self, int64_t when_ms);
+int64_t zmesh__peer_leaving(const zmesh__peer_t *self);
+
 /*  True when the peer answers requests on `topic` (zmesh_agent_serve). */
 bool zmesh__peer_serves_topic(const zmesh__peer_t *self, const char *topic);
 
