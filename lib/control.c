@@ -887,24 +887,15 @@ s_backlog_take(s_control_t *self, size_t bytes)
     return true;
 }
 
-// Whether this agent is in `group` (a DELIVER for another one crossed an
-// ADVERTISE, or is made up: dropped).
-static bool
-s_in_group(s_control_t *self, const char *group)
-{
-    for (size_t i = 0; i < self->cfg->group_names->count; i++)
-        if (streq(self->cfg->group_names->items[i], group))
-            return true;
-    return false;
-}
-
 // Passes a queue-group delivery to the application thread, which
 // acknowledges it when its application takes it.
 static void
 s_forward_delivery(s_control_t *self, const zmesh__msg_t *msg)
 {
-    if (!s_in_group(self, msg->group))
-        return;
+    // Even for a group we just left: the DELIVER may have crossed our
+    // ADVERTISE, and one dropped here would stay unacknowledged at the
+    // publisher until we leave (proto/wire.md#deliver). Made-up ones are
+    // bounded by the backlog like anything peers send.
     char id[33], req[24];
     zmesh__id_to_hex(msg->sender, id);
     snprintf(req, sizeof req, "%llu", (unsigned long long)msg->req);
