@@ -67,6 +67,11 @@ typedef struct {
     /* recovery only: where unrecoverable bytes start at the end, or 0 */
     uint64_t bad_at;
     const char *bad_why;
+    /* recovery skipped bad bytes inside it: nothing is appended to it,
+       since a record written after them could change how the next
+       recovery reads them (a damaged record's length could then point
+       at it) and so what that recovery serves */
+    bool damaged;
 } s_segment_t;
 
 /*  Buffered reads of one segment file. The buffer only ever holds bytes
@@ -706,6 +711,7 @@ s_scan(zmesh__store_t *self, s_reader_t *r, s_segment_t *seg, const char *name)
             }
             self->stats.corrupt_regions++;
             self->stats.corrupt_bytes += next - off;
+            seg->damaged = true;
             zmesh__log_limited(
                 &self->log_limit, S_LOG_INTERVAL_MS,
                 "store %s: segment %s: bad record at offset %" PRIu64
@@ -1305,8 +1311,8 @@ zmesh__store_append(zmesh__store_t *self, const void *body, size_t size,
     if (stored_us < self->last_us)
         stored_us = self->last_us;
     uint64_t need = S_REC_HDR + (uint64_t)size;
-    if (seg->size > S_SEG_HDR &&
-        seg->size + need > self->config.segment_bytes) {
+    if (seg->damaged || (seg->size > S_SEG_HDR &&
+                         seg->size + need > self->config.segment_bytes)) {
         int rc = s_roll(self, stored_us);
         if (rc < 0)
             return rc;
