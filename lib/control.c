@@ -366,10 +366,10 @@ s_data_connection_update(s_control_t *self, zmesh__peer_t *peer)
 /* ------------------------------------------------------------------------ */
 /*  Queue groups (proto/wire.md#deliver)                                    */
 
-// Sends a delivery to the member of its group with the most credit, or
-// puts it in the backlog when none has any; the delivery is taken.
-static void
-s_group_send(s_control_t *self, zmesh__delivery_t *delivery)
+// The member of the delivery's group with the fewest unacknowledged
+// events (taking turns among equals), or NULL when none has credit.
+static zmesh__peer_t *
+s_group_pick(s_control_t *self, const zmesh__delivery_t *delivery)
 {
     // The fewest unacknowledged events wins; among equals (the usual case
     // while members keep up) each gets its turn.
@@ -399,6 +399,15 @@ s_group_send(s_control_t *self, zmesh__delivery_t *delivery)
             break; // none has credit, or no member at all
     }
     self->turn++;
+    return best;
+}
+
+// Sends a delivery to the member of its group with the most credit, or
+// puts it in the backlog when none has any; the delivery is taken.
+static void
+s_group_send(s_control_t *self, zmesh__delivery_t *delivery)
+{
+    zmesh__peer_t *best = s_group_pick(self, delivery);
     if (!best) {
         if (!zmesh__groups_wait(self->groups, delivery)) {
             self->stats.group_dropped++;
@@ -446,6 +455,25 @@ s_group_drain(s_control_t *self)
         if (!delivery)
             break;
         s_group_send(self, delivery);
+    }
+}
+
+// A member acknowledged: its groups' waiting events, oldest first, go to
+// members with credit, until one finds none. Only those groups: one whose
+// members are gone must not make every acknowledgement re-offer its
+// whole backlog.
+static void
+s_group_drain_member(s_control_t *self, const uint8_t id[ZMESH__ID_SIZE])
+{
+    zmesh__peer_t *member = s_peer_lookup(self, id);
+    for (size_t i = 0; member && i < zmesh__peer_groups_size(member); i++) {
+        const char *group = zmesh__peer_group_name(member, i);
+        for (size_t n = zmesh__groups_waiting(self->groups); n > 0; n--) {
+            zmesh__delivery_t *oldest = zmesh__groups_peek(self->groups, group);
+            if (!oldest || !s_group_pick(self, oldest))
+                break;
+            s_group_send(self, zmesh__groups_next(self->groups, group));
+        }
     }
 }
 
@@ -1071,7 +1099,7 @@ s_on_control(s_control_t *self)
     case ZMESH__MSG_ACK:
         if (self->groups &&
             zmesh__groups_ack(self->groups, decoded.sender, decoded.req))
-            s_group_drain(self); // credit came back
+            s_group_drain_member(self, decoded.sender); // credit came back
         break;
     case ZMESH__MSG_HELLO: break; // handled above
     }

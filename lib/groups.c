@@ -210,6 +210,16 @@ zmesh__groups_wait(zmesh__groups_t *self, zmesh__delivery_t *delivery)
 }
 
 zmesh__delivery_t *
+zmesh__groups_peek(zmesh__groups_t *self, const char *group)
+{
+    for (zmesh__delivery_t *d = zlistx_first(self->backlog); d;
+         d = zlistx_next(self->backlog))
+        if (!group || strcmp(d->group, group) == 0)
+            return d;
+    return NULL;
+}
+
+zmesh__delivery_t *
 zmesh__groups_next(zmesh__groups_t *self, const char *group)
 {
     for (zmesh__delivery_t *d = zlistx_first(self->backlog); d;

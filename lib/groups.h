@@ -60,6 +60,10 @@ zmesh__delivery_t *zmesh__groups_orphan(zmesh__groups_t *self,
     backlog is full: the caller counts and logs the loss. */
 bool zmesh__groups_wait(zmesh__groups_t *self, zmesh__delivery_t *delivery);
 
+/*  The oldest waiting delivery of `group` (any group when NULL), left in
+    place, or NULL. */
+zmesh__delivery_t *zmesh__groups_peek(zmesh__groups_t *self, const char *group);
+
 /*  Takes the oldest waiting delivery of `group` (any group when NULL), or
     NULL. */
 zmesh__delivery_t *zmesh__groups_next(zmesh__groups_t *self, const char *group);
