@@ -305,6 +305,17 @@ s_free_value(void **item)
 
 static void s_bp_view_clear(zmesh_agent_t *self);
 
+// The pointer a frame between this thread and the control thread
+// carries (ownership moves with it: control.h), or NULL when it is none.
+static void *
+s_frame_pointer(zframe_t *frame)
+{
+    void *pointer = NULL;
+    if (frame && zframe_size(frame) == sizeof pointer)
+        memcpy(&pointer, zframe_data(frame), sizeof pointer);
+    return pointer;
+}
+
 static void
 s_peer_event_free(void **item)
 {
@@ -476,11 +487,8 @@ s_stop(zmesh_agent_t *self)
                 break;
             bool groups = zframe_streq(zmsg_first(msg), "GROUPS");
             bool stats = zframe_streq(zmsg_first(msg), "STATS");
-            zframe_t *last = zmsg_last(msg);
-            void *pointer = NULL;
-            if ((groups || stats) && last &&
-                zframe_size(last) == sizeof pointer)
-                memcpy(&pointer, zframe_data(last), sizeof pointer);
+            void *pointer =
+                groups || stats ? s_frame_pointer(zmsg_last(msg)) : NULL;
             if (groups)
                 zmesh__patterns_destroy((zmesh__patterns_t **)&pointer);
             else if (stats)
@@ -805,15 +813,27 @@ s_patterns_of(const zmesh__topic_index_t *index, uint64_t generation)
     return patterns;
 }
 
+// Hands the control thread a new set of patterns (SUBS, PUBS, HISTORY,
+// BPSUBS, SERVES: control.h); before start there is no control thread,
+// and it gets them all at start.
+static int
+s_send_index(zmesh_agent_t *self, const char *command,
+             const zmesh__topic_index_t *index, uint64_t generation)
+{
+    if (!self->started)
+        return 0;
+    zmesh__patterns_t *patterns = s_patterns_of(index, generation);
+    if (!patterns)
+        return ZMESH_ENOMEM;
+    zsock_send(self->actor, "sp", command, patterns);
+    return 0;
+}
+
 static int
 s_send_patterns(zmesh_agent_t *self, bool subs)
 {
-    zmesh__patterns_t *patterns =
-        s_patterns_of(subs ? self->subs : self->pubs, self->subs_generation);
-    if (!patterns)
-        return ZMESH_ENOMEM;
-    zsock_send(self->actor, "sp", subs ? "SUBS" : "PUBS", patterns);
-    return 0;
+    return s_send_index(self, subs ? "SUBS" : "PUBS",
+                        subs ? self->subs : self->pubs, self->subs_generation);
 }
 
 static int
@@ -931,13 +951,7 @@ s_serve_change(zmesh_agent_t *self, const char *pattern, bool on)
                 : zmesh__topic_index_remove(self->serves, pattern);
     if (rc <= 0)
         return rc;
-    if (self->started) {
-        zmesh__patterns_t *patterns = s_patterns_of(self->serves, 0);
-        if (!patterns)
-            return ZMESH_ENOMEM;
-        zsock_send(self->actor, "sp", "SERVES", patterns);
-    }
-    return 0;
+    return s_send_index(self, "SERVES", self->serves, 0);
 }
 
 int
@@ -961,16 +975,10 @@ zmesh_agent_subscribe_backpressure(zmesh_agent_t *self, const char *pattern)
     rc = zmesh__topic_index_add(self->bp_subs, pattern);
     if (rc < 0)
         return rc;
-    if (rc == 1) {
-        zmesh__streams_clear_marks(self->streams_in);
-        if (self->started) {
-            zmesh__patterns_t *patterns = s_patterns_of(self->bp_subs, 0);
-            if (!patterns)
-                return ZMESH_ENOMEM;
-            zsock_send(self->actor, "sp", "BPSUBS", patterns);
-        }
-    }
-    return 0;
+    if (rc == 0)
+        return 0;
+    zmesh__streams_clear_marks(self->streams_in);
+    return s_send_index(self, "BPSUBS", self->bp_subs, 0);
 }
 
 int
@@ -992,13 +1000,7 @@ zmesh_agent_subscribe_history(zmesh_agent_t *self, const char *pattern)
     rc = zmesh__topic_index_add(self->history, pattern);
     if (rc < 0)
         return rc;
-    if (rc == 1 && self->started) {
-        zmesh__patterns_t *patterns = s_patterns_of(self->history, 0);
-        if (!patterns)
-            return ZMESH_ENOMEM;
-        zsock_send(self->actor, "sp", "HISTORY", patterns);
-    }
-    return 0;
+    return rc == 1 ? s_send_index(self, "HISTORY", self->history, 0) : 0;
 }
 
 static bool
@@ -1030,17 +1032,12 @@ zmesh_agent_unsubscribe(zmesh_agent_t *self, const char *pattern)
         return rc;
     // A history or back-pressure subscription ends with the pattern's last
     // subscription, however many times it was asked for.
-    if (s_drop_all(self->history, pattern) && self->started) {
-        zmesh__patterns_t *patterns = s_patterns_of(self->history, 0);
-        if (patterns)
-            zsock_send(self->actor, "sp", "HISTORY", patterns);
-    }
+    // (Out of memory here only delays the change to the next one.)
+    if (s_drop_all(self->history, pattern))
+        s_send_index(self, "HISTORY", self->history, 0);
     if (s_drop_all(self->bp_subs, pattern)) {
         zmesh__streams_clear_marks(self->streams_in);
-        zmesh__patterns_t *patterns =
-            self->started ? s_patterns_of(self->bp_subs, 0) : NULL;
-        if (patterns)
-            zsock_send(self->actor, "sp", "BPSUBS", patterns);
+        s_send_index(self, "BPSUBS", self->bp_subs, 0);
     }
     zmesh__streams_retain(self->streams_in, s_still_wanted, self);
     return s_subscription_change(self, pattern, false);
@@ -1681,9 +1678,7 @@ s_on_group_view(zmesh_agent_t *self, zmsg_t *msg)
 {
     zframe_t *what = zmsg_pop(msg);
     zframe_t *frame = zmsg_pop(msg);
-    zmesh__patterns_t *patterns = NULL;
-    if (frame && zframe_size(frame) == sizeof patterns)
-        memcpy(&patterns, zframe_data(frame), sizeof patterns);
+    zmesh__patterns_t *patterns = s_frame_pointer(frame);
     zmesh__topic_index_t *view = NULL;
     if (patterns && zmesh__topic_index_new(&view) == 0) {
         for (size_t i = 0; i < patterns->count; i++)
@@ -1763,9 +1758,7 @@ s_on_stats_answer(zmesh_agent_t *self, zmsg_t *msg)
     char *id = zmsg_popstr(msg);
     char *req = zmsg_popstr(msg);
     zframe_t *frame = zmsg_pop(msg);
-    zmesh_counters_t *counters = NULL;
-    if (frame && zframe_size(frame) == sizeof counters)
-        memcpy(&counters, zframe_data(frame), sizeof counters);
+    zmesh_counters_t *counters = s_frame_pointer(frame);
     if (req && self->stats_wait != 0 &&
         strtoull(req, NULL, 10) == self->stats_wait && !self->stats_answer) {
         self->stats_answer = counters;
@@ -2767,9 +2760,7 @@ zmesh_event_reason(const zmesh_event_t *event)
 static void
 s_reply_discard(const char *command, zframe_t *payload)
 {
-    void *pointer = NULL;
-    if (zframe_size(payload) == sizeof pointer)
-        memcpy(&pointer, zframe_data(payload), sizeof pointer);
+    void *pointer = s_frame_pointer(payload);
     if (streq(command, "PEERS"))
         zmesh_peer_list_destroy((zmesh_peer_list_t **)&pointer);
     else if (streq(command, "WANT"))
@@ -2845,9 +2836,7 @@ s_query_pointer(zmesh_agent_t *self, const char *command, const char *arg,
     int rc = s_query(self, command, arg, &frame);
     if (rc != 0)
         return rc;
-    *reply = NULL;
-    if (zframe_size(frame) == sizeof *reply)
-        memcpy(reply, zframe_data(frame), sizeof *reply);
+    *reply = s_frame_pointer(frame);
     zframe_destroy(&frame);
     return *reply ? 0 : ZMESH_ENOMEM;
 }

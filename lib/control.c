@@ -1319,6 +1319,19 @@ s_peer_list(s_control_t *self, int64_t now)
 }
 
 static void s_send_nak(s_control_t *self, const zmesh__nak_t *nak);
+
+// The next frame of a command, read as the pointer it carries (whose
+// ownership moves with it: control.h), or NULL when it is not one.
+static void *
+s_pop_pointer(zmsg_t *msg)
+{
+    zframe_t *frame = zmsg_pop(msg);
+    void *pointer = NULL;
+    if (frame && zframe_size(frame) == sizeof pointer)
+        memcpy(&pointer, zframe_data(frame), sizeof pointer);
+    zframe_destroy(&frame);
+    return pointer;
+}
 static zmesh__peer_t *s_direct_target(s_control_t *self,
                                       const zmesh__direct_t *how,
                                       const char *peer, const char *topic);
@@ -1340,11 +1353,7 @@ s_on_command(s_control_t *self)
     if (!command || streq(command, "$TERM"))
         self->terminated = true;
     else if (streq(command, "SUBS") || streq(command, "PUBS")) {
-        zframe_t *frame = zmsg_pop(msg);
-        zmesh__patterns_t *patterns = NULL;
-        if (frame && zframe_size(frame) == sizeof patterns)
-            memcpy(&patterns, zframe_data(frame), sizeof patterns);
-        zframe_destroy(&frame);
+        zmesh__patterns_t *patterns = s_pop_pointer(msg);
         if (patterns) {
             bool subs = streq(command, "SUBS");
             zmesh__patterns_t **slot =
@@ -1358,15 +1367,8 @@ s_on_command(s_control_t *self)
                     s_data_connection_update(self, peer);
         }
     } else if (streq(command, "GROUPSUBS")) {
-        zframe_t *a = zmsg_pop(msg);
-        zframe_t *b = zmsg_pop(msg);
-        zmesh__patterns_t *patterns = NULL, *names = NULL;
-        if (a && zframe_size(a) == sizeof patterns)
-            memcpy(&patterns, zframe_data(a), sizeof patterns);
-        if (b && zframe_size(b) == sizeof names)
-            memcpy(&names, zframe_data(b), sizeof names);
-        zframe_destroy(&a);
-        zframe_destroy(&b);
+        zmesh__patterns_t *patterns = s_pop_pointer(msg);
+        zmesh__patterns_t *names = s_pop_pointer(msg);
         if (patterns && names && patterns->count == names->count) {
             zmesh__patterns_destroy(&self->cfg->group_patterns);
             zmesh__patterns_destroy(&self->cfg->group_names);
@@ -1383,11 +1385,7 @@ s_on_command(s_control_t *self)
             s_group_publish(self, zframe_data(frame), zframe_size(frame));
         zframe_destroy(&frame);
     } else if (streq(command, "BPSUBS") || streq(command, "SERVES")) {
-        zframe_t *frame = zmsg_pop(msg);
-        zmesh__patterns_t *patterns = NULL;
-        if (frame && zframe_size(frame) == sizeof patterns)
-            memcpy(&patterns, zframe_data(frame), sizeof patterns);
-        zframe_destroy(&frame);
+        zmesh__patterns_t *patterns = s_pop_pointer(msg);
         if (patterns) {
             zmesh__patterns_t **slot = streq(command, "BPSUBS")
                                            ? &self->cfg->bp_subs
@@ -1434,11 +1432,7 @@ s_on_command(s_control_t *self)
         zstr_free(&id);
         zstr_free(&req);
     } else if (streq(command, "HISTORY")) {
-        zframe_t *frame = zmsg_pop(msg);
-        zmesh__patterns_t *patterns = NULL;
-        if (frame && zframe_size(frame) == sizeof patterns)
-            memcpy(&patterns, zframe_data(frame), sizeof patterns);
-        zframe_destroy(&frame);
+        zmesh__patterns_t *patterns = s_pop_pointer(msg);
         if (patterns) {
             // Asked of publishers as we connect to them, never of one we
             // are connected to already: its live events of the pattern
@@ -1495,17 +1489,13 @@ s_on_command(s_control_t *self)
     } else if (streq(command, "STATSA")) {
         char *id = zmsg_popstr(msg);
         char *req = zmsg_popstr(msg);
-        zframe_t *frame = zmsg_pop(msg);
-        zmesh_counters_t *counters = NULL;
-        if (frame && zframe_size(frame) == sizeof counters)
-            memcpy(&counters, zframe_data(frame), sizeof counters);
+        zmesh_counters_t *counters = s_pop_pointer(msg);
         if (id && req)
             s_answer_stats(self, id, req, counters);
         else
             zmesh_counters_destroy(&counters);
         zstr_free(&id);
         zstr_free(&req);
-        zframe_destroy(&frame);
     } else if (streq(command, "PEERS") || streq(command, "STATS") ||
                streq(command, "WANT")) {
         // Queries: "sss" command, number, argument; the reply echoes the
