@@ -1635,10 +1635,21 @@ s_bp_wait(zmesh_agent_t *self, const char *topic, size_t topic_size,
         char key[32 + ZMESH_TOPIC_MAX + 1];
         snprintf(key, sizeof key, "%s%.*s", self->bp_view_ids[i],
                  (int)topic_size, topic);
-        // A subscriber is waited for once it has said where it is (it does
-        // with its first event of a stream): before, it may not even be
-        // connected yet.
+        // A subscriber is waited for once it is connected (its sync token
+        // reached our XPUB) or has said where it is. Counting from the
+        // first event published after its token, not from its first
+        // CREDIT: that takes a control round trip, in which a publisher
+        // at full speed would overrun ZeroMQ's queues before it ever
+        // waited.
         s_credit_t *credit = zhashx_lookup(self->credits, key);
+        if (!credit && zhashx_lookup(self->ready, self->bp_view_ids[i]) &&
+            (credit = calloc(1, sizeof *credit)) != NULL) {
+            credit->acked = seq - 1;
+            if (zhashx_insert(self->credits, key, credit) != 0) {
+                free(credit);
+                credit = NULL;
+            }
+        }
         if (!credit || credit->overrun ||
             seq - credit->acked <= S_CREDIT_WINDOW)
             continue;
