@@ -7,10 +7,13 @@
     notify pipe: connect the SUB to a publisher, disconnect, peer joined or
     left. Frames that fail decoding are counted and dropped here.
 */
+#include "agent_internal.h"
 #include "clock.h"
 #include "codec.h"
+#include "confirms.h"
 #include "control.h"
 #include "counters.h"
+#include "durable.h"
 #include "log.h"
 #include "repair.h"
 #include "requests.h"
@@ -26,6 +29,7 @@
 #include <arpa/inet.h>
 #include <czmq.h>
 #include <errno.h>
+#include <msgpack.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -59,6 +63,9 @@
 #define S_HISTORY_MAX 64                       /* history patterns */
 #define S_REQUESTS_MAX 65536                   /* requests in flight */
 #define S_GROUP_SUBS_MAX 256                   /* queue-group subscriptions */
+#define S_CONFIRM_TIMEOUT_MS 10000             /* default confirm wait */
+#define S_STORE_REQUESTS 64 /* $relay.store requests in flight, at most */
+#define S_STORE_BATCH 1000  /* frames per $relay.store */
 /*  Back-pressure (proto/wire.md#credit): a subscriber reports its
     progress every S_CREDIT_EVERY events of a stream; a publisher lets at
     most S_CREDIT_WINDOW events of a stream be unconsumed by such a
@@ -138,6 +145,10 @@ struct zmesh_event {
     int status;
     const char *group;
     bool redelivered;
+    unsigned flags;           /* of the event frame */
+    const char *consumer;     /* a durable consumer's event: its name */
+    uint64_t stream_sequence; /* ... from the relay: the relay sequence */
+    unsigned deliveries;      /* ... how many times delivered */
 };
 
 struct zmesh_agent {
@@ -262,6 +273,17 @@ struct zmesh_agent {
     uint64_t replies_dropped;
     uint64_t group_received;
     uint64_t requests_refused;
+    /* publisher confirms and durable consumers (lazily made) */
+    zmesh__confirms_t *confirms;
+    int confirm_timeout_ms;
+    bool relay_seen; /* a relay answered or confirmed: for timeout reasons */
+    const char *confirm_relay; /* the relay whose confirms are being read */
+    uint64_t store_reqs[S_STORE_REQUESTS]; /* our $relay.store requests */
+    size_t store_reqs_next;
+    uint64_t confirms_ok;
+    uint64_t confirms_failed;
+    uint64_t confirms_resent;
+    zmesh__durable_t *durable;
     uint64_t queries;         /* numbers the queries to the control thread */
     bool in_multipart;        /* dropping the parts of a multi-part message */
     zmesh_agent_t *live_next; /* in s_live while started */
@@ -356,6 +378,7 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     self->retransmit_bytes = S_RETRANSMIT_BYTES;
     self->repair_timeout_ms = S_REPAIR_TIMEOUT_MS;
     self->bp_wait_ms = S_BP_WAIT_MS;
+    self->confirm_timeout_ms = S_CONFIRM_TIMEOUT_MS;
     self->epoll_fd = -1;
     self->wake_fd = -1;
     self->streams = zhashx_new();
@@ -450,6 +473,9 @@ static void s_reply_discard(const char *command, zframe_t *payload);
 static void
 s_stop(zmesh_agent_t *self)
 {
+    // What the application acknowledged reaches the relay before we leave.
+    if (self->started && self->durable)
+        zmesh__durable_flush(self->durable, zmesh__clock_ms());
     s_live_remove(self);
     if (self->msg_live) {
         zmq_msg_close(&self->msg);
@@ -554,6 +580,8 @@ zmesh_agent_destroy(zmesh_agent_t **agent)
     s_peer_event_free((void **)&self->peer_event);
     zlistx_destroy(&self->peer_events);
     zlistx_destroy(&self->departed);
+    zmesh__confirms_destroy(&self->confirms);
+    zmesh__durable_destroy(&self->durable);
     free(self);
     *agent = NULL;
 }
@@ -2108,13 +2136,16 @@ s_drain_subscriptions(zmesh_agent_t *self)
 static void
 s_wake_update(zmesh_agent_t *self)
 {
-    int want = zlistx_size(self->peer_events) > 0 || self->held.head ||
-                       self->settled.head || self->has_stashed
-                   ? S_WAKE_NOW
-               : self->timers > 0 || zmesh__repair_sessions(self->repair) > 0 ||
-                       zmesh__requests_size(self->requests) > 0
-                   ? S_WAKE_TICK
-                   : S_WAKE_NONE;
+    int want =
+        zlistx_size(self->peer_events) > 0 || self->held.head ||
+                self->settled.head || self->has_stashed
+            ? S_WAKE_NOW
+        : self->timers > 0 || zmesh__repair_sessions(self->repair) > 0 ||
+                zmesh__requests_size(self->requests) > 0 ||
+                zmesh__durable_count(self->durable) > 0 ||
+                (self->confirms && zmesh__confirms_size(self->confirms) > 0)
+            ? S_WAKE_TICK
+            : S_WAKE_NONE;
     if (want == self->wake_state || self->wake_fd < 0)
         return;
     struct itimerspec when = {{0, 0}, {0, 0}};
@@ -2141,6 +2172,8 @@ s_wake_consume(zmesh_agent_t *self)
 // Drains the notify pipe, the monitor and the XPUB's subscription
 // messages, each bounded so a flood cannot keep the application thread
 // here, and runs the connection timers.
+static void s_timers_run(zmesh_agent_t *self);
+
 static void
 s_service(zmesh_agent_t *self)
 {
@@ -2149,6 +2182,7 @@ s_service(zmesh_agent_t *self)
     s_drain_notify(self);
     s_drain_monitor(self);
     s_drain_subscriptions(self);
+    s_timers_run(self);
     s_wake_update(self);
 }
 
@@ -2196,9 +2230,14 @@ s_stream_new(zmesh_agent_t *self, const char *topic, size_t size, int *rc)
     return sequence;
 }
 
-int
-zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
-                    size_t size)
+static int s_confirm_keep(zmesh_agent_t *self, const char *topic, uint64_t seq,
+                          const void *frame, size_t size);
+
+// One publish; `flags` go into the frame (ZMESH__FRAME_CONFIRM: a copy is
+// also kept until a relay confirms it).
+static int
+s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
+          size_t size, unsigned flags, uint64_t *published)
 {
     if (!self || !topic || (!payload && size > 0))
         return ZMESH_EINVAL;
@@ -2232,14 +2271,24 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
     // Encoded straight into the message ZeroMQ sends: no copy of ours.
     int64_t now_us = zmesh__wall_clock_us();
     size_t frame_size =
-        zmesh__frame_size(topic_size, *sequence + 1, now_us, size);
+        zmesh__frame_size(topic_size, *sequence + 1, now_us, size) +
+        (flags != 0);
     if (frame_size > self->max_msg_size)
         return ZMESH_ETOOBIG;
     zmq_msg_t msg;
     if (zmq_msg_init_size(&msg, frame_size) != 0)
         return ZMESH_ENOMEM;
-    zmesh__frame_encode(topic, topic_size, self->id, *sequence + 1, now_us,
-                        payload, size, zmq_msg_data(&msg), frame_size);
+    zmesh__frame_encode_flags(topic, topic_size, self->id, *sequence + 1,
+                              now_us, flags, payload, size, zmq_msg_data(&msg),
+                              frame_size);
+    if (flags & ZMESH__FRAME_CONFIRM) {
+        int rc = s_confirm_keep(self, topic, *sequence + 1, zmq_msg_data(&msg),
+                                frame_size);
+        if (rc != 0) {
+            zmq_msg_close(&msg);
+            return rc;
+        }
+    }
     // Kept for repairs (proto/wire.md#nak) before sending, since sending
     // empties the message. An XPUB send never blocks and fails only when
     // the context ends, so what is kept was sent.
@@ -2256,8 +2305,43 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
     }
     (*sequence)++;
     self->events_published++;
+    if (published)
+        *published = *sequence;
     if (--self->service_countdown == 0)
         s_service(self);
+    return 0;
+}
+
+int
+zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
+                    size_t size)
+{
+    return s_publish(self, topic, payload, size, 0, NULL);
+}
+
+int
+zmesh_agent_publish_confirmed(zmesh_agent_t *self, const char *topic,
+                              const void *payload, size_t size,
+                              uint64_t *sequence)
+{
+    if (!self)
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    if (!self->confirms && zmesh__confirms_new(&self->confirms) != 0)
+        return ZMESH_ENOMEM;
+    if (zmesh__confirms_size(self->confirms) >= ZMESH__CONFIRMS_EVENTS_MAX)
+        return ZMESH_EFULL;
+    return s_publish(self, topic, payload, size, ZMESH__FRAME_CONFIRM,
+                     sequence);
+}
+
+int
+zmesh_agent_set_confirm_timeout(zmesh_agent_t *self, int timeout_ms)
+{
+    if (!self || timeout_ms < 1 || timeout_ms > 3600000)
+        return ZMESH_EINVAL;
+    self->confirm_timeout_ms = timeout_ms;
     return 0;
 }
 
@@ -2409,6 +2493,10 @@ s_deliver(zmesh_agent_t *self)
     event->status = 0;
     event->group = "";
     event->redelivered = false;
+    event->flags = frame.flags;
+    event->consumer = NULL;
+    event->stream_sequence = 0;
+    event->deliveries = 0;
     // A stream under repair keeps its later events back until the repair
     // is over (s_repair_release), so they come in order.
     zmesh__nak_t nak;
@@ -2520,6 +2608,7 @@ s_pop_peer_event(zmesh_agent_t *self)
     }
     event->request_id = pe->req;
     event->status = pe->status;
+    event->sequence = pe->sequence; // a confirm's
     event->group = pe->group ? pe->group : "";
     if (pe->group) {
         // A queue-group event is acknowledged as the application takes
@@ -2583,6 +2672,9 @@ s_requests_expire(zmesh_agent_t *self, const uint8_t *gone)
 
 static int s_recv(zmesh_agent_t *self, int timeout_ms,
                   const zmesh_event_t **event);
+static bool s_durable_pass(zmesh_agent_t *self);
+static bool s_durable_next(zmesh_agent_t *self);
+static bool s_internal_event(zmesh_agent_t *self);
 
 int
 zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
@@ -2607,8 +2699,10 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
         // The message after a gap event: its frame is still in self->msg.
         self->has_stashed = false;
         self->event = self->stashed;
-        *event = &self->event;
-        return 0;
+        if (s_durable_pass(self)) {
+            *event = &self->event;
+            return 0;
+        }
     }
     // The clock is read only once there is nothing to take at once: on a
     // busy stream every event would otherwise pay for it.
@@ -2623,14 +2717,34 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
             s_service(self);
         s_requests_expire(self, NULL);
         if (zlistx_size(self->peer_events) > 0 && s_pop_peer_event(self)) {
+            if (!s_internal_event(self)) {
+                *event = &self->event;
+                return 0;
+            }
+            s_peer_event_free((void **)&self->peer_event);
+            continue;
+        }
+        if (self->durable && s_durable_next(self)) {
             *event = &self->event;
             return 0;
         }
         s_repair_release(self, false);
         if (s_next_frame(self)) {
             if (s_deliver(self)) {
-                *event = &self->event;
-                return 0;
+                if (s_durable_pass(self)) {
+                    *event = &self->event;
+                    return 0;
+                }
+                // A gap held for a durable consumer: the message after it
+                // is in self->msg, and must be judged before the next frame.
+                if (self->has_stashed) {
+                    self->has_stashed = false;
+                    self->event = self->stashed;
+                    if (s_durable_pass(self)) {
+                        *event = &self->event;
+                        return 0;
+                    }
+                }
             }
             // Unwanted or bad frames in a flood must not make us miss the
             // deadline.
@@ -2655,9 +2769,16 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
                                             : (long)(deadline - now);
         if (self->timers > 0 && (wait < 0 || wait > S_RECONNECT_MIN_MS))
             wait = S_RECONNECT_MIN_MS; // a close or reconnect is due soon
-        int64_t dues[2] = {zmesh__repair_deadline(self->repair),
-                           zmesh__requests_deadline(self->requests)};
-        for (int i = 0; i < 2; i++)
+        s_timers_run(self);
+        if (zlistx_size(self->peer_events) > 0 ||
+            zmesh__durable_ready(self->durable))
+            continue; // a timer made something to take
+        int64_t dues[4] = {
+            zmesh__repair_deadline(self->repair),
+            zmesh__requests_deadline(self->requests),
+            self->confirms ? zmesh__confirms_deadline(self->confirms) : 0,
+            zmesh__durable_deadline(self->durable)};
+        for (int i = 0; i < 4; i++)
             if (dues[i] > 0) {
                 long until = dues[i] > now ? (long)(dues[i] - now) : 0;
                 if (wait < 0 || wait > until)
@@ -2744,6 +2865,30 @@ int
 zmesh_event_redelivered(const zmesh_event_t *event)
 {
     return event && event->redelivered ? 1 : 0;
+}
+
+const char *
+zmesh_event_consumer(const zmesh_event_t *event)
+{
+    return event && event->consumer ? event->consumer : "";
+}
+
+uint64_t
+zmesh_event_stream_sequence(const zmesh_event_t *event)
+{
+    return event ? event->stream_sequence : 0;
+}
+
+unsigned
+zmesh_event_deliveries(const zmesh_event_t *event)
+{
+    return event ? event->deliveries : 0;
+}
+
+unsigned
+zmesh__event_flags(const zmesh_event_t *event)
+{
+    return event && event->type == ZMESH_EVENT_MESSAGE ? event->flags : 0;
 }
 
 int
@@ -2916,6 +3061,16 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
     stats->backpressure_waits = self->bp_waits;
     stats->backpressure_timeouts = self->bp_timeouts;
     stats->requests_refused = self->requests_refused;
+    stats->confirms_ok = self->confirms_ok;
+    stats->confirms_failed = self->confirms_failed;
+    stats->confirms_resent = self->confirms_resent;
+    zmesh__durable_stats_t durable;
+    zmesh__durable_stats(self->durable, &durable);
+    stats->durable_delivered = durable.delivered;
+    stats->durable_redelivered = durable.redelivered;
+    stats->durable_duplicates = durable.duplicates;
+    stats->durable_terminated = durable.terminated;
+    stats->durable_refused = durable.refused;
     stats->control_rejected = control.control_rejected;
     stats->beacons_received = control.beacons_received;
     stats->beacons_rejected = control.beacons_rejected;
@@ -3084,6 +3239,16 @@ s_counters_build(zmesh_agent_t *self, zmesh_counters_t **out)
         {"backpressure_waits", st.backpressure_waits},
         {"backpressure_timeouts", st.backpressure_timeouts},
         {"requests_refused", st.requests_refused},
+        {"confirms_ok", st.confirms_ok},
+        {"confirms_failed", st.confirms_failed},
+        {"confirms_resent", st.confirms_resent},
+        {"durable_delivered", st.durable_delivered},
+        {"durable_redelivered", st.durable_redelivered},
+        {"durable_duplicates", st.durable_duplicates},
+        {"durable_terminated", st.durable_terminated},
+        {"durable_refused", st.durable_refused},
+        {"confirms_waiting",
+         self->confirms ? zmesh__confirms_size(self->confirms) : 0},
         {"queue_depth", zlistx_size(self->peer_events)},
         {"held_bytes", self->held.bytes + self->settled.bytes},
         {"streams", zmesh__streams_size(self->streams_in)},
@@ -3397,4 +3562,341 @@ int
 zmesh_event_status(const zmesh_event_t *event)
 {
     return event ? event->status : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Publisher confirms (proto/relay.md#publisher-confirms)                  */
+
+static int
+s_confirm_keep(zmesh_agent_t *self, const char *topic, uint64_t seq,
+               const void *frame, size_t size)
+{
+    if (!self->confirms && zmesh__confirms_new(&self->confirms) != 0)
+        return ZMESH_ENOMEM;
+    return zmesh__confirms_add(self->confirms, topic, seq, frame, size,
+                               zmesh__clock_ms(), self->confirm_timeout_ms);
+}
+
+// One event's outcome, as a ZMESH_EVENT_CONFIRM. The relay that confirmed
+// is named when there is one (s_confirm_from sets it).
+static void
+s_confirm_report(void *arg, const char *topic, uint64_t seq, int status,
+                 const char *reason)
+{
+    zmesh_agent_t *self = arg;
+    if (status == 0)
+        self->confirms_ok++;
+    else
+        self->confirms_failed++;
+    const char *id =
+        status == 0 && self->confirm_relay ? self->confirm_relay : "";
+    s_peer_event_t *event =
+        s_event_push(self, ZMESH_EVENT_CONFIRM, id,
+                     *id ? s_peer_name_of(self, id) : "", reason);
+    if (!event)
+        return;
+    event->topic = strdup(topic);
+    event->sequence = seq;
+    event->status = status;
+}
+
+// A {"ok": [[topic, first, last]...], "failed": [[topic, first, last,
+// reason]...]} from relay `id`: a $relay.confirm, or a $relay.store answer.
+static void
+s_confirm_from(zmesh_agent_t *self, const char *id, const void *payload,
+               size_t size)
+{
+    if (!self->confirms)
+        return;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    if (msgpack_unpack_next(&u, payload, size, &off) ==
+            MSGPACK_UNPACK_SUCCESS &&
+        u.data.type == MSGPACK_OBJECT_MAP) {
+        self->relay_seen = true;
+        self->confirm_relay = id;
+        for (uint32_t k = 0; k < u.data.via.map.size; k++) {
+            const msgpack_object *key = &u.data.via.map.ptr[k].key;
+            const msgpack_object *list = &u.data.via.map.ptr[k].val;
+            bool ok = key->type == MSGPACK_OBJECT_STR &&
+                      key->via.str.size == 2 &&
+                      memcmp(key->via.str.ptr, "ok", 2) == 0;
+            bool failed = key->type == MSGPACK_OBJECT_STR &&
+                          key->via.str.size == 6 &&
+                          memcmp(key->via.str.ptr, "failed", 6) == 0;
+            if ((!ok && !failed) || list->type != MSGPACK_OBJECT_ARRAY)
+                continue;
+            for (uint32_t i = 0; i < list->via.array.size; i++) {
+                const msgpack_object *t = &list->via.array.ptr[i];
+                if (t->type != MSGPACK_OBJECT_ARRAY || t->via.array.size < 3 ||
+                    t->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
+                    t->via.array.ptr[0].via.str.size > ZMESH_TOPIC_MAX ||
+                    t->via.array.ptr[1].type !=
+                        MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                    t->via.array.ptr[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                    continue;
+                char topic[ZMESH_TOPIC_MAX + 1], reason[128] = "";
+                snprintf(topic, sizeof topic, "%.*s",
+                         (int)t->via.array.ptr[0].via.str.size,
+                         t->via.array.ptr[0].via.str.ptr);
+                if (failed) {
+                    const msgpack_object *r =
+                        t->via.array.size > 3 ? &t->via.array.ptr[3] : NULL;
+                    snprintf(reason, sizeof reason,
+                             "the relay could not "
+                             "store it: %.*s",
+                             r && r->type == MSGPACK_OBJECT_STR
+                                 ? (int)r->via.str.size
+                                 : 7,
+                             r && r->type == MSGPACK_OBJECT_STR ? r->via.str.ptr
+                                                                : "unknown");
+                }
+                zmesh__confirms_settle(
+                    self->confirms, topic, t->via.array.ptr[1].via.u64,
+                    t->via.array.ptr[2].via.u64, ok ? 0 : ZMESH_EFULL, reason,
+                    s_confirm_report, self);
+            }
+        }
+        self->confirm_relay = NULL;
+    }
+    msgpack_unpacked_destroy(&u);
+}
+
+// Events still unconfirmed after a second go straight to a relay.
+static int
+s_confirm_resend(void *arg, const void *const *frames, const size_t *sizes,
+                 size_t count)
+{
+    zmesh_agent_t *self = arg;
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str(&pk, 6);
+    msgpack_pack_str_body(&pk, "frames", 6);
+    msgpack_pack_array(&pk, count);
+    for (size_t i = 0; i < count; i++) {
+        msgpack_pack_bin(&pk, sizes[i]);
+        msgpack_pack_bin_body(&pk, frames[i], sizes[i]);
+    }
+    uint64_t req = 0;
+    int rc = zmesh_agent_request(self, NULL, "$relay.store", buf.data, buf.size,
+                                 ZMESH__DURABLE_REQUEST_MS, &req);
+    msgpack_sbuffer_destroy(&buf);
+    if (rc != 0)
+        return rc;
+    self->relay_seen = true;
+    self->confirms_resent += count;
+    self->store_reqs[self->store_reqs_next++ % S_STORE_REQUESTS] = req;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Durable consumers (proto/relay.md#durable-consumers)                    */
+
+static int
+s_durable_request(void *arg, const char *peer, const char *topic,
+                  const void *payload, size_t size, int timeout_ms,
+                  uint64_t *req)
+{
+    return zmesh_agent_request(arg, peer, topic, payload, size, timeout_ms,
+                               req);
+}
+
+static int
+s_durable_send(void *arg, const char *peer, const char *topic,
+               const void *payload, size_t size)
+{
+    return zmesh_agent_send(arg, peer, topic, payload, size);
+}
+
+// Timers of confirms and durable consumers: run on the service pass and
+// before the agent sleeps.
+static void
+s_timers_run(zmesh_agent_t *self)
+{
+    if (!self->durable &&
+        (!self->confirms || zmesh__confirms_size(self->confirms) == 0))
+        return;
+    int64_t now = zmesh__clock_ms();
+    if (self->confirms && zmesh__confirms_size(self->confirms) > 0) {
+        int64_t due = zmesh__confirms_deadline(self->confirms);
+        if (due > 0 && due <= now) {
+            size_t room = self->max_msg_size > 8192 ? self->max_msg_size - 4096
+                                                    : self->max_msg_size / 2;
+            zmesh__confirms_service(
+                self->confirms, now,
+                self->relay_seen ? "not confirmed by a relay in time"
+                                 : "no relay in the mesh stores it",
+                S_STORE_BATCH, room, s_confirm_report, s_confirm_resend, self);
+        }
+    }
+    if (self->durable) {
+        int64_t due = zmesh__durable_deadline(self->durable);
+        if (due > 0 && due <= now)
+            zmesh__durable_service(self->durable, now);
+    }
+}
+
+// Peer events that are the library's own business: answers to durable
+// consumers' and confirms' requests, and confirms. True when taken.
+static bool
+s_internal_event(zmesh_agent_t *self)
+{
+    zmesh_event_t *event = &self->event;
+    if (event->type == ZMESH_EVENT_REPLY && event->request_id) {
+        for (size_t i = 0; i < S_STORE_REQUESTS; i++)
+            if (self->store_reqs[i] == event->request_id) {
+                self->store_reqs[i] = 0;
+                if (event->status == 0)
+                    s_confirm_from(self, event->peer_id, event->payload,
+                                   event->payload_size);
+                return true;
+            }
+        return zmesh__durable_reply(
+            self->durable, event->request_id, event->peer_id, event->status,
+            event->payload, event->payload_size, zmesh__clock_ms());
+    }
+    if (event->type == ZMESH_EVENT_DIRECT &&
+        strcmp(event->topic, "$relay.confirm") == 0) {
+        s_confirm_from(self, event->peer_id, event->payload,
+                       event->payload_size);
+        return true;
+    }
+    if (event->type == ZMESH_EVENT_PEER_LEFT)
+        zmesh__durable_peer_left(self->durable, event->peer_id);
+    return false;
+}
+
+// A live message or gap the agent is about to hand out: a durable
+// consumer's pattern may want it held, dropped, or marked as its own.
+static bool
+s_durable_pass(zmesh_agent_t *self)
+{
+    if (zmesh__durable_count(self->durable) == 0)
+        return true;
+    zmesh_event_t *event = &self->event;
+    const char *consumer = NULL;
+    bool give;
+    if (event->type == ZMESH_EVENT_MESSAGE) {
+        zmesh__frame_t frame;
+        if (zmesh__frame_decode(zmq_msg_data(&self->msg),
+                                zmq_msg_size(&self->msg), &frame) != 0)
+            return true;
+        give = zmesh__durable_live(self->durable, zmq_msg_data(&self->msg),
+                                   zmq_msg_size(&self->msg), &frame,
+                                   zmesh__clock_ms(), &consumer);
+    } else if (event->type == ZMESH_EVENT_GAP) {
+        uint8_t publisher[ZMESH__ID_SIZE];
+        if (zmesh__id_from_hex(event->peer_id, publisher) != 0)
+            return true;
+        give = zmesh__durable_live_gap(self->durable, event->topic, publisher,
+                                       event->sequence, event->gap_last,
+                                       zmesh__clock_ms(), &consumer);
+    } else
+        return true;
+    if (!consumer)
+        return true; // no durable consumer's: as any event
+    if (give) {
+        event->consumer = consumer;
+        event->deliveries = 1;
+    }
+    return give;
+}
+
+// An event from the relay, the hold or a redelivery, into self->event.
+static bool
+s_durable_next(zmesh_agent_t *self)
+{
+    zmesh__durable_event_t d;
+    if (!zmesh__durable_next(self->durable, zmesh__clock_ms(), &d))
+        return false;
+    zmesh_event_t *event = &self->event;
+    memset(event, 0, sizeof *event);
+    event->type = d.type;
+    event->consumer = d.consumer;
+    event->reason = d.reason;
+    event->group = "";
+    if (d.type == ZMESH_EVENT_LOST) {
+        event->topic = "";
+        event->payload = "";
+        event->peer_name = "";
+        event->peer_id = "";
+        event->sequence = d.first;
+        event->gap_last = d.last;
+        return true;
+    }
+    event->topic = d.frame.topic;
+    event->payload = d.type == ZMESH_EVENT_MESSAGE ? d.frame.payload : "";
+    event->payload_size =
+        d.type == ZMESH_EVENT_MESSAGE ? d.frame.payload_size : 0;
+    event->peer_name = s_publisher_name(self, d.frame.publisher);
+    event->peer_id = self->cached_id_hex;
+    event->timestamp_us = d.frame.timestamp_us;
+    if (d.type == ZMESH_EVENT_GAP) {
+        event->sequence = d.first;
+        event->gap_last = d.last;
+        self->gaps++;
+        self->events_missing += d.last - d.first + 1;
+        return true;
+    }
+    event->sequence = d.frame.sequence;
+    event->stream_sequence = d.rseq;
+    event->deliveries = d.deliveries;
+    event->redelivered = d.deliveries > 1;
+    self->events_received++;
+    return true;
+}
+
+int
+zmesh_agent_subscribe_durable(zmesh_agent_t *self, const char *consumer,
+                              const char *pattern,
+                              const zmesh_durable_options_t *options)
+{
+    if (!self || !consumer || !pattern)
+        return ZMESH_EINVAL;
+    size_t name_size = strlen(consumer);
+    if (name_size < 1 || name_size > 64 ||
+        strspn(consumer, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                         "0123456789_.-") != name_size)
+        return ZMESH_EINVAL;
+    if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
+        return ZMESH_EPATTERN;
+    if (pattern[0] == '$')
+        return ZMESH_ERESERVED;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    if (!self->durable) {
+        zmesh__durable_io_t io = {s_durable_request, s_durable_send};
+        if (zmesh__durable_new(&self->durable, &io, self) != 0)
+            return ZMESH_ENOMEM;
+    }
+    int rc = zmesh__durable_add(self->durable, consumer, pattern, options);
+    if (rc != 0)
+        return rc;
+    // Live first: what is published from now on is held while the relay
+    // is read (proto/relay.md#switching-to-live).
+    rc = zmesh_agent_subscribe(self, pattern);
+    if (rc < 0)
+        return rc;
+    zmesh__durable_service(self->durable, zmesh__clock_ms());
+    return 0;
+}
+
+int
+zmesh_agent_ack(zmesh_agent_t *self, const zmesh_event_t *event)
+{
+    if (!self || !event || event->type != ZMESH_EVENT_MESSAGE ||
+        !event->consumer || !*event->consumer)
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    uint8_t publisher[ZMESH__ID_SIZE];
+    if (zmesh__id_from_hex(event->peer_id, publisher) != 0)
+        return ZMESH_EINVAL;
+    return zmesh__durable_ack(self->durable, event->consumer, publisher,
+                              event->topic, event->sequence,
+                              event->stream_sequence, zmesh__clock_ms());
 }

@@ -1519,13 +1519,28 @@ zmesh__frame_encode(const char *topic, size_t topic_size,
                     int64_t timestamp_us, const void *payload,
                     size_t payload_size, void *out, size_t cap)
 {
+    return zmesh__frame_encode_flags(topic, topic_size, publisher, sequence,
+                                     timestamp_us, 0, payload, payload_size,
+                                     out, cap);
+}
+
+int
+zmesh__frame_encode_flags(const char *topic, size_t topic_size,
+                          const uint8_t publisher[ZMESH__ID_SIZE],
+                          uint64_t sequence, int64_t timestamp_us,
+                          unsigned flags, const void *payload,
+                          size_t payload_size, void *out, size_t cap)
+{
     assert(topic && topic_size >= 1 && topic_size <= ZMESH_TOPIC_MAX);
     assert(publisher && sequence >= 1 && (payload || payload_size == 0));
     assert(out || cap == 0);
+    assert(flags <= 0x7f);
     size_t seq_size = s_uint_size(sequence);
     size_t ts_size = s_int_size(timestamp_us);
-    // topic, NUL, fixarray 3, bin8 16 + id, sequence, timestamp.
-    size_t head = topic_size + 1 + 3 + ZMESH__ID_SIZE + seq_size + ts_size;
+    // topic, NUL, fixarray 3 (4 with flags), bin8 16 + id, sequence,
+    // timestamp, and the flags as a positive fixint.
+    size_t head =
+        topic_size + 1 + 3 + ZMESH__ID_SIZE + seq_size + ts_size + (flags != 0);
     if (payload_size > cap || head > cap - payload_size ||
         head + payload_size > INT_MAX)
         return ZMESH_ETOOBIG;
@@ -1533,7 +1548,7 @@ zmesh__frame_encode(const char *topic, size_t topic_size,
     memcpy(p, topic, topic_size);
     p += topic_size;
     *p++ = 0;
-    *p++ = 0x90 | S_META_MIN;
+    *p++ = 0x90 | (S_META_MIN + (flags != 0));
     *p++ = 0xc4;
     *p++ = ZMESH__ID_SIZE;
     memcpy(p, publisher, ZMESH__ID_SIZE);
@@ -1542,6 +1557,8 @@ zmesh__frame_encode(const char *topic, size_t topic_size,
     p += seq_size;
     s_put_int(p, (uint64_t)timestamp_us, timestamp_us < 0, ts_size);
     p += ts_size;
+    if (flags != 0)
+        *p++ = (uint8_t)flags;
     if (payload_size > 0)
         memcpy(p, payload, payload_size);
     return (int)(head + payload_size);
@@ -1592,6 +1609,15 @@ zmesh__frame_decode(const void *data, size_t size, zmesh__frame_t *frame)
     if (timestamp.kind != S_INT &&
         (timestamp.kind != S_UINT || timestamp.value > INT64_MAX))
         return ZMESH_EPROTO;
+    // Element 3, when there, is the flags (wire.md#event-frame); it was
+    // reserved before, so one that is no uint counts as no flags.
+    unsigned flags = 0;
+    if (meta.value > S_META_MIN) {
+        s_reader_t peek = r;
+        s_item_t item;
+        if (s_read(&peek, &item) && item.kind == S_UINT)
+            flags = (unsigned)(item.value & 0xffffffffu);
+    }
     // Later versions may append meta elements (headers); skip them.
     for (uint64_t i = S_META_MIN; i < meta.value; i++)
         if (!s_skip(&r, S_DEPTH_MAX))
@@ -1604,6 +1630,7 @@ zmesh__frame_decode(const void *data, size_t size, zmesh__frame_t *frame)
     memcpy(frame->publisher, publisher, ZMESH__ID_SIZE);
     frame->sequence = sequence.value;
     frame->timestamp_us = (int64_t)timestamp.value;
+    frame->flags = flags;
     frame->payload = r.p;
     frame->payload_size = payload_size;
     return 0;

@@ -173,9 +173,13 @@ typedef struct {
     uint8_t publisher[ZMESH__ID_SIZE];
     uint64_t sequence;
     int64_t timestamp_us;
+    unsigned flags; /* meta element 3, 0 when absent (ZMESH__FRAME_*) */
     const void *payload;
     size_t payload_size;
 } zmesh__frame_t;
+
+/*  Frame flags (proto/wire.md#event-frame, meta element 3). */
+#define ZMESH__FRAME_CONFIRM 1u /* a relay is to confirm it stored it */
 
 /*  The largest number of bytes an encoded frame's header (topic, NUL and
     meta) can take, so callers can size buffers once. */
@@ -203,6 +207,14 @@ int zmesh__frame_encode(const char *topic, size_t topic_size,
     and nothing after it. Topic syntax is not checked here. Does not
     allocate. Errors: ZMESH_EPROTO. */
 int zmesh__frame_decode(const void *data, size_t size, zmesh__frame_t *frame);
+
+/*  zmesh__frame_encode with meta element 3, `flags` (0..0x7f), written
+    only when not 0: a frame without flags is byte for byte the same. */
+int zmesh__frame_encode_flags(const char *topic, size_t topic_size,
+                              const uint8_t publisher[ZMESH__ID_SIZE],
+                              uint64_t sequence, int64_t timestamp_us,
+                              unsigned flags, const void *payload,
+                              size_t payload_size, void *out, size_t cap);
 
 /*  Returns 0 when `data` is exactly one well-formed msgpack object (nesting
     at most 64 deep, every length inside the buffer, no trailing bytes),

@@ -5,13 +5,18 @@
     appends then one commit per pass (group commit). At open every store
     is read through once to learn the last sequence stored per (publisher,
     topic), which the agent is told after start so a restarted relay gets
-    what it missed repaired by the publishers. Durable consumers and
-    publisher confirms are not here yet (issue 4, a later slice).
+    what it missed repaired by the publishers. Events that ask for a
+    confirm are confirmed to their publisher after the commit
+    ($relay.confirm), and $relay.store takes events a publisher sends
+    again. Durable consumers live in relay_consumer.c; requests for them
+    are dispatched from here.
 */
 #include "relay.h"
+#include "agent_internal.h"
 #include "clock.h"
 #include "codec.h"
 #include "log.h"
+#include "relay_consumer.h"
 #include "topic.h"
 
 #include <arpa/inet.h>
@@ -67,6 +72,10 @@
 #define S_HEADER_MAX ZMESH_HEADER_VALUE_MAX
 #define S_KEY_MAX (32 + 1 + ZMESH_TOPIC_MAX + 1)
 #define S_SERVE_PATTERN "$relay.>"
+/*  Gap ranges remembered per (publisher, topic) and stream, to tell a
+    confirm "recorded missing" from "stored"; older ones are summed up as
+    a bound below which the answer is "recorded missing" to be safe. */
+#define S_GAPS_KEPT 16
 
 __attribute__((format(printf, 3, 4))) static int
 s_err(char *err, size_t err_size, const char *format, ...)
@@ -1138,11 +1147,47 @@ zmesh__relay_read_decode(const void *payload, size_t size,
 /* ------------------------------------------------------------------------ */
 /*  The relay                                                               */
 
+typedef struct {
+    uint64_t first, last;
+} s_range_t;
+
 /*  What a stream has stored of one (publisher, topic). */
 typedef struct {
     uint64_t last;     /* last sequence stored, or named by a gap record */
     int64_t stored_us; /* when that was stored */
+    s_range_t *gaps;   /* the latest gap records' ranges, oldest first */
+    size_t gaps_count;
+    uint64_t gaps_forgotten; /* highest sequence of ranges dropped */
 } s_last_t;
+
+/*  What became of an event a publisher wants confirmed
+    (proto/relay.md#publisher-confirms); the order is the precedence when
+    streams disagree. */
+typedef enum {
+    S_CONFIRM_OK = 0,
+    S_CONFIRM_MISSING,       /* "recorded missing" */
+    S_CONFIRM_NOT_ACCEPTING, /* "not accepting" */
+    S_CONFIRM_NO_STREAM,     /* "no stream" */
+    S_CONFIRM_REJECTED       /* "rejected" */
+} s_outcome_t;
+
+static const char *const s_outcome_text[] = {
+    "ok", "recorded missing", "not accepting", "no stream", "rejected"};
+
+/*  One event to confirm. */
+typedef struct {
+    char hex[33];
+    char *topic; /* owned */
+    uint64_t seq;
+    uint64_t streams; /* bit per stream it is stored in */
+    s_outcome_t outcome;
+} s_confirm_t;
+
+/*  A list of them: the pass's confirms, or one $relay.store's. */
+typedef struct {
+    s_confirm_t *items;
+    size_t count, cap;
+} s_confirms_t;
 
 typedef struct {
     char name[ZMESH__RELAY_STREAM_NAME_MAX + 1];
@@ -1154,8 +1199,9 @@ typedef struct {
     zmesh__store_t *store;
     zhashx_t *last; /* "<publisher hex> <topic>" -> s_last_t */
     zmesh__relay_stream_stats_t stats;
-    bool dirty;       /* appended since the last commit */
-    int64_t retry_ms; /* when appends may be tried again */
+    bool dirty;         /* appended since the last commit */
+    bool commit_failed; /* a commit failed since confirms were sent */
+    int64_t retry_ms;   /* when appends may be tried again */
 } s_stream_t;
 
 struct zmesh__relay {
@@ -1180,12 +1226,20 @@ struct zmesh__relay {
     zmesh__log_limit_t hole_limit;
     zmesh__log_limit_t request_limit;
     zmesh__log_limit_t store_limit;
+    zmesh__log_limit_t confirm_limit;
+    zmesh__relay_consumers_t *consumers;
+    s_confirms_t confirms;     /* this pass's */
+    uint64_t confirmed;        /* events confirmed (ok) since start */
+    uint64_t confirms_dropped; /* not confirmed: over the pass's bound */
 };
 
 static void
 s_last_free(void **item)
 {
-    free(*item);
+    s_last_t *entry = *item;
+    if (entry)
+        free(entry->gaps);
+    free(entry);
     *item = NULL;
 }
 
@@ -1379,6 +1433,45 @@ s_last_note(s_stream_t *stream, const char *key, uint64_t last,
     return entry;
 }
 
+/*  Remembers that first..last of the entry is covered by a gap record. */
+static void
+s_last_gap(s_last_t *entry, uint64_t first, uint64_t last)
+{
+    if (!entry)
+        return;
+    if (entry->gaps_count == S_GAPS_KEPT) {
+        if (entry->gaps[0].last > entry->gaps_forgotten)
+            entry->gaps_forgotten = entry->gaps[0].last;
+        memmove(entry->gaps, entry->gaps + 1,
+                (S_GAPS_KEPT - 1) * sizeof *entry->gaps);
+        entry->gaps_count--;
+    }
+    if (!entry->gaps) {
+        entry->gaps = malloc(S_GAPS_KEPT * sizeof *entry->gaps);
+        if (!entry->gaps) {
+            // Unknown from here down: the safe answer is "missing".
+            if (last > entry->gaps_forgotten)
+                entry->gaps_forgotten = last;
+            return;
+        }
+    }
+    entry->gaps[entry->gaps_count++] = (s_range_t){first, last};
+}
+
+/*  Whether sequence `seq` (at or below entry->last) is covered by a gap
+    record rather than stored. Beyond the kept ranges it cannot tell and
+    says yes: a confirm must never claim what is not stored. */
+static bool
+s_last_missing(const s_last_t *entry, uint64_t seq)
+{
+    if (seq <= entry->gaps_forgotten)
+        return true;
+    for (size_t i = 0; i < entry->gaps_count; i++)
+        if (seq >= entry->gaps[i].first && seq <= entry->gaps[i].last)
+            return true;
+    return false;
+}
+
 /*  The "last" of a gap record's payload {"last": N, "reason": str}, or 0
     when it has none (a damaged record: the frame's sequence then counts). */
 static uint64_t
@@ -1446,15 +1539,18 @@ s_scan(zmesh__relay_t *self, s_stream_t *stream, zhashx_t *ids, char *err,
         char key[S_KEY_MAX];
         s_key(key, hex, frame.topic, frame.topic_size);
         uint64_t last = frame.sequence;
-        if (record.flags & ZMESH__RELAY_FLAG_GAP) {
+        bool gap = record.flags & ZMESH__RELAY_FLAG_GAP;
+        if (gap) {
             stream->stats.gaps++;
             uint64_t gap_last = s_gap_last(frame.payload, frame.payload_size);
             if (gap_last > last)
                 last = gap_last;
         }
-        if (!s_last_note(stream, key, last, record.stored_us) ||
-            (!zhashx_lookup(ids, hex) &&
-             zhashx_insert(ids, hex, (void *)1) != 0)) {
+        s_last_t *noted = s_last_note(stream, key, last, record.stored_us);
+        if (noted && gap)
+            s_last_gap(noted, frame.sequence, last);
+        if (!noted || (!zhashx_lookup(ids, hex) &&
+                       zhashx_insert(ids, hex, (void *)1) != 0)) {
             zmesh__store_iter_destroy(&iter);
             return s_err(err, err_size, "out of memory");
         }
@@ -1574,6 +1670,37 @@ s_name_learn(zmesh__relay_t *self, const char *hex, const char *name)
     }
 }
 
+static const char *
+s_name_of(void *arg, const char *hex)
+{
+    zmesh__relay_t *self = arg;
+    return zhashx_lookup(self->names, hex);
+}
+
+/*  Loads every stream's durable consumers. */
+static int
+s_consumers_open(zmesh__relay_t *self, char *err, size_t err_size)
+{
+    int rc = zmesh__relay_consumers_new(&self->consumers,
+                                        self->max_msg_size - S_REPLY_ENVELOPE,
+                                        s_name_of, self);
+    for (size_t i = 0; i < self->streams_count && rc == 0; i++) {
+        s_stream_t *stream = &self->streams[i];
+        int loaded = zmesh__relay_consumers_add_stream(
+            self->consumers, stream->name,
+            (const char *const *)stream->patterns, stream->patterns_count,
+            stream->store);
+        if (loaded > 0)
+            zmesh__log(ZMESH_LOG_NOTICE, "stream %s: %d durable consumers",
+                       stream->name, loaded);
+        rc = loaded < 0 ? loaded : 0;
+    }
+    if (rc != 0)
+        s_err(err, err_size, "cannot load the durable consumers: %s",
+              zmesh_strerror(rc));
+    return rc;
+}
+
 int
 zmesh__relay_open(zmesh__relay_t *self, char *err, size_t err_size)
 {
@@ -1608,8 +1735,10 @@ zmesh__relay_open(zmesh__relay_t *self, char *err, size_t err_size)
     }
     if (rc == 0) {
         s_names_open(self, ids);
-        self->opened = true;
+        rc = s_consumers_open(self, err, err_size);
     }
+    if (rc == 0)
+        self->opened = true;
     zhashx_destroy(&ids);
     return rc;
 }
@@ -1808,15 +1937,17 @@ s_stream_gap(zmesh__relay_t *self, s_stream_t *stream, const char *key,
         return rc;
     stream->stats.gaps++;
     stream->stats.missing += last - first + 1;
-    if (!s_last_note(stream, key, last, zmesh__wall_clock_us()))
+    s_last_t *noted = s_last_note(stream, key, last, zmesh__wall_clock_us());
+    if (!noted)
         return ZMESH_ENOMEM;
+    s_last_gap(noted, first, last);
     return 0;
 }
 
 /*  Stores one event frame in one stream: never twice, and a hole before it
     that the agent did not report (events this stream did not store) is
     recorded as a gap first. */
-static void
+static s_outcome_t
 s_stream_event(zmesh__relay_t *self, s_stream_t *stream, const char *key,
                const uint8_t id[ZMESH__ID_SIZE], const char *topic,
                size_t topic_size, uint64_t seq, int64_t timestamp_us,
@@ -1825,11 +1956,11 @@ s_stream_event(zmesh__relay_t *self, s_stream_t *stream, const char *key,
     s_last_t *entry = zhashx_lookup(stream->last, key);
     if (entry && seq <= entry->last) {
         stream->stats.duplicates++;
-        return;
+        return s_last_missing(entry, seq) ? S_CONFIRM_MISSING : S_CONFIRM_OK;
     }
     if (!stream->stats.accepting && now_ms < stream->retry_ms) {
         stream->stats.rejected++;
-        return;
+        return S_CONFIRM_NOT_ACCEPTING;
     }
     if (entry && seq > entry->last + 1) {
         uint64_t first = entry->last + 1;
@@ -1841,18 +1972,142 @@ s_stream_event(zmesh__relay_t *self, s_stream_t *stream, const char *key,
         if (s_stream_gap(self, stream, key, id, topic, topic_size, first,
                          seq - 1, timestamp_us, "not stored", now_ms) != 0) {
             stream->stats.rejected++;
-            return;
+            return S_CONFIRM_NOT_ACCEPTING;
         }
     }
     if (s_append(self, stream, self->frame, frame_size, 0, now_ms) != 0) {
         stream->stats.rejected++;
-        return;
+        return S_CONFIRM_NOT_ACCEPTING;
     }
     stream->stats.stored++;
     if (!s_last_note(stream, key, seq, zmesh__wall_clock_us()))
         zmesh__log_limited(&self->store_limit, S_LOG_MS,
                            "stream %s: out of memory noting what is stored",
                            stream->name);
+    return S_CONFIRM_OK;
+}
+
+/*  Stores one event in every stream that wants it, as the data plane
+    delivered it or a $relay.store carried it; the frame is written anew
+    with flags 0, so what is stored is canonical. Returns the outcome
+    over the streams (the worst) and sets *streams to the streams that
+    hold it. */
+static s_outcome_t
+s_store_event(zmesh__relay_t *self, const char *hex,
+              const uint8_t id[ZMESH__ID_SIZE], const char *topic,
+              size_t topic_size, uint64_t seq, int64_t timestamp,
+              const void *payload, size_t payload_size, const char *name,
+              int64_t now_ms, uint64_t *streams)
+{
+    *streams = 0;
+    size_t need = zmesh__frame_size(topic_size, seq, timestamp, payload_size);
+    if (need > self->frame_cap) {
+        uint8_t *grown = realloc(self->frame, need);
+        if (!grown) {
+            bool wanted = false;
+            for (size_t i = 0; i < self->streams_count; i++)
+                if (s_stream_wants(&self->streams[i], topic, topic_size)) {
+                    self->streams[i].stats.rejected++;
+                    wanted = true;
+                }
+            return wanted ? S_CONFIRM_NOT_ACCEPTING : S_CONFIRM_NO_STREAM;
+        }
+        self->frame = grown;
+        self->frame_cap = need;
+    }
+    int size =
+        zmesh__frame_encode(topic, topic_size, id, seq, timestamp, payload,
+                            payload_size, self->frame, self->frame_cap);
+    if (size < 0)
+        return S_CONFIRM_REJECTED;
+    char key[S_KEY_MAX];
+    s_key(key, hex, topic, topic_size);
+    s_outcome_t outcome = S_CONFIRM_NO_STREAM;
+    bool wanted = false;
+    for (size_t i = 0; i < self->streams_count; i++) {
+        s_stream_t *stream = &self->streams[i];
+        if (!s_stream_wants(stream, topic, topic_size))
+            continue;
+        s_outcome_t got =
+            s_stream_event(self, stream, key, id, topic, topic_size, seq,
+                           timestamp, (size_t)size, now_ms);
+        if (!wanted || got > outcome)
+            outcome = got;
+        wanted = true;
+        if (got == S_CONFIRM_OK)
+            *streams |= UINT64_C(1) << i;
+    }
+    if (wanted && name)
+        s_name_learn(self, hex, name);
+    return outcome;
+}
+
+/*  Whether a $relay.store frame would jump ahead of what some stream that
+    wants it has stored of its (publisher, topic). Such a frame is left
+    for later: the events before it are on their way (the live path, a
+    repair, this or the next resend), and storing it now would record
+    them as missing for good. */
+static bool
+s_store_jumps(zmesh__relay_t *self, const char *hex, const char *topic,
+              size_t topic_size, uint64_t seq)
+{
+    char key[S_KEY_MAX];
+    s_key(key, hex, topic, topic_size);
+    for (size_t i = 0; i < self->streams_count; i++) {
+        s_stream_t *stream = &self->streams[i];
+        if (!s_stream_wants(stream, topic, topic_size))
+            continue;
+        s_last_t *entry = zhashx_lookup(stream->last, key);
+        if (entry && seq > entry->last + 1)
+            return true;
+    }
+    return false;
+}
+
+/*  Notes an event to confirm in `list` (a copy of the topic). */
+static void
+s_confirm_add(zmesh__relay_t *self, s_confirms_t *list, const char *hex,
+              const char *topic, uint64_t seq, uint64_t streams,
+              s_outcome_t outcome)
+{
+    if (list->count == ZMESH__RELAY_CONFIRMS_MAX) {
+        self->confirms_dropped++;
+        zmesh__log_limited(&self->confirm_limit, S_LOG_MS,
+                           "more than %d events to confirm in one pass; "
+                           "those beyond are not confirmed now (their "
+                           "publishers send them again)",
+                           ZMESH__RELAY_CONFIRMS_MAX);
+        return;
+    }
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 256;
+        s_confirm_t *grown = realloc(list->items, cap * sizeof *grown);
+        if (!grown) {
+            self->confirms_dropped++;
+            return;
+        }
+        list->items = grown;
+        list->cap = cap;
+    }
+    s_confirm_t *item = &list->items[list->count];
+    item->topic = strdup(topic);
+    if (!item->topic) {
+        self->confirms_dropped++;
+        return;
+    }
+    memcpy(item->hex, hex, 33);
+    item->seq = seq;
+    item->streams = streams;
+    item->outcome = outcome;
+    list->count++;
+}
+
+static void
+s_confirms_clear(s_confirms_t *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free(list->items[i].topic);
+    list->count = 0;
 }
 
 static void
@@ -1868,37 +2123,15 @@ s_on_message(zmesh__relay_t *self, const zmesh_event_t *event, int64_t now_ms)
     size_t payload_size = 0;
     const void *payload = zmesh_event_payload(event, &payload_size);
     uint64_t seq = zmesh_event_sequence(event);
-    int64_t timestamp = zmesh_event_timestamp(event);
-    size_t need = zmesh__frame_size(topic_size, seq, timestamp, payload_size);
-    if (need > self->frame_cap) {
-        uint8_t *grown = realloc(self->frame, need);
-        if (!grown) {
-            for (size_t i = 0; i < self->streams_count; i++)
-                if (s_stream_wants(&self->streams[i], topic, topic_size))
-                    self->streams[i].stats.rejected++;
-            return;
-        }
-        self->frame = grown;
-        self->frame_cap = need;
-    }
-    int size =
-        zmesh__frame_encode(topic, topic_size, id, seq, timestamp, payload,
-                            payload_size, self->frame, self->frame_cap);
-    if (size < 0)
-        return;
-    char key[S_KEY_MAX];
-    s_key(key, hex, topic, topic_size);
-    bool wanted = false;
-    for (size_t i = 0; i < self->streams_count; i++) {
-        s_stream_t *stream = &self->streams[i];
-        if (!s_stream_wants(stream, topic, topic_size))
-            continue;
-        wanted = true;
-        s_stream_event(self, stream, key, id, topic, topic_size, seq, timestamp,
-                       (size_t)size, now_ms);
-    }
-    if (wanted)
-        s_name_learn(self, hex, zmesh_event_peer_name(event));
+    uint64_t streams = 0;
+    s_outcome_t outcome = s_store_event(
+        self, hex, id, topic, topic_size, seq, zmesh_event_timestamp(event),
+        payload, payload_size, zmesh_event_peer_name(event), now_ms, &streams);
+    // An event no stream wants is never confirmed (proto/relay.md): some
+    // other relay may store it.
+    if ((zmesh__event_flags(event) & ZMESH__FRAME_CONFIRM) &&
+        outcome != S_CONFIRM_NO_STREAM)
+        s_confirm_add(self, &self->confirms, hex, topic, seq, streams, outcome);
 }
 
 static void
@@ -1965,6 +2198,7 @@ s_commit_all(zmesh__relay_t *self)
         stream->dirty = false;
         if (zmesh__store_commit(stream->store) < 0) {
             stream->stats.commit_errors++;
+            stream->commit_failed = true;
             zmesh__log_limited(&self->store_limit, S_LOG_MS,
                                "stream %s: cannot sync %s: %s; what was "
                                "stored since the last sync may not survive a "
@@ -1974,9 +2208,6 @@ s_commit_all(zmesh__relay_t *self)
         }
     }
 }
-
-/* ------------------------------------------------------------------------ */
-/*  Answers                                                                 */
 
 static void
 s_pack_str(msgpack_packer *pk, const char *text)
@@ -1992,6 +2223,151 @@ s_pack_u64(msgpack_packer *pk, const char *key, uint64_t value)
     s_pack_str(pk, key);
     msgpack_pack_uint64(pk, value);
 }
+
+/* ------------------------------------------------------------------------ */
+/*  Publisher confirms                                                      */
+
+static int
+s_confirm_cmp(const void *a, const void *b)
+{
+    const s_confirm_t *x = a, *y = b;
+    int c = strcmp(x->hex, y->hex);
+    if (c == 0)
+        c = strcmp(x->topic, y->topic);
+    if (c == 0)
+        c = (x->outcome > y->outcome) - (x->outcome < y->outcome);
+    if (c == 0)
+        c = (x->seq > y->seq) - (x->seq < y->seq);
+    return c;
+}
+
+/*  The end of the range of items starting at `at` (same topic and
+    outcome, consecutive sequences) within [at, to). */
+static size_t
+s_range_end(const s_confirm_t *items, size_t at, size_t to, uint64_t *last)
+{
+    size_t end = at + 1;
+    *last = items[at].seq;
+    while (end < to && items[end].outcome == items[at].outcome &&
+           strcmp(items[end].topic, items[at].topic) == 0 &&
+           items[end].seq <= *last + 1) {
+        *last = items[end].seq;
+        end++;
+    }
+    return end;
+}
+
+/*  Packs {"ok": [[topic, first, last]...], "failed": [[topic, first, last,
+    reason]...]} (failed only when there are some) of the sorted items
+    [from, to) into `out`, coalesced into ranges, as many as fit `budget`
+    bytes (one at least). Returns where it stopped; *ok_count counts the
+    events confirmed. */
+static size_t
+s_pack_confirms(msgpack_sbuffer *out, const s_confirm_t *items, size_t from,
+                size_t to, size_t budget, uint64_t *ok_count)
+{
+    size_t oks = 0, fails = 0, used = 32, end = from;
+    *ok_count = 0;
+    while (end < to) {
+        uint64_t last;
+        size_t next = s_range_end(items, end, to, &last);
+        size_t cost = strlen(items[end].topic) + 48;
+        if (used + cost > budget && end > from)
+            break;
+        used += cost;
+        if (items[end].outcome == S_CONFIRM_OK) {
+            oks++;
+            *ok_count += next - end;
+        } else
+            fails++;
+        end = next;
+    }
+    msgpack_sbuffer_clear(out);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, fails ? 2 : 1);
+    for (int pass = 0; pass < (fails ? 2 : 1); pass++) {
+        s_pack_str(&pk, pass == 0 ? "ok" : "failed");
+        msgpack_pack_array(&pk, pass == 0 ? oks : fails);
+        for (size_t at = from; at < end;) {
+            uint64_t last;
+            size_t next = s_range_end(items, at, end, &last);
+            if ((items[at].outcome == S_CONFIRM_OK) == (pass == 0)) {
+                msgpack_pack_array(&pk, pass == 0 ? 3 : 4);
+                s_pack_str(&pk, items[at].topic);
+                msgpack_pack_uint64(&pk, items[at].seq);
+                msgpack_pack_uint64(&pk, last);
+                if (pass == 1)
+                    s_pack_str(&pk, s_outcome_text[items[at].outcome]);
+            }
+            at = next;
+        }
+    }
+    return end;
+}
+
+/*  Drops the confirms of events stored in a stream whose commit failed:
+    they may not be durable, so they are neither confirmed nor failed,
+    and their publishers send them again. Then sorts. */
+static void
+s_confirms_prepare(zmesh__relay_t *self, s_confirms_t *list)
+{
+    uint64_t failed = 0;
+    for (size_t i = 0; i < self->streams_count; i++)
+        if (self->streams[i].commit_failed)
+            failed |= UINT64_C(1) << i;
+    size_t kept = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        if (list->items[i].outcome == S_CONFIRM_OK &&
+            (list->items[i].streams & failed)) {
+            free(list->items[i].topic);
+            continue;
+        }
+        list->items[kept++] = list->items[i];
+    }
+    list->count = kept;
+    if (kept > 1)
+        qsort(list->items, kept, sizeof *list->items, s_confirm_cmp);
+}
+
+/*  Sends this pass's confirms, after its commit: one DIRECT message per
+    publisher (more when the ranges do not fit one message). */
+static void
+s_confirms_flush(zmesh__relay_t *self)
+{
+    s_confirms_t *list = &self->confirms;
+    if (list->count > 0) {
+        s_confirms_prepare(self, list);
+        size_t budget = self->max_msg_size - S_REPLY_ENVELOPE;
+        for (size_t i = 0; i < list->count;) {
+            size_t j = i + 1;
+            while (j < list->count &&
+                   strcmp(list->items[j].hex, list->items[i].hex) == 0)
+                j++;
+            for (size_t at = i; at < j;) {
+                uint64_t oks = 0;
+                at = s_pack_confirms(&self->reply, list->items, at, j, budget,
+                                     &oks);
+                int rc = zmesh_agent_send(self->agent, list->items[i].hex,
+                                          ZMESH__RELAY_CONFIRM_TOPIC,
+                                          self->reply.data, self->reply.size);
+                if (rc == 0)
+                    self->confirmed += oks;
+                else
+                    zmesh__log_limited(&self->confirm_limit, S_LOG_MS,
+                                       "cannot send confirms to %.8s: %s",
+                                       list->items[i].hex, zmesh_strerror(rc));
+            }
+            i = j;
+        }
+        s_confirms_clear(list);
+    }
+    for (size_t i = 0; i < self->streams_count; i++)
+        self->streams[i].commit_failed = false;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  Answers                                                                 */
 
 static void
 s_reply(zmesh__relay_t *self, const zmesh_event_t *request, const void *data,
@@ -2238,12 +2614,13 @@ s_serve_read(zmesh__relay_t *self, const zmesh_event_t *request)
 }
 
 static void
-s_pack_stream_info(msgpack_packer *pk, const s_stream_t *stream)
+s_pack_stream_info(zmesh__relay_t *self, msgpack_packer *pk, size_t index)
 {
+    const s_stream_t *stream = &self->streams[index];
     zmesh__store_stats_t stats;
     zmesh__store_stats(stream->store, &stats);
     const zmesh__store_config_t *c = &stream->store_config;
-    msgpack_pack_map(pk, 18);
+    msgpack_pack_map(pk, 20);
     s_pack_str(pk, "name");
     s_pack_str(pk, stream->name);
     s_pack_str(pk, "patterns");
@@ -2279,6 +2656,11 @@ s_pack_stream_info(msgpack_packer *pk, const s_stream_t *stream)
     s_pack_str(pk, "path");
     s_pack_str(pk, stream->path);
     s_pack_u64(pk, "unreadable", stream->stats.unreadable);
+    s_pack_str(pk, "consumers");
+    zmesh__relay_consumers_pack_info(self->consumers, index, pk);
+    // Consumers whose files could not be read: out of service.
+    s_pack_u64(pk, "consumers_unusable",
+               zmesh__relay_consumers_unusable(self->consumers, index));
     s_pack_str(pk, "store");
     msgpack_pack_map(pk, 10);
     s_pack_u64(pk, "appends", stats.appends);
@@ -2310,9 +2692,11 @@ s_serve_info(zmesh__relay_t *self, const zmesh_event_t *request)
     msgpack_packer_init(&pk, &self->reply, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2);
     s_pack_str(&pk, "relay");
-    msgpack_pack_map(&pk, 6);
+    msgpack_pack_map(&pk, 8);
     s_pack_str(&pk, "name");
     s_pack_str(&pk, zmesh_agent_name(self->agent));
+    s_pack_u64(&pk, "confirmed", self->confirmed);
+    s_pack_u64(&pk, "confirms_dropped", self->confirms_dropped);
     s_pack_str(&pk, "id");
     s_pack_str(&pk, zmesh_agent_id(self->agent));
     s_pack_str(&pk, "version");
@@ -2336,29 +2720,182 @@ s_serve_info(zmesh__relay_t *self, const zmesh_event_t *request)
     s_pack_str(&pk, "streams");
     msgpack_pack_array(&pk, self->streams_count);
     for (size_t i = 0; i < self->streams_count; i++)
-        s_pack_stream_info(&pk, &self->streams[i]);
+        s_pack_stream_info(self, &pk, i);
+    s_reply(self, request, self->reply.data, self->reply.size);
+}
+
+/*  $relay.store (proto/relay.md#relay-store): frames the requester
+    published and is still waiting to have confirmed, stored as if they
+    had come on the data plane, committed, then answered like a confirm. */
+static void
+s_serve_store(zmesh__relay_t *self, const zmesh_event_t *request,
+              int64_t now_ms)
+{
+    size_t size = 0;
+    const void *payload = zmesh_event_payload(request, &size);
+    const char *requester = zmesh_event_peer_id(request);
+    const char *problem = NULL;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init(&unpacked);
+    size_t offset = 0;
+    const msgpack_object *frames = NULL;
+    if (size == 0 || zmesh__msgpack_check(payload, size) != 0 ||
+        msgpack_unpack_next(&unpacked, payload, size, &offset) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        unpacked.data.type != MSGPACK_OBJECT_MAP)
+        problem = "$relay.store takes a map {\"frames\": [frame bin, ...]}";
+    for (uint32_t i = 0; !problem && i < unpacked.data.via.map.size; i++) {
+        const msgpack_object_kv *kv = &unpacked.data.via.map.ptr[i];
+        if (kv->key.type != MSGPACK_OBJECT_STR)
+            problem = "request keys must be strings";
+        else if (s_key_is(&kv->key, "frames")) {
+            if (frames)
+                problem = "key \"frames\" is given twice";
+            frames = &kv->val;
+        }
+    }
+    if (!problem && !frames)
+        problem = "\"frames\" is missing";
+    else if (!problem &&
+             (frames->type != MSGPACK_OBJECT_ARRAY ||
+              frames->via.array.size > ZMESH__RELAY_STORE_FRAMES_MAX))
+        problem = "\"frames\" must be an array of at most 1000 frames";
+    for (uint32_t i = 0; !problem && i < frames->via.array.size; i++)
+        if (frames->via.array.ptr[i].type != MSGPACK_OBJECT_BIN)
+            problem = "\"frames\" must hold event frames (bin)";
+    if (problem) {
+        msgpack_unpacked_destroy(&unpacked);
+        self->bad_requests++;
+        zmesh__log_limited(&self->request_limit, S_LOG_MS,
+                           "bad $relay.store request from %s (%.8s): %s",
+                           zmesh_event_peer_name(request), requester, problem);
+        s_reply_error(self, request, "bad_request", problem);
+        return;
+    }
+    s_confirms_t list = {0};
+    size_t malformed = 0, deferred = 0;
+    for (uint32_t i = 0; i < frames->via.array.size; i++) {
+        const msgpack_object_bin *bin = &frames->via.array.ptr[i].via.bin;
+        zmesh__frame_t frame;
+        // A frame that does not decode names no topic or sequence to list.
+        if (zmesh__frame_decode(bin->ptr, bin->size, &frame) != 0 ||
+            zmesh__topic_check(frame.topic, frame.topic_size) == ZMESH_ETOPIC) {
+            malformed++;
+            continue;
+        }
+        char hex[33];
+        zmesh__id_to_hex(frame.publisher, hex);
+        uint64_t streams = 0;
+        s_outcome_t outcome = S_CONFIRM_REJECTED;
+        if (strcmp(hex, requester) == 0 &&
+            s_store_jumps(self, hex, frame.topic, frame.topic_size,
+                          frame.sequence)) {
+            deferred++;
+            continue; // not answered: the publisher sends it again
+        }
+        if (strcmp(hex, requester) == 0 && frame.sequence > 0)
+            outcome = s_store_event(
+                self, hex, frame.publisher, frame.topic, frame.topic_size,
+                frame.sequence, frame.timestamp_us, frame.payload,
+                frame.payload_size, zmesh_event_peer_name(request), now_ms,
+                &streams);
+        s_confirm_add(self, &list, requester, frame.topic, frame.sequence,
+                      streams, outcome);
+    }
+    msgpack_unpacked_destroy(&unpacked);
+    if (malformed > 0) {
+        zmesh__log_limited(&self->request_limit, S_LOG_MS,
+                           "$relay.store from %s (%.8s): %zu frames are not "
+                           "event frames; dropped",
+                           zmesh_event_peer_name(request), requester,
+                           malformed);
+    }
+    if (deferred > 0)
+        zmesh__log(ZMESH_LOG_DEBUG,
+                   "$relay.store from %s: %zu frames wait for the events "
+                   "before them",
+                   zmesh_event_peer_name(request), deferred);
+    s_commit_all(self);
+    s_confirms_prepare(self, &list);
+    uint64_t oks = 0;
+    // What does not fit one answer is left out: the publisher asks again.
+    s_pack_confirms(&self->reply, list.items, 0, list.count,
+                    self->max_msg_size - S_REPLY_ENVELOPE, &oks);
+    self->confirmed += oks;
+    s_confirms_clear(&list);
+    free(list.items);
+    s_reply(self, request, self->reply.data, self->reply.size);
+}
+
+/*  A consumer request's answer (relay_consumer.c built it in self->reply). */
+static void
+s_consumer_answered(zmesh__relay_t *self, const zmesh_event_t *request, int rc)
+{
+    if (rc == ZMESH_EPROTO) {
+        self->bad_requests++;
+        zmesh__log_limited(
+            &self->request_limit, S_LOG_MS, "bad %s request from %s (%.8s)",
+            zmesh_event_topic(request), zmesh_event_peer_name(request),
+            zmesh_event_peer_id(request));
+    }
     s_reply(self, request, self->reply.data, self->reply.size);
 }
 
 static void
-s_on_request(zmesh__relay_t *self, const zmesh_event_t *request)
+s_on_request(zmesh__relay_t *self, const zmesh_event_t *request, int64_t now_ms)
 {
     self->requests++;
     // What is served has been committed: under the always policy a reader
     // never sees a record a crash could take back.
     s_commit_all(self);
     const char *topic = zmesh_event_topic(request);
+    size_t size = 0;
+    const void *payload = zmesh_event_payload(request, &size);
     if (strcmp(topic, ZMESH__RELAY_READ_TOPIC) == 0)
         s_serve_read(self, request);
     else if (strcmp(topic, ZMESH__RELAY_INFO_TOPIC) == 0)
         s_serve_info(self, request);
+    else if (strcmp(topic, ZMESH__RELAY_STORE_TOPIC) == 0)
+        s_serve_store(self, request, now_ms);
+    else if (strcmp(topic, ZMESH__RELAY_CONSUME_TOPIC) == 0)
+        s_consumer_answered(self, request,
+                            zmesh__relay_consumers_consume(
+                                self->consumers, payload, size,
+                                zmesh__wall_clock_us(), &self->reply));
+    else if (strcmp(topic, ZMESH__RELAY_NEXT_TOPIC) == 0)
+        s_consumer_answered(self, request,
+                            zmesh__relay_consumers_next(
+                                self->consumers, payload, size, &self->reply));
+    else if (strcmp(topic, ZMESH__RELAY_ACK_TOPIC) == 0)
+        s_consumer_answered(self, request,
+                            zmesh__relay_consumers_ack(self->consumers, payload,
+                                                       size, &self->reply));
     else {
         self->bad_requests++;
-        char text[ZMESH_TOPIC_MAX + 80];
+        char text[ZMESH_TOPIC_MAX + 160];
         snprintf(text, sizeof text,
-                 "a relay answers $relay.read and $relay.info, not '%s'",
+                 "a relay answers $relay.read, $relay.info, $relay.store, "
+                 "$relay.consume, $relay.next and $relay.ack, not '%s'",
                  topic);
         s_reply_error(self, request, "bad_request", text);
+    }
+}
+
+/*  A direct message (req 0): acknowledgements of a durable consumer. */
+static void
+s_on_direct(zmesh__relay_t *self, const zmesh_event_t *event)
+{
+    if (strcmp(zmesh_event_topic(event), ZMESH__RELAY_ACK_TOPIC) != 0)
+        return;
+    size_t size = 0;
+    const void *payload = zmesh_event_payload(event, &size);
+    int rc = zmesh__relay_consumers_ack(self->consumers, payload, size, NULL);
+    if (rc == ZMESH_EPROTO) {
+        self->bad_requests++;
+        zmesh__log_limited(&self->request_limit, S_LOG_MS,
+                           "bad $relay.ack message from %s (%.8s)",
+                           zmesh_event_peer_name(event),
+                           zmesh_event_peer_id(event));
     }
 }
 
@@ -2368,7 +2905,8 @@ s_handle(zmesh__relay_t *self, const zmesh_event_t *event, int64_t now_ms)
     switch (zmesh_event_type(event)) {
     case ZMESH_EVENT_MESSAGE: s_on_message(self, event, now_ms); break;
     case ZMESH_EVENT_GAP: s_on_gap(self, event, now_ms); break;
-    case ZMESH_EVENT_REQUEST: s_on_request(self, event); break;
+    case ZMESH_EVENT_REQUEST: s_on_request(self, event, now_ms); break;
+    case ZMESH_EVENT_DIRECT: s_on_direct(self, event); break;
     case ZMESH_EVENT_PEER_JOINED:
         // A publisher back after a timeout has its streams forgotten by
         // the agent; they go on from what is stored.
@@ -2380,8 +2918,9 @@ s_handle(zmesh__relay_t *self, const zmesh_event_t *event, int64_t now_ms)
             s_forget(self, zmesh_event_peer_id(event));
         break;
     }
-    case ZMESH_EVENT_DIRECT:
-    case ZMESH_EVENT_REPLY: break;
+    case ZMESH_EVENT_REPLY:
+    case ZMESH_EVENT_CONFIRM:
+    case ZMESH_EVENT_LOST: break;
     }
 }
 
@@ -2393,6 +2932,7 @@ s_housekeeping(zmesh__relay_t *self, int64_t now_ms)
         if (zmesh__store_tick(stream->store, now_ms) < 0)
             stream->stats.commit_errors++;
     }
+    zmesh__relay_consumers_tick(self->consumers, now_ms, false);
     if (now_ms < self->next_retention_ms)
         return;
     self->next_retention_ms = now_ms + S_RETENTION_MS;
@@ -2436,6 +2976,7 @@ zmesh__relay_step(zmesh__relay_t *self, int timeout_ms)
         rc = zmesh_agent_recv(self->agent, 0, &event);
     }
     s_commit_all(self);
+    s_confirms_flush(self);
     s_housekeeping(self, zmesh__clock_ms());
     if (rc < 0 && rc != ZMESH_EAGAIN)
         return rc;
@@ -2450,6 +2991,10 @@ zmesh__relay_destroy(zmesh__relay_t **relay)
     zmesh__relay_t *self = *relay;
     // The agent goes first: peers hear BYE, and nothing more arrives.
     zmesh_agent_destroy(&self->agent);
+    // Consumers save their state into the stores, so before them.
+    zmesh__relay_consumers_destroy(&self->consumers);
+    s_confirms_clear(&self->confirms);
+    free(self->confirms.items);
     for (size_t i = 0; i < self->streams_count; i++) {
         s_stream_t *stream = &self->streams[i];
         if (stream->store) {

@@ -2,7 +2,10 @@
     name, topic patterns and retention limits, and lives in a store
     (store.h) in DIR/<name>/. An agent subscribed to every stream's
     patterns feeds them; readers get stored events back through requests
-    on "$relay.read" and "$relay.info" (proto/relay.md). Also the
+    on "$relay.read" and "$relay.info", publishers get "$relay.confirm"
+    and may send "$relay.store", durable consumers use "$relay.consume",
+    "$relay.next" and "$relay.ack" (relay_consumer.h; proto/relay.md).
+    Also the
     relay's configuration: its file format, the duration, size and sync
     policy syntax, and every check made before anything touches the disk.
     Talks to the public agent API, store.h and codec.h.
@@ -24,6 +27,15 @@
 /*  Request topics a relay answers (proto/relay.md#requests). */
 #define ZMESH__RELAY_READ_TOPIC "$relay.read"
 #define ZMESH__RELAY_INFO_TOPIC "$relay.info"
+/*  Publisher confirms (proto/relay.md#publisher-confirms): the DIRECT
+    message a relay sends, and the request publishers send again with. */
+#define ZMESH__RELAY_CONFIRM_TOPIC "$relay.confirm"
+#define ZMESH__RELAY_STORE_TOPIC "$relay.store"
+/*  Frames in one $relay.store, at most. */
+#define ZMESH__RELAY_STORE_FRAMES_MAX 1000
+/*  Events confirmed per pass, at most; those beyond are not confirmed
+    (counted, logged): their publishers send them again. */
+#define ZMESH__RELAY_CONFIRMS_MAX 65536
 
 /*  Peer headers a relay sets, so tools find it in zmesh_agent_peers
     (proto/relay.md#discovery). */

@@ -1804,11 +1804,13 @@ s_consumer_file(char *out, size_t cap, const char *name, const char *suffix)
     snprintf(out, cap, "%s.cursor%s", name, suffix);
 }
 
-/*  Reads and checks one consumer file into a blob buffer of
-    ZMESH__STORE_CONSUMER_BLOB_MAX bytes. */
+/*  Reads and checks one consumer file. On success *acked and *blob_size
+    are set and, when `blob` is not NULL, *blob is a malloc'd copy of the
+    blob (the caller frees it). The file is read into the heap: at up to
+    1 MiB it does not belong on the stack. */
 static int
 s_consumer_read(zmesh__store_t *self, const char *file, const char *name,
-                uint64_t *acked, uint8_t *blob, size_t *blob_size,
+                uint64_t *acked, uint8_t **blob, size_t *blob_size,
                 const char **why)
 {
     *why = "";
@@ -1823,36 +1825,60 @@ s_consumer_read(zmesh__store_t *self, const char *file, const char *name,
         return s_fail(self, "cannot open", file);
     }
     struct stat st;
-    uint8_t buf[S_CON_MAX];
-    size_t got = 0;
-    if (fstat(fd, &st) != 0 ||
-        (S_ISREG(st.st_mode) && st.st_size <= S_CON_MAX &&
-         s_pread_all(fd, buf, (size_t)st.st_size, 0, &got) != 0)) {
+    if (fstat(fd, &st) != 0) {
         int rc = s_fail(self, "cannot read", file);
         close(fd);
         return rc;
     }
-    close(fd);
-    size_t n = strlen(name);
     *why = "bad size";
     if (!S_ISREG(st.st_mode) || st.st_size > S_CON_MAX ||
-        got != (size_t)st.st_size || got < S_CON_HDR + 4)
+        st.st_size < S_CON_HDR + 4) {
+        close(fd);
         return ZMESH_EPROTO;
+    }
+    uint8_t *buf = malloc((size_t)st.st_size);
+    if (!buf) {
+        close(fd);
+        return ZMESH_ENOMEM;
+    }
+    size_t got = 0;
+    if (s_pread_all(fd, buf, (size_t)st.st_size, 0, &got) != 0) {
+        int rc = s_fail(self, "cannot read", file);
+        close(fd);
+        free(buf);
+        return rc;
+    }
+    close(fd);
+    size_t n = strlen(name);
+    int rc = ZMESH_EPROTO;
+    uint32_t blob_len = 0;
+    if (got != (size_t)st.st_size || got < S_CON_HDR + 4)
+        goto done;
     *why = "bad CRC";
     if (s_get32(buf + got - 4) != zmesh__crc32c(0, buf, got - 4))
-        return ZMESH_EPROTO;
+        goto done;
     *why = "bad header";
-    uint32_t blob_len = s_get32(buf + 24);
+    blob_len = s_get32(buf + 24);
     if (memcmp(buf, s_con_magic, sizeof s_con_magic) != 0 ||
         s_get16(buf + 4) != 1 || s_get16(buf + 6) != n ||
         blob_len > ZMESH__STORE_CONSUMER_BLOB_MAX ||
         S_CON_HDR + n + blob_len + 4 != got ||
         memcmp(buf + S_CON_HDR, name, n) != 0)
-        return ZMESH_EPROTO;
+        goto done;
+    if (blob) {
+        *blob = malloc(blob_len ? blob_len : 1);
+        if (!*blob) {
+            rc = ZMESH_ENOMEM;
+            goto done;
+        }
+        memcpy(*blob, buf + S_CON_HDR + n, blob_len);
+    }
     *acked = s_get64(buf + 8);
-    memcpy(blob, buf + S_CON_HDR + n, blob_len);
     *blob_size = blob_len;
-    return 0;
+    rc = 0;
+done:
+    free(buf);
+    return rc;
 }
 
 int
@@ -1865,7 +1891,9 @@ zmesh__store_consumer_save(zmesh__store_t *self, const char *name,
     if (blob_size > ZMESH__STORE_CONSUMER_BLOB_MAX)
         return ZMESH_ETOOBIG;
     size_t n = strlen(name);
-    uint8_t buf[S_CON_MAX];
+    uint8_t *buf = malloc(S_CON_HDR + n + blob_size + 4);
+    if (!buf)
+        return ZMESH_ENOMEM;
     memcpy(buf, s_con_magic, sizeof s_con_magic);
     s_put16(buf + 4, 1);
     s_put16(buf + 6, (uint16_t)n);
@@ -1886,9 +1914,14 @@ zmesh__store_consumer_save(zmesh__store_t *self, const char *name,
     int fd =
         openat(self->dirfd, tmp,
                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
+    if (fd < 0) {
+        free(buf);
         return s_fail(self, "cannot create", tmp);
-    if (s_write_all(fd, buf, size) != 0 || (s_syncs(self) && fsync(fd) != 0)) {
+    }
+    bool written =
+        s_write_all(fd, buf, size) == 0 && (!s_syncs(self) || fsync(fd) == 0);
+    free(buf);
+    if (!written) {
         int rc = s_fail(self, "cannot write", tmp);
         close(fd);
         unlinkat(self->dirfd, tmp, 0);
@@ -1900,7 +1933,7 @@ zmesh__store_consumer_save(zmesh__store_t *self, const char *name,
     uint64_t acked;
     size_t old_size;
     const char *why;
-    if (s_consumer_read(self, cur, name, &acked, buf, &old_size, &why) == 0 &&
+    if (s_consumer_read(self, cur, name, &acked, NULL, &old_size, &why) == 0 &&
         renameat(self->dirfd, cur, self->dirfd, prev) != 0) {
         int rc = s_fail(self, "cannot rename", cur);
         unlinkat(self->dirfd, tmp, 0);
@@ -1923,13 +1956,13 @@ zmesh__store_consumer_load(zmesh__store_t *self, const char *name,
         !blob_size || (!blob && blob_cap))
         return ZMESH_EINVAL;
     char file[S_NAME_SIZE];
-    uint8_t got_blob[ZMESH__STORE_CONSUMER_BLOB_MAX];
+    uint8_t *got_blob = NULL;
     uint64_t acked = 0;
     size_t size = 0;
     const char *why;
     int result = 0;
     s_consumer_file(file, sizeof file, name, "");
-    int rc = s_consumer_read(self, file, name, &acked, got_blob, &size, &why);
+    int rc = s_consumer_read(self, file, name, &acked, &got_blob, &size, &why);
     if (rc == ZMESH_EPROTO) {
         self->stats.consumer_errors++;
         zmesh__log(ZMESH_LOG_WARNING,
@@ -1939,7 +1972,7 @@ zmesh__store_consumer_load(zmesh__store_t *self, const char *name,
     if (rc == ZMESH_EPROTO || rc == ZMESH_ENOTFOUND) {
         s_consumer_file(file, sizeof file, name, ".prev");
         int rc2 =
-            s_consumer_read(self, file, name, &acked, got_blob, &size, &why);
+            s_consumer_read(self, file, name, &acked, &got_blob, &size, &why);
         if (rc2 == ZMESH_EPROTO) {
             self->stats.consumer_errors++;
             zmesh__log(ZMESH_LOG_WARNING,
@@ -1959,12 +1992,15 @@ zmesh__store_consumer_load(zmesh__store_t *self, const char *name,
         else
             rc = rc2;
     }
-    if (rc < 0)
+    if (rc == 0 && size > blob_cap)
+        rc = ZMESH_ETOOBIG;
+    if (rc < 0) {
+        free(got_blob);
         return rc;
-    if (size > blob_cap)
-        return ZMESH_ETOOBIG;
+    }
     if (size)
         memcpy(blob, got_blob, size);
+    free(got_blob);
     *acked_seq = acked;
     *blob_size = size;
     return result;

@@ -223,7 +223,7 @@ uint64_t zmesh__store_iter_seq(const zmesh__store_iter_t *self);
     ZMESH__STORE_CONSUMER_BLOB_MAX bytes, in <name>.cursor in the store's
     directory. Names are 1..64 bytes of [A-Za-z0-9_.-]. */
 #define ZMESH__STORE_CONSUMER_NAME_MAX 64
-#define ZMESH__STORE_CONSUMER_BLOB_MAX 4096
+#define ZMESH__STORE_CONSUMER_BLOB_MAX (1024 * 1024)
 /*  zmesh__store_consumer_load's result when it had to use the previous
     copy. */
 #define ZMESH__STORE_CONSUMER_FALLBACK 1
@@ -232,7 +232,7 @@ uint64_t zmesh__store_iter_seq(const zmesh__store_iter_t *self);
     copy (if sound) becomes <name>.cursor.prev, the temp file is renamed
     into place, the directory is synced (no syncs under
     ZMESH__STORE_SYNC_NEVER). Errors: ZMESH_EINVAL (bad name), ZMESH_ETOOBIG
-    (blob), ZMESH_ESYS. */
+    (blob), ZMESH_ENOMEM, ZMESH_ESYS. */
 int zmesh__store_consumer_save(zmesh__store_t *self, const char *name,
                                uint64_t acked_seq, const void *blob,
                                size_t blob_size);
@@ -243,7 +243,7 @@ int zmesh__store_consumer_save(zmesh__store_t *self, const char *name,
     corrupt and the previous one was used. Errors: ZMESH_ENOTFOUND (no
     such consumer), ZMESH_EPROTO (corrupt and no sound previous copy:
     counted and logged), ZMESH_ETOOBIG (blob over blob_cap), ZMESH_EINVAL,
-    ZMESH_ESYS. On error the outputs are untouched. */
+    ZMESH_ENOMEM, ZMESH_ESYS. On error the outputs are untouched. */
 int zmesh__store_consumer_load(zmesh__store_t *self, const char *name,
                                uint64_t *acked_seq, void *blob, size_t blob_cap,
                                size_t *blob_size);

@@ -5,6 +5,8 @@
     control channel to it; raw.c holds the libzmq baselines; mesh.c the
     same benchmarks through libzmesh; loss.c the repair benchmark's runs,
     raw and mesh; measure.c the clocks, payloads and order statistics.
+    relay.c runs `relay` (mesh-relay against NATS JetStream) over
+    relay_mesh.c, relay_js.c and nats.c, a minimal NATS client.
 */
 #ifndef MESH_BENCH_H_INCLUDED
 #define MESH_BENCH_H_INCLUDED
@@ -303,6 +305,99 @@ typedef int(mb_recv_fn)(void *self, int wait_ms, uint64_t *probe_seq);
     first probe with "probed SEQ" and ends with "result RECEIVED NS CPU_NS"
     on ctl. 0, or -1 if no probe ever came (reported as "error"). */
 int mb_thr_count(mb_recv_fn *recv, void *self, void *ctl, long count);
+
+/* ------------------------------------------------------------------------ */
+/*  relay.c, relay_mesh.c, relay_js.c: `mesh-bench relay`, mesh-relay
+    against NATS JetStream (file storage) doing the same work. */
+
+/*  main.c hands the command line over: relay has flags of its own.
+    Returns the exit status (0, 1 a run failed, 2 bad flags). */
+int mb_cmd_relay(int argc, char **argv);
+/*  `mesh-bench _exec PARENT PROGRAM ARGS...`: the servers relay starts
+    go through this, so they die with mesh-bench (PR_SET_PDEATHSIG kept
+    across exec) even when it is killed. Does not return on success. */
+int mb_exec_guarded(int argc, char **argv);
+
+/*  The rows measured for one sync policy: what a system did in a row. */
+typedef struct {
+    int ran;          /* 0: not measured (see the caller's reason) */
+    long events;      /* confirmed (publish rows) or consumed (catch-up) */
+    long failed;      /* confirms that failed or timed out; catch-up:
+                         gaps, losses */
+    double elapsed_s; /* first publish (or consumer creation) to the last
+                         confirm (or ack) */
+    double per_s;     /* events / elapsed_s */
+    int capped;       /* the row's time limit ended it early */
+} mb_relay_row_t;
+
+enum { MB_ROW_ONE = 0, MB_ROW_WINDOW = 1, MB_ROW_CATCHUP = 2, MB_ROWS = 3 };
+#define MB_RELAY_WINDOW 256
+#define MB_RELAY_WARMUP 10
+
+/*  What both sides of one policy get. `tag` names the stream and the
+    topics: stream "bench-TAG", topics "bench.relay.TAG.one|win|warm". */
+typedef struct {
+    size_t size;
+    long count;         /* events per publish row */
+    int row_limit_s;    /* a row stops after this long */
+    const char *tag;    /* "always", "i200", "never" */
+    const char *policy; /* the mesh-relay --sync value */
+    int verbose;
+} mb_relay_params_t;
+
+/*  snprintf for paths: -1 (and "") when the result does not fit. */
+int mb_path(char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*  Interruption (SIGINT, SIGTERM): loops end early and clean up. */
+int mb_relay_stopping(void);
+
+/*  A server started through mb_exec_guarded, output to `log`. */
+typedef struct {
+    pid_t pid;
+    char log[512];
+} mb_server_t;
+int mb_server_start(mb_server_t *srv, const char *log, char *const argv[]);
+/*  SIGTERM, up to grace_ms, then SIGKILL; reaps it. */
+void mb_server_stop(mb_server_t *srv, int grace_ms);
+/*  1 while it runs; 0 (and pid cleared) once it exited. */
+int mb_server_alive(mb_server_t *srv);
+/*  Prints the last lines of its log to stderr. */
+void mb_server_log_tail(const mb_server_t *srv, const char *who);
+
+/*  relay_mesh.c: mesh-relay with one stream per policy, a publishing agent
+    and, per policy, a durable consumer. */
+typedef struct mb_relay_mesh mb_relay_mesh_t;
+/*  Starts `relay_bin` in dir with a stream for each of the n params and
+    a publishing agent on a mesh of its own; NULL (printed) on failure. */
+mb_relay_mesh_t *mb_relay_mesh_start(const char *relay_bin, const char *dir,
+                                     const mb_relay_params_t *params, int n,
+                                     int verbose);
+void mb_relay_mesh_stop(mb_relay_mesh_t **mesh);
+/*  The three rows of one policy; 0 or -1 (printed). */
+int mb_relay_mesh_rows(mb_relay_mesh_t *mesh, const mb_relay_params_t *p,
+                       mb_relay_row_t rows[MB_ROWS]);
+
+/*  relay_js.c: nats-server -js, one per policy (its sync setting is the
+    server's), and the same rows over nats.c. */
+typedef struct {
+    int major, minor, patch;
+    int sync_setting; /* the server knows jetstream.sync_interval (2.10+) */
+} mb_nats_version_t;
+/*  Runs `nats_bin --version`; 0 or -1. */
+int mb_nats_version(const char *nats_bin, const char *dir,
+                    mb_nats_version_t *v);
+/*  The JetStream setting closest to mesh policy `policy`: *conf gets the
+    sync_interval value for the config file ("" for none), *label what
+    JetStream does, *same 1 when the durability is the same. */
+void mb_nats_sync_for(const mb_nats_version_t *v, const char *policy,
+                      char *conf, size_t conf_cap, char *label,
+                      size_t label_cap, int *same);
+/*  Starts nats-server in dir/TAG with that setting, runs the rows, stops
+    it. 0 or -1 (printed). */
+int mb_relay_js_rows(const char *nats_bin, const char *dir,
+                     const mb_nats_version_t *v, const mb_relay_params_t *p,
+                     mb_relay_row_t rows[MB_ROWS]);
 
 /*  Deadline in seconds a peer gets for `count` messages or round trips. */
 int mb_thr_deadline_s(long count);

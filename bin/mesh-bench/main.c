@@ -3,7 +3,8 @@
     messages per second (raw PUB/SUB, the mesh with repair on and off, a
     thread hop), `lat` times round trips with one in flight, `rr` and
     `repair` (reliability.c) time requests and count what a lossy
-    subscriber gets, `all` runs them all. This file parses flags, orders
+    subscriber gets, `relay` (relay.c) measures mesh-relay against NATS
+    JetStream, `all` runs all but relay. This file parses flags, orders
     the runs and prints medians; the runs are in raw.c, mesh.c and loss.c.
     A tool, not a test: it judges nothing, it reports.
 */
@@ -68,6 +69,10 @@ s_usage(FILE *out)
         "                         [--hwm H] [--stall-ms S] [--rate E]\n"
         "                         [--retransmit B] [--only PATHS] [-v]\n"
         "       mesh-bench all [--runs R] [--json] [-v]\n"
+        "       mesh-bench relay [--size N] [--count C] [--policies LIST]\n"
+        "                        [--row-limit S] [--quick] [--json]\n"
+        "                        [--only mesh|jetstream] [--relay-bin PATH]\n"
+        "                        [--nats-bin PATH] [-v]\n"
         "\n"
         "Measures the mesh against raw libzmq in the same run, between two\n"
         "processes on loopback, and prints medians and ratios.\n"
@@ -103,6 +108,18 @@ s_usage(FILE *out)
         "  all     thr, lat and rr for 16, 128 and 1024 bytes, and repair\n"
         "          for 1024 bytes, with the default counts: five minutes or\n"
         "          so on a 2-core VM.\n"
+        "  relay   mesh-relay against NATS JetStream (nats-server -js, file\n"
+        "          storage) doing the same work, both started here on\n"
+        "          loopback: confirmed publishes per second with one in\n"
+        "          flight and with a window of 256, then a durable consumer\n"
+        "          created afterwards reading and acknowledging all of\n"
+        "          them, for each sync policy in LIST (default always,\n"
+        "          interval:200, interval:120000, never; JetStream gets the\n"
+        "          closest setting it has, and each policy says whether it\n"
+        "          is the same). Default size 128, C 5,000 (--quick: 200),\n"
+        "          at most S seconds a row (15; --quick: 5). Without\n"
+        "          nats-server its column says skipped. mesh-relay is found\n"
+        "          by --relay-bin, $ZMESH_RELAY, next to mesh-bench, PATH.\n"
         "\n",
         out);
     fputs(
@@ -139,6 +156,7 @@ s_usage(FILE *out)
         "  mesh-bench repair --size 1024 --stall-ms 100 --hwm 100\n"
         "  perf record -g -- mesh-bench thr --size 16 --only mesh\n"
         "  mesh-bench all --json > bench.jsonl\n"
+        "  mesh-bench relay --policies always,never --count 20000\n"
         "\n"
         "Exit status: 0 done, 1 a run failed (e.g. the peer process did not\n"
         "appear within 10 s), 2 bad flags.\n",
@@ -768,6 +786,25 @@ main(int argc, char **argv)
     }
     if (strcmp(cmd, "_peer") == 0)
         return s_peer(argc, argv);
+    if (strcmp(cmd, "_exec") == 0)
+        return mb_exec_guarded(argc, argv);
+    if (strcmp(cmd, "relay") == 0) {
+        for (int i = 2; i < argc; i++)
+            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                s_usage(stdout);
+                return 0;
+            }
+        /*  Its own flags (relay.c); the same log and busy warning. */
+        int verbose = 0;
+        for (int i = 2; i < argc; i++)
+            if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0)
+                verbose = verbose > 1 ? verbose : 1;
+            else if (strcmp(argv[i], "-vv") == 0)
+                verbose = 2;
+        s_warn_if_busy();
+        zmesh_log_set(zmesh_log_stderr, s_log_level(verbose), NULL);
+        return mb_cmd_relay(argc, argv);
+    }
     int is_thr = strcmp(cmd, "thr") == 0;
     int is_lat = strcmp(cmd, "lat") == 0;
     int is_rr = strcmp(cmd, "rr") == 0 || strcmp(cmd, "reqrep") == 0;

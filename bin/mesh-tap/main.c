@@ -1,9 +1,9 @@
 /*  main.c - mesh-tap, the operator's window on a zmesh mesh: picks the
     subcommand (sub, the default; pub; peers; stats; record; play; doctor;
-    request; send; help), has the options parsed, installs the log sink
-    and runs the subcommand. Everything it does goes through the public
-    zmesh.h, so the library can do all that the tool shows. Exit codes: 0
-    ok, 1 runtime failure, 2 usage.
+    request; send; read; streams; consumers; help), has the options parsed,
+    installs the log sink and runs the subcommand. Everything it does goes
+    through the public zmesh.h, so the library can do all that the tool
+    shows. Exit codes: 0 ok, 1 runtime failure, 2 usage.
 */
 #include "tap_options.h"
 
@@ -25,9 +25,15 @@ s_help_main(void)
           "  sub [PATTERN...]     print events on matching topics as they\n"
           "                       arrive, and peers joining and leaving (the\n"
           "                       default command; default pattern '>')\n"
+          "  sub --durable NAME PATTERN\n"
+          "                       consume as durable consumer NAME: what was\n"
+          "                       stored while it was away, then live events,\n"
+          "                       each acknowledged once printed (also\n"
+          "                       'mesh-tap --durable NAME PATTERN')\n"
           "  pub TOPIC JSON       publish an event with a JSON payload (or "
           "many:\n"
-          "                       --repeat, --rate, --stdin)\n"
+          "                       --repeat, --rate, --stdin; --confirm: wait\n"
+          "                       until a relay has stored each)\n"
           "  peers                list the peers of the mesh (--watch: "
           "follow\n"
           "                       joins and leaves)\n"
@@ -46,6 +52,9 @@ s_help_main(void)
           "  read STREAM          print what a mesh-relay stored of STREAM\n"
           "                       (--from-seq N, --since TIME)\n"
           "  streams              list the streams the relays store\n"
+          "  consumers [STREAM]   list the relays' durable consumers: "
+          "position,\n"
+          "                       lag, acknowledgements pending\n"
           "  help [COMMAND]       this text, or a command's\n"
           "\n",
           stdout);
@@ -73,10 +82,18 @@ s_help_main(void)
           "message\n"
           "  mesh-tap read orders --since 15m           stored orders of the\n"
           "                                             last 15 minutes\n"
+          "  mesh-tap pub --confirm orders.paid '{\"id\":7}'\n"
+          "                                             publish, exit 0 once "
+          "stored\n"
+          "  mesh-tap --durable billing 'orders.>'      consume as "
+          "'billing'\n"
+          "  mesh-tap consumers orders                  its position and "
+          "lag\n"
           "\n"
           "Exit status: 0 ok; 1 runtime failure (cannot join, timeout, too\n"
           "few subscribers, bad record file, doctor findings, no reply, no\n"
-          "such peer); 2 usage (bad option, topic, pattern or JSON).\n"
+          "such peer, an event not confirmed); 2 usage (bad option, topic,\n"
+          "pattern or JSON).\n"
           "Run 'mesh-tap COMMAND --help' for a command's options; 'man\n"
           "mesh-tap' for the manual.\n",
           stdout);
@@ -97,6 +114,7 @@ s_help(tap_command_t command)
     case TAP_CMD_SEND: tap_help_send(); break;
     case TAP_CMD_READ: tap_help_read(); break;
     case TAP_CMD_STREAMS: tap_help_streams(); break;
+    case TAP_CMD_CONSUMERS: tap_help_consumers(); break;
     }
 }
 
@@ -114,6 +132,7 @@ s_run(const tap_options_t *opts)
     case TAP_CMD_SEND: return tap_send_run(opts);
     case TAP_CMD_READ: return tap_read_run(opts);
     case TAP_CMD_STREAMS: return tap_streams_run(opts);
+    case TAP_CMD_CONSUMERS: return tap_consumers_run(opts);
     case TAP_CMD_SUB: break;
     }
     return tap_sub_run(opts);
@@ -132,7 +151,7 @@ main(int argc, char **argv)
             fprintf(stderr,
                     "mesh-tap: no help for '%s'; commands are sub, pub, "
                     "peers, stats, record, play, doctor, request, send, "
-                    "read and streams\n",
+                    "read, streams and consumers\n",
                     argv[2]);
             return TAP_EXIT_USAGE;
         }

@@ -8,6 +8,8 @@
 */
 #include "tap_options.h"
 
+#include "tap_relay_args.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -46,7 +48,15 @@ enum {
     S_TO,
     S_FROM_SEQ,
     S_SINCE,
-    S_RELAY
+    S_RELAY,
+    S_CONFIRM,
+    S_CONFIRM_TIMEOUT,
+    S_DURABLE,
+    S_STREAM,
+    S_START,
+    S_ACK_WAIT,
+    S_MAX_DELIVER,
+    S_MAX_ACK_PENDING
 };
 
 #define S_ALL ((1u << TAP_COMMANDS_COUNT) - 1)
@@ -62,6 +72,7 @@ enum {
 #define S_SEND S_ONLY(TAP_CMD_SEND)
 #define S_READ S_ONLY(TAP_CMD_READ)
 #define S_STREAMS S_ONLY(TAP_CMD_STREAMS)
+#define S_CONSUMERS S_ONLY(TAP_CMD_CONSUMERS)
 
 static const struct {
     const char *name;
@@ -79,12 +90,13 @@ static const struct {
     {"help", 'h', false, S_ALL, S_HELP},
     {"version", 0, false, S_ALL, S_VERSION},
     {"json", 0, false,
-     S_SUB | S_PEERS | S_STATS | S_DOCTOR | S_REQUEST | S_READ | S_STREAMS,
+     S_SUB | S_PEERS | S_STATS | S_DOCTOR | S_REQUEST | S_READ | S_STREAMS |
+         S_CONSUMERS,
      S_JSON},
     {"count", 0, true, S_SUB | S_STATS | S_RECORD | S_PEERS | S_READ, S_COUNT},
     {"timeout", 0, true,
      S_SUB | S_STATS | S_RECORD | S_PEERS | S_PUB | S_PLAY | S_REQUEST |
-         S_SEND | S_READ | S_STREAMS,
+         S_SEND | S_READ | S_STREAMS | S_CONSUMERS,
      S_TIMEOUT},
     {"min-peers", 0, true, S_PUB | S_PLAY, S_MIN_PEERS},
     {"wait", 0, true, S_PEERS | S_DOCTOR, S_WAIT},
@@ -103,7 +115,15 @@ static const struct {
     {"to", 0, true, S_REQUEST, S_TO},
     {"from-seq", 0, true, S_READ, S_FROM_SEQ},
     {"since", 0, true, S_READ, S_SINCE},
-    {"relay", 0, true, S_READ | S_STREAMS, S_RELAY},
+    {"relay", 0, true, S_READ | S_STREAMS | S_CONSUMERS, S_RELAY},
+    {"confirm", 0, false, S_PUB, S_CONFIRM},
+    {"confirm-timeout", 0, true, S_PUB, S_CONFIRM_TIMEOUT},
+    {"durable", 0, true, S_SUB, S_DURABLE},
+    {"stream", 0, true, S_SUB, S_STREAM},
+    {"start", 0, true, S_SUB, S_START},
+    {"ack-wait", 0, true, S_SUB, S_ACK_WAIT},
+    {"max-deliver", 0, true, S_SUB, S_MAX_DELIVER},
+    {"max-ack-pending", 0, true, S_SUB, S_MAX_ACK_PENDING},
 };
 #define S_OPTIONS_COUNT (sizeof s_options / sizeof s_options[0])
 
@@ -114,8 +134,8 @@ static const struct {
 #define S_FACTOR_MAX 1000000.0
 
 static const char *s_command_names[TAP_COMMANDS_COUNT] = {
-    "sub",    "pub",     "peers", "stats", "record", "play",
-    "doctor", "request", "send",  "read",  "streams"};
+    "sub",    "pub",     "peers", "stats", "record",  "play",
+    "doctor", "request", "send",  "read",  "streams", "consumers"};
 
 const char *
 tap_command_name(tap_command_t command)
@@ -231,6 +251,31 @@ s_find_short(char letter)
     return -1;
 }
 
+/*  --start all|new|last|seq:N|time:TIME (a new durable consumer's first
+    record; proto/relay.md#relay-consume). */
+static bool
+s_parse_start(tap_options_t *opts, const char *text)
+{
+    long number;
+    if (strcmp(text, "all") == 0)
+        opts->start = ZMESH_START_ALL;
+    else if (strcmp(text, "new") == 0)
+        opts->start = ZMESH_START_NEW;
+    else if (strcmp(text, "last") == 0)
+        opts->start = ZMESH_START_LAST;
+    else if (strncmp(text, "seq:", 4) == 0 &&
+             s_parse_long(text + 4, 1, LONG_MAX, &number)) {
+        opts->start = ZMESH_START_SEQ;
+        opts->start_sequence = (uint64_t)number;
+    } else if (strncmp(text, "time:", 5) == 0 &&
+               tap_parse_time(text + 5, &opts->start_time_us))
+        opts->start = ZMESH_START_TIME;
+    else
+        return false;
+    opts->start_text = text;
+    return true;
+}
+
 /*  Applies one option whose value (if it takes one) is `value`. */
 static int
 s_apply(tap_options_t *opts, int index, const char *value)
@@ -342,6 +387,74 @@ s_apply(tap_options_t *opts, int index, const char *value)
         if (value[0] == '\0')
             return tap_usage_error(cmd, "--relay: the name is empty");
         opts->relay = value;
+        break;
+    case S_CONFIRM: opts->confirm = true; break;
+    case S_CONFIRM_TIMEOUT: {
+        int ms;
+        if (!s_parse_seconds(value, &ms) || ms < 1 || ms > 3600000)
+            return tap_usage_error(cmd,
+                                   "--confirm-timeout: '%s' is not a number "
+                                   "of seconds above 0 and at most 3600",
+                                   value);
+        opts->confirm_timeout_ms = ms;
+        opts->confirm_timeout_given = true;
+        break;
+    }
+    case S_DURABLE:
+        if (!tap_consumer_name_ok(value))
+            return tap_usage_error(cmd,
+                                   "--durable: '%s' is not a consumer name "
+                                   "(1-64 letters, digits, '_', '.' and '-')",
+                                   value);
+        opts->durable = value;
+        break;
+    case S_STREAM:
+        if (!tap_stream_name_ok(value))
+            return tap_usage_error(cmd,
+                                   "--stream: '%s' is not a stream name (1-64 "
+                                   "letters, digits, '_' and '-')",
+                                   value);
+        opts->stream = value;
+        opts->durable_option_given = true;
+        break;
+    case S_START:
+        if (!s_parse_start(opts, value))
+            return tap_usage_error(
+                cmd,
+                "--start: '%s' is not one of all, new, last, seq:N (a relay "
+                "sequence from 1) or time:TIME (RFC 3339, or a duration ago "
+                "such as 15m)",
+                value);
+        opts->durable_option_given = true;
+        break;
+    case S_ACK_WAIT: {
+        int ms;
+        if (!s_parse_seconds(value, &ms) || ms < 100 || ms > 3600000)
+            return tap_usage_error(cmd,
+                                   "--ack-wait: '%s' is not a number of "
+                                   "seconds from 0.1 to 3600",
+                                   value);
+        opts->ack_wait_ms = ms;
+        opts->durable_option_given = true;
+        break;
+    }
+    case S_MAX_DELIVER:
+        if (!s_parse_long(value, 0, 1000, &number))
+            return tap_usage_error(cmd,
+                                   "--max-deliver: '%s' is not a whole number "
+                                   "from 0 (no limit) to 1000",
+                                   value);
+        opts->max_deliver = (int)number;
+        opts->durable_option_given = true;
+        break;
+    case S_MAX_ACK_PENDING:
+        if (!s_parse_long(value, 1, 10000, &number))
+            return tap_usage_error(cmd,
+                                   "--max-ack-pending: '%s' is not a whole "
+                                   "number from 1 to 10000",
+                                   value);
+        opts->max_ack_pending = (int)number;
+        opts->durable_option_given = true;
         break;
     case S_TOP:
         if (!s_parse_long(value, 0, 100000, &number))
@@ -476,6 +589,21 @@ s_check_combination(tap_options_t *opts)
         if (opts->raw && opts->headers_only)
             return tap_usage_error(cmd, "--raw and --headers-only exclude "
                                         "each other");
+        if (!opts->durable && opts->durable_option_given)
+            return tap_usage_error(cmd, "--stream, --start, --ack-wait, "
+                                        "--max-deliver and --max-ack-pending "
+                                        "apply to --durable NAME only");
+        if (opts->durable && opts->args_count != 1)
+            return tap_usage_error(cmd,
+                                   "--durable NAME takes one PATTERN, the "
+                                   "consumer's filter (got %zu)",
+                                   opts->args_count);
+        // A durable consumer acknowledges what it prints; an event a
+        // filter skipped would be neither shown nor acknowledged.
+        if (opts->durable && opts->publishers_count > 0)
+            return tap_usage_error(cmd, "--publisher does not apply to "
+                                        "--durable (a consumer acknowledges "
+                                        "every event it gets)");
         break;
     case TAP_CMD_PUB:
         if (opts->stdin_lines) {
@@ -494,6 +622,9 @@ s_check_combination(tap_options_t *opts)
                                    "(got %zu argument%s)",
                                    opts->args_count,
                                    opts->args_count == 1 ? "" : "s");
+        if (opts->confirm_timeout_given && !opts->confirm)
+            return tap_usage_error(cmd, "--confirm-timeout applies to "
+                                        "--confirm only");
         break;
     case TAP_CMD_PEERS:
         if (opts->args_count != 0)
@@ -548,6 +679,12 @@ s_check_combination(tap_options_t *opts)
         break;
     case TAP_CMD_READ:
     case TAP_CMD_STREAMS:
+    case TAP_CMD_CONSUMERS:
+        if (cmd == TAP_CMD_CONSUMERS && opts->args_count > 1)
+            return tap_usage_error(cmd,
+                                   "'consumers' takes at most a STREAM (got "
+                                   "%zu arguments)",
+                                   opts->args_count);
         if (cmd == TAP_CMD_READ && opts->args_count != 1)
             return tap_usage_error(cmd,
                                    "'read' takes one STREAM (got %zu "
@@ -586,6 +723,7 @@ tap_options_parse(tap_options_t *opts, tap_command_t command, int argc,
     opts->interval_ms = 1000;
     opts->repeat = 1;
     opts->speed = 1.0;
+    opts->confirm_timeout_ms = 10000;
     opts->args = argv;
     int rc = s_apply_environment(opts);
     if (rc != 0)

@@ -30,10 +30,11 @@ typedef enum {
     TAP_CMD_REQUEST = 7,
     TAP_CMD_SEND = 8,
     TAP_CMD_READ = 9,
-    TAP_CMD_STREAMS = 10
+    TAP_CMD_STREAMS = 10,
+    TAP_CMD_CONSUMERS = 11
 } tap_command_t;
 
-#define TAP_COMMANDS_COUNT 11
+#define TAP_COMMANDS_COUNT 12
 
 typedef struct {
     tap_command_t command;
@@ -79,6 +80,22 @@ typedef struct {
     bool from_seq_given;
     uint64_t from_seq; // read --from-seq
     const char *since; // read --since TIME (tap_read.c parses it)
+    // pub --confirm: publish with confirms, wait for them, exit 1 unless
+    // every event was stored by a relay.
+    bool confirm;
+    int confirm_timeout_ms; // --confirm-timeout; default 10000
+    bool confirm_timeout_given;
+    // sub --durable NAME: consume as a durable consumer (tap_durable.c).
+    const char *durable;
+    const char *stream;        // --stream; NULL: the relay picks
+    zmesh_start_t start;       // --start, for a new consumer
+    uint64_t start_sequence;   // --start seq:N
+    int64_t start_time_us;     // --start time:TIME
+    const char *start_text;    // --start as typed; NULL: not given
+    int ack_wait_ms;           // --ack-wait; 0: the library's default
+    int max_deliver;           // --max-deliver; 0: no limit
+    int max_ack_pending;       // --max-ack-pending; 0: the default
+    bool durable_option_given; // any of the four above, or --stream
     // Positional arguments (patterns; topic and JSON; file), pointing into
     // argv.
     char **args;
@@ -155,6 +172,7 @@ int tap_request_run(const tap_options_t *opts);
 int tap_send_run(const tap_options_t *opts);
 int tap_read_run(const tap_options_t *opts);
 int tap_streams_run(const tap_options_t *opts);
+int tap_consumers_run(const tap_options_t *opts);
 
 /*  Help texts on stdout: the options every subcommand takes, and each
     subcommand's whole help. */
@@ -170,5 +188,6 @@ void tap_help_request(void);
 void tap_help_send(void);
 void tap_help_read(void);
 void tap_help_streams(void);
+void tap_help_consumers(void);
 
 #endif

@@ -4,7 +4,8 @@
     read pages through $relay.read from a relay sequence or a time and
     prints each stored event as the live view does (text, or NDJSON with
     "rseq" and "stored" added), up to what the stream held when it began;
-    streams prints $relay.info as a table or one JSON object per stream.
+    streams prints $relay.info as a table or one JSON object per stream,
+    and consumers the durable consumers of each stream it reports.
     Relay answers are untrusted: each field is type-checked, and the event
     frames inside are parsed here with a bounded reader, since the tap sees
     the library only through zmesh.h.
@@ -12,10 +13,10 @@
 #include "tap_agent.h"
 #include "tap_options.h"
 #include "tap_output.h"
+#include "tap_relay_args.h"
 
 #include "zmesh.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -36,160 +37,6 @@ typedef struct {
     char name[ZMESH_NAME_MAX + 1];
     char id[33];
 } s_relay_t;
-
-/* ------------------------------------------------------------------------ */
-/*  Time and name syntax                                                    */
-
-/*  Days from 1970-01-01 to y-m-d (proleptic Gregorian), after Howard
-    Hinnant's days_from_civil: timegm is not POSIX. */
-static int64_t
-s_days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/*  Exactly `n` digits at *p. */
-static bool
-s_fixed(const char **p, int n, unsigned *out)
-{
-    unsigned value = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return false;
-        value = value * 10 + (unsigned)((*p)[i] - '0');
-    }
-    *p += n;
-    *out = value;
-    return true;
-}
-
-/*  RFC 3339: 2026-11-23T17:00:00Z, with optional fraction and offset. */
-static bool
-s_parse_rfc3339(const char *text, int64_t *us)
-{
-    const char *p = text;
-    unsigned year, month, day, hour, minute, second;
-    if (!s_fixed(&p, 4, &year) || *p++ != '-' || !s_fixed(&p, 2, &month) ||
-        *p++ != '-' || !s_fixed(&p, 2, &day) ||
-        (*p != 'T' && *p != 't' && *p != ' '))
-        return false;
-    p++;
-    if (!s_fixed(&p, 2, &hour) || *p++ != ':' || !s_fixed(&p, 2, &minute) ||
-        *p++ != ':' || !s_fixed(&p, 2, &second))
-        return false;
-    int64_t fraction = 0;
-    if (*p == '.') {
-        p++;
-        int digits = 0;
-        while (isdigit((unsigned char)*p)) {
-            if (digits < 6) {
-                fraction = fraction * 10 + (*p - '0');
-                digits++;
-            }
-            p++;
-        }
-        if (digits == 0)
-            return false;
-        for (; digits < 6; digits++)
-            fraction *= 10;
-    }
-    int64_t offset_s = 0;
-    if (*p == 'Z' || *p == 'z')
-        p++;
-    else if (*p == '+' || *p == '-') {
-        int sign = *p++ == '-' ? -1 : 1;
-        unsigned oh, om;
-        if (!s_fixed(&p, 2, &oh) || *p++ != ':' || !s_fixed(&p, 2, &om) ||
-            oh > 23 || om > 59)
-            return false;
-        offset_s = sign * (int64_t)(oh * 3600 + om * 60);
-    } else
-        return false;
-    if (*p || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 ||
-        minute > 59 || second > 60)
-        return false;
-    int64_t days = s_days_from_civil(year, month, day);
-    int64_t seconds =
-        days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
-    *us = seconds * 1000000 + fraction;
-    return true;
-}
-
-/*  A duration such as 30s, 5m, 2h, 1h30m, 7d, 500ms, in microseconds. */
-static bool
-s_parse_ago(const char *text, int64_t *us)
-{
-    static const struct {
-        const char *unit;
-        int64_t us;
-    } units[] = {{"ms", 1000},         {"s", 1000000},
-                 {"m", 60000000},      {"h", 3600000000LL},
-                 {"d", 86400000000LL}, {"w", 604800000000LL}};
-    const int64_t max = 100LL * 365 * 86400000000LL;
-    const char *p = text;
-    int64_t total = 0;
-    if (!*p)
-        return false;
-    while (*p) {
-        int64_t number = 0;
-        int digits = 0;
-        while (isdigit((unsigned char)*p)) {
-            if (++digits > 12)
-                return false;
-            number = number * 10 + (*p++ - '0');
-        }
-        if (digits == 0)
-            return false;
-        size_t best = 0, best_len = 0;
-        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-            size_t len = strlen(units[i].unit);
-            if (strncmp(p, units[i].unit, len) == 0 && len > best_len &&
-                !islower((unsigned char)p[len])) {
-                best = i;
-                best_len = len;
-            }
-        }
-        if (best_len == 0 || number > max / units[best].us)
-            return false;
-        total += number * units[best].us;
-        if (total > max)
-            return false;
-        p += best_len;
-    }
-    *us = total;
-    return true;
-}
-
-/*  --since TIME: RFC 3339, or a duration meaning that long ago. */
-static bool
-s_parse_since(const char *text, int64_t *us)
-{
-    if (s_parse_rfc3339(text, us))
-        return true;
-    int64_t ago;
-    if (!s_parse_ago(text, &ago))
-        return false;
-    *us = tap_now_us() - ago;
-    return true;
-}
-
-static bool
-s_stream_name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n < 1 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)name[i]) && name[i] != '_' &&
-            name[i] != '-')
-            return false;
-    return true;
-}
 
 /* ------------------------------------------------------------------------ */
 /*  Finding a relay and asking it                                           */
@@ -895,13 +742,13 @@ int
 tap_read_run(const tap_options_t *opts)
 {
     const char *stream = opts->args[0];
-    if (!s_stream_name_ok(stream))
+    if (!tap_stream_name_ok(stream))
         return tap_usage_error(opts->command,
                                "'%s' is not a stream name (1-64 letters, "
                                "digits, '_' and '-')",
                                stream);
     int64_t since_us = 0;
-    if (opts->since && !s_parse_since(opts->since, &since_us))
+    if (opts->since && !tap_parse_time(opts->since, &since_us))
         return tap_usage_error(opts->command,
                                "--since: '%s' is neither an RFC 3339 time "
                                "(2026-11-23T17:00:00Z) nor a duration ago "
@@ -942,10 +789,11 @@ tap_read_run(const tap_options_t *opts)
 /* ------------------------------------------------------------------------ */
 /*  mesh-tap streams                                                        */
 
-/*  One JSON line: {"type":TYPE, then with a relay its name and id, then
-    the fields of `object` as the relay sent them}. */
+/*  One JSON line: {"type":TYPE, then with a relay its name and id, with
+    a `stream` its name (unless `object` has one), then the fields of
+    `object` as the relay sent them}. */
 static int
-s_object_json(const char *type, const s_relay_t *relay,
+s_object_json(const char *type, const s_relay_t *relay, const char *stream,
               const msgpack_object *object)
 {
     msgpack_sbuffer buffer;
@@ -964,6 +812,10 @@ s_object_json(const char *type, const s_relay_t *relay,
         tap_output_json_string(stdout, relay->name);
         fputs(",\"relay_id\":", stdout);
         tap_output_json_string(stdout, relay->id);
+    }
+    if (stream && !s_get(object, "stream")) {
+        fputs(",\"stream\":", stdout);
+        tap_output_json_string(stdout, stream);
     }
     // json is an object: "{...}"; its members follow ours.
     if (strcmp(json, "{}") != 0)
@@ -1055,8 +907,14 @@ s_stream_row(const msgpack_object *stream, bool color)
         snprintf(range, sizeof range, "-");
     else
         snprintf(range, sizeof range, "%" PRIu64 "..%" PRIu64, first, last);
-    printf("  %-17s %10" PRIu64 " %10s %6" PRIu64 " %8" PRIu64 "  %-14s  ",
-           range, count, size_text, gaps, rejected, sync);
+    // A relay that does not report consumers shows "-" rather than 0.
+    const msgpack_object *consumers = s_get(stream, "consumers");
+    char consumers_text[16] = "-";
+    if (consumers && consumers->type == MSGPACK_OBJECT_ARRAY)
+        snprintf(consumers_text, sizeof consumers_text, "%" PRIu32,
+                 consumers->via.array.size);
+    printf("  %-17s %10" PRIu64 " %10s %6" PRIu64 " %8" PRIu64 " %9s  %-14s  ",
+           range, count, size_text, gaps, rejected, consumers_text, sync);
     tap_output_text(stdout, retention, 0);
     if (failing) {
         fputs("  ", stdout);
@@ -1064,39 +922,50 @@ s_stream_row(const msgpack_object *stream, bool color)
     }
 }
 
+/*  Asks a relay for $relay.info. On success `reply` holds the answer
+    (the caller destroys it whatever the result) and *streams its array of
+    streams. Returns 0, or TAP_EXIT_FAILURE after saying why. */
 static int
-s_streams_of(const tap_options_t *opts, zmesh_agent_t *agent,
-             const s_relay_t *relay, int timeout_ms, bool color)
+s_info(zmesh_agent_t *agent, const s_relay_t *relay, int timeout_ms,
+       msgpack_unpacked *reply, const msgpack_object **streams)
 {
     static const uint8_t empty_map = 0x80;
-    msgpack_unpacked reply;
-    msgpack_unpacked_init(&reply);
     int exit_code =
-        s_ask(agent, relay, S_INFO_TOPIC, &empty_map, 1, timeout_ms, &reply);
-    const msgpack_object *streams = NULL;
-    if (exit_code == 0 && s_relay_error(relay, &reply.data))
+        s_ask(agent, relay, S_INFO_TOPIC, &empty_map, 1, timeout_ms, reply);
+    if (exit_code == 0 && s_relay_error(relay, &reply->data))
         exit_code = TAP_EXIT_FAILURE;
     if (exit_code == 0) {
-        streams = s_get(&reply.data, "streams");
-        if (!streams || streams->type != MSGPACK_OBJECT_ARRAY) {
+        *streams = s_get(&reply->data, "streams");
+        if (!*streams || (*streams)->type != MSGPACK_OBJECT_ARRAY) {
             tap_error("relay %s sent an info answer without streams",
                       relay->name);
             exit_code = TAP_EXIT_FAILURE;
         }
     }
+    return exit_code;
+}
+
+static int
+s_streams_of(const tap_options_t *opts, zmesh_agent_t *agent,
+             const s_relay_t *relay, int timeout_ms, bool color)
+{
+    msgpack_unpacked reply;
+    msgpack_unpacked_init(&reply);
+    const msgpack_object *streams = NULL;
+    int exit_code = s_info(agent, relay, timeout_ms, &reply, &streams);
     if (exit_code == 0 && !opts->json) {
         tap_output_field(stdout, color, "1;33", relay->name, 0);
         printf("  %s  %" PRIu32 " stream%s\n", relay->id,
                streams->via.array.size,
                streams->via.array.size == 1 ? "" : "s");
-        printf("  %-16s  %-20s  %-17s %10s %10s %6s %8s  %-14s  %s\n", "STREAM",
-               "PATTERNS", "RELAY SEQ", "EVENTS", "BYTES", "GAPS", "REJECTED",
-               "SYNC", "RETENTION");
+        printf("  %-16s  %-20s  %-17s %10s %10s %6s %8s %9s  %-14s  %s\n",
+               "STREAM", "PATTERNS", "RELAY SEQ", "EVENTS", "BYTES", "GAPS",
+               "REJECTED", "CONSUMERS", "SYNC", "RETENTION");
     }
     const msgpack_object *about = s_get(&reply.data, "relay");
     if (exit_code == 0 && opts->json && about &&
         about->type == MSGPACK_OBJECT_MAP) {
-        int rc = s_object_json("relay", NULL, about);
+        int rc = s_object_json("relay", NULL, NULL, about);
         if (rc >= 0)
             exit_code = rc;
     }
@@ -1104,7 +973,7 @@ s_streams_of(const tap_options_t *opts, zmesh_agent_t *agent,
         const msgpack_object *stream = &streams->via.array.ptr[i];
         int rc;
         if (opts->json)
-            rc = s_object_json("stream", relay, stream);
+            rc = s_object_json("stream", relay, NULL, stream);
         else {
             s_stream_row(stream, color);
             rc = tap_output_line_done(stdout);
@@ -1140,6 +1009,228 @@ tap_streams_run(const tap_options_t *opts)
     }
     zmesh_agent_destroy(&agent);
     return exit_code;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  mesh-tap consumers                                                      */
+
+/*  How long ago `us` (microseconds since the epoch) was: "12s ago",
+    "5m ago", "3h ago", "2d ago"; "-" for 0 (never). */
+static void
+s_ago_text(int64_t us, char *out, size_t size)
+{
+    if (us <= 0) {
+        snprintf(out, size, "-");
+        return;
+    }
+    int64_t seconds = (tap_now_us() - us) / 1000000;
+    if (seconds < 0)
+        seconds = 0; // the relay's clock is ahead of ours
+    if (seconds < 120)
+        snprintf(out, size, "%" PRId64 "s ago", seconds);
+    else if (seconds < 7200)
+        snprintf(out, size, "%" PRId64 "m ago", seconds / 60);
+    else if (seconds < 172800)
+        snprintf(out, size, "%" PRId64 "h ago", seconds / 3600);
+    else
+        snprintf(out, size, "%" PRId64 "d ago", seconds / 86400);
+}
+
+/*  A uint field as text, "-" when absent or of another type, `zero` (if
+    not NULL) for 0. */
+static void
+s_u64_text(const msgpack_object *map, const char *key, const char *zero,
+           char *out, size_t size)
+{
+    uint64_t value;
+    if (!s_get_u64(map, key, &value))
+        snprintf(out, size, "-");
+    else if (value == 0 && zero)
+        snprintf(out, size, "%s", zero);
+    else
+        snprintf(out, size, "%" PRIu64, value);
+}
+
+/*  One text row of the consumers table. */
+static void
+s_consumer_row(const char *stream, const msgpack_object *consumer, bool color)
+{
+    char name[80], pattern[ZMESH_TOPIC_MAX + 1], floor[24], lag[24],
+        pending[24], max_deliver[24], max_pending[24], ack_wait[24],
+        attached[24];
+    s_get_str(consumer, "name", name, sizeof name);
+    s_get_str(consumer, "pattern", pattern, sizeof pattern);
+    s_u64_text(consumer, "floor", NULL, floor, sizeof floor);
+    s_u64_text(consumer, "lag", NULL, lag, sizeof lag);
+    s_u64_text(consumer, "pending", NULL, pending, sizeof pending);
+    s_u64_text(consumer, "max_deliver", "none", max_deliver,
+               sizeof max_deliver);
+    s_u64_text(consumer, "max_ack_pending", NULL, max_pending,
+               sizeof max_pending);
+    uint64_t wait_ms;
+    if (s_get_u64(consumer, "ack_wait_ms", &wait_ms)) {
+        if (wait_ms % 1000 == 0)
+            snprintf(ack_wait, sizeof ack_wait, "%" PRIu64 "s", wait_ms / 1000);
+        else
+            snprintf(ack_wait, sizeof ack_wait, "%" PRIu64 "ms", wait_ms);
+    } else
+        snprintf(ack_wait, sizeof ack_wait, "-");
+    const msgpack_object *when = s_get(consumer, "attached");
+    int64_t attached_us = 0;
+    if (when && (when->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                 when->type == MSGPACK_OBJECT_NEGATIVE_INTEGER))
+        attached_us = when->via.i64;
+    s_ago_text(attached_us, attached, sizeof attached);
+    uint64_t lag_value = 0;
+    s_get_u64(consumer, "lag", &lag_value);
+    fputs("  ", stdout);
+    tap_output_field(stdout, color, "1;36", name, 16);
+    fputs("  ", stdout);
+    tap_output_text(stdout, stream, 12);
+    fputs("  ", stdout);
+    tap_output_text(stdout, pattern, 20);
+    printf("  %10s ", floor);
+    // Behind is worth a colour: yellow when it lags at all.
+    char lag_field[32];
+    snprintf(lag_field, sizeof lag_field, "%10s", lag);
+    tap_output_field(stdout, color, lag_value ? "33" : "32", lag_field, 0);
+    printf(" %9s  %8s %11s %11s  %s", pending, ack_wait, max_deliver,
+           max_pending, attached);
+}
+
+/*  Lists the consumers of one relay's streams (of `only`, when given).
+    Adds how many it listed to *listed. */
+static int
+s_consumers_of(const tap_options_t *opts, zmesh_agent_t *agent,
+               const s_relay_t *relay, const char *only, int timeout_ms,
+               bool color, size_t *listed)
+{
+    msgpack_unpacked reply;
+    msgpack_unpacked_init(&reply);
+    const msgpack_object *streams = NULL;
+    int exit_code = s_info(agent, relay, timeout_ms, &reply, &streams);
+    bool reported = false; // any stream with a "consumers" array
+    size_t count = 0;
+    for (uint32_t i = 0; exit_code == 0 && i < streams->via.array.size; i++) {
+        const msgpack_object *stream = &streams->via.array.ptr[i];
+        char name[80];
+        s_get_str(stream, "name", name, sizeof name);
+        if (only && strcmp(name, only) != 0)
+            continue;
+        const msgpack_object *list = s_get(stream, "consumers");
+        if (!list || list->type != MSGPACK_OBJECT_ARRAY)
+            continue;
+        reported = true;
+        for (uint32_t j = 0; exit_code == 0 && j < list->via.array.size; j++) {
+            const msgpack_object *consumer = &list->via.array.ptr[j];
+            if (consumer->type != MSGPACK_OBJECT_MAP)
+                continue;
+            if (count++ == 0 && !opts->json) {
+                tap_output_field(stdout, color, "1;33", relay->name, 0);
+                printf("  %s\n", relay->id);
+                printf("  %-16s  %-12s  %-20s  %10s %10s %9s  %8s %11s %11s  "
+                       "%s\n",
+                       "CONSUMER", "STREAM", "PATTERN", "FLOOR", "LAG",
+                       "PENDING", "ACK WAIT", "MAX DELIVER", "MAX PENDING",
+                       "ATTACHED");
+            }
+            int rc;
+            if (opts->json)
+                rc = s_object_json("consumer", relay, name, consumer);
+            else {
+                s_consumer_row(name, consumer, color);
+                rc = tap_output_line_done(stdout);
+            }
+            if (rc >= 0)
+                exit_code = rc;
+        }
+    }
+    if (exit_code == 0 && !reported && opts->verbose)
+        fprintf(stderr,
+                "mesh-tap: relay %s (%.8s) does not report durable "
+                "consumers (an older mesh-relay?)\n",
+                relay->name, relay->id);
+    msgpack_unpacked_destroy(&reply);
+    *listed += count;
+    return exit_code;
+}
+
+int
+tap_consumers_run(const tap_options_t *opts)
+{
+    const char *stream = opts->args_count > 0 ? opts->args[0] : NULL;
+    if (stream && !tap_stream_name_ok(stream))
+        return tap_usage_error(opts->command,
+                               "'%s' is not a stream name (1-64 letters, "
+                               "digits, '_' and '-')",
+                               stream);
+    int timeout_ms =
+        opts->timeout_given ? opts->timeout_ms : S_DEFAULT_TIMEOUT_MS;
+    zmesh_agent_t *agent = NULL;
+    int exit_code = tap_agent_open(opts, TAP_AGENT_NO_PATTERNS, &agent);
+    if (exit_code != 0)
+        return exit_code;
+    tap_signal_install();
+    s_relay_t relays[S_RELAYS_MAX];
+    size_t count = 0, listed = 0;
+    exit_code = s_find_relays(opts, agent, stream,
+                              tap_monotonic_ms() + timeout_ms, relays, &count);
+    if (exit_code == 0 && count == 0)
+        exit_code = s_no_relay(opts, stream, timeout_ms);
+    bool color = !opts->json && tap_output_color_wanted(stdout);
+    for (size_t i = 0; exit_code == 0 && i < count; i++) {
+        size_t before = listed;
+        if (i > 0 && before > 0 && !opts->json)
+            putchar('\n');
+        exit_code = s_consumers_of(opts, agent, &relays[i], stream, timeout_ms,
+                                   color, &listed);
+    }
+    // Nothing to list is an answer too; a script reads the empty output.
+    if (exit_code == 0 && listed == 0 && !opts->json) {
+        if (stream)
+            printf("no durable consumers of stream '%s'\n", stream);
+        else
+            printf("no durable consumers\n");
+    }
+    zmesh_agent_destroy(&agent);
+    return exit_code;
+}
+
+void
+tap_help_consumers(void)
+{
+    fputs("Usage: mesh-tap consumers [OPTIONS] [STREAM]\n"
+          "\n"
+          "Lists the durable consumers the relays of the mesh keep (from\n"
+          "$relay.info, proto/relay.md#durable-consumers), of every stream\n"
+          "or of STREAM: per consumer its name, stream, filter pattern,\n"
+          "FLOOR (the relay sequence up to which everything it wants is\n"
+          "acknowledged), LAG (the stream's last relay sequence minus the\n"
+          "floor), PENDING (records above the floor it wants and has not\n"
+          "settled), its settings (ack wait, max deliver, max ack pending)\n"
+          "and when it last attached. Waits for the first relay (with\n"
+          "STREAM, one that stores it), then asks every relay known by then.\n"
+          "With --json, one line per consumer: every field the relay\n"
+          "reports (name, pattern, floor, pending, lag, acked_above,\n"
+          "live_positions, delivered, acked, ack_wait_ms, max_deliver,\n"
+          "max_ack_pending, attached), plus \"type\":\"consumer\", \"relay\",\n"
+          "\"relay_id\" and \"stream\".\n"
+          "\n"
+          "Options:\n"
+          "  --json               one JSON object per consumer per line\n"
+          "  --relay NAME|ID      only this relay\n"
+          "  --timeout SEC        wait this long for a relay and its answer\n"
+          "                       (default 5)\n\n",
+          stdout);
+    tap_options_help_common();
+    fputs("\n"
+          "Examples:\n"
+          "  mesh-tap consumers                     every consumer\n"
+          "  mesh-tap consumers orders --json | jq 'select(.lag > 1000)'\n"
+          "\n"
+          "Exit status: 0 listed (also when there are none); 1 no relay\n"
+          "(with STREAM), or it did not answer; 2 usage.\n",
+          stdout);
 }
 
 void
@@ -1205,12 +1296,13 @@ tap_help_streams(void)
           "Lists what the relays of the mesh store ($relay.info,\n"
           "proto/relay.md): per relay, each stream with its patterns, the\n"
           "relay sequence range and number of events stored, bytes, gap\n"
-          "records, events rejected (disk full), sync policy and retention.\n"
+          "records, events rejected (disk full), durable consumers ('mesh-tap\n"
+          "consumers' shows them), sync policy and retention.\n"
           "Waits for the first relay to turn up, then asks every relay known\n"
           "by then. With --json, per relay one line {\"type\":\"relay\",...}\n"
           "(its name, id, version, request and agent counters), then one\n"
-          "line per stream: every field the relay reports, plus\n"
-          "\"type\":\"stream\", \"relay\" and \"relay_id\".\n"
+          "line per stream: every field the relay reports (\"consumers\"\n"
+          "included), plus \"type\":\"stream\", \"relay\" and \"relay_id\".\n"
           "\n"
           "Options:\n"
           "  --json               one JSON object per stream per line\n"

@@ -6,9 +6,13 @@
     at once so a pipe sees it live. --publisher filters after receipt (the
     library subscribes by topic only). Requests are shown, not answered.
     Stops after --count events, at --timeout or on SIGINT/SIGTERM, and
-    destroys the agent so peers hear BYE.
+    destroys the agent so peers hear BYE. With --durable NAME the one
+    pattern is consumed as a durable consumer instead (tap_durable.c): the
+    same lines, with the consumer's fields, each event acknowledged once
+    it is printed, and loss the relay reports shown as LOST lines.
 */
 #include "tap_agent.h"
+#include "tap_durable.h"
 #include "tap_options.h"
 #include "tap_output.h"
 
@@ -76,6 +80,16 @@ s_print_message_json(const tap_options_t *opts, FILE *out,
     // Present only when true, so the usual line stays as it was.
     if (zmesh_event_repaired(event))
         fputs(",\"repaired\":true", out);
+    // A durable consumer's message: rseq 0 when it came live.
+    const char *consumer = zmesh_event_consumer(event);
+    if (consumer[0]) {
+        fputs(",\"consumer\":", out);
+        tap_output_json_string(out, consumer);
+        fprintf(
+            out, ",\"rseq\":%" PRIu64 ",\"deliveries\":%u,\"redelivered\":%s",
+            zmesh_event_stream_sequence(event), zmesh_event_deliveries(event),
+            zmesh_event_redelivered(event) ? "true" : "false");
+    }
     s_print_payload_json(opts, out, event);
 }
 
@@ -112,6 +126,13 @@ s_print_message_text(const tap_options_t *opts, FILE *out, s_layout_t *layout,
 {
     const char *topic = zmesh_event_topic(event);
     const char *publisher = zmesh_event_peer_name(event);
+    // An event read back from a relay may come without its publisher's
+    // name (the publisher has gone): show its id's start, as read does.
+    char id_start[9];
+    if (!publisher[0]) {
+        snprintf(id_start, sizeof id_start, "%.8s", zmesh_event_peer_id(event));
+        publisher = id_start;
+    }
     zmesh_event_type_t type = zmesh_event_type(event);
     layout->topic = s_grow(layout->topic, topic, 48);
     layout->publisher = s_grow(layout->publisher, publisher, 32);
@@ -140,6 +161,24 @@ s_print_message_text(const tap_options_t *opts, FILE *out, s_layout_t *layout,
     if (zmesh_event_repaired(event)) {
         fputs("  ", out);
         tap_output_field(out, layout->color, "35", "repaired", 0);
+    }
+    // A durable consumer's message: where it came from (#relay sequence,
+    // or live), and how often it was delivered when more than once.
+    if (zmesh_event_consumer(event)[0]) {
+        uint64_t rseq = zmesh_event_stream_sequence(event);
+        if (rseq)
+            snprintf(seq, sizeof seq, "#%" PRIu64, rseq);
+        else
+            snprintf(seq, sizeof seq, "live");
+        fputs("  ", out);
+        tap_output_field(out, layout->color, "2", seq, 0);
+        if (zmesh_event_redelivered(event) ||
+            zmesh_event_deliveries(event) > 1) {
+            snprintf(seq, sizeof seq, "redelivered %u",
+                     zmesh_event_deliveries(event));
+            fputs("  ", out);
+            tap_output_field(out, layout->color, "35", seq, 0);
+        }
     }
     fputs("  ", out);
     size_t size = 0;
@@ -212,8 +251,18 @@ s_print_gap_json(FILE *out, const zmesh_event_t *event)
     tap_output_json_string(out, zmesh_event_peer_id(event));
     fprintf(out,
             ",\"first\":%" PRIu64 ",\"last\":%" PRIu64 ",\"count\":%" PRIu64
-            ",\"ts\":%" PRId64 "}",
+            ",\"ts\":%" PRId64,
             first, last, last - first + 1, zmesh_event_timestamp(event));
+    // A durable consumer's gap (one the relay recorded, or the live path
+    // lost and the relay could not fill): whose, and why.
+    const char *consumer = zmesh_event_consumer(event);
+    if (consumer[0]) {
+        fputs(",\"consumer\":", out);
+        tap_output_json_string(out, consumer);
+        fputs(",\"reason\":", out);
+        tap_output_json_string(out, zmesh_event_reason(event));
+    }
+    fputc('}', out);
 }
 
 static void
@@ -232,6 +281,11 @@ s_print_gap_text(FILE *out, bool color, const zmesh_event_t *event)
     tap_output_text(out, zmesh_event_peer_name(event), 0);
     fprintf(out, ": %" PRIu64 " missing (%" PRIu64 "..%" PRIu64 ")",
             last - first + 1, first, last);
+    const char *reason = zmesh_event_reason(event);
+    if (zmesh_event_consumer(event)[0] && reason[0]) {
+        fputs(", ", out);
+        tap_output_text(out, reason, 0);
+    }
     tap_output_sgr(out, color, "0");
 }
 
@@ -269,43 +323,69 @@ s_print_event(const tap_options_t *opts, s_layout_t *layout,
         else
             s_print_peer_text(stdout, layout->color, event);
         break;
-    case ZMESH_EVENT_REPLY: return -1; // the tap asks nothing here: not for it
+    case ZMESH_EVENT_LOST:
+        if (opts->json)
+            tap_durable_print_lost_json(stdout, event);
+        else
+            tap_durable_print_lost_text(stdout, layout->color, event);
+        break;
+    case ZMESH_EVENT_REPLY: // the tap asks nothing here: not for it
+    case ZMESH_EVENT_CONFIRM: return -1; // nor publishes with confirms
     }
     return tap_output_line_done(stdout);
 }
 
 /*  What --count counts: the events with a payload, messages and the
-    direct messages and requests sent to the tap; not gaps or peers. */
+    direct messages and requests sent to the tap; not gaps or peers. A
+    durable consumer counts its messages only. */
 static bool
-s_counted(const zmesh_event_t *event)
+s_counted(const tap_options_t *opts, const zmesh_event_t *event)
 {
     zmesh_event_type_t type = zmesh_event_type(event);
+    if (opts->durable)
+        return type == ZMESH_EVENT_MESSAGE;
     return type == ZMESH_EVENT_MESSAGE || type == ZMESH_EVENT_DIRECT ||
            type == ZMESH_EVENT_REQUEST;
 }
 
-/*  Receives and prints until the count, the deadline or a signal. */
+/*  Receives and prints until the count, the deadline or a signal. A
+    durable consumer (`durable` not NULL) acknowledges each event after
+    its line is out, and wakes at least every TAP_DURABLE_CHECK_MS to see
+    whether the relay refused it. */
 static int
-s_run_loop(const tap_options_t *opts, zmesh_agent_t *agent)
+s_run_loop(const tap_options_t *opts, zmesh_agent_t *agent,
+           tap_durable_t *durable)
 {
     s_layout_t layout = {16, 10,
                          !opts->json && tap_output_color_wanted(stdout)};
     int64_t deadline = tap_agent_deadline(opts);
     long received = 0;
     for (;;) {
+        int64_t until = deadline;
+        if (durable) {
+            tap_durable_check(durable, agent);
+            int64_t check = tap_monotonic_ms() + TAP_DURABLE_CHECK_MS;
+            until = check < deadline ? check : deadline;
+        }
         const zmesh_event_t *event = NULL;
-        int rc = tap_agent_next(agent, deadline, &event);
+        int rc = tap_agent_next(agent, until, &event);
         if (rc != 0)
             return rc;
-        if (!event)
-            break;
+        if (!event) {
+            if (tap_interrupted() || tap_monotonic_ms() >= deadline)
+                break;
+            continue; // a durable consumer's wake-up
+        }
         if (!tap_options_publisher_wanted(opts, zmesh_event_peer_name(event),
                                           zmesh_event_peer_id(event)))
             continue;
         rc = s_print_event(opts, &layout, event);
         if (rc >= 0)
-            return rc;
-        if (s_counted(event) && opts->count > 0 && ++received >= opts->count)
+            return rc; // stdout is gone: what was not printed stays unacked
+        if (durable)
+            tap_durable_ack(durable, agent, event);
+        if (s_counted(opts, event) && opts->count > 0 &&
+            ++received >= opts->count)
             return TAP_EXIT_OK;
     }
     return tap_agent_count_verdict(opts, received, "events");
@@ -318,16 +398,24 @@ tap_sub_run(const tap_options_t *opts)
     if (exit_code != 0)
         return exit_code;
     zmesh_agent_t *agent = NULL;
-    exit_code = tap_agent_open(opts, 0, &agent);
+    // A durable consumer subscribes after start (the library's rule), and
+    // only through zmesh_agent_subscribe_durable.
+    exit_code =
+        tap_agent_open(opts, opts->durable ? TAP_AGENT_NO_PATTERNS : 0, &agent);
     if (exit_code != 0)
         return exit_code;
+    tap_durable_t durable;
+    if (opts->durable)
+        exit_code = tap_durable_subscribe(&durable, opts, agent);
     tap_signal_install();
-    if (opts->verbose)
+    if (opts->verbose && exit_code == 0)
         fprintf(stderr,
                 "mesh-tap: watching mesh '%s' as %s (control endpoint %s)\n",
                 tap_options_mesh(opts), zmesh_agent_id(agent),
                 zmesh_agent_endpoint(agent));
-    exit_code = s_run_loop(opts, agent);
+    if (exit_code == 0)
+        exit_code = s_run_loop(opts, agent, opts->durable ? &durable : NULL);
+    // Destroying the agent also hands the relay the last acknowledgements.
     zmesh_agent_destroy(&agent);
     return exit_code;
 }
@@ -336,6 +424,7 @@ void
 tap_help_sub(void)
 {
     fputs("Usage: mesh-tap [sub] [OPTIONS] [PATTERN...]\n"
+          "       mesh-tap [sub] --durable NAME [OPTIONS] PATTERN\n"
           "\n"
           "Joins the mesh and prints every event on topics matching a PATTERN\n"
           "(default '>': every topic), one line each, and a line whenever a\n"
@@ -367,6 +456,24 @@ tap_help_sub(void)
           "clock, for the others when the tap saw them; recv_ts: when the tap\n"
           "received the message; all microseconds since the epoch.)\n"
           "\n"
+          "Durable consumer (--durable NAME): consumes PATTERN as the\n"
+          "consumer NAME kept by a mesh-relay whose stream covers it. First\n"
+          "what was stored since NAME last acknowledged (everything, for a\n"
+          "new consumer, see --start), then live events from the\n"
+          "publishers, in order, without duplicates. Each event is\n"
+          "acknowledged once its line is printed, so the next run under\n"
+          "NAME starts after it; events not printed (--count reached,\n"
+          "Ctrl-C) come again. Text lines add #RSEQ (relay sequence) or\n"
+          "\"live\", and \"redelivered N\"; JSON messages add\n"
+          "  \"consumer\":NAME,\"rseq\":N (0: came live),\"deliveries\":N,"
+          "\"redelivered\":BOOL\n"
+          "gaps add \"consumer\" and \"reason\", and records the relay\n"
+          "deleted (retention) before NAME read them are reported as\n"
+          "  {\"type\":\"lost\",\"consumer\":NAME,\"first\":RSEQ,"
+          "\"last\":RSEQ,\"count\":N,\"ts\":US}\n"
+          "(text: a \"-- LOST\" line). While no relay answers, live events\n"
+          "wait; a refusal by the relay is said once on stderr.\n"
+          "\n"
           "Options:\n"
           "  --json               one JSON object per line\n"
           "  --publisher NAME     only events from this publisher: its name,\n"
@@ -379,25 +486,46 @@ tap_help_sub(void)
           "  --count N            exit 0 after N events (messages, direct\n"
           "                       messages and requests; not gaps or peers)\n"
           "  --timeout SEC        stop after SEC seconds: exit 1 if --count\n"
-          "                       was not reached, else 0\n\n",
+          "                       was not reached, else 0\n"
+          "  --durable NAME       consume PATTERN as durable consumer NAME\n"
+          "                       (1-64 letters, digits, '_', '.', '-')\n"
+          "Options of --durable (settings replace the stored ones; --start\n"
+          "and --stream count only when the consumer is created):\n"
+          "  --start FROM         where a new consumer starts: all (default,\n"
+          "                       everything stored), new, last (per topic\n"
+          "                       the last stored), seq:N (relay sequence),\n"
+          "                       time:TIME (RFC 3339, or ago: 15m, 2h, 1d)\n"
+          "  --stream NAME        the relay's stream (default: the first\n"
+          "                       whose patterns cover PATTERN)\n"
+          "  --ack-wait SEC       redeliver an event not acknowledged in SEC\n"
+          "                       (default 30)\n"
+          "  --max-deliver N      give up on an event after N deliveries\n"
+          "                       (default 0: never)\n"
+          "  --max-ack-pending N  events delivered and not yet acknowledged,\n"
+          "                       at most (default 1000)\n\n",
           stdout);
     tap_options_help_common();
-    fputs("\n"
-          "Examples:\n"
-          "  mesh-tap                              everything, until Ctrl-C\n"
-          "  mesh-tap 'orders.>' 'billing.*'       two patterns\n"
-          "  mesh-tap --publisher billing --headers-only\n"
-          "                                        what billing sends, no "
-          "payloads\n"
-          "  mesh-tap --raw sensors.kitchen.temp   the exact msgpack bytes\n"
-          "  mesh-tap --json --count 1 --timeout 10 orders.created\n"
-          "                                        wait for one event, as "
-          "JSON\n"
-          "  mesh-tap --name ops --json 'alerts.>' alerts, and what peers "
-          "send\n"
-          "                                        to 'ops' directly\n"
-          "  mesh-tap sub peers                    the topic 'peers' (plain\n"
-          "                                        'mesh-tap peers' lists "
-          "peers)\n",
-          stdout);
+    fputs(
+        "\n"
+        "Examples:\n"
+        "  mesh-tap                              everything, until Ctrl-C\n"
+        "  mesh-tap 'orders.>' 'billing.*'       two patterns\n"
+        "  mesh-tap --publisher billing --headers-only\n"
+        "                                        what billing sends, no "
+        "payloads\n"
+        "  mesh-tap --raw sensors.kitchen.temp   the exact msgpack bytes\n"
+        "  mesh-tap --json --count 1 --timeout 10 orders.created\n"
+        "                                        wait for one event, as "
+        "JSON\n"
+        "  mesh-tap --name ops --json 'alerts.>' alerts, and what peers "
+        "send\n"
+        "                                        to 'ops' directly\n"
+        "  mesh-tap sub peers                    the topic 'peers' (plain\n"
+        "                                        'mesh-tap peers' lists "
+        "peers)\n"
+        "  mesh-tap --durable billing 'orders.>' consume orders as 'billing':\n"
+        "                                        what it missed, then live\n"
+        "  mesh-tap --durable audit --start time:1h --json --count 100 \\\n"
+        "      --timeout 30 'audit.>'            a script's batch of 100\n",
+        stdout);
 }

@@ -358,6 +358,31 @@ ZMESH_EXPORT int zmesh_agent_advertise(zmesh_agent_t *agent,
 ZMESH_EXPORT int zmesh_agent_publish(zmesh_agent_t *agent, const char *topic,
                                      const void *payload, size_t size);
 
+/*  Publishes one event like zmesh_agent_publish and asks the mesh's
+    relays (mesh-relay) to confirm they stored it (proto/relay.md
+    #publisher-confirms). *sequence (if not NULL) gets the event's
+    sequence number. Exactly one ZMESH_EVENT_CONFIRM with this topic and
+    sequence follows: status 0 once a relay has stored the event (synced
+    to disk under its stream's sync policy), else ZMESH_ETIMEDOUT (no
+    confirm within the confirm timeout; zmesh_event_reason says whether a
+    relay was there at all) or ZMESH_EFULL (the relay could not store it,
+    e.g. its disk is full; the reason says why). Until then the agent
+    keeps a copy, and sends unconfirmed events again, straight to a relay,
+    every second: so events a relay missed while it restarted are stored
+    once it is back. Errors: those of zmesh_agent_publish, and ZMESH_EFULL
+    when 65,536 events or 64 MiB already wait for a confirm (receive
+    events to let confirms in, then publish again). */
+ZMESH_EXPORT int zmesh_agent_publish_confirmed(zmesh_agent_t *agent,
+                                               const char *topic,
+                                               const void *payload, size_t size,
+                                               uint64_t *sequence);
+
+/*  How long a confirmed publish waits for its confirm before it is
+    reported as timed out: 1..3600000 ms, default 10000. Any time. Errors:
+    ZMESH_EINVAL. */
+ZMESH_EXPORT int zmesh_agent_set_confirm_timeout(zmesh_agent_t *agent,
+                                                 int timeout_ms);
+
 /*  Waits until the peers that want `topic` (one of their patterns matches
     it) are really subscribed to this agent, so that an event published
     next reaches them; useful before a one-shot publish, e.g. from a
@@ -392,9 +417,15 @@ typedef enum {
     ZMESH_EVENT_DIRECT = 5,      /* a direct message from a peer */
     ZMESH_EVENT_REQUEST = 6,     /* a request on a topic this agent
                                     serves: answer with zmesh_agent_reply */
-    ZMESH_EVENT_REPLY = 7        /* the outcome of zmesh_agent_request: a
+    ZMESH_EVENT_REPLY = 7,       /* the outcome of zmesh_agent_request: a
                                     reply, or zmesh_event_status says why
                                     there is none */
+    ZMESH_EVENT_CONFIRM = 8,     /* the outcome of a confirmed publish:
+                                    stored by a relay (status 0), or not */
+    ZMESH_EVENT_LOST = 9         /* a durable consumer's relay deleted
+                                    stored events (retention) before the
+                                    consumer had them: relay sequences
+                                    sequence .. gap_last */
 } zmesh_event_type_t;
 
 /*  Waits up to `timeout_ms` (0: do not wait, -1: forever) for the next
@@ -459,7 +490,9 @@ ZMESH_EXPORT uint64_t zmesh_event_gap_last(const zmesh_event_t *event);
 /*  For a queue-group message, the group's name; "" otherwise. */
 ZMESH_EXPORT const char *zmesh_event_group(const zmesh_event_t *event);
 /*  1 for a queue-group message that went to another member first, which
-    left without acknowledging it (see zmesh_agent_subscribe_group). */
+    left without acknowledging it (see zmesh_agent_subscribe_group), and
+    for a durable consumer's message delivered before (see
+    zmesh_agent_subscribe_durable). */
 ZMESH_EXPORT int zmesh_event_redelivered(const zmesh_event_t *event);
 /*  1 when this message was lost on the way and sent again by its
     publisher (a repair), else 0. */
@@ -481,6 +514,82 @@ ZMESH_EXPORT uint64_t zmesh_event_request_id(const zmesh_event_t *event);
     queue to its application was full), ZMESH_ENOTFOUND (the agent asked
     does not serve that topic, zmesh_agent_serve). 0 for other events. */
 ZMESH_EXPORT int zmesh_event_status(const zmesh_event_t *event);
+
+/* ------------------------------------------------------------------------ */
+/*  Durable consumers                                                       */
+
+/*  Where a new durable consumer starts (an existing one goes on from where
+    it acknowledged, whatever is asked). */
+typedef enum {
+    ZMESH_START_ALL = 0,  /* every event the relay holds */
+    ZMESH_START_NEW = 1,  /* events stored after the consumer is created */
+    ZMESH_START_LAST = 2, /* per topic, the last event stored, then on */
+    ZMESH_START_SEQ = 3,  /* from relay sequence start_sequence */
+    ZMESH_START_TIME = 4  /* from the first event stored at or after
+                             start_time_us */
+} zmesh_start_t;
+
+/*  Options of zmesh_agent_subscribe_durable; zero them (or pass NULL) for
+    the defaults. */
+typedef struct {
+    const char *stream;  /* the relay's stream; NULL: the first that
+                            covers the pattern */
+    zmesh_start_t start; /* for a new consumer */
+    uint64_t start_sequence;
+    int64_t start_time_us; /* microseconds since the epoch */
+    int ack_wait_ms;       /* 0: 30000; an event not acknowledged within
+                              it is delivered again */
+    int max_deliver;       /* 0: no limit; after that many deliveries an
+                              unacknowledged event is dropped (counted) */
+    int max_ack_pending;   /* 0: 1000; events delivered and not yet
+                              acknowledged, at most (1..10000) */
+} zmesh_durable_options_t;
+
+/*  Subscribes to `pattern` as durable consumer `consumer` (1..64 of
+    [A-Za-z0-9_.-]), kept by the mesh's relay (mesh-relay with a stream
+    that covers the pattern): what was published while this consumer was
+    away comes first, from the relay, then live events straight from
+    their publishers, in order per (publisher, topic), with no gap and no
+    duplicate at the switch (proto/relay.md#durable-consumers). Messages
+    have zmesh_event_consumer() set; acknowledge each with
+    zmesh_agent_ack once processed, or it comes again after ack_wait_ms
+    (zmesh_event_redelivered then says 1). Events the relay could not
+    store arrive as ZMESH_EVENT_GAP; events it deleted before this
+    consumer read them as ZMESH_EVENT_LOST. While no relay is there the
+    agent keeps asking (every second) and live events wait. Call after
+    zmesh_agent_start. At most 16 durable subscriptions per agent.
+    Errors: ZMESH_EINVAL (bad name or options), ZMESH_EPATTERN,
+    ZMESH_ERESERVED, ZMESH_ESTATE (not started), ZMESH_ETOOBIG (too many),
+    ZMESH_ENOMEM; a second call with the same consumer name: ZMESH_EINVAL.
+    What the relay refuses (no stream covers the pattern, the consumer
+    exists with another pattern) is logged and counted
+    (durable_refused), and the agent asks again every 5 s. */
+ZMESH_EXPORT int
+zmesh_agent_subscribe_durable(zmesh_agent_t *agent, const char *consumer,
+                              const char *pattern,
+                              const zmesh_durable_options_t *options);
+
+/*  Acknowledges a durable consumer's message (one received from
+    zmesh_agent_recv, the latest or an earlier one: only its consumer,
+    publisher id, topic, sequence and relay sequence are used). The relay
+    learns of acknowledgements within 50 ms, and at zmesh_agent_destroy.
+    Errors: ZMESH_EINVAL (not a durable consumer's message), ZMESH_ENOTFOUND
+    (not waiting for an acknowledgement: acknowledged already, or dropped
+    after max_deliver), ZMESH_ESTATE. */
+ZMESH_EXPORT int zmesh_agent_ack(zmesh_agent_t *agent,
+                                 const zmesh_event_t *event);
+
+/*  For a durable consumer's message, gap or loss: the consumer's name;
+    "" for other events. */
+ZMESH_EXPORT const char *zmesh_event_consumer(const zmesh_event_t *event);
+
+/*  For a durable consumer's message that came from the relay, its relay
+    sequence; 0 for one that came live, and for other events. */
+ZMESH_EXPORT uint64_t zmesh_event_stream_sequence(const zmesh_event_t *event);
+
+/*  For a durable consumer's message, how many times it was delivered
+    (1 the first time); 0 for other events. */
+ZMESH_EXPORT unsigned zmesh_event_deliveries(const zmesh_event_t *event);
 
 /*  Tells the agent that the events of stream (publisher, topic) up to
     `last_sequence` were already handled, e.g. stored before this process
@@ -658,6 +767,15 @@ typedef struct {
     uint64_t backpressure_timeouts; /* ... in vain, until the wait ran out */
     uint64_t requests_refused;      /* requests for topics not served here,
                                        answered ZMESH_ENOTFOUND */
+    uint64_t confirms_ok;           /* confirmed publishes stored by a relay */
+    uint64_t confirms_failed;       /* ... not: timed out, or refused */
+    uint64_t confirms_resent;       /* events sent again to a relay */
+    uint64_t durable_delivered;     /* durable consumers' messages handed to
+                                       the app (redeliveries included) */
+    uint64_t durable_redelivered;   /* ... again, after ack_wait_ms */
+    uint64_t durable_duplicates;    /* ... dropped: given to the app already */
+    uint64_t durable_terminated;    /* ... dropped after max_deliver */
+    uint64_t durable_refused;       /* $relay.consume answered with an error */
 } zmesh_stats_t;
 
 /*  Fills *stats. Errors: ZMESH_ESTATE (not started), ZMESH_EINVAL,

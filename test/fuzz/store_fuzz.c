@@ -177,13 +177,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t served = s_read_all(store);
 
     uint64_t acked;
-    uint8_t blob[ZMESH__STORE_CONSUMER_BLOB_MAX];
+    // 1 MiB: on the heap, not the fuzzer's stack.
+    uint8_t *blob = malloc(ZMESH__STORE_CONSUMER_BLOB_MAX);
+    CHECK(blob != NULL);
     size_t blob_size = 0;
-    rc = zmesh__store_consumer_load(store, "fuzz", &acked, blob, sizeof blob,
-                                    &blob_size);
+    rc = zmesh__store_consumer_load(store, "fuzz", &acked, blob,
+                                    ZMESH__STORE_CONSUMER_BLOB_MAX, &blob_size);
     CHECK(rc == 0 || rc == ZMESH__STORE_CONSUMER_FALLBACK ||
           rc == ZMESH_EPROTO || rc == ZMESH_ENOTFOUND);
-    CHECK(blob_size <= sizeof blob);
+    CHECK(blob_size <= ZMESH__STORE_CONSUMER_BLOB_MAX);
+    free(blob);
 
     const char body[] = "fuzz.topic\0meta";
     uint64_t seq;

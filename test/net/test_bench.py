@@ -2,8 +2,10 @@
 tool, not a performance test. The figures are never checked, only that
 each path ran, that what the tool counted adds up (every event published
 is delivered, repaired, reported in a gap or, for raw libzmq, lost without
-a word; every request got its reply), and that the output is what scripts
-can read."""
+a word; every request got its reply; every event a relay confirmed is read
+back by a durable consumer), and that the output is what scripts can read.
+`relay` compares with NATS JetStream when nats-server is installed and
+says it skipped it when not; both pass."""
 
 import json
 import os
@@ -163,6 +165,77 @@ def test_repair_text():
     check("mesh, repair off" not in result.stdout, "norepair ran")
 
 
+RELAY_ROWS = ("publish_1", "publish_256", "catchup")
+
+
+def _version_at_least(version, major, minor):
+    parts = [int(x) for x in version.split(".")[:2]]
+    return parts >= [major, minor]
+
+
+def test_relay_quick_json():
+    # mesh-relay against NATS JetStream, small: every row of every policy
+    # is there, and what was confirmed is what the durable consumer read
+    # back. Rates and ratios are never checked. Without nats-server the
+    # JetStream columns say skipped and the mesh rows still count.
+    lines = bench_json(["relay", "--quick"], timeout=240)
+    policies = ["always", "interval:200", "interval:120000", "never"]
+    check([(line["sync"], line["row"]) for line in lines] ==
+          [(p, r) for p in policies for r in RELAY_ROWS],
+          "rows: %s" % [(line["sync"], line["row"]) for line in lines])
+    for policy in policies:
+        rows = {line["row"]: line for line in lines
+                if line["sync"] == policy}
+        for side in ("mesh", "js"):
+            if side == "js" and rows["catchup"]["js_skipped"]:
+                check(rows["catchup"]["js_per_s"] is None and
+                      rows["catchup"]["ratio"] is None,
+                      "skipped yet measured: %s" % rows)
+                continue
+            one, win, cat = (rows[r] for r in RELAY_ROWS)
+            for row in (one, win):
+                check(row["%s_failed" % side] == 0,
+                      "%s: confirms failed: %s" % (side, row))
+                check(row["%s_capped" % side] or
+                      row["%s_events" % side] == row["count"],
+                      "%s: not all confirmed: %s" % (side, row))
+                check(row["%s_per_s" % side] > 0, "no rate: %s" % row)
+            # Ten warm-up events, then both publish rows: the consumer
+            # created afterwards reads every one of them.
+            stored = 10 + one["%s_events" % side] + win["%s_events" % side]
+            check(cat["%s_capped" % side] or
+                  cat["%s_events" % side] == stored,
+                  "%s: catch-up read %s of %d: %s" %
+                  (side, cat["%s_events" % side], stored, cat))
+            check(cat["%s_failed" % side] == 0, "gaps: %s" % cat)
+        line = rows["publish_1"]
+        if not line["js_skipped"]:
+            check(line["ratio"] > 0, "no ratio: %s" % line)
+            # Which settings are the same is decided by the server's
+            # version: before 2.10 JetStream syncs every 2 minutes, fixed.
+            if _version_at_least(line["js_version"], 2, 10):
+                same = policy != "never"
+            else:
+                same = policy == "interval:120000"
+            check(line["same_durability"] == same,
+                  "same_durability for %s: %s" % (policy, line))
+
+
+def test_relay_text_without_nats():
+    # No nats-server: the JetStream column says so, the mesh rows run.
+    result = run_tool([BENCH, "relay", "--quick", "--policies", "never",
+                       "--count", "50", "--nats-bin",
+                       "/nonexistent/nats-server"], timeout=120)
+    check(result.returncode == 0, "relay failed: %s" % result.stderr)
+    for label in ("mesh --sync never", "confirmed publish, 1 in flight",
+                  "confirmed publish, window 256", "durable catch-up",
+                  "skipped: nats-server not installed"):
+        check(label in result.stdout, "no '%s' in: %s" % (label,
+                                                         result.stdout))
+    check("mesh/JS" not in result.stdout, "a ratio without JetStream: %s" %
+          result.stdout)
+
+
 def test_bad_flags_exit_2():
     for argv in (["thr"], ["thr", "--size", "0"], ["nope"],
                  ["lat", "--size", "16", "--only", "hop"],
@@ -170,7 +243,10 @@ def test_bad_flags_exit_2():
                  ["repair", "--size", "9"], ["repair", "--only", "wire"],
                  ["repair", "--rate", "-1"], ["thr", "--size", "16",
                                               "--retransmit", "x"],
-                 ["all", "--count", "10"]):
+                 ["all", "--count", "10"], ["relay", "--size", "0"],
+                 ["relay", "--policies", "sometimes"],
+                 ["relay", "--policies", "always,always"],
+                 ["relay", "--only", "raw"], ["relay", "--nope"]):
         result = run_tool([BENCH] + argv, timeout=10)
         check(result.returncode == 2, "%s exited %d" % (argv,
                                                         result.returncode))
@@ -180,4 +256,5 @@ if __name__ == "__main__":
     run([test_thr_json, test_thr_retransmit_flag_and_only, test_lat_json,
          test_rr_json, test_rr_text_alias, test_repair_json,
          test_repair_without_buffer_reports_gaps, test_repair_text,
+         test_relay_quick_json, test_relay_text_without_nats,
          test_bad_flags_exit_2])

@@ -56,6 +56,10 @@ s_usage(void)
             "  [--request TOPIC [--to PEER]"
             " --count N\n"
             "   [--request-timeout MS]] [--send PEER --pub TOPIC --count N]\n"
+            "  [--confirm [--confirm-timeout MS]]  (publish with confirms)\n"
+            "  [--durable NAME=PATTERN [--start all|new|last|seq:N|time:US]\n"
+            "   [--ack-wait MS] [--max-deliver N] [--max-ack-pending N]\n"
+            "   [--no-ack | --skip-acks N]]  (acknowledges what it prints)\n"
             "With --request or --send, --count events go out that way instead"
             " of published.\n");
     exit(2);
@@ -102,6 +106,13 @@ s_print_event(const zmesh_event_t *event)
         }
         if (zmesh_event_redelivered(event))
             printf(",\"redelivered\":true");
+        if (*zmesh_event_consumer(event)) {
+            printf(",\"consumer\":");
+            s_json_string(zmesh_event_consumer(event));
+            printf(",\"rseq\":%llu,\"deliveries\":%u",
+                   (unsigned long long)zmesh_event_stream_sequence(event),
+                   zmesh_event_deliveries(event));
+        }
         if (zmesh_msgpack_to_json(payload, size, &json) == 0)
             printf(",\"payload\":%s", json);
         printf("}\n");
@@ -135,10 +146,33 @@ s_print_event(const zmesh_event_t *event)
         s_json_string(zmesh_event_topic(event));
         printf(",\"publisher\":");
         s_json_string(zmesh_event_peer_name(event));
-        printf(",\"publisher_id\":\"%s\",\"first\":%llu,\"last\":%llu}\n",
+        printf(",\"publisher_id\":\"%s\",\"first\":%llu,\"last\":%llu",
                zmesh_event_peer_id(event),
                (unsigned long long)zmesh_event_sequence(event),
                (unsigned long long)zmesh_event_gap_last(event));
+        if (*zmesh_event_consumer(event)) {
+            printf(",\"consumer\":");
+            s_json_string(zmesh_event_consumer(event));
+        }
+        printf("}\n");
+        break;
+    case ZMESH_EVENT_CONFIRM:
+        printf("{\"event\":\"confirm\",\"topic\":");
+        s_json_string(zmesh_event_topic(event));
+        printf(",\"seq\":%llu,\"status\":%d,\"reason\":",
+               (unsigned long long)zmesh_event_sequence(event),
+               zmesh_event_status(event));
+        s_json_string(zmesh_event_reason(event));
+        printf("}\n");
+        break;
+    case ZMESH_EVENT_LOST:
+        printf("{\"event\":\"lost\",\"consumer\":");
+        s_json_string(zmesh_event_consumer(event));
+        printf(",\"first\":%llu,\"last\":%llu,\"reason\":",
+               (unsigned long long)zmesh_event_sequence(event),
+               (unsigned long long)zmesh_event_gap_last(event));
+        s_json_string(zmesh_event_reason(event));
+        printf("}\n");
         break;
     case ZMESH_EVENT_PEER_JOINED:
     case ZMESH_EVENT_PEER_LEFT:
@@ -174,7 +208,11 @@ s_print_stats(zmesh_agent_t *agent)
            "\"replies_dropped\":%llu,\"group_received\":%llu,"
            "\"group_delivered\":%llu,\"group_redelivered\":%llu,"
            "\"group_dropped\":%llu,\"backpressure_waits\":%llu,"
-           "\"backpressure_timeouts\":%llu,\"requests_refused\":%llu}\n",
+           "\"backpressure_timeouts\":%llu,\"requests_refused\":%llu,"
+           "\"confirms_ok\":%llu,\"confirms_failed\":%llu,"
+           "\"confirms_resent\":%llu,\"durable_delivered\":%llu,"
+           "\"durable_redelivered\":%llu,\"durable_duplicates\":%llu,"
+           "\"durable_terminated\":%llu,\"durable_refused\":%llu}\n",
            (unsigned long long)stats.events_published,
            (unsigned long long)stats.events_received,
            (unsigned long long)stats.frames_rejected,
@@ -203,7 +241,15 @@ s_print_stats(zmesh_agent_t *agent)
            (unsigned long long)stats.group_dropped,
            (unsigned long long)stats.backpressure_waits,
            (unsigned long long)stats.backpressure_timeouts,
-           (unsigned long long)stats.requests_refused);
+           (unsigned long long)stats.requests_refused,
+           (unsigned long long)stats.confirms_ok,
+           (unsigned long long)stats.confirms_failed,
+           (unsigned long long)stats.confirms_resent,
+           (unsigned long long)stats.durable_delivered,
+           (unsigned long long)stats.durable_redelivered,
+           (unsigned long long)stats.durable_duplicates,
+           (unsigned long long)stats.durable_terminated,
+           (unsigned long long)stats.durable_refused);
     fflush(stdout);
 }
 
@@ -268,6 +314,10 @@ main(int argc, char **argv)
     bool respond = false;
     const char *request_topic = NULL, *to = NULL, *send_to = NULL;
     const char *query = NULL;
+    const char *durable = NULL; /* NAME=PATTERN, subscribed after start */
+    zmesh_durable_options_t durable_options = {0};
+    bool confirm = false, no_ack = false;
+    long skip_acks = 0; /* durable messages left unacknowledged first */
     long request_timeout = 1000, reply_delay = 0;
     zmesh_agent_t *agent = NULL;
 
@@ -294,6 +344,14 @@ main(int argc, char **argv)
         }
         if (strcmp(opt, "--exit-when-done") == 0) {
             exit_when_done = true;
+            continue;
+        }
+        if (strcmp(opt, "--confirm") == 0) {
+            confirm = true;
+            continue;
+        }
+        if (strcmp(opt, "--no-ack") == 0) {
+            no_ack = true;
             continue;
         }
         if (strcmp(opt, "--respond") == 0) {
@@ -400,6 +458,35 @@ main(int argc, char **argv)
             reply_delay = atol(val);
         else if (strcmp(opt, "--query") == 0)
             query = val;
+        else if (strcmp(opt, "--durable") == 0)
+            durable = val;
+        else if (strcmp(opt, "--start") == 0) {
+            // all | new | last | seq:N | time:US
+            if (strcmp(val, "all") == 0)
+                durable_options.start = ZMESH_START_ALL;
+            else if (strcmp(val, "new") == 0)
+                durable_options.start = ZMESH_START_NEW;
+            else if (strcmp(val, "last") == 0)
+                durable_options.start = ZMESH_START_LAST;
+            else if (strncmp(val, "seq:", 4) == 0) {
+                durable_options.start = ZMESH_START_SEQ;
+                durable_options.start_sequence = strtoull(val + 4, NULL, 10);
+            } else if (strncmp(val, "time:", 5) == 0) {
+                durable_options.start = ZMESH_START_TIME;
+                durable_options.start_time_us = strtoll(val + 5, NULL, 10);
+            } else
+                s_usage();
+        } else if (strcmp(opt, "--ack-wait") == 0)
+            durable_options.ack_wait_ms = atoi(val);
+        else if (strcmp(opt, "--max-deliver") == 0)
+            durable_options.max_deliver = atoi(val);
+        else if (strcmp(opt, "--max-ack-pending") == 0)
+            durable_options.max_ack_pending = atoi(val);
+        else if (strcmp(opt, "--skip-acks") == 0)
+            skip_acks = atol(val);
+        else if (strcmp(opt, "--confirm-timeout") == 0)
+            s_check(zmesh_agent_set_confirm_timeout(agent, atoi(val)),
+                    "confirm timeout");
         else
             s_usage();
     }
@@ -420,6 +507,18 @@ main(int argc, char **argv)
     printf(",\"id\":\"%s\",\"endpoint\":\"%s\",\"pid\":%d}\n",
            zmesh_agent_id(agent), zmesh_agent_endpoint(agent), (int)getpid());
     fflush(stdout);
+    if (durable) {
+        // NAME=PATTERN
+        char consumer[128];
+        const char *eq = strchr(durable, '=');
+        if (!eq || (size_t)(eq - durable) >= sizeof consumer)
+            s_usage();
+        memcpy(consumer, durable, (size_t)(eq - durable));
+        consumer[eq - durable] = '\0';
+        s_check(zmesh_agent_subscribe_durable(agent, consumer, eq + 1,
+                                              &durable_options),
+                "subscribe durably");
+    }
 
     int64_t start = s_now_ms();
     int64_t end = start + run_ms;
@@ -490,7 +589,11 @@ main(int argc, char **argv)
                     zmesh_agent_send(agent, send_to, pub_topic, payload, at);
                 printf("{\"event\":\"sent\",\"rc\":%d}\n", rc);
                 fflush(stdout);
-            } else
+            } else if (confirm)
+                s_check(zmesh_agent_publish_confirmed(agent, pub_topic, payload,
+                                                      at, NULL),
+                        "publish with confirm");
+            else
                 s_check(zmesh_agent_publish(agent, pub_topic, payload, at),
                         "publish");
             published++;
@@ -543,6 +646,15 @@ main(int argc, char **argv)
                                          (stall_ms % 1000) * 1000000};
                 nanosleep(&pause, NULL);
                 stall_ms = 0;
+            }
+            // A durable consumer acknowledges what it printed, but for
+            // the first --skip-acks messages (to see them again).
+            if (*zmesh_event_consumer(event) &&
+                zmesh_event_type(event) == ZMESH_EVENT_MESSAGE && !no_ack) {
+                if (skip_acks > 0)
+                    skip_acks--;
+                else
+                    s_check(zmesh_agent_ack(agent, event), "ack");
             }
             if (zmesh_event_type(event) == ZMESH_EVENT_MESSAGE &&
                 ++received == exit_after)

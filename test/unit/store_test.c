@@ -1061,14 +1061,18 @@ test_consumers(void **state)
         int rc = zmesh__store_consumer_save(store, names[i].name, 1, NULL, 0);
         assert_int_equal(rc, names[i].ok ? 0 : ZMESH_EINVAL);
     }
-    uint8_t blob[ZMESH__STORE_CONSUMER_BLOB_MAX + 1], got[sizeof blob];
-    for (size_t i = 0; i < sizeof blob; i++)
+    // Heap: two buffers of over 1 MiB do not belong on the stack.
+    const size_t cap = ZMESH__STORE_CONSUMER_BLOB_MAX + 1;
+    uint8_t *blob = malloc(cap), *got = malloc(cap);
+    assert_non_null(blob);
+    assert_non_null(got);
+    for (size_t i = 0; i < cap; i++)
         blob[i] = (uint8_t)(i * 13);
     uint64_t acked;
     size_t size;
-    assert_int_equal(zmesh__store_consumer_load(store, "nobody", &acked, got,
-                                                sizeof got, &size),
-                     ZMESH_ENOTFOUND);
+    assert_int_equal(
+        zmesh__store_consumer_load(store, "nobody", &acked, got, cap, &size),
+        ZMESH_ENOTFOUND);
     assert_int_equal(
         zmesh__store_consumer_save(store, "c", 5, blob,
                                    ZMESH__STORE_CONSUMER_BLOB_MAX + 1),
@@ -1077,9 +1081,8 @@ test_consumers(void **state)
     for (size_t i = 0; i < 4; i++) {
         assert_int_equal(
             zmesh__store_consumer_save(store, "c", 10 + i, blob, sizes[i]), 0);
-        assert_int_equal(zmesh__store_consumer_load(store, "c", &acked, got,
-                                                    sizeof got, &size),
-                         0);
+        assert_int_equal(
+            zmesh__store_consumer_load(store, "c", &acked, got, cap, &size), 0);
         assert_int_equal(acked, 10 + i);
         assert_int_equal(size, sizes[i]);
         assert_memory_equal(got, blob, sizes[i]);
@@ -1094,7 +1097,7 @@ test_consumers(void **state)
     s_flip(&d, "c.cursor", 9, 0x40);
     int warnings = s_warnings;
     assert_int_equal(
-        zmesh__store_consumer_load(store, "c", &acked, got, sizeof got, &size),
+        zmesh__store_consumer_load(store, "c", &acked, got, cap, &size),
         ZMESH__STORE_CONSUMER_FALLBACK);
     assert_int_equal(acked, 12);
     assert_int_equal(size, 7);
@@ -1103,8 +1106,7 @@ test_consumers(void **state)
     // Saving over a corrupt current copy keeps the good previous one.
     assert_int_equal(zmesh__store_consumer_save(store, "c", 14, blob, 1), 0);
     assert_int_equal(
-        zmesh__store_consumer_load(store, "c", &acked, got, sizeof got, &size),
-        0);
+        zmesh__store_consumer_load(store, "c", &acked, got, cap, &size), 0);
     assert_int_equal(acked, 14);
     // Truncated current and previous copies: corrupt, no fallback left.
     size_t n;
@@ -1113,15 +1115,15 @@ test_consumers(void **state)
         s_spit(&d, "c.cursor", file, cut);
         s_spit(&d, "c.cursor.prev", file, n - 1);
         acked = 999;
-        assert_int_equal(zmesh__store_consumer_load(store, "c", &acked, got,
-                                                    sizeof got, &size),
-                         ZMESH_EPROTO);
+        assert_int_equal(
+            zmesh__store_consumer_load(store, "c", &acked, got, cap, &size),
+            ZMESH_EPROTO);
         assert_int_equal(acked, 999);
     }
     // A copy under another consumer's name is not that consumer's.
     s_spit(&d, "d.cursor", file, n);
     assert_int_equal(
-        zmesh__store_consumer_load(store, "d", &acked, got, sizeof got, &size),
+        zmesh__store_consumer_load(store, "d", &acked, got, cap, &size),
         ZMESH_EPROTO);
     free(file);
     // Only the previous copy left (a save cut short between its renames):
@@ -1132,11 +1134,13 @@ test_consumers(void **state)
     s_file(&d, "e.cursor", path, sizeof path);
     assert_int_equal(unlink(path), 0);
     assert_int_equal(
-        zmesh__store_consumer_load(store, "e", &acked, got, sizeof got, &size),
+        zmesh__store_consumer_load(store, "e", &acked, got, cap, &size),
         ZMESH__STORE_CONSUMER_FALLBACK);
     assert_int_equal(acked, 77);
     assert_int_equal(zmesh__store_consumers(store, NULL, NULL), ZMESH_EINVAL);
     zmesh__store_destroy(&store);
+    free(blob);
+    free(got);
     s_dir_free(&d);
 }
 
