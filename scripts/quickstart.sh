@@ -59,8 +59,9 @@ die() {
 build_packages=(cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev
     libcmocka-dev python3)
 # What `test` needs on top: clang and its libFuzzer runtime for the fuzz
-# run, iproute2 for the netns tests, clang-format for the format check.
-test_packages=(clang libclang-rt-14-dev iproute2 clang-format)
+# run, iproute2 for the netns tests, clang-format for the format check,
+# nats-server for the JetStream baseline of `mesh-bench relay`.
+test_packages=(clang libclang-rt-14-dev iproute2 clang-format nats-server)
 
 pkg_installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == *"ok installed" ]]
