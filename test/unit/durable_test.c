@@ -301,6 +301,24 @@ test_acks_go_by_rseq_and_live_position(void **state)
 }
 
 static void
+test_untaken_events_hold_the_position_back(void **state)
+{
+    s_fixture_t *f = *state;
+    s_attach(f, NULL, 1);
+    const uint64_t stored[] = {1, 2};
+    s_answer_next(f, stored, 2, 1, 3, 2, 1);
+    // The application takes and acknowledges 1 only, then stops: 2 must
+    // not be acknowledged for it.
+    zmesh__durable_event_t e;
+    assert_true(zmesh__durable_next(f->d, 1, &e));
+    assert_int_equal(
+        zmesh__durable_ack(f->d, "billing", s_pub, "orders.new", 1, 1, 1), 0);
+    zmesh__durable_flush(f->d, 1);
+    const msgpack_object *live = s_get(&f->relay.sent.data, "live");
+    assert_int_equal(live->via.array.ptr[0].via.array.ptr[2].via.u64, 1);
+}
+
+static void
 test_redelivery_and_max_deliver(void **state)
 {
     s_fixture_t *f = *state;
@@ -500,6 +518,8 @@ main(void)
             test_catch_up_then_live_without_duplicates, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_acks_go_by_rseq_and_live_position,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_untaken_events_hold_the_position_back, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_redelivery_and_max_deliver,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_window_limits_what_is_asked,
