@@ -1,15 +1,16 @@
 /*  service.c - the scaffolding the three demo services run on.
 
     Command line (--mesh, --orders, --timeout-ms, --min-subscribers,
-    --pace-ms), starting an agent on the demo's mesh, waiting for
-    subscribers before the first publish, the receive-and-answer loop of
-    the services in the middle of the flow, and reading and writing the
-    msgpack maps that are the events' payloads. Nothing here knows about
-    orders, payments or shipments: that stays in each service's own file.
+    --pace-ms, --state), starting an agent on the demo's mesh, waiting for
+    subscribers before the first publish, stopping cleanly on SIGTERM, and
+    reading and writing the msgpack maps that are the events' payloads.
+    Nothing here knows about orders, payments or shipments: that stays in
+    each service's own file, with the service's receive loop.
 */
 #include "service.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@ s_usage(const char *name)
 {
     fprintf(stderr,
             "usage: %s --mesh NAME [--orders N] [--timeout-ms MS]\n"
-            "       [--min-subscribers N] [--pace-ms MS]\n"
+            "       [--min-subscribers N] [--pace-ms MS] [--state FILE]\n"
             "ZMESH_BEACON_PORT, when set, is the discovery beacon port.\n",
             name);
 }
@@ -54,6 +55,8 @@ service_parse_args(service_options_t *opts, int argc, char **argv)
             bad = s_parse_int(value, 0, 64, &opts->min_subscribers);
         else if (!bad && strcmp(argv[i], "--pace-ms") == 0)
             bad = s_parse_int(value, 0, 10000, &opts->pace_ms);
+        else if (!bad && strcmp(argv[i], "--state") == 0)
+            opts->state = value;
         else
             bad = 1;
         if (bad) {
@@ -115,6 +118,32 @@ service_wait_subscribers(const service_options_t *opts, zmesh_agent_t *agent,
     printf("%s: %d subscriber(s) of %s connected\n", opts->name, rc, topic);
     fflush(stdout);
     return 0;
+}
+
+static volatile sig_atomic_t s_stop_requested;
+
+static void
+s_on_stop_signal(int signal_number)
+{
+    (void)signal_number;
+    s_stop_requested = 1;
+}
+
+void
+service_stop_on_signals(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    sigemptyset(&action.sa_mask);
+    action.sa_handler = s_on_stop_signal;
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGINT, &action, NULL);
+}
+
+int
+service_stop_requested(void)
+{
+    return s_stop_requested != 0;
 }
 
 int64_t
@@ -183,62 +212,16 @@ service_pack_map(msgpack_sbuffer *buf, const service_field_t *fields, int n)
     return rc == 0 ? 0 : -1;
 }
 
-int
-service_react(const service_options_t *opts, zmesh_agent_t *agent,
-              int64_t deadline_ms, service_react_fn *react)
+uint64_t
+service_event_id(const zmesh_event_t *event, int max, msgpack_unpacked *in,
+                 const msgpack_object **map)
 {
-    unsigned char *seen = calloc((size_t)opts->orders + 1, 1);
-    if (seen == NULL) {
-        fprintf(stderr, "%s: out of memory\n", opts->name);
+    size_t size = 0;
+    const char *payload = zmesh_event_payload(event, &size);
+    if (msgpack_unpack_next(in, payload, size, NULL) != MSGPACK_UNPACK_SUCCESS)
         return 0;
-    }
-    msgpack_sbuffer out;
-    msgpack_sbuffer_init(&out);
-    msgpack_unpacked in;
-    msgpack_unpacked_init(&in);
-
-    int handled = 0;
-    while (handled < opts->orders) {
-        int64_t left = deadline_ms - service_now_ms();
-        if (left <= 0)
-            break;
-        const zmesh_event_t *event = NULL;
-        int rc = zmesh_agent_recv(agent, (int)left, &event);
-        if (rc == ZMESH_EAGAIN)
-            continue;
-        if (rc < 0) {
-            fprintf(stderr, "%s: recv: %s\n", opts->name, zmesh_strerror(rc));
-            break;
-        }
-        if (zmesh_event_type(event) != ZMESH_EVENT_MESSAGE)
-            continue;
-
-        size_t size = 0;
-        const char *payload = zmesh_event_payload(event, &size);
-        char topic[ZMESH_TOPIC_MAX + 1];
-        uint64_t id = 0;
-        if (msgpack_unpack_next(&in, payload, size, NULL) ==
-            MSGPACK_UNPACK_SUCCESS)
-            id = react(&in.data, opts->orders, topic, sizeof topic, &out);
-        if (id == 0) {
-            fprintf(stderr, "%s: ignoring a malformed event on %s\n",
-                    opts->name, zmesh_event_topic(event));
-            continue;
-        }
-        if (seen[id])
-            continue;
-        rc = zmesh_agent_publish(agent, topic, out.data, out.size);
-        if (rc < 0) {
-            fprintf(stderr, "%s: publish %s: %s\n", opts->name, topic,
-                    zmesh_strerror(rc));
-            break;
-        }
-        seen[id] = 1;
-        handled++;
-    }
-
-    msgpack_unpacked_destroy(&in);
-    msgpack_sbuffer_destroy(&out);
-    free(seen);
-    return handled;
+    uint64_t id = service_map_id(&in->data, max);
+    if (id != 0 && map)
+        *map = &in->data;
+    return id;
 }

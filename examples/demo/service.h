@@ -1,6 +1,7 @@
 /*  service.h - what the three demo services share: their command line,
-    starting an agent, waiting for subscribers, clocks and reading fields
-    of a msgpack map. Each service keeps its own business logic. */
+    starting an agent, waiting for subscribers, stopping on a signal,
+    clocks and reading and writing msgpack maps. Each service keeps its own
+    business logic, and its own receive loop. */
 #ifndef DEMO_SERVICE_H_INCLUDED
 #define DEMO_SERVICE_H_INCLUDED
 
@@ -18,6 +19,8 @@ typedef struct {
     int min_subscribers; /* --min-subscribers: wait for this many before
                             publishing (the demo adds one for mesh-tap) */
     int pace_ms;         /* --pace-ms: gap between orders (order-service) */
+    const char *state;   /* --state FILE: where shipping-service records
+                            the orders it shipped, so a restart knows */
     int beacon_port;     /* ZMESH_BEACON_PORT, 0 for the default */
 } service_options_t;
 
@@ -37,6 +40,13 @@ int service_start(const service_options_t *opts, const char *subscribe,
 int service_wait_subscribers(const service_options_t *opts,
                              zmesh_agent_t *agent, const char *topic,
                              int64_t deadline_ms);
+
+/*  Makes SIGTERM and SIGINT ask the service to stop (instead of killing
+    it), so it can finish the event in hand and leave cleanly: tell its
+    peers BYE and, for a durable consumer, hand its last acknowledgements
+    to the relay. service_stop_requested() says whether one came. */
+void service_stop_on_signals(void);
+int service_stop_requested(void);
 
 /*  Monotonic milliseconds, and a sleep that survives signals. */
 int64_t service_now_ms(void);
@@ -66,18 +76,11 @@ typedef struct {
 int service_pack_map(msgpack_sbuffer *buf, const service_field_t *fields,
                      int n);
 
-/*  Builds the event a service publishes in answer to one it received: the
-    payload `in` (a decoded msgpack map) becomes `topic` and `out`. Returns
-    the order id it handled (1..orders), or 0 to ignore the event. */
-typedef uint64_t(service_react_fn)(const msgpack_object *in, int orders,
-                                   char *topic, size_t topic_size,
-                                   msgpack_sbuffer *out);
-
-/*  The loop of a service in the middle of the flow: receives events until
-    opts->orders distinct orders were handled or `deadline_ms` passes, and
-    publishes what `react` builds for each. A repeated order id is counted
-    once. Returns how many orders were handled. */
-int service_react(const service_options_t *opts, zmesh_agent_t *agent,
-                  int64_t deadline_ms, service_react_fn *react);
+/*  Decodes a message event's payload into `in` and returns its "id"
+    (1..max), or 0 when the payload is not a map with such an id. On
+    success *map (if not NULL) is the decoded map, valid as long as `in`
+    is not reused. */
+uint64_t service_event_id(const zmesh_event_t *event, int max,
+                          msgpack_unpacked *in, const msgpack_object **map);
 
 #endif
