@@ -15,6 +15,7 @@
 #include "counters.h"
 #include "durable.h"
 #include "log.h"
+#include "mpack.h"
 #include "repair.h"
 #include "requests.h"
 #include "retain.h"
@@ -3619,12 +3620,8 @@ s_confirm_from(zmesh_agent_t *self, const char *id, const void *payload,
         for (uint32_t k = 0; k < u.data.via.map.size; k++) {
             const msgpack_object *key = &u.data.via.map.ptr[k].key;
             const msgpack_object *list = &u.data.via.map.ptr[k].val;
-            bool ok = key->type == MSGPACK_OBJECT_STR &&
-                      key->via.str.size == 2 &&
-                      memcmp(key->via.str.ptr, "ok", 2) == 0;
-            bool failed = key->type == MSGPACK_OBJECT_STR &&
-                          key->via.str.size == 6 &&
-                          memcmp(key->via.str.ptr, "failed", 6) == 0;
+            bool ok = zmesh__mp_key_is(key, "ok");
+            bool failed = zmesh__mp_key_is(key, "failed");
             if ((!ok && !failed) || list->type != MSGPACK_OBJECT_ARRAY)
                 continue;
             for (uint32_t i = 0; i < list->via.array.size; i++) {
@@ -3674,8 +3671,7 @@ s_confirm_resend(void *arg, const void *const *frames, const size_t *sizes,
     msgpack_packer pk;
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
-    msgpack_pack_str(&pk, 6);
-    msgpack_pack_str_body(&pk, "frames", 6);
+    zmesh__mp_pack_str(&pk, "frames");
     msgpack_pack_array(&pk, count);
     for (size_t i = 0; i < count; i++) {
         msgpack_pack_bin(&pk, sizes[i]);

@@ -22,6 +22,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "mpack.h"
 #include "topic.h"
 
 #include <czmq.h>
@@ -478,33 +479,10 @@ zmesh__durable_live_gap(zmesh__durable_t *self, const char *topic,
 /* ------------------------------------------------------------------------ */
 /*  Requests and answers                                                    */
 
-static void
-s_pack_str(msgpack_packer *pk, const char *text)
-{
-    size_t n = strlen(text);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, text, n);
-}
-
-static const msgpack_object *
-s_get(const msgpack_object *map, const char *key)
-{
-    if (map->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    size_t n = strlen(key);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-            memcmp(k->via.str.ptr, key, n) == 0)
-            return &map->via.map.ptr[i].val;
-    }
-    return NULL;
-}
-
 static bool
 s_get_u64(const msgpack_object *map, const char *key, uint64_t *out)
 {
-    const msgpack_object *o = s_get(map, key);
+    const msgpack_object *o = zmesh__mp_get(map, key);
     if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         return false;
     *out = o->via.u64;
@@ -523,28 +501,28 @@ s_send_consume(zmesh__durable_t *self, s_sub_t *sub, int64_t now_ms)
     size_t keys = 6 + (sub->stream != NULL) + (o->start == ZMESH_START_SEQ) +
                   (o->start == ZMESH_START_TIME);
     msgpack_pack_map(&pk, keys);
-    s_pack_str(&pk, "consumer");
-    s_pack_str(&pk, sub->name);
-    s_pack_str(&pk, "pattern");
-    s_pack_str(&pk, sub->pattern);
+    zmesh__mp_pack_str(&pk, "consumer");
+    zmesh__mp_pack_str(&pk, sub->name);
+    zmesh__mp_pack_str(&pk, "pattern");
+    zmesh__mp_pack_str(&pk, sub->pattern);
     if (sub->stream) {
-        s_pack_str(&pk, "stream");
-        s_pack_str(&pk, sub->stream);
+        zmesh__mp_pack_str(&pk, "stream");
+        zmesh__mp_pack_str(&pk, sub->stream);
     }
-    s_pack_str(&pk, "start");
-    s_pack_str(&pk, starts[o->start]);
+    zmesh__mp_pack_str(&pk, "start");
+    zmesh__mp_pack_str(&pk, starts[o->start]);
     if (o->start == ZMESH_START_SEQ) {
-        s_pack_str(&pk, "seq");
+        zmesh__mp_pack_str(&pk, "seq");
         msgpack_pack_uint64(&pk, o->start_sequence);
     } else if (o->start == ZMESH_START_TIME) {
-        s_pack_str(&pk, "time");
+        zmesh__mp_pack_str(&pk, "time");
         msgpack_pack_int64(&pk, o->start_time_us);
     }
-    s_pack_str(&pk, "ack_wait_ms");
+    zmesh__mp_pack_str(&pk, "ack_wait_ms");
     msgpack_pack_uint64(&pk, (uint64_t)o->ack_wait_ms);
-    s_pack_str(&pk, "max_deliver");
+    zmesh__mp_pack_str(&pk, "max_deliver");
     msgpack_pack_uint64(&pk, (uint64_t)o->max_deliver);
-    s_pack_str(&pk, "max_ack_pending");
+    zmesh__mp_pack_str(&pk, "max_ack_pending");
     msgpack_pack_uint64(&pk, (uint64_t)o->max_ack_pending);
     uint64_t req = 0;
     int rc = self->io.request(self->arg, NULL, "$relay.consume", buf.data,
@@ -566,11 +544,11 @@ s_send_next(zmesh__durable_t *self, s_sub_t *sub, size_t max, int64_t now_ms)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 3);
-    s_pack_str(&pk, "consumer");
-    s_pack_str(&pk, sub->name);
-    s_pack_str(&pk, "from");
+    zmesh__mp_pack_str(&pk, "consumer");
+    zmesh__mp_pack_str(&pk, sub->name);
+    zmesh__mp_pack_str(&pk, "from");
     msgpack_pack_uint64(&pk, sub->cursor);
-    s_pack_str(&pk, "max");
+    zmesh__mp_pack_str(&pk, "max");
     msgpack_pack_uint64(&pk, max);
     uint64_t req = 0;
     int rc = self->io.request(self->arg, sub->relay, "$relay.next", buf.data,
@@ -694,7 +672,7 @@ s_take_record(zmesh__durable_t *self, s_sub_t *sub, const msgpack_object *o)
                                 item->frame.payload_size,
                                 &off) == MSGPACK_UNPACK_SUCCESS) {
             s_get_u64(&u.data, "last", &last);
-            const msgpack_object *r = s_get(&u.data, "reason");
+            const msgpack_object *r = zmesh__mp_get(&u.data, "reason");
             if (r && r->type == MSGPACK_OBJECT_STR)
                 snprintf(reason, sizeof reason, "%.*s", (int)r->via.str.size,
                          r->via.str.ptr);
@@ -734,7 +712,7 @@ s_on_next(zmesh__durable_t *self, s_sub_t *sub, const msgpack_object *map,
           int64_t now_ms)
 {
     uint64_t next = 0, last = 0;
-    const msgpack_object *events = s_get(map, "events");
+    const msgpack_object *events = zmesh__mp_get(map, "events");
     if (!events || events->type != MSGPACK_OBJECT_ARRAY ||
         !s_get_u64(map, "next", &next) || !s_get_u64(map, "last", &last)) {
         self->stats.refused++;
@@ -744,7 +722,7 @@ s_on_next(zmesh__durable_t *self, s_sub_t *sub, const msgpack_object *map,
         sub->retry_at = now_ms + ZMESH__DURABLE_REFUSED_MS;
         return;
     }
-    const msgpack_object *lost = s_get(map, "lost");
+    const msgpack_object *lost = zmesh__mp_get(map, "lost");
     if (lost && lost->type == MSGPACK_OBJECT_ARRAY &&
         lost->via.array.size == 2 &&
         lost->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
@@ -822,9 +800,9 @@ zmesh__durable_reply(zmesh__durable_t *self, uint64_t req, const char *peer_id,
         msgpack_unpacked_destroy(&u);
         return true;
     }
-    const msgpack_object *error = s_get(&u.data, "error");
+    const msgpack_object *error = zmesh__mp_get(&u.data, "error");
     if (error) {
-        const msgpack_object *code = s_get(&u.data, "code");
+        const msgpack_object *code = zmesh__mp_get(&u.data, "code");
         self->stats.refused++;
         zmesh__log(
             ZMESH_LOG_WARNING,
@@ -975,13 +953,13 @@ s_flush(zmesh__durable_t *self, s_sub_t *sub, int64_t now_ms)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 3);
-    s_pack_str(&pk, "consumer");
-    s_pack_str(&pk, sub->name);
-    s_pack_str(&pk, "acks");
+    zmesh__mp_pack_str(&pk, "consumer");
+    zmesh__mp_pack_str(&pk, sub->name);
+    zmesh__mp_pack_str(&pk, "acks");
     msgpack_pack_array(&pk, acks);
     for (size_t i = 0; i < acks; i++)
         msgpack_pack_uint64(&pk, sub->acks[i]);
-    s_pack_str(&pk, "live");
+    zmesh__mp_pack_str(&pk, "live");
     // Positions of the streams whose acknowledgements moved; those at 0
     // (nothing acknowledged yet) are sent as 0, which moves nothing.
     msgpack_pack_array(&pk, lives);
@@ -998,7 +976,7 @@ s_flush(zmesh__durable_t *self, s_sub_t *sub, int64_t now_ms)
         msgpack_pack_array(&pk, 3);
         msgpack_pack_bin(&pk, ZMESH__ID_SIZE);
         msgpack_pack_bin_body(&pk, publisher, ZMESH__ID_SIZE);
-        s_pack_str(&pk, key + 33);
+        zmesh__mp_pack_str(&pk, key + 33);
         msgpack_pack_uint64(&pk, s_position(sub, key));
         if (sent)
             zlistx_add_end(sent, (void *)key);

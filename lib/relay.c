@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "log.h"
+#include "mpack.h"
 #include "relay_consumer.h"
 #include "topic.h"
 
@@ -1019,13 +1020,6 @@ zmesh__relay_store_config(const zmesh__relay_config_t *config, size_t i,
 /* ------------------------------------------------------------------------ */
 /*  $relay.read requests                                                    */
 
-static bool
-s_key_is(const msgpack_object *key, const char *name)
-{
-    size_t n = strlen(name);
-    return key->via.str.size == n && memcmp(key->via.str.ptr, name, n) == 0;
-}
-
 static int
 s_proto(char *err, size_t err_size, const char *text)
 {
@@ -1046,7 +1040,7 @@ s_read_fields(const msgpack_object *map, zmesh__relay_read_t *read, char *err,
             return s_proto(err, err_size, "request keys must be strings");
         int which = -1;
         for (int k = 0; k < 5; k++)
-            if (s_key_is(key, known[k]))
+            if (zmesh__mp_key_is(key, known[k]))
                 which = k;
         if (which < 0)
             continue; // later versions may add keys (proto/relay.md)
@@ -1474,8 +1468,8 @@ s_last_missing(const s_last_t *entry, uint64_t seq)
 
 /*  The "last" of a gap record's payload {"last": N, "reason": str}, or 0
     when it has none (a damaged record: the frame's sequence then counts). */
-static uint64_t
-s_gap_last(const void *payload, size_t size)
+uint64_t
+zmesh__relay_gap_last(const void *payload, size_t size)
 {
     if (size > 512 || zmesh__msgpack_check(payload, size) != 0)
         return 0;
@@ -1489,7 +1483,7 @@ s_gap_last(const void *payload, size_t size)
         const msgpack_object_map *map = &unpacked.data.via.map;
         for (uint32_t i = 0; i < map->size; i++)
             if (map->ptr[i].key.type == MSGPACK_OBJECT_STR &&
-                s_key_is(&map->ptr[i].key, "last") &&
+                zmesh__mp_key_is(&map->ptr[i].key, "last") &&
                 map->ptr[i].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
                 last = map->ptr[i].val.via.u64;
     }
@@ -1542,7 +1536,8 @@ s_scan(zmesh__relay_t *self, s_stream_t *stream, zhashx_t *ids, char *err,
         bool gap = record.flags & ZMESH__RELAY_FLAG_GAP;
         if (gap) {
             stream->stats.gaps++;
-            uint64_t gap_last = s_gap_last(frame.payload, frame.payload_size);
+            uint64_t gap_last =
+                zmesh__relay_gap_last(frame.payload, frame.payload_size);
             if (gap_last > last)
                 last = gap_last;
         }
@@ -2209,21 +2204,6 @@ s_commit_all(zmesh__relay_t *self)
     }
 }
 
-static void
-s_pack_str(msgpack_packer *pk, const char *text)
-{
-    size_t n = strlen(text);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, text, n);
-}
-
-static void
-s_pack_u64(msgpack_packer *pk, const char *key, uint64_t value)
-{
-    s_pack_str(pk, key);
-    msgpack_pack_uint64(pk, value);
-}
-
 /* ------------------------------------------------------------------------ */
 /*  Publisher confirms                                                      */
 
@@ -2287,18 +2267,18 @@ s_pack_confirms(msgpack_sbuffer *out, const s_confirm_t *items, size_t from,
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, fails ? 2 : 1);
     for (int pass = 0; pass < (fails ? 2 : 1); pass++) {
-        s_pack_str(&pk, pass == 0 ? "ok" : "failed");
+        zmesh__mp_pack_str(&pk, pass == 0 ? "ok" : "failed");
         msgpack_pack_array(&pk, pass == 0 ? oks : fails);
         for (size_t at = from; at < end;) {
             uint64_t last;
             size_t next = s_range_end(items, at, end, &last);
             if ((items[at].outcome == S_CONFIRM_OK) == (pass == 0)) {
                 msgpack_pack_array(&pk, pass == 0 ? 3 : 4);
-                s_pack_str(&pk, items[at].topic);
+                zmesh__mp_pack_str(&pk, items[at].topic);
                 msgpack_pack_uint64(&pk, items[at].seq);
                 msgpack_pack_uint64(&pk, last);
                 if (pass == 1)
-                    s_pack_str(&pk, s_outcome_text[items[at].outcome]);
+                    zmesh__mp_pack_str(&pk, s_outcome_text[items[at].outcome]);
             }
             at = next;
         }
@@ -2389,10 +2369,10 @@ s_reply_error(zmesh__relay_t *self, const zmesh_event_t *request,
     msgpack_packer pk;
     msgpack_packer_init(&pk, &self->reply, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2);
-    s_pack_str(&pk, "error");
-    s_pack_str(&pk, text);
-    s_pack_str(&pk, "code");
-    s_pack_str(&pk, code);
+    zmesh__mp_pack_str(&pk, "error");
+    zmesh__mp_pack_str(&pk, text);
+    zmesh__mp_pack_str(&pk, "code");
+    zmesh__mp_pack_str(&pk, code);
     s_reply(self, request, self->reply.data, self->reply.size);
 }
 
@@ -2432,7 +2412,7 @@ static void
 s_pack_list(msgpack_packer *pk, const char *key, const uint64_t *list,
             size_t count)
 {
-    s_pack_str(pk, key);
+    zmesh__mp_pack_str(pk, key);
     msgpack_pack_array(pk, count);
     for (size_t i = 0; i < count; i++)
         msgpack_pack_uint64(pk, list[i]);
@@ -2584,24 +2564,24 @@ s_serve_read(zmesh__relay_t *self, const zmesh_event_t *request)
     }
     msgpack_pack_map(&pk, 5 + (names > 0) + (batch.corrupt_count > 0) +
                               (batch.oversize_count > 0));
-    s_pack_str(&pk, "stream");
-    s_pack_str(&pk, stream->name);
-    s_pack_u64(&pk, "first", zmesh__store_first_seq(stream->store));
-    s_pack_u64(&pk, "last", zmesh__store_last_seq(stream->store));
-    s_pack_u64(&pk, "next", next);
-    s_pack_str(&pk, "events");
+    zmesh__mp_pack_str(&pk, "stream");
+    zmesh__mp_pack_str(&pk, stream->name);
+    zmesh__mp_pack_u64(&pk, "first", zmesh__store_first_seq(stream->store));
+    zmesh__mp_pack_u64(&pk, "last", zmesh__store_last_seq(stream->store));
+    zmesh__mp_pack_u64(&pk, "next", next);
+    zmesh__mp_pack_str(&pk, "events");
     msgpack_pack_array(&pk, count);
     msgpack_sbuffer_write(&self->reply, self->events.data, self->events.size);
     if (names > 0) {
-        s_pack_str(&pk, "names");
+        zmesh__mp_pack_str(&pk, "names");
         msgpack_pack_map(&pk, names);
         size_t packed = 0;
         for (void *name = zhashx_first(batch.publishers);
              name && packed < names; name = zhashx_next(batch.publishers)) {
             if (name == (void *)1)
                 continue;
-            s_pack_str(&pk, zhashx_cursor(batch.publishers));
-            s_pack_str(&pk, name);
+            zmesh__mp_pack_str(&pk, zhashx_cursor(batch.publishers));
+            zmesh__mp_pack_str(&pk, name);
             packed++;
         }
     }
@@ -2621,58 +2601,58 @@ s_pack_stream_info(zmesh__relay_t *self, msgpack_packer *pk, size_t index)
     zmesh__store_stats(stream->store, &stats);
     const zmesh__store_config_t *c = &stream->store_config;
     msgpack_pack_map(pk, 20);
-    s_pack_str(pk, "name");
-    s_pack_str(pk, stream->name);
-    s_pack_str(pk, "patterns");
+    zmesh__mp_pack_str(pk, "name");
+    zmesh__mp_pack_str(pk, stream->name);
+    zmesh__mp_pack_str(pk, "patterns");
     msgpack_pack_array(pk, stream->patterns_count);
     for (size_t i = 0; i < stream->patterns_count; i++)
-        s_pack_str(pk, stream->patterns[i]);
-    s_pack_u64(pk, "first", zmesh__store_first_seq(stream->store));
-    s_pack_u64(pk, "last", zmesh__store_last_seq(stream->store));
-    s_pack_u64(pk, "count", zmesh__store_count(stream->store));
-    s_pack_u64(pk, "bytes", zmesh__store_bytes(stream->store));
-    s_pack_u64(pk, "stored", stream->stats.stored);
-    s_pack_u64(pk, "duplicates", stream->stats.duplicates);
-    s_pack_u64(pk, "gaps", stream->stats.gaps);
-    s_pack_u64(pk, "missing", stream->stats.missing);
-    s_pack_u64(pk, "rejected", stream->stats.rejected);
-    s_pack_str(pk, "accepting");
+        zmesh__mp_pack_str(pk, stream->patterns[i]);
+    zmesh__mp_pack_u64(pk, "first", zmesh__store_first_seq(stream->store));
+    zmesh__mp_pack_u64(pk, "last", zmesh__store_last_seq(stream->store));
+    zmesh__mp_pack_u64(pk, "count", zmesh__store_count(stream->store));
+    zmesh__mp_pack_u64(pk, "bytes", zmesh__store_bytes(stream->store));
+    zmesh__mp_pack_u64(pk, "stored", stream->stats.stored);
+    zmesh__mp_pack_u64(pk, "duplicates", stream->stats.duplicates);
+    zmesh__mp_pack_u64(pk, "gaps", stream->stats.gaps);
+    zmesh__mp_pack_u64(pk, "missing", stream->stats.missing);
+    zmesh__mp_pack_u64(pk, "rejected", stream->stats.rejected);
+    zmesh__mp_pack_str(pk, "accepting");
     if (stream->stats.accepting)
         msgpack_pack_true(pk);
     else
         msgpack_pack_false(pk);
-    s_pack_str(pk, "retention");
+    zmesh__mp_pack_str(pk, "retention");
     msgpack_pack_map(pk, 3);
-    s_pack_u64(pk, "max_age_ms", c->max_age_ms);
-    s_pack_u64(pk, "max_bytes", c->max_bytes);
-    s_pack_u64(pk, "max_events", c->max_events);
+    zmesh__mp_pack_u64(pk, "max_age_ms", c->max_age_ms);
+    zmesh__mp_pack_u64(pk, "max_bytes", c->max_bytes);
+    zmesh__mp_pack_u64(pk, "max_events", c->max_events);
     char sync[32];
     zmesh__relay_sync_text(c->sync, c->sync_interval_ms, sync, sizeof sync);
-    s_pack_str(pk, "sync");
-    s_pack_str(pk, sync);
-    s_pack_u64(pk, "segment_bytes",
-               c->segment_bytes ? c->segment_bytes
-                                : ZMESH__STORE_SEGMENT_BYTES_DEFAULT);
-    s_pack_str(pk, "path");
-    s_pack_str(pk, stream->path);
-    s_pack_u64(pk, "unreadable", stream->stats.unreadable);
-    s_pack_str(pk, "consumers");
+    zmesh__mp_pack_str(pk, "sync");
+    zmesh__mp_pack_str(pk, sync);
+    zmesh__mp_pack_u64(pk, "segment_bytes",
+                       c->segment_bytes ? c->segment_bytes
+                                        : ZMESH__STORE_SEGMENT_BYTES_DEFAULT);
+    zmesh__mp_pack_str(pk, "path");
+    zmesh__mp_pack_str(pk, stream->path);
+    zmesh__mp_pack_u64(pk, "unreadable", stream->stats.unreadable);
+    zmesh__mp_pack_str(pk, "consumers");
     zmesh__relay_consumers_pack_info(self->consumers, index, pk);
     // Consumers whose files could not be read: out of service.
-    s_pack_u64(pk, "consumers_unusable",
-               zmesh__relay_consumers_unusable(self->consumers, index));
-    s_pack_str(pk, "store");
+    zmesh__mp_pack_u64(pk, "consumers_unusable",
+                       zmesh__relay_consumers_unusable(self->consumers, index));
+    zmesh__mp_pack_str(pk, "store");
     msgpack_pack_map(pk, 10);
-    s_pack_u64(pk, "appends", stats.appends);
-    s_pack_u64(pk, "syncs", stats.syncs);
-    s_pack_u64(pk, "segments_created", stats.segments_created);
-    s_pack_u64(pk, "segments_deleted", stats.segments_deleted);
-    s_pack_u64(pk, "torn_tails", stats.torn_tails);
-    s_pack_u64(pk, "truncated_bytes", stats.truncated_bytes);
-    s_pack_u64(pk, "corrupt_regions", stats.corrupt_regions);
-    s_pack_u64(pk, "corrupt_bytes", stats.corrupt_bytes);
-    s_pack_u64(pk, "corrupt_segments", stats.corrupt_segments);
-    s_pack_u64(pk, "read_errors", stats.read_errors);
+    zmesh__mp_pack_u64(pk, "appends", stats.appends);
+    zmesh__mp_pack_u64(pk, "syncs", stats.syncs);
+    zmesh__mp_pack_u64(pk, "segments_created", stats.segments_created);
+    zmesh__mp_pack_u64(pk, "segments_deleted", stats.segments_deleted);
+    zmesh__mp_pack_u64(pk, "torn_tails", stats.torn_tails);
+    zmesh__mp_pack_u64(pk, "truncated_bytes", stats.truncated_bytes);
+    zmesh__mp_pack_u64(pk, "corrupt_regions", stats.corrupt_regions);
+    zmesh__mp_pack_u64(pk, "corrupt_bytes", stats.corrupt_bytes);
+    zmesh__mp_pack_u64(pk, "corrupt_segments", stats.corrupt_segments);
+    zmesh__mp_pack_u64(pk, "read_errors", stats.read_errors);
 }
 
 static void
@@ -2691,33 +2671,33 @@ s_serve_info(zmesh__relay_t *self, const zmesh_event_t *request)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &self->reply, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2);
-    s_pack_str(&pk, "relay");
+    zmesh__mp_pack_str(&pk, "relay");
     msgpack_pack_map(&pk, 8);
-    s_pack_str(&pk, "name");
-    s_pack_str(&pk, zmesh_agent_name(self->agent));
-    s_pack_u64(&pk, "confirmed", self->confirmed);
-    s_pack_u64(&pk, "confirms_dropped", self->confirms_dropped);
-    s_pack_str(&pk, "id");
-    s_pack_str(&pk, zmesh_agent_id(self->agent));
-    s_pack_str(&pk, "version");
-    s_pack_str(&pk, zmesh_version());
-    s_pack_u64(&pk, "requests", self->requests);
-    s_pack_u64(&pk, "bad_requests", self->bad_requests);
+    zmesh__mp_pack_str(&pk, "name");
+    zmesh__mp_pack_str(&pk, zmesh_agent_name(self->agent));
+    zmesh__mp_pack_u64(&pk, "confirmed", self->confirmed);
+    zmesh__mp_pack_u64(&pk, "confirms_dropped", self->confirms_dropped);
+    zmesh__mp_pack_str(&pk, "id");
+    zmesh__mp_pack_str(&pk, zmesh_agent_id(self->agent));
+    zmesh__mp_pack_str(&pk, "version");
+    zmesh__mp_pack_str(&pk, zmesh_version());
+    zmesh__mp_pack_u64(&pk, "requests", self->requests);
+    zmesh__mp_pack_u64(&pk, "bad_requests", self->bad_requests);
     // What the agent did for the streams: repairs show what a restart
     // caught up on.
     zmesh_stats_t stats;
     if (zmesh_agent_stats(self->agent, &stats) != 0)
         memset(&stats, 0, sizeof stats);
-    s_pack_str(&pk, "agent");
+    zmesh__mp_pack_str(&pk, "agent");
     msgpack_pack_map(&pk, 7);
-    s_pack_u64(&pk, "events_received", stats.events_received);
-    s_pack_u64(&pk, "events_repaired", stats.events_repaired);
-    s_pack_u64(&pk, "repair_requests", stats.repair_requests);
-    s_pack_u64(&pk, "gaps", stats.gaps);
-    s_pack_u64(&pk, "events_missing", stats.events_missing);
-    s_pack_u64(&pk, "duplicates_dropped", stats.duplicates_dropped);
-    s_pack_u64(&pk, "backlog_dropped", stats.backlog_dropped);
-    s_pack_str(&pk, "streams");
+    zmesh__mp_pack_u64(&pk, "events_received", stats.events_received);
+    zmesh__mp_pack_u64(&pk, "events_repaired", stats.events_repaired);
+    zmesh__mp_pack_u64(&pk, "repair_requests", stats.repair_requests);
+    zmesh__mp_pack_u64(&pk, "gaps", stats.gaps);
+    zmesh__mp_pack_u64(&pk, "events_missing", stats.events_missing);
+    zmesh__mp_pack_u64(&pk, "duplicates_dropped", stats.duplicates_dropped);
+    zmesh__mp_pack_u64(&pk, "backlog_dropped", stats.backlog_dropped);
+    zmesh__mp_pack_str(&pk, "streams");
     msgpack_pack_array(&pk, self->streams_count);
     for (size_t i = 0; i < self->streams_count; i++)
         s_pack_stream_info(self, &pk, i);
@@ -2748,7 +2728,7 @@ s_serve_store(zmesh__relay_t *self, const zmesh_event_t *request,
         const msgpack_object_kv *kv = &unpacked.data.via.map.ptr[i];
         if (kv->key.type != MSGPACK_OBJECT_STR)
             problem = "request keys must be strings";
-        else if (s_key_is(&kv->key, "frames")) {
+        else if (zmesh__mp_key_is(&kv->key, "frames")) {
             if (frames)
                 problem = "key \"frames\" is given twice";
             frames = &kv->val;

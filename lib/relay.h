@@ -210,6 +210,11 @@ int zmesh__relay_read_decode(const void *payload, size_t size,
                              zmesh__relay_read_t *read, char *err,
                              size_t err_size);
 
+/*  The "last" of a gap record's payload {"last": N, "reason": str}
+    (proto/relay.md#gap-records), or 0 when it has none (a damaged
+    record: the frame's sequence then counts). */
+uint64_t zmesh__relay_gap_last(const void *payload, size_t size);
+
 /*  Counters of one stream since the relay opened it. */
 typedef struct {
     uint64_t stored;        /* events appended */

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "log.h"
+#include "mpack.h"
 #include "relay.h"
 #include "topic.h"
 
@@ -101,13 +102,6 @@ s_proto(char *err, size_t err_size, const char *format, ...)
     return ZMESH_EPROTO;
 }
 
-static bool
-s_key_is(const msgpack_object *key, const char *name)
-{
-    size_t n = strlen(name);
-    return key->via.str.size == n && memcmp(key->via.str.ptr, name, n) == 0;
-}
-
 /*  Unpacks one msgpack map of at most `max` bytes into `unpacked`. */
 static int
 s_unpack_map(const void *payload, size_t size, size_t max,
@@ -148,7 +142,7 @@ s_which(const msgpack_object *key, const char *const *known, int count,
         return -2;
     }
     for (int k = 0; k < count; k++)
-        if (s_key_is(key, known[k])) {
+        if (zmesh__mp_key_is(key, known[k])) {
             if (*seen & (1u << k)) {
                 s_proto(err, err_size, "key \"%s\" is given twice", known[k]);
                 return -2;
@@ -227,7 +221,7 @@ s_consume_fields(const msgpack_object_map *map, zmesh__relay_consume_t *c,
         case 3: {
             int found = -1;
             for (int s = 0; s < 5 && value->type == MSGPACK_OBJECT_STR; s++)
-                if (s_key_is(value, starts[s]))
+                if (zmesh__mp_key_is(value, starts[s]))
                     found = s;
             if (found < 0)
                 return s_proto(err, err_size,
@@ -698,30 +692,6 @@ s_live_set(s_consumer_t *c, const char *key, uint64_t seq)
         free(entry);
 }
 
-/*  The "last" of a gap record's payload, 0 when it has none. */
-static uint64_t
-s_gap_last(const void *payload, size_t size)
-{
-    if (size > 512 || zmesh__msgpack_check(payload, size) != 0)
-        return 0;
-    msgpack_unpacked unpacked;
-    msgpack_unpacked_init(&unpacked);
-    size_t offset = 0;
-    uint64_t last = 0;
-    if (msgpack_unpack_next(&unpacked, payload, size, &offset) ==
-            MSGPACK_UNPACK_SUCCESS &&
-        unpacked.data.type == MSGPACK_OBJECT_MAP) {
-        const msgpack_object_map *map = &unpacked.data.via.map;
-        for (uint32_t i = 0; i < map->size; i++)
-            if (map->ptr[i].key.type == MSGPACK_OBJECT_STR &&
-                s_key_is(&map->ptr[i].key, "last") &&
-                map->ptr[i].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-                last = map->ptr[i].val.via.u64;
-    }
-    msgpack_unpacked_destroy(&unpacked);
-    return last;
-}
-
 /*  proto/relay.md#consumer-state: a record is settled when it does not
     match the filter, is acknowledged (by rseq or a live position),
     was handed out max_deliver times, or start "last" left it out. A
@@ -750,7 +720,8 @@ s_settled(const s_consumer_t *c, const zmesh__store_record_t *record)
         if (entry) {
             uint64_t upto = frame.sequence;
             if (record->flags & ZMESH__RELAY_FLAG_GAP) {
-                uint64_t last = s_gap_last(frame.payload, frame.payload_size);
+                uint64_t last =
+                    zmesh__relay_gap_last(frame.payload, frame.payload_size);
                 if (last > upto)
                     upto = last;
             }
@@ -860,21 +831,6 @@ s_pending(zmesh__relay_consumers_t *self, const s_consumer_t *c, uint32_t bound)
 /* ------------------------------------------------------------------------ */
 /*  The blob: msgpack of everything but the floor                           */
 
-static void
-s_pack_str(msgpack_packer *pk, const char *text)
-{
-    size_t n = strlen(text);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, text, n);
-}
-
-static void
-s_pack_u64(msgpack_packer *pk, const char *key, uint64_t value)
-{
-    s_pack_str(pk, key);
-    msgpack_pack_uint64(pk, value);
-}
-
 static int
 s_by_stamp(const void *a, const void *b)
 {
@@ -892,17 +848,17 @@ s_blob_encode(const s_consumer_t *c, msgpack_sbuffer *out)
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 10);
-    s_pack_u64(&pk, "v", S_BLOB_VERSION);
-    s_pack_str(&pk, "pattern");
-    s_pack_str(&pk, c->pattern);
-    s_pack_u64(&pk, "ack_wait_ms", c->ack_wait_ms);
-    s_pack_u64(&pk, "max_deliver", c->max_deliver);
-    s_pack_u64(&pk, "max_ack_pending", c->max_ack_pending);
-    s_pack_str(&pk, "acked");
+    zmesh__mp_pack_u64(&pk, "v", S_BLOB_VERSION);
+    zmesh__mp_pack_str(&pk, "pattern");
+    zmesh__mp_pack_str(&pk, c->pattern);
+    zmesh__mp_pack_u64(&pk, "ack_wait_ms", c->ack_wait_ms);
+    zmesh__mp_pack_u64(&pk, "max_deliver", c->max_deliver);
+    zmesh__mp_pack_u64(&pk, "max_ack_pending", c->max_ack_pending);
+    zmesh__mp_pack_str(&pk, "acked");
     msgpack_pack_array(&pk, c->acked_count);
     for (size_t i = 0; i < c->acked_count; i++)
         msgpack_pack_uint64(&pk, c->acked[i]);
-    s_pack_str(&pk, "deliveries");
+    zmesh__mp_pack_str(&pk, "deliveries");
     msgpack_pack_array(&pk, c->deliveries_count);
     for (size_t i = 0; i < c->deliveries_count; i++) {
         msgpack_pack_array(&pk, 2);
@@ -918,7 +874,7 @@ s_blob_encode(const s_consumer_t *c, msgpack_sbuffer *out)
         order[at++] = e;
     if (n)
         qsort(order, n, sizeof *order, s_by_stamp);
-    s_pack_str(&pk, "live");
+    zmesh__mp_pack_str(&pk, "live");
     msgpack_pack_array(&pk, n);
     for (size_t i = 0; i < n; i++) {
         char hex[33];
@@ -929,12 +885,12 @@ s_blob_encode(const s_consumer_t *c, msgpack_sbuffer *out)
         msgpack_pack_array(&pk, 3);
         msgpack_pack_bin(&pk, 16);
         msgpack_pack_bin_body(&pk, id, 16);
-        s_pack_str(&pk, order[i]->key + 33);
+        zmesh__mp_pack_str(&pk, order[i]->key + 33);
         msgpack_pack_uint64(&pk, order[i]->seq);
     }
     free(order);
-    s_pack_u64(&pk, "last_cut", c->last_cut);
-    s_pack_str(&pk, "last_set");
+    zmesh__mp_pack_u64(&pk, "last_cut", c->last_cut);
+    zmesh__mp_pack_str(&pk, "last_set");
     msgpack_pack_array(&pk, c->last_count);
     for (size_t i = 0; i < c->last_count; i++)
         msgpack_pack_uint64(&pk, c->last_set[i]);
@@ -1341,10 +1297,10 @@ s_error(msgpack_sbuffer *out, const char *code, const char *text)
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2);
-    s_pack_str(&pk, "error");
-    s_pack_str(&pk, text);
-    s_pack_str(&pk, "code");
-    s_pack_str(&pk, code);
+    zmesh__mp_pack_str(&pk, "error");
+    zmesh__mp_pack_str(&pk, text);
+    zmesh__mp_pack_str(&pk, "code");
+    zmesh__mp_pack_str(&pk, code);
     if (strcmp(code, "bad_request") == 0)
         return ZMESH_EPROTO;
     if (strcmp(code, "not_found") == 0)
@@ -1574,24 +1530,25 @@ zmesh__relay_consumers_consume(zmesh__relay_consumers_t *self,
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 11);
-    s_pack_str(&pk, "consumer");
-    s_pack_str(&pk, c->name);
-    s_pack_str(&pk, "stream");
-    s_pack_str(&pk, self->streams[c->stream].name);
-    s_pack_str(&pk, "pattern");
-    s_pack_str(&pk, c->pattern);
-    s_pack_str(&pk, "created");
+    zmesh__mp_pack_str(&pk, "consumer");
+    zmesh__mp_pack_str(&pk, c->name);
+    zmesh__mp_pack_str(&pk, "stream");
+    zmesh__mp_pack_str(&pk, self->streams[c->stream].name);
+    zmesh__mp_pack_str(&pk, "pattern");
+    zmesh__mp_pack_str(&pk, c->pattern);
+    zmesh__mp_pack_str(&pk, "created");
     if (created)
         msgpack_pack_true(&pk);
     else
         msgpack_pack_false(&pk);
-    s_pack_u64(&pk, "floor", c->floor);
-    s_pack_u64(&pk, "first", zmesh__store_first_seq(store));
-    s_pack_u64(&pk, "last", zmesh__store_last_seq(store));
-    s_pack_u64(&pk, "pending", s_pending(self, c, ZMESH__RELAY_WALK_MAX));
-    s_pack_u64(&pk, "ack_wait_ms", c->ack_wait_ms);
-    s_pack_u64(&pk, "max_deliver", c->max_deliver);
-    s_pack_u64(&pk, "max_ack_pending", c->max_ack_pending);
+    zmesh__mp_pack_u64(&pk, "floor", c->floor);
+    zmesh__mp_pack_u64(&pk, "first", zmesh__store_first_seq(store));
+    zmesh__mp_pack_u64(&pk, "last", zmesh__store_last_seq(store));
+    zmesh__mp_pack_u64(&pk, "pending",
+                       s_pending(self, c, ZMESH__RELAY_WALK_MAX));
+    zmesh__mp_pack_u64(&pk, "ack_wait_ms", c->ack_wait_ms);
+    zmesh__mp_pack_u64(&pk, "max_deliver", c->max_deliver);
+    zmesh__mp_pack_u64(&pk, "max_ack_pending", c->max_ack_pending);
     return 0;
 }
 
@@ -1746,20 +1703,20 @@ zmesh__relay_consumers_next(zmesh__relay_consumers_t *self, const void *payload,
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 4 + lost + (names > 0));
-    s_pack_str(&pk, "events");
+    zmesh__mp_pack_str(&pk, "events");
     msgpack_pack_array(&pk, batch.count);
     msgpack_sbuffer_write(out, batch.events.data, batch.events.size);
-    s_pack_u64(&pk, "next", batch.next);
-    s_pack_u64(&pk, "floor", c->floor);
-    s_pack_u64(&pk, "last", zmesh__store_last_seq(store));
+    zmesh__mp_pack_u64(&pk, "next", batch.next);
+    zmesh__mp_pack_u64(&pk, "floor", c->floor);
+    zmesh__mp_pack_u64(&pk, "last", zmesh__store_last_seq(store));
     if (lost) {
-        s_pack_str(&pk, "lost");
+        zmesh__mp_pack_str(&pk, "lost");
         msgpack_pack_array(&pk, 2);
         msgpack_pack_uint64(&pk, lost_first);
         msgpack_pack_uint64(&pk, lost_last);
     }
     if (names > 0) {
-        s_pack_str(&pk, "names");
+        zmesh__mp_pack_str(&pk, "names");
         msgpack_pack_map(&pk, names);
         size_t packed = 0;
         names_bytes = 0;
@@ -1771,8 +1728,8 @@ zmesh__relay_consumers_next(zmesh__relay_consumers_t *self, const void *payload,
             if (names_bytes + cost > names_room)
                 continue;
             names_bytes += cost;
-            s_pack_str(&pk, zhashx_cursor(batch.publishers));
-            s_pack_str(&pk, name);
+            zmesh__mp_pack_str(&pk, zhashx_cursor(batch.publishers));
+            zmesh__mp_pack_str(&pk, name);
             packed++;
         }
     }
@@ -1838,8 +1795,9 @@ zmesh__relay_consumers_ack(zmesh__relay_consumers_t *self, const void *payload,
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2);
-    s_pack_u64(&pk, "floor", c->floor);
-    s_pack_u64(&pk, "pending", s_pending(self, c, ZMESH__RELAY_WALK_MAX));
+    zmesh__mp_pack_u64(&pk, "floor", c->floor);
+    zmesh__mp_pack_u64(&pk, "pending",
+                       s_pending(self, c, ZMESH__RELAY_WALK_MAX));
     return 0;
 }
 
@@ -1859,21 +1817,22 @@ zmesh__relay_consumers_pack_info(zmesh__relay_consumers_t *self, size_t stream,
         if (c->stream != stream || c->unusable)
             continue;
         msgpack_pack_map(pk, 13);
-        s_pack_str(pk, "name");
-        s_pack_str(pk, c->name);
-        s_pack_str(pk, "pattern");
-        s_pack_str(pk, c->pattern);
-        s_pack_u64(pk, "floor", c->floor);
-        s_pack_u64(pk, "pending", s_pending(self, c, S_INFO_PENDING_MAX));
-        s_pack_u64(pk, "lag", last > c->floor ? last - c->floor : 0);
-        s_pack_u64(pk, "acked_above", c->acked_count);
-        s_pack_u64(pk, "live_positions", zhashx_size(c->live));
-        s_pack_u64(pk, "delivered", c->delivered);
-        s_pack_u64(pk, "acked", c->acks);
-        s_pack_u64(pk, "ack_wait_ms", c->ack_wait_ms);
-        s_pack_u64(pk, "max_deliver", c->max_deliver);
-        s_pack_u64(pk, "max_ack_pending", c->max_ack_pending);
-        s_pack_str(pk, "attached");
+        zmesh__mp_pack_str(pk, "name");
+        zmesh__mp_pack_str(pk, c->name);
+        zmesh__mp_pack_str(pk, "pattern");
+        zmesh__mp_pack_str(pk, c->pattern);
+        zmesh__mp_pack_u64(pk, "floor", c->floor);
+        zmesh__mp_pack_u64(pk, "pending",
+                           s_pending(self, c, S_INFO_PENDING_MAX));
+        zmesh__mp_pack_u64(pk, "lag", last > c->floor ? last - c->floor : 0);
+        zmesh__mp_pack_u64(pk, "acked_above", c->acked_count);
+        zmesh__mp_pack_u64(pk, "live_positions", zhashx_size(c->live));
+        zmesh__mp_pack_u64(pk, "delivered", c->delivered);
+        zmesh__mp_pack_u64(pk, "acked", c->acks);
+        zmesh__mp_pack_u64(pk, "ack_wait_ms", c->ack_wait_ms);
+        zmesh__mp_pack_u64(pk, "max_deliver", c->max_deliver);
+        zmesh__mp_pack_u64(pk, "max_ack_pending", c->max_ack_pending);
+        zmesh__mp_pack_str(pk, "attached");
         msgpack_pack_int64(pk, c->attached_us);
     }
 }
