@@ -210,8 +210,9 @@ struct zmesh_agent {
     void *xpub_handle;
     void *sub_handle;
     int epoll_fd;
-    int wake_fd;    /* timerfd in the epoll set, see s_wake_update */
-    int wake_state; /* S_WAKE_* it is armed for */
+    int wake_fd;         /* timerfd in the epoll set, see s_wake_update */
+    int wake_state;      /* S_WAKE_* it is armed for */
+    int64_t wake_due_ms; /* when S_WAKE_TICK fires */
     uint8_t token[S_TOKEN_SIZE]; /* the sync token now subscribed */
     unsigned service_countdown;
 
@@ -2133,7 +2134,12 @@ s_drain_subscriptions(zmesh_agent_t *self)
 // disconnect, the message after a gap) or a connection timer coming due
 // would leave an application that waits on the fd stranded, so a timerfd
 // in the set is armed for those: at once, or soon. It is touched only
-// when what it should say changes, so a busy stream costs no system call.
+// when what it should say changes, so a busy stream costs no system call;
+// and only when the application may wait on the fd next: after a
+// zmesh_agent_recv that returned nothing (one that returned an event is
+// called again, see zmesh_agent_fd) or another call that took input in.
+// Setting a timer is dear on a VM (it reprograms a hardware timer): done
+// per event, it cost a confirming publisher a third of its time.
 static void
 s_wake_update(zmesh_agent_t *self)
 {
@@ -2152,8 +2158,10 @@ s_wake_update(zmesh_agent_t *self)
     struct itimerspec when = {{0, 0}, {0, 0}};
     if (want == S_WAKE_NOW)
         when.it_value.tv_nsec = 1;
-    else if (want == S_WAKE_TICK)
+    else if (want == S_WAKE_TICK) {
         when.it_value.tv_nsec = S_DROP_GRACE_MS * 1000000L;
+        self->wake_due_ms = zmesh__clock_ms() + S_DROP_GRACE_MS;
+    }
     timerfd_settime(self->wake_fd, 0, &when, NULL);
     self->wake_state = want;
 }
@@ -2161,8 +2169,10 @@ s_wake_update(zmesh_agent_t *self)
 static void
 s_wake_consume(zmesh_agent_t *self)
 {
-    if (self->wake_state == S_WAKE_NONE)
-        return;
+    if (self->wake_state == S_WAKE_NONE ||
+        (self->wake_state == S_WAKE_TICK &&
+         zmesh__clock_ms() < self->wake_due_ms))
+        return; // nothing fired: spare the read
     uint64_t expirations;
     if (read(self->wake_fd, &expirations, sizeof expirations) < 0 &&
         self->wake_state == S_WAKE_TICK)
@@ -2184,7 +2194,6 @@ s_service(zmesh_agent_t *self)
     s_drain_monitor(self);
     s_drain_subscriptions(self);
     s_timers_run(self);
-    s_wake_update(self);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2308,8 +2317,10 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
     self->events_published++;
     if (published)
         *published = *sequence;
-    if (--self->service_countdown == 0)
+    if (--self->service_countdown == 0) {
         s_service(self);
+        s_wake_update(self);
+    }
     return 0;
 }
 
@@ -2687,7 +2698,8 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
         return ZMESH_ESTATE;
     s_wake_consume(self);
     int rc = s_recv(self, timeout_ms, event);
-    s_wake_update(self);
+    if (rc != 0)
+        s_wake_update(self);
     return rc;
 }
 
@@ -3369,11 +3381,11 @@ zmesh_agent_wait_subscribers(zmesh_agent_t *self, const char *topic,
             want->pending == 0 && ready == want->count &&
             (min_peers > 0 ? ready >= (size_t)min_peers : want->settled);
         zmesh__want_destroy(&want);
-        if (done)
-            return (int)ready;
         int64_t now = zmesh__clock_ms();
-        if (now >= deadline)
-            return ZMESH_ETIMEDOUT;
+        if (done || now >= deadline) {
+            s_wake_update(self); // for what the service took in
+            return done ? (int)ready : ZMESH_ETIMEDOUT;
+        }
         zmq_pollitem_t items[2] = {
             {zsock_resolve(self->notify), 0, ZMQ_POLLIN, 0},
             {self->xpub_handle, 0, ZMQ_POLLIN, 0}};
@@ -3487,6 +3499,34 @@ zmesh_agent_send(zmesh_agent_t *self, const char *peer, const char *topic,
     if (rc == 0)
         self->directs_sent++;
     return rc;
+}
+
+int
+zmesh__agent_send_nowait(zmesh_agent_t *self, const char *peer_id,
+                         const char *topic, const void *payload, size_t size)
+{
+    int rc = s_direct_check(self, topic, payload, size);
+    if (rc != 0)
+        return rc;
+    if (!peer_id || !*peer_id)
+        return ZMESH_EINVAL;
+    zmesh__direct_t how = {ZMESH__MSG_DIRECT, 0, 0, false};
+    zmsg_t *args = zmsg_new();
+    if (!args || zmsg_addstr(args, "DIRECTNW") != 0 ||
+        zmsg_addmem(args, &how, sizeof how) != 0 ||
+        zmsg_addstr(args, peer_id) != 0 || zmsg_addstr(args, topic) != 0 ||
+        zmsg_addmem(args, payload, size) != 0) {
+        zmsg_destroy(&args);
+        return ZMESH_ENOMEM;
+    }
+    // Blocks only while the control thread's pipe is full, and that
+    // thread never waits for this one (its notify pipe has no limit).
+    if (zmsg_send(&args, self->actor) != 0) {
+        zmsg_destroy(&args);
+        return ZMESH_ESYS;
+    }
+    self->directs_sent++;
+    return 0;
 }
 
 int

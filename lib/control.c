@@ -1449,19 +1449,28 @@ s_on_command(s_control_t *self)
             s_send_nak(self, &nak);
         }
         zframe_destroy(&frame);
-    } else if (streq(command, "DIRECT")) {
-        char *number = zmsg_popstr(msg);
+    } else if (streq(command, "DIRECT") || streq(command, "DIRECTNW")) {
+        // DIRECTNW is DIRECT without the number and the reply: its sender
+        // does not wait, so a failure can only be logged here.
+        bool nowait = streq(command, "DIRECTNW");
+        char *number = nowait ? NULL : zmsg_popstr(msg);
         zframe_t *how = zmsg_pop(msg);
         char *peer = zmsg_popstr(msg);
         char *topic = zmsg_popstr(msg);
         zframe_t *payload = zmsg_pop(msg);
         zmesh__direct_result_t result = {ZMESH_EINVAL, {0}};
-        if (number && how && zframe_size(how) == sizeof(zmesh__direct_t) &&
-            peer && topic && payload)
+        if ((number || nowait) && how &&
+            zframe_size(how) == sizeof(zmesh__direct_t) && peer && topic &&
+            payload)
             result = s_send_direct(self, (zmesh__direct_t *)zframe_data(how),
                                    peer, topic, payload);
-        zsock_send(self->pipe, "ssb", command, number ? number : "", &result,
-                   sizeof result);
+        if (!nowait)
+            zsock_send(self->pipe, "ssb", command, number ? number : "",
+                       &result, sizeof result);
+        else if (result.rc != 0)
+            zmesh__log(ZMESH_LOG_DEBUG, "message on %s to %.8s not sent: %s",
+                       topic ? topic : "?", peer ? peer : "?",
+                       zmesh_strerror(result.rc));
         zstr_free(&number);
         zframe_destroy(&how);
         zstr_free(&peer);

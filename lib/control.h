@@ -119,7 +119,9 @@ void zmesh__control_actor(zsock_t *pipe, void *args);
     "REPAIR", zmesh__repair_note_t, then one frame per event frame. */
 
 /*  "DIRECT" s number, b zmesh__direct_t, s peer, s topic, f payload:
-    sends a DIRECT or REPLY; reply b: zmesh__direct_result_t. */
+    sends a DIRECT or REPLY; reply b: zmesh__direct_result_t.
+    "DIRECTNW" b zmesh__direct_t, s peer, s topic, f payload: the same
+    with no number and no reply, for senders that must not wait. */
 typedef struct {
     zmesh__msg_type_t type; /* ZMESH__MSG_DIRECT or ZMESH__MSG_REPLY */
     uint64_t req;           /* 0 in a DIRECT: a message, not a request */

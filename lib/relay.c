@@ -2328,9 +2328,12 @@ s_confirms_flush(zmesh__relay_t *self)
                 uint64_t oks = 0;
                 at = s_pack_confirms(&self->reply, list->items, at, j, budget,
                                      &oks);
-                int rc = zmesh_agent_send(self->agent, list->items[i].hex,
-                                          ZMESH__RELAY_CONFIRM_TOPIC,
-                                          self->reply.data, self->reply.size);
+                // Not waited for: a round trip to the control thread per
+                // pass would bound confirms per second, and a confirm
+                // that is lost is asked for again by its publisher.
+                int rc = zmesh__agent_send_nowait(
+                    self->agent, list->items[i].hex, ZMESH__RELAY_CONFIRM_TOPIC,
+                    self->reply.data, self->reply.size);
                 if (rc == 0)
                     self->confirmed += oks;
                 else

@@ -52,10 +52,12 @@ def account(lines, topic, publisher):
 
 
 def burst(mesh, port, sub_args=(), pub_args=(), subscribers=1):
-    """A subscriber that stalls for 1.5 s after its first event, and a
-    publisher that sends BURST events at once and one more 2 s later."""
+    """A subscriber that stalls for 4 s after its first event, and a
+    publisher that sends BURST events at once and one more 2 s later. The
+    stall must outlast the burst, or nothing overflows: on a loaded
+    machine (ctest -j2) the burst took over 1.5 s and was all received."""
     sub = testnode("slow", mesh, port, "--sub", "burst.>", "--stall-ms",
-                   1500, *sub_args, run_ms=30000, env=TINY_QUEUES)
+                   4000, *sub_args, run_ms=30000, env=TINY_QUEUES)
     sub.started()
     pub = testnode("fast", mesh, port, "--pub", "burst.x", "--count", BURST,
                    "--every", 0, "--wait-subs", subscribers, "--final-after",
