@@ -2302,8 +2302,8 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
     // Kept for repairs (proto/wire.md#nak) before sending, since sending
     // empties the message. An XPUB send never blocks and fails only when
     // the context ends, so what is kept was sent.
-    zmesh__retain_add(self->retained, topic, topic_size, *sequence + 1,
-                      zmq_msg_data(&msg), frame_size);
+    zmesh__retain_add_msg(self->retained, topic, topic_size, *sequence + 1,
+                          &msg);
     // Queue groups that take this topic get it through the control thread
     // (one member each); the check costs nothing while there are none.
     if (zmesh__topic_index_size(self->group_view) > 0 &&

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <zmq.h>
 
 /*  Limits, so memory stays bounded whatever the application publishes or a
     peer asks. */
@@ -65,13 +66,22 @@ int zmesh__retain_set_history(zmesh__retain_t *self, const char *pattern,
     frame NULL with size > 0), ZMESH_ETOPIC (invalid topic syntax; checked
     only when the topic has no entry yet, and not at all while the buffer
     is disabled and no history pattern could want the frame), ZMESH_ENOMEM
-    (nothing kept; counted as add_failures). Cost: one lock, and one
-    allocation unless the frame evicted by the previous add can be reused;
-    no hashing when the topic is that of the previous add. Any thread
+    (nothing kept; counted as add_failures). Cost: one lock, a copy of
+    the frame, and one allocation unless the record evicted by the
+    previous add can be reused; no hashing when the topic is that of the
+    previous add. Any thread
     (meant for the application's publishing thread). */
 int zmesh__retain_add(zmesh__retain_t *self, const char *topic,
                       size_t topic_size, uint64_t seq, const void *frame,
                       size_t size);
+
+/*  zmesh__retain_add for a frame that is a ZeroMQ message about to be
+    sent: keeps a reference to it (zmq_msg_copy), so the caller still owns
+    and sends `frame`. No copy of the bytes, and the message's memory is
+    freed by whichever thread lets go of it last: here, on eviction, in
+    the steady state. Same errors, plus ZMESH_EINVAL for a NULL frame. */
+int zmesh__retain_add_msg(zmesh__retain_t *self, const char *topic,
+                          size_t topic_size, uint64_t seq, zmq_msg_t *frame);
 
 /*  Marks "now" for `peer` (a 16-byte agent id), to call when that peer's
     sync token (proto/wire.md#sync-token) reaches the publisher: a later

@@ -5,8 +5,9 @@
     cap); each seq served once when both stores hold it; join marks, and
     when a join answer can be vouched for; a visitor that stops; the
     counters; max_bytes 0; bad arguments; a randomised run checked against
-    a model; adds racing requests from another thread. Every frame served
-    has its bytes checked. */
+    a model; adds racing requests from another thread; a frame added as a
+    ZeroMQ message is shared, not copied, and let go on eviction. Every
+    frame served has its bytes checked. */
 #include "retain.h"
 #include "zmesh.h"
 
@@ -22,6 +23,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <zmq.h>
 
 #define S_FRAME_MAX 512
 
@@ -1088,6 +1090,74 @@ test_concurrent(void **state)
     zmesh__retain_destroy(&adder.retain);
 }
 
+/*  A frame whose memory says when ZeroMQ lets go of it. */
+typedef struct {
+    unsigned char bytes[S_FRAME_MAX];
+    int freed;
+} s_owned_t;
+
+static void
+s_owned_free(void *data, void *hint)
+{
+    (void)data;
+    ((s_owned_t *)hint)->freed++;
+}
+
+static bool
+s_visit_pointer(void *arg, uint64_t seq, const void *frame, size_t size)
+{
+    (void)seq;
+    (void)size;
+    *(const void **)arg = frame;
+    return true;
+}
+
+// The publisher hands over the message it is about to send: the buffer
+// keeps a reference (the bytes served are the message's own) that
+// outlives the sender's copy, and lets go of it when the frame is
+// evicted, so the memory is freed by the thread that adds.
+static void
+test_message_reference(void **state)
+{
+    (void)state;
+    zmesh__retain_t *retain = NULL;
+    assert_int_equal(zmesh__retain_new(&retain, 1000), 0);
+    s_owned_t owned = {{0}, 0};
+    size_t size = s_make(owned.bytes, 300, "m.a", 1);
+    zmq_msg_t msg;
+    assert_int_equal(
+        zmq_msg_init_data(&msg, owned.bytes, size, s_owned_free, &owned), 0);
+    assert_int_equal(zmesh__retain_add_msg(retain, "m.a", 3, 1, &msg), 0);
+    assert_int_equal(zmq_msg_close(&msg), 0); // as sending would
+    assert_int_equal(owned.freed, 0);
+    const void *served = NULL;
+    assert_int_equal(zmesh__retain_range(retain, "m.a", 3, 1, 1, NULL,
+                                         s_visit_pointer, &served),
+                     1);
+    assert_ptr_equal(served, owned.bytes);
+    s_seen_t seen;
+    assert_int_equal(s_range(retain, "m.a", 1, 1, NULL, &seen), 1);
+    // Frames of another topic push it out of the 1000-byte budget.
+    for (uint64_t seq = 1; seq <= 3; seq++)
+        assert_int_equal(s_add(retain, "m.b", seq, 300), 0);
+    assert_int_equal(owned.freed, 1);
+    assert_int_equal(s_range(retain, "m.a", 1, 1, NULL, &seen), 0);
+    assert_int_equal(s_stats(retain).evicted, 1);
+
+    // A frame still held when the buffer goes is let go then.
+    s_owned_t last = {{0}, 0};
+    size = s_make(last.bytes, 200, "m.c", 7);
+    assert_int_equal(
+        zmq_msg_init_data(&msg, last.bytes, size, s_owned_free, &last), 0);
+    assert_int_equal(zmesh__retain_add_msg(retain, "m.c", 3, 7, &msg), 0);
+    assert_int_equal(zmq_msg_close(&msg), 0);
+    assert_int_equal(last.freed, 0);
+    assert_int_equal(zmesh__retain_add_msg(retain, "m.c", 3, 8, NULL),
+                     ZMESH_EINVAL);
+    zmesh__retain_destroy(&retain);
+    assert_int_equal(last.freed, 1);
+}
+
 int
 main(void)
 {
@@ -1109,6 +1179,7 @@ main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_message_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
