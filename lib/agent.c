@@ -1396,6 +1396,14 @@ s_names_set(zmesh_agent_t *self, const char *id, const char *name)
     if (copy)
         zhashx_update(self->names, id, copy);
     self->cached_name_valid = false;
+    // A publisher first named by a relay (s_durable_name) that turns out
+    // to be alive: its name must not be trimmed with the departed.
+    for (const char *gone = zlistx_first(self->departed); gone;
+         gone = zlistx_next(self->departed))
+        if (streq(gone, id)) {
+            zlistx_delete(self->departed, zlistx_cursor(self->departed));
+            break;
+        }
 }
 
 // A departed peer's name is kept a while: its last events may still sit
@@ -3748,6 +3756,19 @@ s_durable_send(void *arg, const char *peer, const char *topic,
     return zmesh_agent_send(arg, peer, topic, payload, size);
 }
 
+// A publisher's name as a relay knows it, for events read from the relay
+// after the publisher left. A peer's own word wins; one we never met is
+// kept like a departed peer's name, so the table stays bounded.
+static void
+s_durable_name(void *arg, const char *id, const char *name)
+{
+    zmesh_agent_t *self = arg;
+    if (zhashx_lookup(self->names, id))
+        return;
+    s_names_set(self, id, name);
+    s_names_retire(self, id);
+}
+
 // Timers of confirms and durable consumers: run on the service pass and
 // before the agent sleeps.
 static void
@@ -3905,7 +3926,8 @@ zmesh_agent_subscribe_durable(zmesh_agent_t *self, const char *consumer,
     if (!self->started)
         return ZMESH_ESTATE;
     if (!self->durable) {
-        zmesh__durable_io_t io = {s_durable_request, s_durable_send};
+        zmesh__durable_io_t io = {s_durable_request, s_durable_send,
+                                  s_durable_name};
         if (zmesh__durable_new(&self->durable, &io, self) != 0)
             return ZMESH_ENOMEM;
     }

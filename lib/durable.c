@@ -707,6 +707,37 @@ s_take_record(zmesh__durable_t *self, s_sub_t *sub, const msgpack_object *o)
 
 static void s_ack_rseq(s_sub_t *sub, uint64_t rseq, int64_t now_ms);
 
+// The names a $relay.next answer gives for publishers of its records
+// (proto/relay.md#durable-consumers), passed on so that events whose
+// publisher has left still say who published them. Entries that are not
+// a 32-hex-digit id and a 1..ZMESH_NAME_MAX byte name are ignored.
+static void
+s_learn_names(zmesh__durable_t *self, const msgpack_object *map)
+{
+    const msgpack_object *names = zmesh__mp_get(map, "names");
+    if (!self->io.name || !names || names->type != MSGPACK_OBJECT_MAP)
+        return;
+    for (uint32_t i = 0; i < names->via.map.size; i++) {
+        const msgpack_object *k = &names->via.map.ptr[i].key;
+        const msgpack_object *v = &names->via.map.ptr[i].val;
+        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != 32 ||
+            v->type != MSGPACK_OBJECT_STR || v->via.str.size < 1 ||
+            v->via.str.size > ZMESH_NAME_MAX ||
+            memchr(v->via.str.ptr, 0, v->via.str.size))
+            continue;
+        char id[33], name[ZMESH_NAME_MAX + 1];
+        uint8_t bytes[ZMESH__ID_SIZE];
+        memcpy(id, k->via.str.ptr, 32);
+        id[32] = '\0';
+        if (zmesh__id_from_hex(id, bytes) != 0)
+            continue;
+        zmesh__id_to_hex(bytes, id); // the agent's spelling
+        memcpy(name, v->via.str.ptr, v->via.str.size);
+        name[v->via.str.size] = '\0';
+        self->io.name(self->arg, id, name);
+    }
+}
+
 static void
 s_on_next(zmesh__durable_t *self, s_sub_t *sub, const msgpack_object *map,
           int64_t now_ms)
@@ -722,6 +753,7 @@ s_on_next(zmesh__durable_t *self, s_sub_t *sub, const msgpack_object *map,
         sub->retry_at = now_ms + ZMESH__DURABLE_REFUSED_MS;
         return;
     }
+    s_learn_names(self, map);
     const msgpack_object *lost = zmesh__mp_get(map, "lost");
     if (lost && lost->type == MSGPACK_OBJECT_ARRAY &&
         lost->via.array.size == 2 &&

@@ -31,13 +31,17 @@ typedef struct zmesh__durable zmesh__durable_t;
 
 /*  How the module talks to relays. request: a DIRECT request to `peer`
     (32 hex digits) or, with peer NULL, to any agent serving the topic;
-    sets *req and returns 0, or a ZMESH_E* code. send: a message (req 0). */
+    sets *req and returns 0, or a ZMESH_E* code. send: a message (req 0).
+    name (may be NULL): a publisher's name (`id` is 32 hex digits) as a
+    relay told it with stored events, for events whose publisher is not
+    a peer any more; called before those events are handed out. */
 typedef struct {
     int (*request)(void *arg, const char *peer, const char *topic,
                    const void *payload, size_t size, int timeout_ms,
                    uint64_t *req);
     int (*send)(void *arg, const char *peer, const char *topic,
                 const void *payload, size_t size);
+    void (*name)(void *arg, const char *id, const char *name);
 } zmesh__durable_io_t;
 
 /*  An event for the application, valid until the next call of

@@ -219,7 +219,11 @@ s_publish(s_js_t *js, const char *subject, const uint8_t *payload, size_t size,
     memset(row, 0, sizeof *row);
     while (sent < count || inflight > 0) {
         while (inflight < window && sent < count && !row->capped) {
-            snprintf(reply, sizeof reply, "%s%ld", prefix, sent);
+            int n = snprintf(reply, sizeof reply, "%s%ld", prefix, sent);
+            if (n < 0 || (size_t)n >= sizeof reply) {
+                fprintf(stderr, "mesh-bench: nats inbox name too long\n");
+                return -1;
+            }
             if (nats_pub(c, subject, reply, payload, size) < 0) {
                 fprintf(stderr, "mesh-bench: nats publish: %s\n",
                         nats_error(c));

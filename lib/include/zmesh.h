@@ -456,7 +456,9 @@ ZMESH_EXPORT zmesh_event_type_t zmesh_event_type(const zmesh_event_t *event);
 ZMESH_EXPORT const char *zmesh_event_topic(const zmesh_event_t *event);
 ZMESH_EXPORT const void *zmesh_event_payload(const zmesh_event_t *event,
                                              size_t *size);
-/*  The publisher (for messages) or the peer (for peer events). */
+/*  The publisher (for messages) or the peer (for peer events). A message
+    a durable consumer reads from a relay after its publisher left has the
+    name the relay knew; "" when nobody knows it. */
 ZMESH_EXPORT const char *zmesh_event_peer_name(const zmesh_event_t *event);
 ZMESH_EXPORT const char *zmesh_event_peer_id(const zmesh_event_t *event);
 /*  Per-topic sequence number given by the publisher, from 1. For a gap,

@@ -72,6 +72,29 @@ def test_confirm_without_relay_times_out_with_a_reason():
     sub.stop()
 
 
+def test_events_read_back_name_their_departed_publisher():
+    mesh, port = unique_mesh(), random_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        r = relay(tmp, mesh, port, "--stream", "orders=orders.>")
+        pub = testnode("shop", mesh, port, "--pub", "orders.new", "--count",
+                       5, "--every", 2, "--wait-subs", 1, "--confirm")
+        pub.started()
+        pub.wait_count(lambda o: o.get("event") == "confirm", 5, 15,
+                       "confirms")
+        pub.stop()
+        pub.wait_for(lambda o: o.get("event") == "exit", 5, "exit")
+        # A consumer that never met the publisher: who published each
+        # event is what the relay knew (the names of $relay.next).
+        c = consumer("audit", mesh, port, "orders.>")
+        c.wait_count(lambda o: o.get("event") == "message", 5, 15,
+                     "the stored events")
+        got = c.seen(lambda o: o.get("event") == "message")
+        check([o["publisher"] for o in got] == ["shop"] * 5,
+              "publishers %s" % [o.get("publisher") for o in got])
+        c.stop()
+        r.stop()
+
+
 def test_consumer_catches_up_then_goes_live_without_duplicates():
     mesh, port = unique_mesh(), random_port()
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,6 +37,8 @@ typedef struct {
     int fail_requests; /* answer the next ones with ZMESH_ENOTFOUND */
     char *body_bytes;  /* what body and sent point into (msgpack-c does) */
     char *sent_bytes;
+    char names[4][80]; /* "id=name" the module passed on */
+    int names_count;
 } s_relay_t;
 
 static char *
@@ -92,6 +94,14 @@ s_send(void *arg, const char *peer, const char *topic, const void *payload,
     return 0;
 }
 
+static void
+s_name(void *arg, const char *id, const char *name)
+{
+    s_relay_t *r = arg;
+    assert_true(r->names_count < 4);
+    snprintf(r->names[r->names_count++], sizeof r->names[0], "%s=%s", id, name);
+}
+
 static const msgpack_object *
 s_get(const msgpack_object *map, const char *key)
 {
@@ -114,7 +124,7 @@ static int
 s_setup(void **state)
 {
     s_fixture_t *f = calloc(1, sizeof *f);
-    zmesh__durable_io_t io = {s_request, s_send};
+    zmesh__durable_io_t io = {s_request, s_send, s_name};
     assert_int_equal(zmesh__durable_new(&f->d, &io, &f->relay), 0);
     *state = f;
     return 0;
@@ -183,6 +193,55 @@ s_answer_next(s_fixture_t *f, const uint64_t *seqs, size_t n,
     assert_true(zmesh__durable_reply(f->d, f->relay.req, "relay", 0, buf.data,
                                      buf.size, now));
     msgpack_sbuffer_destroy(&buf);
+}
+
+// A $relay.next answer names the publishers of its records: the module
+// passes each well-formed entry on (the agent's names for events whose
+// publisher left) and ignores the rest, before the events are handed out.
+static void s_attach(s_fixture_t *f, const zmesh_durable_options_t *options,
+                     int64_t now);
+
+static void
+test_publisher_names_are_passed_on(void **state)
+{
+    s_fixture_t *f = *state;
+    s_attach(f, NULL, 1);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 5);
+    msgpack_pack_str_with_body(&pk, "events", 6);
+    msgpack_pack_array(&pk, 0);
+    msgpack_pack_str_with_body(&pk, "next", 4);
+    msgpack_pack_uint64(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "floor", 5);
+    msgpack_pack_uint64(&pk, 0);
+    msgpack_pack_str_with_body(&pk, "last", 4);
+    msgpack_pack_uint64(&pk, 0);
+    msgpack_pack_str_with_body(&pk, "names", 5);
+    const char *entries[][2] = {
+        {"0700000000000000000000000000000A", "shop"}, // spelt lower case
+        {"07000000000000000000000000000000", ""},     // empty name
+        {"0700", "short-id"},
+        {"0700000000000000000000000000000x", "not-hex"},
+        {"07000000000000000000000000000001", "billing"},
+    };
+    msgpack_pack_map(&pk, 6);
+    for (size_t i = 0; i < 5; i++) {
+        msgpack_pack_str_with_body(&pk, entries[i][0], strlen(entries[i][0]));
+        msgpack_pack_str_with_body(&pk, entries[i][1], strlen(entries[i][1]));
+    }
+    msgpack_pack_str_with_body(&pk, "07000000000000000000000000000002", 32);
+    msgpack_pack_uint64(&pk, 7); // not a string
+    assert_true(zmesh__durable_reply(f->d, f->relay.req, "relay", 0, buf.data,
+                                     buf.size, 1));
+    msgpack_sbuffer_destroy(&buf);
+    assert_int_equal(f->relay.names_count, 2);
+    assert_string_equal(f->relay.names[0],
+                        "0700000000000000000000000000000a=shop");
+    assert_string_equal(f->relay.names[1],
+                        "07000000000000000000000000000001=billing");
 }
 
 static void
@@ -528,6 +587,8 @@ main(void)
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_no_relay_asks_again, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_publisher_names_are_passed_on,
+                                        s_setup, s_teardown),
         cmocka_unit_test(test_confirms_settle_resend_and_time_out),
         cmocka_unit_test(test_confirms_are_bounded),
     };
