@@ -490,6 +490,7 @@ typedef struct {
     int64_t attached_us;
     bool dirty;
     int64_t saved_ms;
+    int64_t walked_ms; /* the floor's last walk from a tick */
 } s_consumer_t;
 
 typedef struct {
@@ -1124,7 +1125,17 @@ zmesh__relay_consumers_tick(zmesh__relay_consumers_t *self, int64_t now_ms,
     int saved = 0;
     for (size_t i = 0; i < self->count; i++) {
         s_consumer_t *c = self->list[i];
-        if (!c->dirty || c->unusable)
+        if (c->unusable)
+            continue;
+        // A consumer acknowledges live positions as it hands events out,
+        // often before the relay has stored them, and such records only
+        // settle once stored: without a walk now and then, the floor (and
+        // the lag $relay.info shows) would wait for its next request.
+        if (now_ms - c->walked_ms >= ZMESH__RELAY_SAVE_MS) {
+            c->walked_ms = now_ms;
+            s_walk(self, c);
+        }
+        if (!c->dirty)
             continue;
         if (!force && now_ms - c->saved_ms < ZMESH__RELAY_SAVE_MS)
             continue;

@@ -7,6 +7,7 @@
     state saved and loaded again (the blob round trip), a corrupt
     consumer file kept out of service, and records retention deleted
     reported as lost. Each test works in its own mkdtemp directory. */
+#include "clock.h"
 #include "codec.h"
 #include "relay.h"
 #include "relay_consumer.h"
@@ -540,6 +541,33 @@ test_consume_next_ack(void **state)
     s_env_free(&e);
 }
 
+// A live position acknowledged before its record is stored (the consumer
+// had the event live first) settles the record once it is stored: the
+// floor moves on the relay's tick, without another request.
+static void
+test_live_ack_before_the_record_is_stored(void **state)
+{
+    (void)state;
+    s_env_t e;
+    s_env_init(&e);
+    s_append(&e, "orders.a", 1, 0);
+    s_answer_t a;
+    assert_int_equal(s_consume(&e, "c1", "orders.*", NULL, &a), 0);
+    msgpack_unpacked_destroy(&a.unpacked);
+    assert_int_equal(s_ack(&e, "c1", NULL, 0, "orders.a", 3), 1);
+    s_append(&e, "orders.a", 2, 0);
+    s_append(&e, "orders.a", 3, 0);
+    assert_int_equal(zmesh__relay_consumers_floor(e.set, "c1"), 1);
+    int64_t now = zmesh__clock_ms() + 10 * ZMESH__RELAY_SAVE_MS;
+    zmesh__relay_consumers_tick(e.set, now, false);
+    assert_int_equal(zmesh__relay_consumers_floor(e.set, "c1"), 3);
+    // Stored later still, and past the position: waits for its ack.
+    s_append(&e, "orders.a", 4, 0);
+    zmesh__relay_consumers_tick(e.set, now + 10 * ZMESH__RELAY_SAVE_MS, false);
+    assert_int_equal(zmesh__relay_consumers_floor(e.set, "c1"), 3);
+    s_env_free(&e);
+}
+
 static void
 test_start_positions_and_max_deliver(void **state)
 {
@@ -706,6 +734,7 @@ main(void)
         cmocka_unit_test(test_covers),
         cmocka_unit_test(test_decoders),
         cmocka_unit_test(test_consume_next_ack),
+        cmocka_unit_test(test_live_ack_before_the_record_is_stored),
         cmocka_unit_test(test_start_positions_and_max_deliver),
         cmocka_unit_test(test_saved_and_loaded),
         cmocka_unit_test(test_lost_to_retention),
