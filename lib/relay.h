@@ -54,6 +54,8 @@
 #define ZMESH__RELAY_READ_BYTES_MIN 4096
 /*  Largest request payload a relay decodes. */
 #define ZMESH__RELAY_REQUEST_MAX 4096
+/*  Longest path the relay builds (a stream's directory, its files). */
+#define ZMESH__RELAY_PATH_MAX 3072
 /*  Largest configuration file read. */
 #define ZMESH__RELAY_CONFIG_FILE_MAX (1024 * 1024)
 /*  A record flag (store.h's caller bits): the record is a gap marker,
@@ -121,6 +123,11 @@ typedef struct {
     size_t pending_count;
     bool checked; /* zmesh__relay_config_check passed */
 } zmesh__relay_config_t;
+
+/*  Writes the message into err (when err_size > 0) and returns
+    ZMESH_EINVAL: how the relay's checks say what is wrong. */
+__attribute__((format(printf, 3, 4))) int
+zmesh__relay_err(char *err, size_t err_size, const char *format, ...);
 
 void zmesh__relay_config_init(zmesh__relay_config_t *config);
 void zmesh__relay_config_clear(zmesh__relay_config_t *config);
