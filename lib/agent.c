@@ -30,6 +30,7 @@
 #include <arpa/inet.h>
 #include <czmq.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <msgpack.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -129,6 +130,18 @@ typedef struct {
     uint64_t sequence;
     int64_t timestamp_us;
 } s_peer_event_t;
+
+/*  The outcome of a confirmed publish, waiting for the application. Not a
+    peer event: those are capped for an application that does not read,
+    and every confirmed publish gets its outcome (zmesh.h). Their number
+    is bounded with the confirms pending (zmesh_agent_publish_confirmed). */
+typedef struct {
+    char *topic;
+    char *reason; /* NULL: stored */
+    uint64_t seq;
+    int status;
+    char relay[33]; /* "" unless stored */
+} s_outcome_t;
 
 struct zmesh_event {
     zmesh_event_type_t type;
@@ -280,6 +293,9 @@ struct zmesh_agent {
     int confirm_timeout_ms;
     bool relay_seen; /* a relay answered or confirmed: for timeout reasons */
     const char *confirm_relay; /* the relay whose confirms are being read */
+    s_outcome_t *outcomes;     /* a ring of those to hand out */
+    size_t outcomes_cap, outcomes_head, outcomes_count;
+    s_outcome_t outcome; /* the one handed out (its strings are freed next) */
     uint64_t store_reqs[S_STORE_REQUESTS]; /* our $relay.store requests */
     size_t store_reqs_next;
     uint64_t confirms_ok;
@@ -471,6 +487,9 @@ s_queue_clear(s_queue_t *queue)
 
 static void s_live_remove(zmesh_agent_t *self);
 static void s_reply_discard(const char *command, zframe_t *payload);
+static void s_outcomes_clear(zmesh_agent_t *self);
+static void s_outcome_release(zmesh_agent_t *self);
+static bool s_outcome_next(zmesh_agent_t *self);
 
 static void
 s_stop(zmesh_agent_t *self)
@@ -583,6 +602,7 @@ zmesh_agent_destroy(zmesh_agent_t **agent)
     zlistx_destroy(&self->peer_events);
     zlistx_destroy(&self->departed);
     zmesh__confirms_destroy(&self->confirms);
+    s_outcomes_clear(self);
     zmesh__durable_destroy(&self->durable);
     free(self);
     *agent = NULL;
@@ -2152,8 +2172,8 @@ static void
 s_wake_update(zmesh_agent_t *self)
 {
     int want =
-        zlistx_size(self->peer_events) > 0 || self->held.head ||
-                self->settled.head || self->has_stashed
+        zlistx_size(self->peer_events) > 0 || self->outcomes_count > 0 ||
+                self->held.head || self->settled.head || self->has_stashed
             ? S_WAKE_NOW
         : self->timers > 0 || zmesh__repair_sessions(self->repair) > 0 ||
                 zmesh__requests_size(self->requests) > 0 ||
@@ -2350,7 +2370,10 @@ zmesh_agent_publish_confirmed(zmesh_agent_t *self, const char *topic,
         return ZMESH_ESTATE;
     if (!self->confirms && zmesh__confirms_new(&self->confirms) != 0)
         return ZMESH_ENOMEM;
-    if (zmesh__confirms_size(self->confirms) >= ZMESH__CONFIRMS_EVENTS_MAX)
+    // Outcomes the application has not taken count too: so both stay
+    // bounded for an application that publishes and never receives.
+    if (zmesh__confirms_size(self->confirms) + self->outcomes_count >=
+        ZMESH__CONFIRMS_EVENTS_MAX)
         return ZMESH_EFULL;
     return s_publish(self, topic, payload, size, ZMESH__FRAME_CONFIRM,
                      sequence);
@@ -2716,6 +2739,8 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
 {
     if (self->peer_event)
         s_peer_event_free((void **)&self->peer_event);
+    if (self->outcome.topic)
+        s_outcome_release(self);
     if (self->has_stashed) {
         // The message after a gap event: its frame is still in self->msg.
         self->has_stashed = false;
@@ -2744,6 +2769,10 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
             }
             s_peer_event_free((void **)&self->peer_event);
             continue;
+        }
+        if (s_outcome_next(self)) {
+            *event = &self->event;
+            return 0;
         }
         if (self->durable && s_durable_next(self)) {
             *event = &self->event;
@@ -2791,7 +2820,7 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
         if (self->timers > 0 && (wait < 0 || wait > S_RECONNECT_MIN_MS))
             wait = S_RECONNECT_MIN_MS; // a close or reconnect is due soon
         s_timers_run(self);
-        if (zlistx_size(self->peer_events) > 0 ||
+        if (zlistx_size(self->peer_events) > 0 || self->outcomes_count > 0 ||
             zmesh__durable_ready(self->durable))
             continue; // a timer made something to take
         int64_t dues[4] = {
@@ -3626,8 +3655,43 @@ s_confirm_keep(zmesh_agent_t *self, const char *topic, uint64_t seq,
                                zmesh__clock_ms(), self->confirm_timeout_ms);
 }
 
-// One event's outcome, as a ZMESH_EVENT_CONFIRM. The relay that confirmed
-// is named when there is one (s_confirm_from sets it).
+static void
+s_outcome_release(zmesh_agent_t *self)
+{
+    free(self->outcome.topic);
+    free(self->outcome.reason);
+    self->outcome.topic = self->outcome.reason = NULL;
+}
+
+static void
+s_outcomes_clear(zmesh_agent_t *self)
+{
+    s_outcome_release(self);
+    for (; self->outcomes_count > 0; self->outcomes_count--) {
+        s_outcome_t *o = &self->outcomes[self->outcomes_head];
+        free(o->topic);
+        free(o->reason);
+        self->outcomes_head = (self->outcomes_head + 1) % self->outcomes_cap;
+    }
+    free(self->outcomes);
+    self->outcomes = NULL;
+    self->outcomes_cap = self->outcomes_head = 0;
+}
+
+// Out of memory for an outcome: the application will not hear of it, so
+// at least the log says which.
+static void
+s_outcome_lost(zmesh_agent_t *self, const char *topic, uint64_t seq)
+{
+    self->peer_events_dropped++;
+    zmesh__log(ZMESH_LOG_ERROR,
+               "out of memory: the confirm of %s #%" PRIu64
+               " cannot be reported",
+               topic, seq);
+}
+
+// One event's outcome, queued as a ZMESH_EVENT_CONFIRM. The relay that
+// confirmed is named when there is one (s_confirm_from sets it).
 static void
 s_confirm_report(void *arg, const char *topic, uint64_t seq, int status,
                  const char *reason)
@@ -3637,16 +3701,62 @@ s_confirm_report(void *arg, const char *topic, uint64_t seq, int status,
         self->confirms_ok++;
     else
         self->confirms_failed++;
-    const char *id =
-        status == 0 && self->confirm_relay ? self->confirm_relay : "";
-    s_peer_event_t *event =
-        s_event_push(self, ZMESH_EVENT_CONFIRM, id,
-                     *id ? s_peer_name_of(self, id) : "", reason);
-    if (!event)
+    if (self->outcomes_count == self->outcomes_cap) {
+        // Grows by doubling; the ring's items move to the front.
+        size_t cap = self->outcomes_cap ? 2 * self->outcomes_cap : 256;
+        s_outcome_t *grown = malloc(cap * sizeof *grown);
+        if (!grown) {
+            s_outcome_lost(self, topic, seq);
+            return;
+        }
+        for (size_t i = 0; i < self->outcomes_count; i++)
+            grown[i] =
+                self->outcomes[(self->outcomes_head + i) % self->outcomes_cap];
+        free(self->outcomes);
+        self->outcomes = grown;
+        self->outcomes_cap = cap;
+        self->outcomes_head = 0;
+    }
+    s_outcome_t *o =
+        &self->outcomes[(self->outcomes_head + self->outcomes_count) %
+                        self->outcomes_cap];
+    o->topic = strdup(topic);
+    o->reason = status != 0 ? strdup(reason) : NULL;
+    if (!o->topic || (status != 0 && !o->reason)) {
+        free(o->topic);
+        free(o->reason);
+        s_outcome_lost(self, topic, seq);
         return;
-    event->topic = strdup(topic);
-    event->sequence = seq;
-    event->status = status;
+    }
+    o->seq = seq;
+    o->status = status;
+    snprintf(o->relay, sizeof o->relay, "%s",
+             status == 0 && self->confirm_relay ? self->confirm_relay : "");
+    self->outcomes_count++;
+}
+
+// Hands the next confirm outcome out as self->event.
+static bool
+s_outcome_next(zmesh_agent_t *self)
+{
+    if (self->outcomes_count == 0)
+        return false;
+    self->outcome = self->outcomes[self->outcomes_head];
+    self->outcomes_head = (self->outcomes_head + 1) % self->outcomes_cap;
+    self->outcomes_count--;
+    s_outcome_t *o = &self->outcome;
+    zmesh_event_t *event = &self->event;
+    memset(event, 0, sizeof *event);
+    event->type = ZMESH_EVENT_CONFIRM;
+    event->topic = o->topic;
+    event->payload = "";
+    event->peer_id = o->relay;
+    event->peer_name = *o->relay ? s_peer_name_of(self, o->relay) : "";
+    event->reason = o->reason ? o->reason : "";
+    event->group = "";
+    event->sequence = o->seq;
+    event->status = o->status;
+    return true;
 }
 
 // A {"ok": [[topic, first, last]...], "failed": [[topic, first, last,

@@ -370,8 +370,9 @@ ZMESH_EXPORT int zmesh_agent_publish(zmesh_agent_t *agent, const char *topic,
     keeps a copy, and sends unconfirmed events again, straight to a relay,
     every second: so events a relay missed while it restarted are stored
     once it is back. Errors: those of zmesh_agent_publish, and ZMESH_EFULL
-    when 65,536 events or 64 MiB already wait for a confirm (receive
-    events to let confirms in, then publish again). */
+    when 65,536 events or 64 MiB already wait for a confirm, outcomes not
+    yet received counting as waiting (receive events to let confirms in,
+    then publish again). */
 ZMESH_EXPORT int zmesh_agent_publish_confirmed(zmesh_agent_t *agent,
                                                const char *topic,
                                                const void *payload, size_t size,

@@ -54,6 +54,29 @@ def test_confirmed_publishes_are_stored_and_said_so():
         r.stop()
 
 
+def test_every_confirm_is_reported_to_an_application_that_reads_late():
+    # 20000 confirmed publishes before the application receives anything:
+    # each still gets its one CONFIRM (zmesh.h), however many wait.
+    mesh, port = unique_mesh(), random_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        r = relay(tmp, mesh, port, "--stream", "orders=orders.>")
+        pub = testnode("bulk", mesh, port, "--pub", "orders.new", "--count",
+                       20000, "--every", 0, "--batch", 20000, "--wait-subs",
+                       1, "--confirm")
+        pub.started()
+        pub.wait_count(lambda o: o.get("event") == "confirm", 20000, 40,
+                       "confirms")
+        got = confirms(pub)
+        check(sorted(o["seq"] for o in got) == list(range(1, 20001)) and
+              all(o["status"] == 0 for o in got),
+              "%d confirms, %d failed" %
+              (len(got), sum(o["status"] != 0 for o in got)))
+        pub.stop()
+        stats = pub.wait_for(lambda o: o.get("event") == "stats", 5, "stats")
+        check(stats["confirms_ok"] == 20000, "stats %s" % stats)
+        r.stop()
+
+
 def test_confirm_without_relay_times_out_with_a_reason():
     mesh, port = unique_mesh(), random_port()
     sub = testnode("listener", mesh, port, "--sub", "orders.>")

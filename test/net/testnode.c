@@ -43,7 +43,8 @@ s_usage(void)
             "host|lan|multicast|none]\n"
             "  [--interface IF] [--group G] [--seed EP]... [--header K=V]...\n"
             "  [--sub PATTERN]... [--advertise PATTERN]...\n"
-            "  [--pub TOPIC --count N [--every MS] [--wait-subs N]\n"
+            "  [--pub TOPIC --count N [--every MS] [--batch N] [--wait-subs "
+            "N]\n"
             "   [--final-after MS]] [--stall-ms MS]\n"
             "  [--run-ms MS] [--exit-after N] [--exit-when-done] [--crash]"
             " [-v]\n"
@@ -310,6 +311,7 @@ main(int argc, char **argv)
     zmesh_discovery_t scope = ZMESH_DISCOVERY_HOST;
     long count = 0, every_ms = 10, run_ms = 10000, exit_after = -1;
     long wait_subs = -1, stall_ms = 0, final_after = -1;
+    long batch = 1; // events published before events are received again
     bool crash = false, exit_when_done = false, no_destroy = false;
     bool respond = false;
     const char *request_topic = NULL, *to = NULL, *send_to = NULL;
@@ -430,6 +432,8 @@ main(int argc, char **argv)
             count = atol(val);
         else if (strcmp(opt, "--every") == 0)
             every_ms = atol(val);
+        else if (strcmp(opt, "--batch") == 0)
+            batch = atol(val);
         else if (strcmp(opt, "--wait-subs") == 0)
             wait_subs = atol(val);
         else if (strcmp(opt, "--stall-ms") == 0)
@@ -557,7 +561,10 @@ main(int argc, char **argv)
     int64_t next_query = next_pub;
     while (!s_stop && s_now_ms() < end) {
         int64_t now = s_now_ms();
-        if (pub_topic && published < count && now >= next_pub) {
+        bool done = false;
+        for (long k = 0;
+             k < batch && pub_topic && published < count && now >= next_pub;
+             k++) {
             // Payload: {"n": published + 1, "from": name}
             char payload[128];
             size_t name_size = strlen(name);
@@ -601,18 +608,21 @@ main(int argc, char **argv)
             if (published == count) {
                 printf("{\"event\":\"published\",\"count\":%ld}\n", published);
                 fflush(stdout);
-                if (exit_when_done)
+                if (exit_when_done) {
+                    done = true;
                     break;
+                }
                 // One more event after a pause, so a subscriber can tell
                 // whether the burst's tail was lost.
                 if (final_after >= 0) {
                     count++;
                     next_pub = now + final_after;
                     final_after = -1;
-                    continue;
                 }
             }
         }
+        if (done)
+            break;
         if (query && now >= next_query) {
             s_print_counters(agent, query);
             next_query = now + 200;
