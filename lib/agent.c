@@ -2269,7 +2269,7 @@ s_stream_new(zmesh_agent_t *self, const char *topic, size_t size, int *rc)
 }
 
 static int s_confirm_keep(zmesh_agent_t *self, const char *topic, uint64_t seq,
-                          const void *frame, size_t size);
+                          zmq_msg_t *frame);
 
 // One publish; `flags` go into the frame (ZMESH__FRAME_CONFIRM: a copy is
 // also kept until a relay confirms it).
@@ -2320,8 +2320,7 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
                               now_us, flags, payload, size, zmq_msg_data(&msg),
                               frame_size);
     if (flags & ZMESH__FRAME_CONFIRM) {
-        int rc = s_confirm_keep(self, topic, *sequence + 1, zmq_msg_data(&msg),
-                                frame_size);
+        int rc = s_confirm_keep(self, topic, *sequence + 1, &msg);
         if (rc != 0) {
             zmq_msg_close(&msg);
             return rc;
@@ -3647,11 +3646,11 @@ zmesh_event_status(const zmesh_event_t *event)
 
 static int
 s_confirm_keep(zmesh_agent_t *self, const char *topic, uint64_t seq,
-               const void *frame, size_t size)
+               zmq_msg_t *frame)
 {
     if (!self->confirms && zmesh__confirms_new(&self->confirms) != 0)
         return ZMESH_ENOMEM;
-    return zmesh__confirms_add(self->confirms, topic, seq, frame, size,
+    return zmesh__confirms_add(self->confirms, topic, seq, frame,
                                zmesh__clock_ms(), self->confirm_timeout_ms);
 }
 

@@ -2,7 +2,9 @@
     lists: in the order it was published (its deadline order, since the
     timeout is the same for all; a changed timeout applies to later
     events) and in the order it is due to be sent again. Both heads are
-    what is due next, so the service never scans what is not due. */
+    what is due next, so the service never scans what is not due. An
+    event is one allocation (its key inside) and a reference to the
+    ZeroMQ message that was published, not a copy of it. */
 #include "confirms.h"
 
 #include "zmesh.h"
@@ -11,17 +13,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 typedef struct s_entry {
     struct s_entry *add_prev, *add_next;   /* publish order */
     struct s_entry *send_prev, *send_next; /* resend order */
-    char *key;                             /* "seq topic", the table's */
     char *topic;                           /* inside key */
     uint64_t seq;
-    void *frame;
+    zmq_msg_t frame;
     size_t size;
     int64_t deadline_ms;
     int64_t send_at_ms;
+    char key[]; /* "seq topic", the table's */
 } s_entry_t;
 
 typedef struct {
@@ -37,10 +40,23 @@ struct zmesh__confirms {
 
 #define S_KEY_MAX (24 + ZMESH_TOPIC_MAX + 1)
 
-static void
+// "seq topic" into out; returns its length. By hand: it is made for
+// every confirmed publish and every event a confirm names.
+static size_t
 s_key(char out[S_KEY_MAX], const char *topic, uint64_t seq)
 {
-    snprintf(out, S_KEY_MAX, "%llu %s", (unsigned long long)seq, topic);
+    char digits[20];
+    size_t n = 0;
+    do
+        digits[n++] = (char)('0' + seq % 10);
+    while ((seq /= 10) > 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    out[n++] = ' ';
+    size_t topic_size = strnlen(topic, ZMESH_TOPIC_MAX);
+    memcpy(out + n, topic, topic_size);
+    out[n + topic_size] = '\0';
+    return n + topic_size;
 }
 
 // The two lists differ only in their links: one pair of helpers each way.
@@ -92,8 +108,7 @@ s_forget(zmesh__confirms_t *self, s_entry_t *e)
     s_send_unlink(&self->by_send, e);
     zhashx_delete(self->table, e->key);
     self->bytes -= e->size;
-    free(e->key);
-    free(e->frame);
+    zmq_msg_close(&e->frame);
     free(e);
 }
 
@@ -112,31 +127,28 @@ zmesh__confirms_destroy(zmesh__confirms_t **confirms)
 
 int
 zmesh__confirms_add(zmesh__confirms_t *self, const char *topic, uint64_t seq,
-                    const void *frame, size_t size, int64_t now_ms,
-                    int timeout_ms)
+                    zmq_msg_t *frame, int64_t now_ms, int timeout_ms)
 {
+    size_t size = zmq_msg_size(frame);
     if (zhashx_size(self->table) >= ZMESH__CONFIRMS_EVENTS_MAX ||
         size > ZMESH__CONFIRMS_BYTES_MAX - self->bytes)
         return ZMESH_EFULL;
     char key[S_KEY_MAX];
-    s_key(key, topic, seq);
-    s_entry_t *e = calloc(1, sizeof *e);
-    if (e) {
-        e->key = strdup(key);
-        e->frame = malloc(size ? size : 1);
-    }
-    if (!e || !e->key || !e->frame ||
+    size_t key_size = s_key(key, topic, seq);
+    s_entry_t *e = malloc(sizeof *e + key_size + 1);
+    if (!e)
+        return ZMESH_ENOMEM;
+    memcpy(e->key, key, key_size + 1);
+    zmq_msg_init(&e->frame);
+    if (zmq_msg_copy(&e->frame, frame) != 0 ||
         zhashx_insert(self->table, e->key, e) != 0) {
-        if (e) {
-            free(e->key);
-            free(e->frame);
-        }
+        zmq_msg_close(&e->frame);
         free(e);
         return ZMESH_ENOMEM;
     }
+    e->add_prev = e->add_next = e->send_prev = e->send_next = NULL;
     e->topic = strchr(e->key, ' ') + 1;
     e->seq = seq;
-    memcpy(e->frame, frame, size);
     e->size = size;
     e->deadline_ms = now_ms + timeout_ms;
     e->send_at_ms = now_ms + ZMESH__CONFIRMS_RESEND_MS;
@@ -208,7 +220,7 @@ zmesh__confirms_service(zmesh__confirms_t *self, int64_t now_ms,
              e = e->send_next) {
             if (count > 0 && bytes + e->size > batch_bytes)
                 break;
-            frames[count] = e->frame;
+            frames[count] = zmq_msg_data(&e->frame);
             sizes[count] = e->size;
             taken[count++] = e;
             bytes += e->size;

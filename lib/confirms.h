@@ -1,6 +1,6 @@
 /*  confirms.h - a publisher's events waiting for a relay to confirm it
-    stored them (proto/relay.md#publisher-confirms): a copy of each frame,
-    so unconfirmed ones can be sent again straight to a relay, and the
+    stored them (proto/relay.md#publisher-confirms): each frame, so
+    unconfirmed ones can be sent again straight to a relay, and the
     deadline at which each is reported as timed out. Bounded in events
     and bytes. Used from the application thread only. Talks to nothing:
     the agent sends and reports through the callbacks. */
@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <zmq.h>
 
 #define ZMESH__CONFIRMS_EVENTS_MAX 65536
 #define ZMESH__CONFIRMS_BYTES_MAX (64 * 1024 * 1024)
@@ -34,13 +35,14 @@ typedef int(zmesh__confirms_resend_fn)(void *arg, const void *const *frames,
 int zmesh__confirms_new(zmesh__confirms_t **confirms);
 void zmesh__confirms_destroy(zmesh__confirms_t **confirms);
 
-/*  Keeps a copy of `frame` (event `seq` of `topic`) until it is
-    confirmed, failed or times out at now_ms + timeout_ms. Errors:
+/*  Keeps `frame` (event `seq` of `topic`, the message published: a
+    reference is taken with zmq_msg_copy, the caller keeps its own) until
+    it is confirmed, failed or times out at now_ms + timeout_ms. Errors:
     ZMESH_EFULL (ZMESH__CONFIRMS_EVENTS_MAX events or BYTES_MAX bytes
     kept), ZMESH_ENOMEM. */
 int zmesh__confirms_add(zmesh__confirms_t *self, const char *topic,
-                        uint64_t seq, const void *frame, size_t size,
-                        int64_t now_ms, int timeout_ms);
+                        uint64_t seq, zmq_msg_t *frame, int64_t now_ms,
+                        int timeout_ms);
 
 /*  Settles the events first..last of `topic` that are waiting: each is
     reported with `status` and `reason` and forgotten; sequences not
