@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,9 +55,6 @@
 #define S_RECONNECT_MIN_MS 100
 #define S_DROP_GRACE_MS 50  /* after a drop, for the last frames to land */
 #define S_STREAMS_MAX 65536 /* streams whose sequence a subscriber tracks */
-#define S_WAKE_NONE 0
-#define S_WAKE_NOW 1  /* something is ready for zmesh_agent_recv */
-#define S_WAKE_TICK 2 /* a connection timer will be due soon */
 #define S_RECONNECT_MAX_MS 5000
 #define S_RETRANSMIT_BYTES (8 * 1024 * 1024) /* default retransmit buffer */
 #define S_REPAIR_TIMEOUT_MS 300              /* default wait for a repair */
@@ -223,9 +221,12 @@ struct zmesh_agent {
     void *xpub_handle;
     void *sub_handle;
     int epoll_fd;
-    int wake_fd;         /* timerfd in the epoll set, see s_wake_update */
-    int wake_state;      /* S_WAKE_* it is armed for */
-    int64_t wake_due_ms; /* when S_WAKE_TICK fires */
+    /* In the epoll set besides the sockets, see s_wake_update: */
+    int now_fd;                  /* eventfd: something is ready for recv */
+    int tick_fd;                 /* timerfd: a timer will be due soon */
+    bool now_armed;              /* now_fd is readable */
+    bool tick_armed;             /* tick_fd fires every S_DROP_GRACE_MS */
+    int64_t tick_due_ms;         /* ... next at this time */
     uint8_t token[S_TOKEN_SIZE]; /* the sync token now subscribed */
     unsigned service_countdown;
 
@@ -398,7 +399,7 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     self->bp_wait_ms = S_BP_WAIT_MS;
     self->confirm_timeout_ms = S_CONFIRM_TIMEOUT_MS;
     self->epoll_fd = -1;
-    self->wake_fd = -1;
+    self->now_fd = self->tick_fd = -1;
     self->streams = zhashx_new();
     self->names = zhashx_new();
     self->ready = zhashx_new();
@@ -559,10 +560,12 @@ s_stop(zmesh_agent_t *self)
     if (self->epoll_fd >= 0)
         close(self->epoll_fd);
     self->epoll_fd = -1;
-    if (self->wake_fd >= 0)
-        close(self->wake_fd);
-    self->wake_fd = -1;
-    self->wake_state = S_WAKE_NONE;
+    if (self->now_fd >= 0)
+        close(self->now_fd);
+    if (self->tick_fd >= 0)
+        close(self->tick_fd);
+    self->now_fd = self->tick_fd = -1;
+    self->now_armed = self->tick_armed = false;
     self->started = false;
 }
 
@@ -1338,11 +1341,14 @@ s_start(zmesh_agent_t *self)
     zstr_free(&endpoint);
 
     self->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    self->wake_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    struct epoll_event wake = {.events = EPOLLIN};
-    wake.data.fd = self->wake_fd;
-    if (self->epoll_fd < 0 || self->wake_fd < 0 ||
-        epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, self->wake_fd, &wake) != 0 ||
+    self->now_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    self->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    struct epoll_event now = {.events = EPOLLIN}, tick = {.events = EPOLLIN};
+    now.data.fd = self->now_fd;
+    tick.data.fd = self->tick_fd;
+    if (self->epoll_fd < 0 || self->now_fd < 0 || self->tick_fd < 0 ||
+        epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, self->now_fd, &now) != 0 ||
+        epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, self->tick_fd, &tick) != 0 ||
         s_epoll_add(self, self->sub_handle) != 0 ||
         s_epoll_add(self, self->xpub_handle) != 0 ||
         s_epoll_add(self, zsock_resolve(self->notify)) != 0 ||
@@ -2159,53 +2165,62 @@ s_drain_subscriptions(zmesh_agent_t *self)
 // The sockets' descriptors in zmesh_agent_fd's epoll set tell of new
 // input only. Work the agent has already taken in (peer events drained
 // from the notify pipe during a publish, frames held across a
-// disconnect, the message after a gap) or a connection timer coming due
-// would leave an application that waits on the fd stranded, so a timerfd
-// in the set is armed for those: at once, or soon. It is touched only
-// when what it should say changes, so a busy stream costs no system call;
-// and only when the application may wait on the fd next: after a
-// zmesh_agent_recv that returned nothing (one that returned an event is
-// called again, see zmesh_agent_fd) or another call that took input in.
-// Setting a timer is dear on a VM (it reprograms a hardware timer): done
-// per event, it cost a confirming publisher a third of its time.
+// disconnect, the message after a gap) would leave an application that
+// waits on the fd stranded, so an eventfd in the set is made readable for
+// it; and while a timer (a connection's, a repair's, a request's, a
+// confirm's, a durable consumer's) may come due, a timerfd in the set
+// fires every S_DROP_GRACE_MS. Each is touched only when what it should
+// say changes, so a busy stream costs no system call; and only when the
+// application may wait on the fd next: after a zmesh_agent_recv that
+// returned nothing (one that returned an event is called again, see
+// zmesh_agent_fd) or another call that took input in. The timer is
+// periodic rather than set for each wait: setting a timer is dear on a
+// VM, and done per event it cost a confirming publisher a third of its
+// time.
 static void
 s_wake_update(zmesh_agent_t *self)
 {
-    int want =
-        zlistx_size(self->peer_events) > 0 || self->outcomes_count > 0 ||
-                self->held.head || self->settled.head || self->has_stashed
-            ? S_WAKE_NOW
-        : self->timers > 0 || zmesh__repair_sessions(self->repair) > 0 ||
+    if (self->now_fd < 0)
+        return;
+    bool now = zlistx_size(self->peer_events) > 0 || self->outcomes_count > 0 ||
+               self->held.head || self->settled.head || self->has_stashed;
+    bool tick = self->timers > 0 || zmesh__repair_sessions(self->repair) > 0 ||
                 zmesh__requests_size(self->requests) > 0 ||
                 zmesh__durable_count(self->durable) > 0 ||
-                (self->confirms && zmesh__confirms_size(self->confirms) > 0)
-            ? S_WAKE_TICK
-            : S_WAKE_NONE;
-    if (want == self->wake_state || self->wake_fd < 0)
-        return;
-    struct itimerspec when = {{0, 0}, {0, 0}};
-    if (want == S_WAKE_NOW)
-        when.it_value.tv_nsec = 1;
-    else if (want == S_WAKE_TICK) {
-        when.it_value.tv_nsec = S_DROP_GRACE_MS * 1000000L;
-        self->wake_due_ms = zmesh__clock_ms() + S_DROP_GRACE_MS;
+                (self->confirms && zmesh__confirms_size(self->confirms) > 0);
+    if (now && !self->now_armed) {
+        uint64_t one = 1;
+        if (write(self->now_fd, &one, sizeof one) == sizeof one)
+            self->now_armed = true;
     }
-    timerfd_settime(self->wake_fd, 0, &when, NULL);
-    self->wake_state = want;
+    if (tick != self->tick_armed) {
+        struct itimerspec when = {{0, 0}, {0, 0}};
+        if (tick) {
+            when.it_value.tv_nsec = S_DROP_GRACE_MS * 1000000L;
+            when.it_interval = when.it_value;
+            self->tick_due_ms = zmesh__clock_ms() + S_DROP_GRACE_MS;
+        }
+        if (timerfd_settime(self->tick_fd, 0, &when, NULL) == 0)
+            self->tick_armed = tick;
+    }
 }
 
+// Quiets the fd for what recv is about to look at anyway.
 static void
 s_wake_consume(zmesh_agent_t *self)
 {
-    if (self->wake_state == S_WAKE_NONE ||
-        (self->wake_state == S_WAKE_TICK &&
-         zmesh__clock_ms() < self->wake_due_ms))
-        return; // nothing fired: spare the read
-    uint64_t expirations;
-    if (read(self->wake_fd, &expirations, sizeof expirations) < 0 &&
-        self->wake_state == S_WAKE_TICK)
-        return; // not due yet: leave it armed
-    self->wake_state = S_WAKE_NONE;
+    uint64_t count;
+    if (self->now_armed) {
+        self->now_armed = false;
+        ssize_t n = read(self->now_fd, &count, sizeof count);
+        (void)n; // a readable eventfd reads; if not, it was quiet already
+    }
+    if (self->tick_armed && zmesh__clock_ms() >= self->tick_due_ms) {
+        // Fired (else spare the read); the next expiry is a period on.
+        if (read(self->tick_fd, &count, sizeof count) == sizeof count)
+            for (int64_t now = zmesh__clock_ms(); self->tick_due_ms <= now;)
+                self->tick_due_ms += S_DROP_GRACE_MS;
+    }
 }
 
 // Drains the notify pipe, the monitor and the XPUB's subscription

@@ -404,6 +404,55 @@ test_waiting_for_subscribers_advertises_the_topic(void **state)
     zmesh_agent_destroy(&sub);
 }
 
+// An application that waits only on zmesh_agent_fd, draining recv until
+// EAGAIN each time it wakes (zmesh.h): a timer's outcome (here confirms
+// timing out with no relay in the mesh) must wake it, and the fd must go
+// quiet once nothing is left, not keep it spinning.
+static void
+test_fd_wakes_for_timers_and_goes_quiet(void **state)
+{
+    (void)state;
+    s_unique_mesh();
+    zmesh_agent_t *agent = s_agent("fdwait");
+    assert_int_equal(zmesh_agent_start(agent), 0);
+    assert_int_equal(zmesh_agent_set_confirm_timeout(agent, 200), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(
+            zmesh_agent_publish_confirmed(agent, "fd.x", "\x01", 1, NULL), 0);
+    int fd = zmesh_agent_fd(agent);
+    int confirms = 0, wakes = 0;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    long elapsed = 0;
+    while (confirms < 3 && elapsed < 5000) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, 100) > 0)
+            wakes++;
+        const zmesh_event_t *event;
+        while (zmesh_agent_recv(agent, 0, &event) == 0)
+            if (zmesh_event_type(event) == ZMESH_EVENT_CONFIRM) {
+                assert_int_equal(zmesh_event_status(event), ZMESH_ETIMEDOUT);
+                confirms++;
+            }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        elapsed = (now.tv_sec - start.tv_sec) * 1000 +
+                  (now.tv_nsec - start.tv_nsec) / 1000000;
+    }
+    assert_int_equal(confirms, 3);
+    // Woken for them, a few times while the timer ticked; not spinning.
+    assert_in_range(wakes, 1, 100);
+    // Nothing is due any more: the fd stays quiet.
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int ready = poll(&pfd, 1, 300);
+    if (ready > 0) { // at most one last tick, then quiet
+        const zmesh_event_t *event;
+        assert_int_equal(zmesh_agent_recv(agent, 0, &event), ZMESH_EAGAIN);
+        ready = poll(&pfd, 1, 300);
+    }
+    assert_int_equal(ready, 0);
+    zmesh_agent_destroy(&agent);
+}
+
 int
 main(void)
 {
@@ -418,6 +467,7 @@ main(void)
         cmocka_unit_test(test_two_agents_exchange_events),
         cmocka_unit_test(test_runtime_publish_of_new_topic_is_advertised),
         cmocka_unit_test(test_waiting_for_subscribers_advertises_the_topic),
+        cmocka_unit_test(test_fd_wakes_for_timers_and_goes_quiet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
