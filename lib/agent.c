@@ -47,7 +47,11 @@
 #define S_MAX_HEADERS 32
 #define S_MAX_PEER_EVENTS 10000 /* queued for an application not reading */
 #define S_AUTO_ADVERTISE_MAX 256
-#define S_SERVICE_EVERY 64 /* data operations between control checks */
+#define S_SERVICE_EVERY 64
+#define S_REACH_RETRY_MS 1000 /* ask the control thread again after */
+#define S_REACH_MAX                                                            \
+    4096 /* peers zmesh__agent_reaches remembers */ /* data operations between \
+                                                       control checks */
 #define S_REPLY_TIMEOUT_MS 5000
 #define S_TOKEN_SIZE (1 + ZMESH__ID_SIZE + 8)
 #define S_LOG_INTERVAL_MS 10000
@@ -297,11 +301,17 @@ struct zmesh_agent {
     s_outcome_t *outcomes;     /* a ring of those to hand out */
     size_t outcomes_cap, outcomes_head, outcomes_count;
     s_outcome_t outcome; /* the one handed out (its strings are freed next) */
+    /* The data-plane topic a relay confirms our events on, once we
+       subscribed to it (the first confirmed publish), else "". */
+    char confirm_topic[sizeof ZMESH__CONFIRM_TOPIC_PREFIX + 32];
+    zhashx_t *reach;  /* peer id hex -> s_reach_t: zmesh__agent_reaches */
+    zhashx_t *relays; /* peer id hex -> s_relay_mark_t: s_is_relay */
     uint64_t store_reqs[S_STORE_REQUESTS]; /* our $relay.store requests */
     size_t store_reqs_next;
     uint64_t confirms_ok;
     uint64_t confirms_failed;
     uint64_t confirms_resent;
+    zmesh__log_limit_t confirm_log;
     zmesh__durable_t *durable;
     uint64_t queries;         /* numbers the queries to the control thread */
     bool in_multipart;        /* dropping the parts of a multi-part message */
@@ -403,6 +413,8 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     self->streams = zhashx_new();
     self->names = zhashx_new();
     self->ready = zhashx_new();
+    self->reach = zhashx_new();
+    self->relays = zhashx_new();
     self->connections = zhashx_new();
     self->peer_events = zlistx_new();
     self->departed = zlistx_new();
@@ -414,8 +426,8 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
         zmesh__topic_index_new(&self->bp_subs) != 0 ||
         zmesh__topic_index_new(&self->serves) != 0 ||
         !(self->credits = zhashx_new()) || !self->streams || !self->names ||
-        !self->ready || !self->connections || !self->peer_events ||
-        !self->departed) {
+        !self->ready || !self->reach || !self->relays || !self->connections ||
+        !self->peer_events || !self->departed) {
         zmesh_agent_destroy(&self);
         return ZMESH_ENOMEM;
     }
@@ -423,6 +435,8 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     zhashx_set_destructor(self->credits, s_free_value);
     zhashx_set_destructor(self->names, s_free_value);
     zhashx_set_destructor(self->ready, s_free_value);
+    zhashx_set_destructor(self->reach, s_free_value);
+    zhashx_set_destructor(self->relays, s_free_value);
     zhashx_set_destructor(self->connections, s_free_value);
     zlistx_set_destructor(self->peer_events, s_peer_event_free);
     zlistx_set_destructor(self->departed, s_free_value);
@@ -491,6 +505,8 @@ static void s_reply_discard(const char *command, zframe_t *payload);
 static void s_outcomes_clear(zmesh_agent_t *self);
 static void s_outcome_release(zmesh_agent_t *self);
 static bool s_outcome_next(zmesh_agent_t *self);
+static int s_confirm_subscribe(zmesh_agent_t *self);
+static bool s_confirm_frame(zmesh_agent_t *self);
 
 static void
 s_stop(zmesh_agent_t *self)
@@ -600,6 +616,8 @@ zmesh_agent_destroy(zmesh_agent_t **agent)
     zhashx_destroy(&self->streams);
     zhashx_destroy(&self->names);
     zhashx_destroy(&self->ready);
+    zhashx_destroy(&self->reach);
+    zhashx_destroy(&self->relays);
     zhashx_destroy(&self->connections);
     s_peer_event_free((void **)&self->peer_event);
     zlistx_destroy(&self->peer_events);
@@ -2028,6 +2046,8 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
         }
         s_names_retire(self, a);
         zhashx_delete(self->ready, a);
+        zhashx_delete(self->reach, a);
+        zhashx_delete(self->relays, a);
         s_event_push(self, ZMESH_EVENT_PEER_LEFT, a, b, c);
     }
     zstr_free(&what);
@@ -2268,9 +2288,12 @@ s_advertise_topic(zmesh_agent_t *self, const char *topic, size_t size)
 // Every topic gets its own sequence, from its first publish, which also
 // advertises the topic if need be.
 static uint64_t *
-s_stream_new(zmesh_agent_t *self, const char *topic, size_t size, int *rc)
+s_stream_new(zmesh_agent_t *self, const char *topic, size_t size, bool reserved,
+             int *rc)
 {
     *rc = zmesh__topic_check(topic, size);
+    if (*rc == ZMESH_ERESERVED && reserved)
+        *rc = 0;
     if (*rc != 0)
         return NULL;
     s_advertise_topic(self, topic, size);
@@ -2287,15 +2310,17 @@ static int s_confirm_keep(zmesh_agent_t *self, const char *topic, uint64_t seq,
                           zmq_msg_t *frame);
 
 // One publish; `flags` go into the frame (ZMESH__FRAME_CONFIRM: a copy is
-// also kept until a relay confirms it).
+// also kept until a relay confirms it). `reserved`: '$' topics allowed.
 static int
 s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
-          size_t size, unsigned flags, uint64_t *published)
+          size_t size, unsigned flags, bool reserved, uint64_t *published)
 {
     if (!self || !topic || (!payload && size > 0))
         return ZMESH_EINVAL;
     if (!self->started)
         return ZMESH_ESTATE;
+    if (topic[0] == '$' && !reserved)
+        return ZMESH_ERESERVED; // even for a stream the agent has already
     // Checked before anything changes: a failed publish leaves no trace.
     if (size > self->max_msg_size)
         return ZMESH_ETOOBIG;
@@ -2310,7 +2335,7 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
         sequence = zhashx_lookup(self->streams, topic);
         if (!sequence) {
             int rc;
-            sequence = s_stream_new(self, topic, topic_size, &rc);
+            sequence = s_stream_new(self, topic, topic_size, reserved, &rc);
             if (!sequence)
                 return rc;
         }
@@ -2370,7 +2395,7 @@ int
 zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
                     size_t size)
 {
-    return s_publish(self, topic, payload, size, 0, NULL);
+    return s_publish(self, topic, payload, size, 0, false, NULL);
 }
 
 int
@@ -2389,7 +2414,12 @@ zmesh_agent_publish_confirmed(zmesh_agent_t *self, const char *topic,
     if (zmesh__confirms_size(self->confirms) + self->outcomes_count >=
         ZMESH__CONFIRMS_EVENTS_MAX)
         return ZMESH_EFULL;
-    return s_publish(self, topic, payload, size, ZMESH__FRAME_CONFIRM,
+    if (!self->confirm_topic[0]) {
+        int rc = s_confirm_subscribe(self);
+        if (rc != 0)
+            return rc;
+    }
+    return s_publish(self, topic, payload, size, ZMESH__FRAME_CONFIRM, false,
                      sequence);
 }
 
@@ -2794,7 +2824,7 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
         }
         s_repair_release(self, false);
         if (s_next_frame(self)) {
-            if (s_deliver(self)) {
+            if (s_deliver(self) && !s_confirm_frame(self)) {
                 if (s_durable_pass(self)) {
                     *event = &self->event;
                     return 0;
@@ -3773,6 +3803,46 @@ s_outcome_next(zmesh_agent_t *self)
     return true;
 }
 
+/*  Whether a peer announced itself a relay (header relay = 1), as the
+    control thread last said; a "no" is asked again after a second. */
+typedef struct {
+    bool yes;
+    int64_t retry_ms;
+} s_relay_mark_t;
+
+// Only a relay may confirm (proto/relay.md#relay-confirm): confirms from
+// any other peer are ignored, or one could forge them.
+static bool
+s_is_relay(zmesh_agent_t *self, const char *id)
+{
+    s_relay_mark_t *mark = zhashx_lookup(self->relays, id);
+    if (mark && (mark->yes || zmesh__clock_ms() < mark->retry_ms))
+        return mark->yes;
+    zmesh_peer_list_t *peers = NULL;
+    if (zmesh_agent_peers(self, &peers) != 0)
+        return false;
+    bool yes = false;
+    for (size_t i = 0; i < zmesh_peer_list_size(peers); i++) {
+        if (strcmp(zmesh_peer_id(peers, i), id) != 0)
+            continue;
+        for (size_t j = 0; j < zmesh_peer_headers_size(peers, i); j++)
+            if (streq(zmesh_peer_header_key(peers, i, j), "relay") &&
+                streq(zmesh_peer_header_value(peers, i, j), "1"))
+                yes = true;
+    }
+    zmesh_peer_list_destroy(&peers);
+    if (!mark) {
+        mark = calloc(1, sizeof *mark);
+        if (!mark || zhashx_insert(self->relays, id, mark) != 0) {
+            free(mark);
+            return yes;
+        }
+    }
+    mark->yes = yes;
+    mark->retry_ms = zmesh__clock_ms() + S_REACH_RETRY_MS;
+    return yes;
+}
+
 // A {"ok": [[topic, first, last]...], "failed": [[topic, first, last,
 // reason]...]} from relay `id`: a $relay.confirm, or a $relay.store answer.
 static void
@@ -3781,6 +3851,12 @@ s_confirm_from(zmesh_agent_t *self, const char *id, const void *payload,
 {
     if (!self->confirms)
         return;
+    if (!s_is_relay(self, id)) {
+        self->frames_rejected++;
+        zmesh__log_limited(&self->confirm_log, S_LOG_INTERVAL_MS,
+                           "confirms from %.8s ignored: not a relay", id);
+        return;
+    }
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
@@ -3830,6 +3906,119 @@ s_confirm_from(zmesh_agent_t *self, const char *id, const void *payload,
         self->confirm_relay = NULL;
     }
     msgpack_unpacked_destroy(&u);
+}
+
+// Subscribes to the topic relays confirm our events on over the data
+// plane (agent_internal.h): done at the first confirmed publish, so only
+// publishers that want confirms have their SUBs connect to relays.
+static int
+s_confirm_subscribe(zmesh_agent_t *self)
+{
+    char topic[sizeof self->confirm_topic];
+    snprintf(topic, sizeof topic, "%s%s", ZMESH__CONFIRM_TOPIC_PREFIX,
+             self->id_hex);
+    int rc = zmesh__topic_index_add(self->subs, topic);
+    if (rc < 0)
+        return rc;
+    if (rc > 0 && (rc = s_subscription_change(self, topic, true)) != 0)
+        return rc;
+    memcpy(self->confirm_topic, topic, sizeof topic);
+    return 0;
+}
+
+// Takes a relay's confirms that came on the data plane (self->event, a
+// message or a gap on our confirm topic); true when it was one. A lost
+// confirm message needs nothing: its events are sent again and confirmed
+// then. A message held behind a gap (has_stashed) is taken too.
+static bool
+s_confirm_frame(zmesh_agent_t *self)
+{
+    zmesh_event_t *event = &self->event;
+    if (!self->confirm_topic[0] ||
+        (event->type != ZMESH_EVENT_MESSAGE &&
+         event->type != ZMESH_EVENT_GAP) ||
+        strcmp(event->topic, self->confirm_topic) != 0)
+        return false;
+    if (event->type == ZMESH_EVENT_GAP) {
+        if (!self->has_stashed)
+            return true;
+        self->has_stashed = false;
+        self->event = self->stashed;
+        if (strcmp(event->topic, self->confirm_topic) != 0)
+            return false; // cannot be: the message after a gap is its own
+    }
+    s_confirm_from(self, event->peer_id, event->payload, event->payload_size);
+    return true;
+}
+
+/*  What zmesh__agent_reaches knows of a peer. */
+typedef struct {
+    char topic[ZMESH_TOPIC_MAX + 1];
+    uint64_t generation; /* the peer's, once it wanted the topic; 0 before */
+    int64_t retry_ms;    /* when to ask the control thread again */
+} s_reach_t;
+
+bool
+zmesh__agent_reaches(zmesh_agent_t *self, const char *peer_id,
+                     const char *topic)
+{
+    if (!self || !self->started || !peer_id || !topic ||
+        strlen(topic) > ZMESH_TOPIC_MAX)
+        return false;
+    const uint64_t *ready = zhashx_lookup(self->ready, peer_id);
+    if (!ready)
+        return false; // its subscriptions are not (or no more) in effect
+    s_reach_t *r = zhashx_lookup(self->reach, peer_id);
+    if (r && strcmp(r->topic, topic) == 0) {
+        if (r->generation > 0)
+            return *ready >= r->generation;
+        if (zmesh__clock_ms() < r->retry_ms)
+            return false;
+    }
+    void *reply = NULL;
+    if (s_query_pointer(self, "WANT", topic, &reply) != 0)
+        return false;
+    zmesh__want_t *want = reply;
+    uint64_t generation = 0;
+    uint8_t id[ZMESH__ID_SIZE];
+    if (zmesh__id_from_hex(peer_id, id) == 0)
+        for (size_t i = 0; i < want->count; i++)
+            if (memcmp(want->peers[i].id, id, ZMESH__ID_SIZE) == 0)
+                generation = want->peers[i].generation;
+    zmesh__want_destroy(&want);
+    if (!r) {
+        if (zhashx_size(self->reach) >= S_REACH_MAX)
+            zhashx_purge(self->reach); // asked again as needed
+        r = calloc(1, sizeof *r);
+        if (!r || zhashx_insert(self->reach, peer_id, r) != 0) {
+            free(r);
+            return false;
+        }
+    }
+    snprintf(r->topic, sizeof r->topic, "%s", topic);
+    r->generation = generation;
+    r->retry_ms = zmesh__clock_ms() + S_REACH_RETRY_MS;
+    return generation > 0 && *ready >= generation;
+}
+
+int
+zmesh__agent_publish_reserved(zmesh_agent_t *self, const char *topic,
+                              const void *payload, size_t size)
+{
+    return s_publish(self, topic, payload, size, 0, true, NULL);
+}
+
+int
+zmesh__agent_advertise_reserved(zmesh_agent_t *self, const char *pattern)
+{
+    if (!self || !pattern)
+        return ZMESH_EINVAL;
+    if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
+        return ZMESH_EPATTERN;
+    int rc = zmesh__topic_index_add(self->pubs, pattern);
+    if (rc <= 0 || !self->started)
+        return rc < 0 ? rc : 0;
+    return s_send_patterns(self, false);
 }
 
 // Events still unconfirmed after a second go straight to a relay.
@@ -3941,7 +4130,7 @@ s_internal_event(zmesh_agent_t *self)
             event->payload, event->payload_size, zmesh__clock_ms());
     }
     if (event->type == ZMESH_EVENT_DIRECT &&
-        strcmp(event->topic, "$relay.confirm") == 0) {
+        strcmp(event->topic, ZMESH__CONFIRM_TOPIC) == 0) {
         s_confirm_from(self, event->peer_id, event->payload,
                        event->payload_size);
         return true;

@@ -27,9 +27,9 @@
 /*  Request topics a relay answers (proto/relay.md#requests). */
 #define ZMESH__RELAY_READ_TOPIC "$relay.read"
 #define ZMESH__RELAY_INFO_TOPIC "$relay.info"
-/*  Publisher confirms (proto/relay.md#publisher-confirms): the DIRECT
-    message a relay sends, and the request publishers send again with. */
-#define ZMESH__RELAY_CONFIRM_TOPIC "$relay.confirm"
+/*  Publisher confirms (proto/relay.md#publisher-confirms): the request
+    publishers send events again with (the confirm topics are in
+    agent_internal.h). */
 #define ZMESH__RELAY_STORE_TOPIC "$relay.store"
 /*  Frames in one $relay.store, at most. */
 #define ZMESH__RELAY_STORE_FRAMES_MAX 1000

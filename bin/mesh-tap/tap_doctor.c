@@ -378,6 +378,19 @@ s_check_clocks(s_doctor_t *self)
                self->clocks_count == 1 ? "" : "s", S_SKEW_MS);
 }
 
+// Whether the peer advertises a pattern the doctor subscribes to: one
+// that is not reserved ('$'). A relay advertises only its confirm topics,
+// which only publishers that want confirms subscribe to: no data
+// connection to it is expected.
+static bool
+s_publishes_for_us(const zmesh_peer_list_t *list, size_t i)
+{
+    for (size_t j = 0; j < zmesh_peer_publishes_size(list, i); j++)
+        if (zmesh_peer_publishes(list, i, j)[0] != '$')
+            return true;
+    return false;
+}
+
 static void
 s_check_peer(s_doctor_t *self, const zmesh_peer_list_t *list, size_t i)
 {
@@ -400,7 +413,7 @@ s_check_peer(s_doctor_t *self, const zmesh_peer_list_t *list, size_t i)
     s_seen_t *seen = s_seen(self, id, name);
     bool settled = !seen || seen->joined_ms == 0 ||
                    self->end_ms - seen->joined_ms >= S_CONNECT_GRACE_MS;
-    if (data && settled && zmesh_peer_publishes_size(list, i) > 0 &&
+    if (data && settled && s_publishes_for_us(list, i) &&
         !zmesh_peer_connected(list, i)) {
         healthy = false;
         s_finding(self, "not_connected", name, id,

@@ -189,8 +189,17 @@ def check(condition, message):
 
 
 def run(tests):
-    """Runs test functions; prints a closing 'N passed, N failed' line."""
+    """Runs test functions; prints a closing 'N passed, N failed' line. A
+    test_* function of the calling script that is not in `tests` fails the
+    run: a test written and never run proves nothing."""
     passed = failed = 0
+    main = sys.modules.get("__main__")
+    defined = [name for name in dir(main) if name.startswith("test_") and
+               callable(getattr(main, name))]
+    forgotten = sorted(set(defined) - set(t.__name__ for t in tests))
+    for name in forgotten:
+        failed += 1
+        print("FAIL %s: defined but not in the run list" % name)
     for test in tests:
         start = time.monotonic()
         try:

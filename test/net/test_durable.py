@@ -267,7 +267,9 @@ def test_consumer_restarted_many_times_sees_each_event_once():
 
 if __name__ == "__main__":
     run([test_confirmed_publishes_are_stored_and_said_so,
+         test_every_confirm_is_reported_to_an_application_that_reads_late,
          test_confirm_without_relay_times_out_with_a_reason,
+         test_events_read_back_name_their_departed_publisher,
          test_consumer_catches_up_then_goes_live_without_duplicates,
          test_unacknowledged_events_come_again,
          test_relay_killed_in_a_loop_loses_no_confirmed_event,

@@ -147,6 +147,13 @@ def test_publisher_confirms():
         info = ask(mesh, port, "$relay.info", None)
         check(info["relay"]["confirmed"] >= 200, "confirmed: %r" %
               info["relay"])
+        # Once the publisher's subscription to its confirm topic is in
+        # effect at the relay, confirms go on the data plane; DIRECT
+        # messages only until then.
+        check(info["relay"]["confirms_data"] > 0 and
+              info["relay"]["confirms_data"] >
+              info["relay"]["confirms_direct"],
+              "confirm messages: %r" % info["relay"])
         # Stored without the confirm flag: a read-back frame is canonical
         # (what test_relay.py checks of every frame holds here too).
         read = ask(mesh, port, "$relay.read",
@@ -157,5 +164,31 @@ def test_publisher_confirms():
         check(node.stop() == 0, "relay exit code on SIGTERM")
 
 
+def test_confirms_only_from_relays():
+    # A peer that is no relay sends a well-formed $relay.confirm: the
+    # publisher must not take it (proto/relay.md#relay-confirm), and its
+    # events time out instead.
+    mesh, port = unique_mesh("relayforge"), random_port()
+    pub = testnode("shop", mesh, port, "--pub", "orders.created", "--count",
+                   3, "--every", 10, "--confirm", "--confirm-timeout", 3000,
+                   run_ms=20000)
+    pub.started()
+    pub.wait_for(lambda o: o.get("event") == "published", 10, "published")
+    pub_id = pub.wait_for(lambda o: o.get("event") == "started", 1,
+                          "start")["id"]
+    sent = run_tool([TAP, "send", "--mesh", mesh, "--beacon-port", str(port),
+                     pub_id, "$relay.confirm",
+                     '{"ok": [["orders.created", 1, 3]]}'])
+    check(sent.returncode == 0, "mesh-tap send: %s" % sent.stderr)
+    pub.wait_count(lambda o: o.get("event") == "confirm", 3, 10, "outcomes")
+    got = [o for o in pub.seen() if o.get("event") == "confirm"]
+    check(all(o["status"] != 0 for o in got),
+          "a non-relay confirmed: %r" % got)
+    pub.stop()
+    stats = pub.wait_for(lambda o: o.get("event") == "stats", 5, "stats")
+    check(stats["frames_rejected"] >= 1, "stats %s" % stats)
+
+
 if __name__ == "__main__":
-    run([test_consumer_survives_restarts, test_publisher_confirms])
+    run([test_consumer_survives_restarts, test_publisher_confirms,
+         test_confirms_only_from_relays])

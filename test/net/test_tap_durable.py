@@ -154,6 +154,20 @@ def test_pub_confirm_with_a_relay_exits_0_and_stores():
         check(node.stop() == 0, "relay exit code")
 
 
+def test_doctor_expects_no_data_connection_to_a_relay():
+    # A relay advertises only its confirm topics ('$relay.confirm.>'),
+    # which the doctor does not subscribe to: not connecting to it is no
+    # finding.
+    mesh, port = unique_mesh("tapdoc"), random_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        node = relay(tmp, mesh, port, "--stream", "orders=orders.>")
+        result = tap("doctor", "--wait", 2.5, *net(mesh, port), timeout=30)
+        check(result.returncode == 0 and "No problems found" in result.stdout,
+              "doctor with a relay: exit %d: %s %s" %
+              (result.returncode, result.stdout, result.stderr))
+        check(node.stop() == 0, "relay exit code")
+
+
 def test_pub_confirm_without_a_relay_fails_within_the_timeout():
     mesh, port = unique_mesh("tapnoconf"), random_port()
     result, seconds = pub_confirm(mesh, port, "orders.created", '{"id":1}',
@@ -335,6 +349,7 @@ def test_lost_records_are_reported():
 if __name__ == "__main__":
     run([test_usage_errors_exit_2_without_network,
          test_pub_confirm_with_a_relay_exits_0_and_stores,
+         test_doctor_expects_no_data_connection_to_a_relay,
          test_pub_confirm_without_a_relay_fails_within_the_timeout,
          test_durable_consumer_resumes_where_it_acknowledged,
          test_unprinted_events_come_again,
