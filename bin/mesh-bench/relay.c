@@ -507,6 +507,40 @@ s_print_json_row(const s_opts_t *o, int i, int r, const mb_relay_row_t *m,
 /* ------------------------------------------------------------------------ */
 /*  The command */
 
+/*  What no confirm with one in flight can beat on this host: a raw
+    libzmq DEALER/ROUTER round trip between two processes, the transport
+    and thread model under the mesh (ZeroMQ's I/O thread at each end).
+    A confirm needs one such round trip plus the store. */
+static int
+s_floor(const s_opts_t *o)
+{
+    long count = o->count < 2000 ? o->count : 2000;
+    double *samples = calloc((size_t)count, sizeof *samples);
+    if (!samples || mb_raw_lat_run(o->size, count, o->verbose, samples) < 0) {
+        free(samples);
+        fprintf(stderr, "mesh-bench: relay: the libzmq round trip failed\n");
+        return -1;
+    }
+    double total = 0;
+    for (long i = 0; i < count; i++)
+        total += samples[i];
+    double per_s = total > 0 ? (double)count * 1e6 / total : 0;
+    double p50 = mb_median(samples, (size_t)count);
+    free(samples);
+    char g[40];
+    if (o->json)
+        printf("{\"bench\":\"relay\",\"row\":\"floor\",\"size\":%zu,"
+               "\"count\":%ld,\"raw_rt_per_s\":%.0f,\"raw_p50_us\":%.1f}\n",
+               o->size, count, per_s, p50);
+    else
+        printf("  floor: raw libzmq DEALER/ROUTER round trips, one in flight "
+               "(no store): %s /s, p50 %.0f us; a confirm is one round trip "
+               "and a store\n",
+               mb_grouped(per_s, g, sizeof g), p50);
+    fflush(stdout);
+    return 0;
+}
+
 int
 mb_cmd_relay(int argc, char **argv)
 {
@@ -598,6 +632,8 @@ mb_cmd_relay(int argc, char **argv)
         fflush(stdout);
     }
     int failed = 0;
+    if (mesh && s_floor(&o) < 0)
+        failed = 1;
     for (int i = 0; i < o.npolicies && !s_stop; i++) {
         mb_relay_row_t m[MB_ROWS], j[MB_ROWS];
         memset(m, 0, sizeof m);

@@ -179,6 +179,10 @@ def test_relay_quick_json():
     # back. Rates and ratios are never checked. Without nats-server the
     # JetStream columns say skipped and the mesh rows still count.
     lines = bench_json(["relay", "--quick"], timeout=240)
+    # First the floor: raw libzmq round trips measured in the same run.
+    floor = lines.pop(0) if lines and lines[0]["row"] == "floor" else None
+    check(floor and floor["raw_rt_per_s"] > 0 and floor["raw_p50_us"] > 0,
+          "no floor line first: %s" % floor)
     policies = ["always", "interval:200", "interval:120000", "never"]
     check([(line["sync"], line["row"]) for line in lines] ==
           [(p, r) for p in policies for r in RELAY_ROWS],
@@ -227,7 +231,8 @@ def test_relay_text_without_nats():
                        "--count", "50", "--nats-bin",
                        "/nonexistent/nats-server"], timeout=120)
     check(result.returncode == 0, "relay failed: %s" % result.stderr)
-    for label in ("mesh --sync never", "confirmed publish, 1 in flight",
+    for label in ("floor: raw libzmq", "mesh --sync never",
+                  "confirmed publish, 1 in flight",
                   "confirmed publish, window 256", "durable catch-up",
                   "skipped: nats-server not installed"):
         check(label in result.stdout, "no '%s' in: %s" % (label,
