@@ -1098,6 +1098,8 @@ zmesh_agent_unsubscribe(zmesh_agent_t *self, const char *pattern)
         return ZMESH_EINVAL;
     if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
         return ZMESH_EPATTERN;
+    if (streq(pattern, self->confirm_topic))
+        return ZMESH_ERESERVED; // the agent's own, for relays' confirms
     int rc = zmesh__topic_index_remove(self->subs, pattern);
     if (rc <= 0)
         return rc;

@@ -336,7 +336,8 @@ ZMESH_EXPORT int zmesh_agent_subscribe_history(zmesh_agent_t *agent,
                                                const char *pattern);
 
 /*  Drops one subscription to `pattern`. Errors: ZMESH_ENOTFOUND,
-    ZMESH_EPATTERN. */
+    ZMESH_EPATTERN, ZMESH_ERESERVED (the agent's own subscription to its
+    relay confirms, $relay.confirm.<its id>). */
 ZMESH_EXPORT int zmesh_agent_unsubscribe(zmesh_agent_t *agent,
                                          const char *pattern);
 
