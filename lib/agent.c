@@ -1119,12 +1119,19 @@ zmesh_agent_unsubscribe(zmesh_agent_t *self, const char *pattern)
 int
 zmesh_agent_advertise(zmesh_agent_t *self, const char *pattern)
 {
+    if (pattern && pattern[0] == '$' &&
+        zmesh__pattern_check(pattern, strlen(pattern)) == 0)
+        return ZMESH_ERESERVED;
+    return zmesh__agent_advertise_reserved(self, pattern);
+}
+
+int
+zmesh__agent_advertise_reserved(zmesh_agent_t *self, const char *pattern)
+{
     if (!self || !pattern)
         return ZMESH_EINVAL;
     if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
         return ZMESH_EPATTERN;
-    if (pattern[0] == '$')
-        return ZMESH_ERESERVED;
     int rc = zmesh__topic_index_add(self->pubs, pattern);
     if (rc <= 0 || !self->started)
         return rc < 0 ? rc : 0;
@@ -3499,20 +3506,28 @@ s_departed(zmesh_agent_t *self, const char *peer)
     return false;
 }
 
+// The frames of a DIRECT or DIRECTNW command (control.h).
+static zmsg_t *
+s_direct_args(const zmesh__direct_t *how, const char *peer, const char *topic,
+              const void *payload, size_t size)
+{
+    zmsg_t *args = zmsg_new();
+    if (!args || zmsg_addmem(args, how, sizeof *how) != 0 ||
+        zmsg_addstr(args, peer ? peer : "") != 0 ||
+        zmsg_addstr(args, topic) != 0 || zmsg_addmem(args, payload, size) != 0)
+        zmsg_destroy(&args);
+    return args;
+}
+
 // Has the control thread send a DIRECT or REPLY and says how it went; *to
 // (if not NULL) gets the peer it went to.
 static int
 s_direct(zmesh_agent_t *self, const zmesh__direct_t *how, const char *peer,
          const char *topic, const void *payload, size_t size, uint8_t *to)
 {
-    zmsg_t *args = zmsg_new();
-    if (!args || zmsg_addmem(args, how, sizeof *how) != 0 ||
-        zmsg_addstr(args, peer ? peer : "") != 0 ||
-        zmsg_addstr(args, topic) != 0 ||
-        zmsg_addmem(args, payload, size) != 0) {
-        zmsg_destroy(&args);
+    zmsg_t *args = s_direct_args(how, peer, topic, payload, size);
+    if (!args)
         return ZMESH_ENOMEM;
-    }
     zframe_t *frame = NULL;
     int rc = s_query_msg(self, "DIRECT", &args, &frame);
     if (rc != 0)
@@ -3568,9 +3583,10 @@ zmesh_agent_resume_stream(zmesh_agent_t *self, const char *publisher_id,
     return 0;
 }
 
-int
-zmesh_agent_send(zmesh_agent_t *self, const char *peer, const char *topic,
-                 const void *payload, size_t size)
+// zmesh_agent_send, waiting to learn how it went or not.
+static int
+s_send(zmesh_agent_t *self, const char *peer, const char *topic,
+       const void *payload, size_t size, bool wait)
 {
     int rc = s_direct_check(self, topic, payload, size);
     if (rc != 0)
@@ -3578,38 +3594,38 @@ zmesh_agent_send(zmesh_agent_t *self, const char *peer, const char *topic,
     if (!peer || !*peer)
         return ZMESH_EINVAL;
     zmesh__direct_t how = {ZMESH__MSG_DIRECT, 0, 0, false};
-    rc = s_direct(self, &how, peer, topic, payload, size, NULL);
+    if (wait)
+        rc = s_direct(self, &how, peer, topic, payload, size, NULL);
+    else {
+        zmsg_t *args = s_direct_args(&how, peer, topic, payload, size);
+        if (!args || zmsg_pushstr(args, "DIRECTNW") != 0) {
+            zmsg_destroy(&args);
+            return ZMESH_ENOMEM;
+        }
+        // Blocks only while the control thread's pipe is full, and that
+        // thread never waits for this one (its notify pipe has no limit).
+        if (zmsg_send(&args, self->actor) != 0) {
+            zmsg_destroy(&args);
+            return ZMESH_ESYS;
+        }
+    }
     if (rc == 0)
         self->directs_sent++;
     return rc;
 }
 
 int
+zmesh_agent_send(zmesh_agent_t *self, const char *peer, const char *topic,
+                 const void *payload, size_t size)
+{
+    return s_send(self, peer, topic, payload, size, true);
+}
+
+int
 zmesh__agent_send_nowait(zmesh_agent_t *self, const char *peer_id,
                          const char *topic, const void *payload, size_t size)
 {
-    int rc = s_direct_check(self, topic, payload, size);
-    if (rc != 0)
-        return rc;
-    if (!peer_id || !*peer_id)
-        return ZMESH_EINVAL;
-    zmesh__direct_t how = {ZMESH__MSG_DIRECT, 0, 0, false};
-    zmsg_t *args = zmsg_new();
-    if (!args || zmsg_addstr(args, "DIRECTNW") != 0 ||
-        zmsg_addmem(args, &how, sizeof how) != 0 ||
-        zmsg_addstr(args, peer_id) != 0 || zmsg_addstr(args, topic) != 0 ||
-        zmsg_addmem(args, payload, size) != 0) {
-        zmsg_destroy(&args);
-        return ZMESH_ENOMEM;
-    }
-    // Blocks only while the control thread's pipe is full, and that
-    // thread never waits for this one (its notify pipe has no limit).
-    if (zmsg_send(&args, self->actor) != 0) {
-        zmsg_destroy(&args);
-        return ZMESH_ESYS;
-    }
-    self->directs_sent++;
-    return 0;
+    return s_send(self, peer_id, topic, payload, size, false);
 }
 
 int
@@ -4008,19 +4024,6 @@ zmesh__agent_publish_reserved(zmesh_agent_t *self, const char *topic,
                               const void *payload, size_t size)
 {
     return s_publish(self, topic, payload, size, 0, true, NULL);
-}
-
-int
-zmesh__agent_advertise_reserved(zmesh_agent_t *self, const char *pattern)
-{
-    if (!self || !pattern)
-        return ZMESH_EINVAL;
-    if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
-        return ZMESH_EPATTERN;
-    int rc = zmesh__topic_index_add(self->pubs, pattern);
-    if (rc <= 0 || !self->started)
-        return rc < 0 ? rc : 0;
-    return s_send_patterns(self, false);
 }
 
 // Events still unconfirmed after a second go straight to a relay.

@@ -26,6 +26,17 @@ def confirms(node):
     return node.seen(lambda o: o.get("event") == "confirm")
 
 
+def confirmed_publisher(mesh, port, count, *args):
+    """'shop' publishes orders.new 1..count with confirms, every 2 ms, and
+    gets every confirm (its outcome is for the caller to check)."""
+    pub = testnode("shop", mesh, port, "--pub", "orders.new", "--count",
+                   count, "--every", 2, "--wait-subs", 1, "--confirm", *args)
+    pub.started()
+    pub.wait_count(lambda o: o.get("event") == "confirm", count, 15,
+                   "confirms")
+    return pub
+
+
 def consumer(name, mesh, port, pattern, *args, run_ms=30000):
     node = testnode(name, mesh, port, "--durable", "%s=%s" % (name, pattern),
                     *args, run_ms=run_ms)
@@ -37,11 +48,7 @@ def test_confirmed_publishes_are_stored_and_said_so():
     mesh, port = unique_mesh(), random_port()
     with tempfile.TemporaryDirectory() as tmp:
         r = relay(tmp, mesh, port, "--stream", "orders=orders.>")
-        pub = testnode("shop", mesh, port, "--pub", "orders.new", "--count",
-                       50, "--every", 2, "--wait-subs", 1, "--confirm")
-        pub.started()
-        pub.wait_count(lambda o: o.get("event") == "confirm", 50, 15,
-                       "confirms")
+        pub = confirmed_publisher(mesh, port, 50)
         got = confirms(pub)
         check(all(o["status"] == 0 for o in got), "failed confirms: %s" %
               [o for o in got if o["status"] != 0][:3])
@@ -99,11 +106,7 @@ def test_events_read_back_name_their_departed_publisher():
     mesh, port = unique_mesh(), random_port()
     with tempfile.TemporaryDirectory() as tmp:
         r = relay(tmp, mesh, port, "--stream", "orders=orders.>")
-        pub = testnode("shop", mesh, port, "--pub", "orders.new", "--count",
-                       5, "--every", 2, "--wait-subs", 1, "--confirm")
-        pub.started()
-        pub.wait_count(lambda o: o.get("event") == "confirm", 5, 15,
-                       "confirms")
+        pub = confirmed_publisher(mesh, port, 5)
         pub.stop()
         pub.wait_for(lambda o: o.get("event") == "exit", 5, "exit")
         # A consumer that never met the publisher: who published each

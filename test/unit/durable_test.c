@@ -163,6 +163,41 @@ s_make(s_frame_t *f, const char *topic, uint64_t seq)
     assert_int_equal(zmesh__frame_decode(f->bytes, f->size, &f->frame), 0);
 }
 
+/*  Packs a $relay.next answer: records rseq_first.. for sequences seqs,
+    in a map with `extra` more entries for the caller to pack. */
+static void
+s_pack_next(msgpack_packer *pk, const uint64_t *seqs, size_t n,
+            uint64_t rseq_first, uint64_t next, uint64_t last, uint32_t extra)
+{
+    msgpack_pack_map(pk, 4 + extra);
+    msgpack_pack_str_with_body(pk, "events", 6);
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        s_frame_t fr;
+        s_make(&fr, "orders.new", seqs[i]);
+        msgpack_pack_array(pk, 5);
+        msgpack_pack_uint64(pk, rseq_first + i);
+        msgpack_pack_int64(pk, 1);
+        msgpack_pack_bin_with_body(pk, fr.bytes, fr.size);
+        msgpack_pack_uint64(pk, 0);
+        msgpack_pack_uint64(pk, 1);
+    }
+    msgpack_pack_str_with_body(pk, "next", 4);
+    msgpack_pack_uint64(pk, next);
+    msgpack_pack_str_with_body(pk, "floor", 5);
+    msgpack_pack_uint64(pk, 0);
+    msgpack_pack_str_with_body(pk, "last", 4);
+    msgpack_pack_uint64(pk, last);
+}
+
+static void
+s_answer(s_fixture_t *f, msgpack_sbuffer *buf, int64_t now)
+{
+    assert_true(zmesh__durable_reply(f->d, f->relay.req, "relay", 0, buf->data,
+                                     buf->size, now));
+    msgpack_sbuffer_destroy(buf);
+}
+
 /*  A $relay.next answer: records rseq_first.. for sequences seqs. */
 static void
 s_answer_next(s_fixture_t *f, const uint64_t *seqs, size_t n,
@@ -172,28 +207,8 @@ s_answer_next(s_fixture_t *f, const uint64_t *seqs, size_t n,
     msgpack_sbuffer_init(&buf);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 4);
-    msgpack_pack_str_with_body(&pk, "events", 6);
-    msgpack_pack_array(&pk, n);
-    for (size_t i = 0; i < n; i++) {
-        s_frame_t fr;
-        s_make(&fr, "orders.new", seqs[i]);
-        msgpack_pack_array(&pk, 5);
-        msgpack_pack_uint64(&pk, rseq_first + i);
-        msgpack_pack_int64(&pk, 1);
-        msgpack_pack_bin_with_body(&pk, fr.bytes, fr.size);
-        msgpack_pack_uint64(&pk, 0);
-        msgpack_pack_uint64(&pk, 1);
-    }
-    msgpack_pack_str_with_body(&pk, "next", 4);
-    msgpack_pack_uint64(&pk, next);
-    msgpack_pack_str_with_body(&pk, "floor", 5);
-    msgpack_pack_uint64(&pk, 0);
-    msgpack_pack_str_with_body(&pk, "last", 4);
-    msgpack_pack_uint64(&pk, last);
-    assert_true(zmesh__durable_reply(f->d, f->relay.req, "relay", 0, buf.data,
-                                     buf.size, now));
-    msgpack_sbuffer_destroy(&buf);
+    s_pack_next(&pk, seqs, n, rseq_first, next, last, 0);
+    s_answer(f, &buf, now);
 }
 
 // A $relay.next answer names the publishers of its records: the module
@@ -211,15 +226,7 @@ test_publisher_names_are_passed_on(void **state)
     msgpack_sbuffer_init(&buf);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 5);
-    msgpack_pack_str_with_body(&pk, "events", 6);
-    msgpack_pack_array(&pk, 0);
-    msgpack_pack_str_with_body(&pk, "next", 4);
-    msgpack_pack_uint64(&pk, 1);
-    msgpack_pack_str_with_body(&pk, "floor", 5);
-    msgpack_pack_uint64(&pk, 0);
-    msgpack_pack_str_with_body(&pk, "last", 4);
-    msgpack_pack_uint64(&pk, 0);
+    s_pack_next(&pk, NULL, 0, 0, 1, 0, 1);
     msgpack_pack_str_with_body(&pk, "names", 5);
     const char *entries[][2] = {
         {"0700000000000000000000000000000A", "shop"}, // spelt lower case
@@ -235,9 +242,7 @@ test_publisher_names_are_passed_on(void **state)
     }
     msgpack_pack_str_with_body(&pk, "07000000000000000000000000000002", 32);
     msgpack_pack_uint64(&pk, 7); // not a string
-    assert_true(zmesh__durable_reply(f->d, f->relay.req, "relay", 0, buf.data,
-                                     buf.size, 1));
-    msgpack_sbuffer_destroy(&buf);
+    s_answer(f, &buf, 1);
     assert_int_equal(f->relay.names_count, 2);
     assert_string_equal(f->relay.names[0],
                         "0700000000000000000000000000000a=shop");
