@@ -1130,8 +1130,10 @@ zmesh__relay_consumers_tick(zmesh__relay_consumers_t *self, int64_t now_ms,
         // A consumer acknowledges live positions as it hands events out,
         // often before the relay has stored them, and such records only
         // settle once stored: without a walk now and then, the floor (and
-        // the lag $relay.info shows) would wait for its next request.
-        if (now_ms - c->walked_ms >= ZMESH__RELAY_SAVE_MS) {
+        // the lag $relay.info shows) would wait for its next request. Not
+        // when forced (at exit): then only what changed is saved, and the
+        // stores are not read.
+        if (!force && now_ms - c->walked_ms >= ZMESH__RELAY_SAVE_MS) {
             c->walked_ms = now_ms;
             s_walk(self, c);
         }

@@ -156,7 +156,8 @@ int zmesh__relay_consumers_ack(zmesh__relay_consumers_t *self,
 /*  Moves each consumer's floor over records settled since they were
     stored (every ZMESH__RELAY_SAVE_MS at most), then saves the consumers
     whose state changed at least ZMESH__RELAY_SAVE_MS ago (`now_ms`:
-    zmesh__clock_ms); `force` saves every changed one now. Returns the
+    zmesh__clock_ms). `force` saves every changed one now and walks
+    nothing (the stores are only written, for what changed). Returns the
     number saved. */
 int zmesh__relay_consumers_tick(zmesh__relay_consumers_t *self, int64_t now_ms,
                                 bool force);
