@@ -6,16 +6,16 @@
     forwards pattern changes to it, and acts on what it reports through the
     notify pipe: connect the SUB to a publisher, disconnect, peer joined or
     left. Frames that fail decoding are counted and dropped here.
+    Counters, direct messages, publisher confirms and durable consumers
+    have files of their own (agent_private.h says which).
 */
-#include "agent_internal.h"
+#include "agent_private.h"
 #include "clock.h"
 #include "codec.h"
 #include "confirms.h"
 #include "control.h"
-#include "counters.h"
 #include "durable.h"
 #include "log.h"
-#include "mpack.h"
 #include "repair.h"
 #include "requests.h"
 #include "retain.h"
@@ -30,8 +30,6 @@
 #include <arpa/inet.h>
 #include <czmq.h>
 #include <errno.h>
-#include <inttypes.h>
-#include <msgpack.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -43,18 +41,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_MAX_SEEDS 64
-#define S_MAX_HEADERS 32
 #define S_MAX_PEER_EVENTS 10000 /* queued for an application not reading */
 #define S_AUTO_ADVERTISE_MAX 256
-#define S_SERVICE_EVERY 64
-#define S_REACH_RETRY_MS 1000 /* ask the control thread again after */
-#define S_REACH_MAX                                                            \
-    4096 /* peers zmesh__agent_reaches remembers */ /* data operations between \
-                                                       control checks */
+#define S_SERVICE_EVERY 64 /* data operations between control checks */
 #define S_REPLY_TIMEOUT_MS 5000
-#define S_TOKEN_SIZE (1 + ZMESH__ID_SIZE + 8)
-#define S_LOG_INTERVAL_MS 10000
 #define S_HELD_BYTES_MAX (64 * 1024 * 1024) /* held across disconnects */
 #define S_RECONNECT_MIN_MS 100
 #define S_DROP_GRACE_MS 50  /* after a drop, for the last frames to land */
@@ -64,12 +54,7 @@
 #define S_REPAIR_TIMEOUT_MS 300              /* default wait for a repair */
 #define S_REPAIR_SESSIONS 256                /* streams under repair at once */
 #define S_REPAIR_HELD_BYTES (32 * 1024 * 1024) /* held while repairing */
-#define S_HISTORY_MAX 64                       /* history patterns */
-#define S_REQUESTS_MAX 65536                   /* requests in flight */
-#define S_GROUP_SUBS_MAX 256                   /* queue-group subscriptions */
 #define S_CONFIRM_TIMEOUT_MS 10000             /* default confirm wait */
-#define S_STORE_REQUESTS 64 /* $relay.store requests in flight, at most */
-#define S_STORE_BATCH 1000  /* frames per $relay.store */
 /*  Back-pressure (proto/wire.md#credit): a subscriber reports its
     progress every S_CREDIT_EVERY events of a stream; a publisher lets at
     most S_CREDIT_WINDOW events of a stream be unconsumed by such a
@@ -98,229 +83,6 @@ typedef struct {
     bool overrun;   /* waited for in vain; not waited for until it moves */
 } s_credit_t;
 
-/*  A frame read from the SUB ahead of time (see s_hold_pending), or
-    released by a repair session (see s_repair_release). */
-typedef struct s_held {
-    zmq_msg_t msg;
-    bool repaired; /* it came in a REPAIR */
-    bool settled;  /* its stream's repair is over: a gap is reported */
-    struct s_held *next;
-} s_held_t;
-
-typedef struct {
-    s_held_t *head;
-    s_held_t *tail;
-    size_t bytes;
-} s_queue_t;
-
-/*  An event that is not a data frame: a peer joining or leaving, a direct
-    message, a request or a reply. */
-typedef struct {
-    zmesh_event_type_t type;
-    char id[33];
-    char *name;
-    char *reason;
-    char *topic;   /* direct messages and requests */
-    void *payload; /* ... and replies */
-    size_t payload_size;
-    uint64_t req;
-    int status;
-    char *group; /* a queue-group delivery, acknowledged when taken */
-    atomic_size_t *backlog; /* what it counts there, given back when freed */
-    size_t accounted;
-    bool redelivered;
-    uint64_t sequence;
-    int64_t timestamp_us;
-} s_peer_event_t;
-
-/*  The outcome of a confirmed publish, waiting for the application. Not a
-    peer event: those are capped for an application that does not read,
-    and every confirmed publish gets its outcome (zmesh.h). Their number
-    is bounded with the confirms pending (zmesh_agent_publish_confirmed). */
-typedef struct {
-    char *topic;
-    char *reason; /* NULL: stored */
-    uint64_t seq;
-    int status;
-    char relay[33]; /* "" unless stored */
-} s_outcome_t;
-
-struct zmesh_event {
-    zmesh_event_type_t type;
-    const char *topic;
-    const void *payload;
-    size_t payload_size;
-    const char *peer_name;
-    const char *peer_id;
-    const char *reason;
-    uint64_t sequence;
-    uint64_t gap_last;
-    int64_t timestamp_us;
-    bool repaired;
-    uint64_t request_id;
-    int status;
-    const char *group;
-    bool redelivered;
-    unsigned flags;           /* of the event frame */
-    const char *consumer;     /* a durable consumer's event: its name */
-    uint64_t stream_sequence; /* ... from the relay: the relay sequence */
-    unsigned deliveries;      /* ... how many times delivered */
-};
-
-struct zmesh_agent {
-    /* configuration, fixed at start */
-    char name[ZMESH_NAME_MAX + 1];
-    char mesh[ZMESH_NAME_MAX + 1];
-    zmesh_discovery_t scope;
-    char iface[64];
-    char group[INET_ADDRSTRLEN];
-    int beacon_port;
-    int beacon_interval_ms;
-    int peer_timeout_ms;
-    size_t max_msg_size;
-    int linger_ms;
-    char *seeds[S_MAX_SEEDS];
-    size_t seeds_count;
-    size_t retransmit_bytes;
-    int repair_timeout_ms;
-    char *history_patterns[S_HISTORY_MAX];
-    size_t history_counts[S_HISTORY_MAX];
-    size_t history_size;
-    zmesh__header_t headers[S_MAX_HEADERS];
-    size_t headers_count;
-
-    /* patterns; may change at any time */
-    zmesh__topic_index_t *subs;
-    zmesh__topic_index_t *pubs;
-    zmesh__topic_index_t *history;          /* subs that ask for history */
-    char *group_patterns[S_GROUP_SUBS_MAX]; /* our queue-group subs */
-    char *group_names[S_GROUP_SUBS_MAX];
-    size_t group_counts[S_GROUP_SUBS_MAX];
-    size_t group_subs;
-    zmesh__topic_index_t *group_view; /* patterns peers take in groups */
-    zmesh__topic_index_t *bp_subs;    /* subs wanted with back-pressure */
-    zmesh__topic_index_t *serves;     /* answered requests' patterns */
-    int bp_wait_ms;
-    /* publishing: the peers that want back-pressure, and their progress */
-    char (*bp_view_ids)[33];
-    char **bp_view_patterns;
-    size_t bp_view_size;
-    zhashx_t *credits; /* id hex + topic -> s_credit_t * */
-    uint64_t bp_waits;
-    uint64_t bp_timeouts;
-    uint64_t subs_generation;
-    size_t auto_advertised;
-
-    /* running state */
-    bool started;
-    uint8_t id[ZMESH__ID_SIZE];
-    char id_hex[33];
-    char endpoint[256];
-    char data_endpoint[256];
-    zactor_t *actor;
-    zsock_t *xpub;
-    zsock_t *sub;
-    zsock_t *notify;
-    zsock_t *monitor; /* ZMQ_EVENT_DISCONNECTED of the SUB's connections */
-    void *xpub_handle;
-    void *sub_handle;
-    int epoll_fd;
-    /* In the epoll set besides the sockets, see s_wake_update: */
-    int now_fd;                  /* eventfd: something is ready for recv */
-    int tick_fd;                 /* timerfd: a timer will be due soon */
-    bool now_armed;              /* now_fd is readable */
-    bool tick_armed;             /* tick_fd fires every S_DROP_GRACE_MS */
-    int64_t tick_due_ms;         /* ... next at this time */
-    uint8_t token[S_TOKEN_SIZE]; /* the sync token now subscribed */
-    unsigned service_countdown;
-
-    /* publishing: sequence per topic, with the last topic cached */
-    zhashx_t *streams;         /* topic -> uint64_t * next sequence */
-    zmesh__retain_t *retained; /* what was sent, for repairs and history */
-    atomic_size_t backlog;     /* control.h: payload bytes passed on, held */
-    char last_topic[ZMESH_TOPIC_MAX + 1];
-    size_t last_topic_size;
-    uint64_t *last_sequence;
-
-    /* receiving */
-    zmq_msg_t msg;
-    bool msg_live;                /* msg initialised (from start to stop) */
-    zmesh__streams_t *streams_in; /* sequence per (publisher, topic) */
-    zmesh_event_t stashed;        /* a message that follows a gap event */
-    bool has_stashed;
-    s_queue_t held;      /* frames already read from the SUB, oldest first */
-    s_queue_t settled;   /* frames released by repairs: before `held` */
-    bool frame_repaired; /* the frame in self->msg came in a REPAIR */
-    bool frame_settled;  /* ... and its stream's repair is over */
-    zmesh__repair_t *repair;        /* streams under repair */
-    zmesh__requests_t *requests;    /* our requests in flight */
-    uint64_t stats_wait;            /* the STATS answer awaited, if any */
-    zmesh_counters_t *stats_answer; /* ... once it came */
-    uint64_t repairs_rejected;      /* frames in REPAIRs that did not fit */
-    zmesh_event_t event;
-    s_peer_event_t *peer_event; /* the one handed out, if any */
-    zlistx_t *peer_events;      /* s_peer_event_t * queued */
-    zhashx_t *names;            /* peer id hex -> name */
-    zlistx_t *departed;         /* ids of left peers whose names linger */
-    zhashx_t *ready;            /* peer id hex -> uint64_t * generation */
-    zhashx_t *connections;      /* data endpoint -> s_connection_t */
-    size_t timers;              /* connections with a close or reconnect due */
-    uint8_t cached_id[ZMESH__ID_SIZE];
-    char cached_id_hex[33];
-    /* The publisher name of the current event is a copy: the names table
-       may change under it (a peer rejoins) while the application still
-       holds the event, e.g. during zmesh_agent_publish. */
-    char cached_name[ZMESH_NAME_MAX + 1];
-    bool cached_name_valid;
-    char cached_topic[ZMESH_TOPIC_MAX + 1];
-    size_t cached_topic_size; /* 0: nothing cached */
-    bool cached_topic_wanted;
-
-    /* counters kept on this thread */
-    uint64_t events_published;
-    uint64_t events_received;
-    uint64_t frames_rejected;
-    uint64_t peer_events_dropped;
-    uint64_t frames_dropped; /* held frames beyond S_HELD_BYTES_MAX */
-    uint64_t gaps;
-    uint64_t events_missing;
-    uint64_t duplicates_dropped;
-    uint64_t data_reconnects;
-    uint64_t directs_sent;
-    uint64_t directs_received;
-    uint64_t replies_received;
-    uint64_t requests_timed_out;
-    uint64_t replies_dropped;
-    uint64_t group_received;
-    uint64_t requests_refused;
-    /* publisher confirms and durable consumers (lazily made) */
-    zmesh__confirms_t *confirms;
-    int confirm_timeout_ms;
-    bool relay_seen; /* a relay answered or confirmed: for timeout reasons */
-    const char *confirm_relay; /* the relay whose confirms are being read */
-    s_outcome_t *outcomes;     /* a ring of those to hand out */
-    size_t outcomes_cap, outcomes_head, outcomes_count;
-    s_outcome_t outcome; /* the one handed out (its strings are freed next) */
-    /* The data-plane topic a relay confirms our events on, once we
-       subscribed to it (the first confirmed publish), else "". */
-    char confirm_topic[sizeof ZMESH__CONFIRM_TOPIC_PREFIX + 32];
-    zhashx_t *reach;  /* peer id hex -> s_reach_t: zmesh__agent_reaches */
-    zhashx_t *relays; /* peer id hex -> s_relay_mark_t: s_is_relay */
-    uint64_t store_reqs[S_STORE_REQUESTS]; /* our $relay.store requests */
-    size_t store_reqs_next;
-    uint64_t confirms_ok;
-    uint64_t confirms_failed;
-    uint64_t confirms_resent;
-    zmesh__log_limit_t confirm_log;
-    zmesh__durable_t *durable;
-    uint64_t queries;         /* numbers the queries to the control thread */
-    bool in_multipart;        /* dropping the parts of a multi-part message */
-    zmesh_agent_t *live_next; /* in s_live while started */
-    zmesh__log_limit_t bad_frame_log;
-    zmesh__log_limit_t backlog_log;
-    zmesh__log_limit_t reconnect_log;
-};
-
 // Text that goes into HELLO must be what the codec accepts (UTF-8, no
 // control characters), or the agent could never introduce itself.
 static bool
@@ -347,8 +109,8 @@ s_name_ok(const char *name)
     return s_text_ok(name, 1, ZMESH_NAME_MAX, false);
 }
 
-static void
-s_free_value(void **item)
+void
+zmesh__agent_free_value(void **item)
 {
     free(*item);
     *item = NULL;
@@ -370,7 +132,7 @@ s_frame_pointer(zframe_t *frame)
 static void
 s_peer_event_free(void **item)
 {
-    s_peer_event_t *event = *item;
+    zmesh__agent_peer_event_t *event = *item;
     if (event) {
         if (event->backlog)
             atomic_fetch_sub(event->backlog, event->accounted);
@@ -431,15 +193,15 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
         zmesh_agent_destroy(&self);
         return ZMESH_ENOMEM;
     }
-    zhashx_set_destructor(self->streams, s_free_value);
-    zhashx_set_destructor(self->credits, s_free_value);
-    zhashx_set_destructor(self->names, s_free_value);
-    zhashx_set_destructor(self->ready, s_free_value);
-    zhashx_set_destructor(self->reach, s_free_value);
-    zhashx_set_destructor(self->relays, s_free_value);
-    zhashx_set_destructor(self->connections, s_free_value);
+    zhashx_set_destructor(self->streams, zmesh__agent_free_value);
+    zhashx_set_destructor(self->credits, zmesh__agent_free_value);
+    zhashx_set_destructor(self->names, zmesh__agent_free_value);
+    zhashx_set_destructor(self->ready, zmesh__agent_free_value);
+    zhashx_set_destructor(self->reach, zmesh__agent_free_value);
+    zhashx_set_destructor(self->relays, zmesh__agent_free_value);
+    zhashx_set_destructor(self->connections, zmesh__agent_free_value);
     zlistx_set_destructor(self->peer_events, s_peer_event_free);
-    zlistx_set_destructor(self->departed, s_free_value);
+    zlistx_set_destructor(self->departed, zmesh__agent_free_value);
     *agent = self;
     return 0;
 }
@@ -449,9 +211,10 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
 // Moves *msg to the end of the queue; false (msg untouched) when memory
 // is short.
 static bool
-s_queue_push(s_queue_t *queue, zmq_msg_t *msg, bool repaired, bool settled)
+s_queue_push(zmesh__agent_queue_t *queue, zmq_msg_t *msg, bool repaired,
+             bool settled)
 {
-    s_held_t *held = malloc(sizeof *held);
+    zmesh__agent_held_t *held = malloc(sizeof *held);
     if (!held)
         return false;
     zmq_msg_init(&held->msg);
@@ -470,9 +233,10 @@ s_queue_push(s_queue_t *queue, zmq_msg_t *msg, bool repaired, bool settled)
 
 // Moves the oldest frame into *msg; false when the queue is empty.
 static bool
-s_queue_pop(s_queue_t *queue, zmq_msg_t *msg, bool *repaired, bool *settled)
+s_queue_pop(zmesh__agent_queue_t *queue, zmq_msg_t *msg, bool *repaired,
+            bool *settled)
 {
-    s_held_t *held = queue->head;
+    zmesh__agent_held_t *held = queue->head;
     if (!held)
         return false;
     queue->head = held->next;
@@ -488,10 +252,10 @@ s_queue_pop(s_queue_t *queue, zmq_msg_t *msg, bool *repaired, bool *settled)
 }
 
 static void
-s_queue_clear(s_queue_t *queue)
+s_queue_clear(zmesh__agent_queue_t *queue)
 {
     while (queue->head) {
-        s_held_t *held = queue->head;
+        zmesh__agent_held_t *held = queue->head;
         queue->head = held->next;
         zmq_msg_close(&held->msg);
         free(held);
@@ -502,11 +266,6 @@ s_queue_clear(s_queue_t *queue)
 
 static void s_live_remove(zmesh_agent_t *self);
 static void s_reply_discard(const char *command, zframe_t *payload);
-static void s_outcomes_clear(zmesh_agent_t *self);
-static void s_outcome_release(zmesh_agent_t *self);
-static bool s_outcome_next(zmesh_agent_t *self);
-static int s_confirm_subscribe(zmesh_agent_t *self);
-static bool s_confirm_frame(zmesh_agent_t *self);
 
 static void
 s_stop(zmesh_agent_t *self)
@@ -623,7 +382,7 @@ zmesh_agent_destroy(zmesh_agent_t **agent)
     zlistx_destroy(&self->peer_events);
     zlistx_destroy(&self->departed);
     zmesh__confirms_destroy(&self->confirms);
-    s_outcomes_clear(self);
+    zmesh__agent_outcomes_clear(self);
     zmesh__durable_destroy(&self->durable);
     free(self);
     *agent = NULL;
@@ -718,7 +477,7 @@ zmesh_agent_add_seed(zmesh_agent_t *self, const char *endpoint)
     if (!endpoint || strncmp(endpoint, "tcp://", 6) != 0 ||
         strlen(endpoint) > 255 || !strrchr(endpoint + 6, ':'))
         return ZMESH_EINVAL;
-    if (self->seeds_count == S_MAX_SEEDS)
+    if (self->seeds_count == ZMESH__AGENT_MAX_SEEDS)
         return ZMESH_EINVAL;
     char *copy = strdup(endpoint);
     if (!copy)
@@ -744,7 +503,7 @@ zmesh_agent_set_header(zmesh_agent_t *self, const char *key, const char *value)
             return 0;
         }
     char *key_copy = strdup(key);
-    if (self->headers_count == S_MAX_HEADERS || !key_copy) {
+    if (self->headers_count == ZMESH__AGENT_MAX_HEADERS || !key_copy) {
         free(copy);
         free(key_copy);
         return key_copy ? ZMESH_EINVAL : ZMESH_ENOMEM;
@@ -809,7 +568,7 @@ zmesh_agent_set_history(zmesh_agent_t *self, const char *pattern, size_t count)
            strcmp(self->history_patterns[i], pattern) != 0)
         i++;
     if (i == self->history_size) {
-        if (i == S_HISTORY_MAX)
+        if (i == ZMESH__AGENT_HISTORY_MAX)
             return ZMESH_EINVAL;
         if (!(self->history_patterns[i] = strdup(pattern)))
             return ZMESH_ENOMEM;
@@ -855,7 +614,7 @@ s_filter_set(zmesh_agent_t *self, const char *pattern, bool on)
 static void
 s_token_update(zmesh_agent_t *self)
 {
-    uint8_t token[S_TOKEN_SIZE];
+    uint8_t token[ZMESH__AGENT_TOKEN_SIZE];
     token[0] = 0xff;
     memcpy(token + 1, self->id, ZMESH__ID_SIZE);
     for (int i = 0; i < 8; i++)
@@ -976,7 +735,7 @@ zmesh_agent_subscribe_group(zmesh_agent_t *self, const char *pattern,
         self->group_counts[i]++;
         return 0;
     }
-    if (i == S_GROUP_SUBS_MAX)
+    if (i == ZMESH__AGENT_GROUP_SUBS_MAX)
         return ZMESH_EINVAL;
     self->group_patterns[i] = strdup(pattern);
     self->group_names[i] = strdup(group);
@@ -1333,7 +1092,7 @@ s_start(zmesh_agent_t *self)
 
     if (zmesh__repair_new(&self->repair, S_REPAIR_SESSIONS,
                           S_REPAIR_HELD_BYTES) != 0 ||
-        zmesh__requests_new(&self->requests, S_REQUESTS_MAX) != 0 ||
+        zmesh__requests_new(&self->requests, ZMESH__AGENT_REQUESTS_MAX) != 0 ||
         zmesh__retain_new(&self->retained, self->retransmit_bytes) != 0)
         return ZMESH_ENOMEM;
     // Checked when set (zmesh_agent_set_history): only memory can fail.
@@ -1414,20 +1173,20 @@ zmesh_agent_start(zmesh_agent_t *self)
 
 // Queues an event for recv. Replies are not bounded here: each request
 // in flight (a bounded number) ends in exactly one.
-static s_peer_event_t *
-s_event_push(zmesh_agent_t *self, zmesh_event_type_t type, const char *id,
-             const char *name, const char *reason)
+zmesh__agent_peer_event_t *
+zmesh__agent_event_push(zmesh_agent_t *self, zmesh_event_type_t type,
+                        const char *id, const char *name, const char *reason)
 {
     if (type != ZMESH_EVENT_REPLY &&
         zlistx_size(self->peer_events) >= S_MAX_PEER_EVENTS) {
         self->peer_events_dropped++;
-        zmesh__log_limited(&self->backlog_log, S_LOG_INTERVAL_MS,
+        zmesh__log_limited(&self->backlog_log, ZMESH__AGENT_LOG_INTERVAL_MS,
                            "peer event dropped: the application has not "
                            "read %d queued events",
                            S_MAX_PEER_EVENTS);
         return NULL;
     }
-    s_peer_event_t *event = calloc(1, sizeof *event);
+    zmesh__agent_peer_event_t *event = calloc(1, sizeof *event);
     if (!event)
         return NULL;
     event->type = type;
@@ -1449,8 +1208,8 @@ s_names_set(zmesh_agent_t *self, const char *id, const char *name)
     if (copy)
         zhashx_update(self->names, id, copy);
     self->cached_name_valid = false;
-    // A publisher first named by a relay (s_durable_name) that turns out
-    // to be alive: its name must not be trimmed with the departed.
+    // A publisher first named by a relay (zmesh__agent_durable_name) that turns
+    // out to be alive: its name must not be trimmed with the departed.
     for (const char *gone = zlistx_first(self->departed); gone;
          gone = zlistx_next(self->departed))
         if (streq(gone, id)) {
@@ -1481,6 +1240,26 @@ s_names_retire(zmesh_agent_t *self, const char *id)
     self->cached_name_valid = false;
 }
 
+const char *
+zmesh__agent_peer_name(zmesh_agent_t *self, const char *id)
+{
+    const char *name = zhashx_lookup(self->names, id);
+    return name ? name : "";
+}
+
+// A publisher's name as a relay knows it, for events read from the relay
+// after the publisher left. A peer's own word wins; one we never met is
+// kept like a departed peer's name, so the table stays bounded.
+void
+zmesh__agent_durable_name(void *arg, const char *id, const char *name)
+{
+    zmesh_agent_t *self = arg;
+    if (zhashx_lookup(self->names, id))
+        return;
+    s_names_set(self, id, name);
+    s_names_retire(self, id);
+}
+
 // zmq_disconnect throws away what the SUB has received from that
 // connection but we have not read yet: the last events of a publisher
 // that just left. So before any disconnect, everything the SUB holds is
@@ -1496,7 +1275,7 @@ s_hold_pending(zmesh_agent_t *self)
             // The application has not read for a long while: losing these
             // is counted and said, never silent.
             self->frames_dropped++;
-            zmesh__log_limited(&self->backlog_log, S_LOG_INTERVAL_MS,
+            zmesh__log_limited(&self->backlog_log, ZMESH__AGENT_LOG_INTERVAL_MS,
                                "event dropped: %d MiB already held for an "
                                "application that does not read",
                                S_HELD_BYTES_MAX >> 20);
@@ -1632,12 +1411,6 @@ s_on_repair(zmesh_agent_t *self, zmsg_t *msg)
     s_repair_release(self, false);
 }
 
-static void s_requests_expire(zmesh_agent_t *self, const uint8_t *gone);
-static int s_counters_build(zmesh_agent_t *self, zmesh_counters_t **out);
-
-static const char *s_peer_name_of(zmesh_agent_t *self, const char *id);
-static void s_drain_notify(zmesh_agent_t *self);
-
 // Whether peer `id` wants back-pressure from us at all.
 static bool
 s_bp_wanted(zmesh_agent_t *self, const char *id)
@@ -1755,7 +1528,8 @@ s_bp_wait(zmesh_agent_t *self, const char *topic, size_t topic_size,
             if (left <= 0) {
                 credit->overrun = true;
                 self->bp_timeouts++;
-                zmesh__log_limited(&self->backlog_log, S_LOG_INTERVAL_MS,
+                zmesh__log_limited(&self->backlog_log,
+                                   ZMESH__AGENT_LOG_INTERVAL_MS,
                                    "a back-pressure subscriber of %.*s is "
                                    "%llu events behind after %d ms: no "
                                    "longer waiting for it",
@@ -1767,7 +1541,7 @@ s_bp_wait(zmesh_agent_t *self, const char *topic, size_t topic_size,
             zmq_pollitem_t item = {zsock_resolve(self->notify), 0, ZMQ_POLLIN,
                                    0};
             if (zmq_poll(&item, 1, left < 10 ? (long)left : 10) > 0)
-                s_drain_notify(self);
+                zmesh__agent_drain_notify(self);
         }
         if (i >= self->bp_view_size)
             break; // the view shrank meanwhile
@@ -1819,10 +1593,11 @@ s_on_delivery(zmesh_agent_t *self, zmsg_t *msg)
         char *group_copy = strdup(group);
         // Pushed as a reply so the peer-event limit does not apply: the
         // publisher sends at most its credit of unacknowledged events.
-        s_peer_event_t *event = topic && payload && group_copy
-                                    ? s_event_push(self, ZMESH_EVENT_REPLY, id,
-                                                   s_peer_name_of(self, id), "")
-                                    : NULL;
+        zmesh__agent_peer_event_t *event =
+            topic && payload && group_copy
+                ? zmesh__agent_event_push(self, ZMESH_EVENT_REPLY, id,
+                                          zmesh__agent_peer_name(self, id), "")
+                : NULL;
         if (event) {
             event->type = ZMESH_EVENT_MESSAGE;
             event->topic = topic;
@@ -1873,98 +1648,6 @@ s_on_stats_answer(zmesh_agent_t *self, zmsg_t *msg)
     zframe_destroy(&frame);
 }
 
-static int s_direct(zmesh_agent_t *self, const zmesh__direct_t *how,
-                    const char *peer, const char *topic, const void *payload,
-                    size_t size, uint8_t *to);
-static const char *s_peer_name_of(zmesh_agent_t *self, const char *id);
-
-// A DIRECT or REPLY from a peer: "DIRECT"|"REPLY", id, req, topic|status,
-// payload.
-static void
-s_on_direct(zmesh_agent_t *self, zmsg_t *msg)
-{
-    char *what = zmsg_popstr(msg);
-    char *id = zmsg_popstr(msg);
-    char *req_text = zmsg_popstr(msg);
-    char *third = zmsg_popstr(msg);
-    zframe_t *payload = zmsg_pop(msg);
-    size_t accounted = payload ? zframe_size(payload) : 0; // control.h
-    uint8_t sender[ZMESH__ID_SIZE];
-    s_peer_event_t *event = NULL;
-    if (!what || !id || !req_text || !third || !payload ||
-        zmesh__id_from_hex(id, sender) != 0)
-        goto done;
-    uint64_t req = strtoull(req_text, NULL, 10);
-    if (streq(what, "REPLY")) {
-        if (!zmesh__requests_answer(self->requests, req, sender)) {
-            self->replies_dropped++; // late, or not ours
-            goto done;
-        }
-        uint64_t status = strtoull(third, NULL, 10);
-        event = s_event_push(self, ZMESH_EVENT_REPLY, id,
-                             s_peer_name_of(self, id), "");
-        if (!event)
-            goto done;
-        event->req = req;
-        event->status = status == ZMESH__REPLY_OK        ? 0
-                        : status == ZMESH__REPLY_REFUSED ? ZMESH_EFULL
-                                                         : ZMESH_ENOTFOUND;
-        self->replies_received++;
-        if (status == ZMESH__REPLY_OK &&
-            (event->payload = malloc(zframe_size(payload) + 1)) != NULL) {
-            memcpy(event->payload, zframe_data(payload), zframe_size(payload));
-            event->payload_size = zframe_size(payload);
-        }
-        goto done;
-    }
-    if (req && !zmesh__topic_index_match(self->serves, third, strlen(third))) {
-        // Nothing here answers that: the requester hears it at once.
-        zmesh__direct_t how = {ZMESH__MSG_REPLY, req, ZMESH__REPLY_NO_HANDLER,
-                               false};
-        s_direct(self, &how, id, "", NULL, 0, NULL);
-        self->requests_refused++;
-        goto done;
-    }
-    size_t size = zframe_size(payload);
-    char *topic = strdup(third);
-    void *data = malloc(size + 1);
-    event =
-        topic && data
-            ? s_event_push(self, req ? ZMESH_EVENT_REQUEST : ZMESH_EVENT_DIRECT,
-                           id, s_peer_name_of(self, id), "")
-            : NULL;
-    if (event) {
-        memcpy(data, zframe_data(payload), size);
-        event->topic = topic;
-        event->payload = data;
-        event->payload_size = size;
-        event->req = req;
-        self->directs_received++;
-        goto done;
-    }
-    free(topic);
-    free(data);
-    if (req) {
-        // Our application's queue is full (or memory short): the
-        // requester hears it now instead of at its timeout.
-        zmesh__direct_t how = {ZMESH__MSG_REPLY, req, ZMESH__REPLY_REFUSED,
-                               false};
-        s_direct(self, &how, id, "", NULL, 0, NULL);
-    }
-done:
-    if (event) { // it holds the payload now: given back when it is freed
-        event->backlog = &self->backlog;
-        event->accounted = accounted;
-        accounted = 0;
-    }
-    atomic_fetch_sub(&self->backlog, accounted);
-    zstr_free(&what);
-    zstr_free(&id);
-    zstr_free(&req_text);
-    zstr_free(&third);
-    zframe_destroy(&payload);
-}
-
 static void
 s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
 {
@@ -1976,7 +1659,7 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
     }
     if (zframe_streq(zmsg_first(msg), "DIRECT") ||
         zframe_streq(zmsg_first(msg), "REPLY")) {
-        s_on_direct(self, msg);
+        zmesh__agent_on_direct(self, msg);
         return;
     }
     if (zframe_streq(zmsg_first(msg), "STATS")) {
@@ -2007,7 +1690,7 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
         s_connection_change(self, a, false);
     else if (streq(what, "JOINED") && b && c) {
         s_names_set(self, a, b);
-        s_event_push(self, ZMESH_EVENT_PEER_JOINED, a, b, c);
+        zmesh__agent_event_push(self, ZMESH_EVENT_PEER_JOINED, a, b, c);
     } else if (streq(what, "HISTORY") && b && c) {
         // Live events of that publisher wait for its history.
         uint8_t id[ZMESH__ID_SIZE];
@@ -2043,7 +1726,7 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
     } else if (streq(what, "STATSQ") && b) {
         // A peer asks for our counters (mesh-tap peers, for one).
         zmesh_counters_t *counters = NULL;
-        if (s_counters_build(self, &counters) == 0 &&
+        if (zmesh__agent_counters_build(self, &counters) == 0 &&
             zsock_send(self->actor, "sssp", "STATSA", a, b, counters) != 0)
             zmesh_counters_destroy(&counters);
     } else if (streq(what, "LEFT") && b && c) {
@@ -2051,13 +1734,13 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
         if (zmesh__id_from_hex(a, id) == 0) {
             zmesh__repair_abandon(self->repair, id);
             zmesh__retain_unmark(self->retained, id);
-            s_requests_expire(self, id);
+            zmesh__agent_requests_expire(self, id);
         }
         s_names_retire(self, a);
         zhashx_delete(self->ready, a);
         zhashx_delete(self->reach, a);
         zhashx_delete(self->relays, a);
-        s_event_push(self, ZMESH_EVENT_PEER_LEFT, a, b, c);
+        zmesh__agent_event_push(self, ZMESH_EVENT_PEER_LEFT, a, b, c);
     }
     zstr_free(&what);
     zstr_free(&a);
@@ -2070,7 +1753,7 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
 static void
 s_on_subscription(zmesh_agent_t *self, const uint8_t *data, size_t size)
 {
-    if (size != 1 + S_TOKEN_SIZE || data[1] != 0xff ||
+    if (size != 1 + ZMESH__AGENT_TOKEN_SIZE || data[1] != 0xff ||
         (data[0] != 0 && data[0] != 1))
         return;
     char id[33];
@@ -2130,7 +1813,7 @@ s_on_monitor(zmesh_agent_t *self, zmsg_t *msg)
             now - conn->dropped_at > 10 * S_RECONNECT_MAX_MS)
             conn->backoff_ms = S_RECONNECT_MIN_MS;
         conn->dropped_at = now;
-        zmesh__log_limited(&self->reconnect_log, S_LOG_INTERVAL_MS,
+        zmesh__log_limited(&self->reconnect_log, ZMESH__AGENT_LOG_INTERVAL_MS,
                            "data connection to %s dropped (publisher gone, "
                            "or it sent a frame over the %zu-byte limit): "
                            "reconnecting in %d ms",
@@ -2167,8 +1850,8 @@ s_drain(zmesh_agent_t *self, zsock_t *sock, int max,
     }
 }
 
-static void
-s_drain_notify(zmesh_agent_t *self)
+void
+zmesh__agent_drain_notify(zmesh_agent_t *self)
 {
     s_drain(self, self->notify, 256, s_on_notify);
 }
@@ -2206,8 +1889,8 @@ s_drain_subscriptions(zmesh_agent_t *self)
 // periodic rather than set for each wait: setting a timer is dear on a
 // VM, and done per event it cost a confirming publisher a third of its
 // time.
-static void
-s_wake_update(zmesh_agent_t *self)
+void
+zmesh__agent_wake_update(zmesh_agent_t *self)
 {
     if (self->now_fd < 0)
         return;
@@ -2255,17 +1938,16 @@ s_wake_consume(zmesh_agent_t *self)
 // Drains the notify pipe, the monitor and the XPUB's subscription
 // messages, each bounded so a flood cannot keep the application thread
 // here, and runs the connection timers.
-static void s_timers_run(zmesh_agent_t *self);
 
 static void
 s_service(zmesh_agent_t *self)
 {
     self->service_countdown = S_SERVICE_EVERY;
     s_connections_expire(self);
-    s_drain_notify(self);
+    zmesh__agent_drain_notify(self);
     s_drain_monitor(self);
     s_drain_subscriptions(self);
-    s_timers_run(self);
+    zmesh__agent_timers_run(self);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2314,9 +1996,6 @@ s_stream_new(zmesh_agent_t *self, const char *topic, size_t size, bool reserved,
     }
     return sequence;
 }
-
-static int s_confirm_keep(zmesh_agent_t *self, const char *topic, uint64_t seq,
-                          zmq_msg_t *frame);
 
 // One publish; `flags` go into the frame (ZMESH__FRAME_CONFIRM: a copy is
 // also kept until a relay confirms it). `reserved`: '$' topics allowed.
@@ -2369,7 +2048,7 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
                               now_us, flags, payload, size, zmq_msg_data(&msg),
                               frame_size);
     if (flags & ZMESH__FRAME_CONFIRM) {
-        int rc = s_confirm_keep(self, topic, *sequence + 1, &msg);
+        int rc = zmesh__agent_confirm_keep(self, topic, *sequence + 1, &msg);
         if (rc != 0) {
             zmq_msg_close(&msg);
             return rc;
@@ -2395,7 +2074,7 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
         *published = *sequence;
     if (--self->service_countdown == 0) {
         s_service(self);
-        s_wake_update(self);
+        zmesh__agent_wake_update(self);
     }
     return 0;
 }
@@ -2405,6 +2084,31 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
                     size_t size)
 {
     return s_publish(self, topic, payload, size, 0, false, NULL);
+}
+
+int
+zmesh__agent_publish_reserved(zmesh_agent_t *self, const char *topic,
+                              const void *payload, size_t size)
+{
+    return s_publish(self, topic, payload, size, 0, true, NULL);
+}
+
+// Subscribes to the topic relays confirm our events on over the data
+// plane (agent_internal.h): done at the first confirmed publish, so only
+// publishers that want confirms have their SUBs connect to relays.
+static int
+s_confirm_subscribe(zmesh_agent_t *self)
+{
+    char topic[sizeof self->confirm_topic];
+    snprintf(topic, sizeof topic, "%s%s", ZMESH__CONFIRM_TOPIC_PREFIX,
+             self->id_hex);
+    int rc = zmesh__topic_index_add(self->subs, topic);
+    if (rc < 0)
+        return rc;
+    if (rc > 0 && (rc = s_subscription_change(self, topic, true)) != 0)
+        return rc;
+    memcpy(self->confirm_topic, topic, sizeof topic);
+    return 0;
 }
 
 int
@@ -2444,8 +2148,9 @@ zmesh_agent_set_confirm_timeout(zmesh_agent_t *self, int timeout_ms)
 /* ------------------------------------------------------------------------ */
 /*  Receiving                                                               */
 
-static const char *
-s_publisher_name(zmesh_agent_t *self, const uint8_t id[ZMESH__ID_SIZE])
+const char *
+zmesh__agent_publisher_name(zmesh_agent_t *self,
+                            const uint8_t id[ZMESH__ID_SIZE])
 {
     if (self->cached_name_valid &&
         memcmp(id, self->cached_id, ZMESH__ID_SIZE) == 0)
@@ -2474,7 +2179,7 @@ s_topic_wanted(zmesh_agent_t *self, const char *topic, size_t size)
                   zmesh__topic_index_match(self->subs, topic, size);
     if (check != 0 && check != ZMESH_ERESERVED) {
         self->frames_rejected++;
-        zmesh__log_limited(&self->bad_frame_log, S_LOG_INTERVAL_MS,
+        zmesh__log_limited(&self->bad_frame_log, ZMESH__AGENT_LOG_INTERVAL_MS,
                            "event with an invalid topic dropped");
     }
     memcpy(self->cached_topic, topic, size);
@@ -2566,7 +2271,7 @@ s_deliver(zmesh_agent_t *self)
     if (part || zmesh__frame_decode(zmq_msg_data(&self->msg),
                                     zmq_msg_size(&self->msg), &frame) != 0) {
         self->frames_rejected++;
-        zmesh__log_limited(&self->bad_frame_log, S_LOG_INTERVAL_MS,
+        zmesh__log_limited(&self->bad_frame_log, ZMESH__AGENT_LOG_INTERVAL_MS,
                            "malformed event frame (%zu bytes) dropped",
                            zmq_msg_size(&self->msg));
         return false;
@@ -2578,7 +2283,7 @@ s_deliver(zmesh_agent_t *self)
     event->topic = frame.topic;
     event->payload = frame.payload;
     event->payload_size = frame.payload_size;
-    event->peer_name = s_publisher_name(self, frame.publisher);
+    event->peer_name = zmesh__agent_publisher_name(self, frame.publisher);
     event->peer_id = self->cached_id_hex;
     event->reason = "";
     event->sequence = frame.sequence;
@@ -2684,7 +2389,7 @@ s_deliver(zmesh_agent_t *self)
 static bool
 s_pop_peer_event(zmesh_agent_t *self)
 {
-    s_peer_event_t *pe = zlistx_detach(self->peer_events, NULL);
+    zmesh__agent_peer_event_t *pe = zlistx_detach(self->peer_events, NULL);
     if (!pe)
         return false;
     self->peer_event = pe;
@@ -2737,40 +2442,8 @@ s_next_frame(zmesh_agent_t *self)
     return zmq_msg_recv(&self->msg, self->sub_handle, ZMQ_DONTWAIT) >= 0;
 }
 
-// Requests that reached their deadline, or whose peer left (`gone`), end
-// with a reply event saying so.
-static void
-s_request_ended(void *arg, uint64_t req, bool left,
-                const uint8_t peer[ZMESH__ID_SIZE])
-{
-    zmesh_agent_t *self = arg;
-    // The event names the peer asked, so a failure can say who.
-    char id[33];
-    zmesh__id_to_hex(peer, id);
-    s_peer_event_t *event =
-        s_event_push(self, ZMESH_EVENT_REPLY, id, s_peer_name_of(self, id), "");
-    if (!event)
-        return; // out of memory
-    event->req = req;
-    event->status = left ? ZMESH_EGONE : ZMESH_ETIMEDOUT;
-    if (!left)
-        self->requests_timed_out++;
-}
-
-static void
-s_requests_expire(zmesh_agent_t *self, const uint8_t *gone)
-{
-    if (zmesh__requests_size(self->requests) == 0)
-        return;
-    zmesh__requests_expire_all(self->requests, zmesh__clock_ms(), gone,
-                               s_request_ended, self);
-}
-
 static int s_recv(zmesh_agent_t *self, int timeout_ms,
                   const zmesh_event_t **event);
-static bool s_durable_pass(zmesh_agent_t *self);
-static bool s_durable_next(zmesh_agent_t *self);
-static bool s_internal_event(zmesh_agent_t *self);
 
 int
 zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
@@ -2783,7 +2456,7 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
     s_wake_consume(self);
     int rc = s_recv(self, timeout_ms, event);
     if (rc != 0)
-        s_wake_update(self);
+        zmesh__agent_wake_update(self);
     return rc;
 }
 
@@ -2793,12 +2466,12 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
     if (self->peer_event)
         s_peer_event_free((void **)&self->peer_event);
     if (self->outcome.topic)
-        s_outcome_release(self);
+        zmesh__agent_outcome_release(self);
     if (self->has_stashed) {
         // The message after a gap event: its frame is still in self->msg.
         self->has_stashed = false;
         self->event = self->stashed;
-        if (s_durable_pass(self)) {
+        if (zmesh__agent_durable_pass(self)) {
             *event = &self->event;
             return 0;
         }
@@ -2814,27 +2487,27 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
         // frame, or the frame would look like a new gap.
         if (--self->service_countdown == 0)
             s_service(self);
-        s_requests_expire(self, NULL);
+        zmesh__agent_requests_expire(self, NULL);
         if (zlistx_size(self->peer_events) > 0 && s_pop_peer_event(self)) {
-            if (!s_internal_event(self)) {
+            if (!zmesh__agent_internal_event(self)) {
                 *event = &self->event;
                 return 0;
             }
             s_peer_event_free((void **)&self->peer_event);
             continue;
         }
-        if (s_outcome_next(self)) {
+        if (zmesh__agent_outcome_next(self)) {
             *event = &self->event;
             return 0;
         }
-        if (self->durable && s_durable_next(self)) {
+        if (self->durable && zmesh__agent_durable_next(self)) {
             *event = &self->event;
             return 0;
         }
         s_repair_release(self, false);
         if (s_next_frame(self)) {
-            if (s_deliver(self) && !s_confirm_frame(self)) {
-                if (s_durable_pass(self)) {
+            if (s_deliver(self) && !zmesh__agent_confirm_frame(self)) {
+                if (zmesh__agent_durable_pass(self)) {
                     *event = &self->event;
                     return 0;
                 }
@@ -2843,7 +2516,7 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
                 if (self->has_stashed) {
                     self->has_stashed = false;
                     self->event = self->stashed;
-                    if (s_durable_pass(self)) {
+                    if (zmesh__agent_durable_pass(self)) {
                         *event = &self->event;
                         return 0;
                     }
@@ -2872,7 +2545,7 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
                                             : (long)(deadline - now);
         if (self->timers > 0 && (wait < 0 || wait > S_RECONNECT_MIN_MS))
             wait = S_RECONNECT_MIN_MS; // a close or reconnect is due soon
-        s_timers_run(self);
+        zmesh__agent_timers_run(self);
         if (zlistx_size(self->peer_events) > 0 || self->outcomes_count > 0 ||
             zmesh__durable_ready(self->durable))
             continue; // a timer made something to take
@@ -2896,7 +2569,7 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
         if (ready < 0 && zmq_errno() != EINTR)
             return ZMESH_ESYS;
         if (items[1].revents & ZMQ_POLLIN)
-            s_drain_notify(self);
+            zmesh__agent_drain_notify(self);
         if (items[3].revents & ZMQ_POLLIN)
             s_drain_monitor(self);
         if (items[2].revents & ZMQ_POLLIN)
@@ -3030,9 +2703,9 @@ s_reply_discard(const char *command, zframe_t *payload)
 // and waits for its reply's payload frame. Each query has a number its
 // reply echoes, so a reply that comes after its query gave up is
 // recognised and discarded instead of answering the next query.
-static int
-s_query_msg(zmesh_agent_t *self, const char *command, zmsg_t **args,
-            zframe_t **payload)
+int
+zmesh__agent_query_msg(zmesh_agent_t *self, const char *command, zmsg_t **args,
+                       zframe_t **payload)
 {
     // The number travels as text: czmq's '8' picture has a byte order of
     // its own, and text is what both ends read alike.
@@ -3074,25 +2747,25 @@ s_query_msg(zmesh_agent_t *self, const char *command, zmsg_t **args,
     }
 }
 
-static int
-s_query(zmesh_agent_t *self, const char *command, const char *arg,
-        zframe_t **payload)
+int
+zmesh__agent_query(zmesh_agent_t *self, const char *command, const char *arg,
+                   zframe_t **payload)
 {
     zmsg_t *args = zmsg_new();
     if (!args || zmsg_addstr(args, arg ? arg : "") != 0) {
         zmsg_destroy(&args);
         return ZMESH_ENOMEM;
     }
-    return s_query_msg(self, command, &args, payload);
+    return zmesh__agent_query_msg(self, command, &args, payload);
 }
 
 // A query whose reply is one pointer (NULL meaning out of memory).
-static int
-s_query_pointer(zmesh_agent_t *self, const char *command, const char *arg,
-                void **reply)
+int
+zmesh__agent_query_pointer(zmesh_agent_t *self, const char *command,
+                           const char *arg, void **reply)
 {
     zframe_t *frame = NULL;
-    int rc = s_query(self, command, arg, &frame);
+    int rc = zmesh__agent_query(self, command, arg, &frame);
     if (rc != 0)
         return rc;
     *reply = s_frame_pointer(frame);
@@ -3108,332 +2781,10 @@ zmesh_agent_peers(zmesh_agent_t *self, zmesh_peer_list_t **list)
     if (!self->started)
         return ZMESH_ESTATE;
     void *reply = NULL;
-    int rc = s_query_pointer(self, "PEERS", NULL, &reply);
+    int rc = zmesh__agent_query_pointer(self, "PEERS", NULL, &reply);
     if (rc == 0)
         *list = reply;
     return rc;
-}
-
-int
-zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
-{
-    if (!self || !stats)
-        return ZMESH_EINVAL;
-    if (!self->started)
-        return ZMESH_ESTATE;
-    zframe_t *frame = NULL;
-    int rc = s_query(self, "STATS", NULL, &frame);
-    if (rc != 0)
-        return rc;
-    zmesh__control_stats_t control;
-    if (!frame || zframe_size(frame) != sizeof control) {
-        zframe_destroy(&frame);
-        return ZMESH_ESYS;
-    }
-    memcpy(&control, zframe_data(frame), sizeof control);
-    zframe_destroy(&frame);
-    memset(stats, 0, sizeof *stats);
-    stats->events_published = self->events_published;
-    stats->events_received = self->events_received;
-    stats->frames_rejected = self->frames_rejected;
-    stats->data_reconnects = self->data_reconnects;
-    stats->backlog_dropped = self->frames_dropped + self->peer_events_dropped +
-                             control.backlog_dropped;
-    stats->gaps = self->gaps;
-    stats->events_missing = self->events_missing;
-    stats->duplicates_dropped = self->duplicates_dropped;
-    zmesh__repair_stats_t repair;
-    zmesh__repair_stats(self->repair, &repair);
-    stats->repair_requests = repair.naks;
-    stats->events_repaired = repair.repaired;
-    stats->repair_timeouts = repair.timeouts;
-    stats->repairs_rejected = self->repairs_rejected;
-    zmesh__retain_stats_t retained;
-    zmesh__retain_stats(self->retained, &retained);
-    stats->retransmit_bytes = retained.bytes;
-    stats->events_resent = control.frames_resent;
-    stats->directs_sent = self->directs_sent;
-    stats->directs_received = self->directs_received;
-    stats->replies_received = self->replies_received;
-    stats->requests_timed_out = self->requests_timed_out;
-    stats->replies_dropped = self->replies_dropped;
-    stats->group_received = self->group_received;
-    stats->group_delivered = control.group_delivered;
-    stats->group_redelivered = control.group_redelivered;
-    stats->group_dropped = control.group_dropped;
-    stats->backpressure_waits = self->bp_waits;
-    stats->backpressure_timeouts = self->bp_timeouts;
-    stats->requests_refused = self->requests_refused;
-    stats->confirms_ok = self->confirms_ok;
-    stats->confirms_failed = self->confirms_failed;
-    stats->confirms_resent = self->confirms_resent;
-    zmesh__durable_stats_t durable;
-    zmesh__durable_stats(self->durable, &durable);
-    stats->durable_delivered = durable.delivered;
-    stats->durable_redelivered = durable.redelivered;
-    stats->durable_duplicates = durable.duplicates;
-    stats->durable_terminated = durable.terminated;
-    stats->durable_refused = durable.refused;
-    stats->control_rejected = control.control_rejected;
-    stats->beacons_received = control.beacons_received;
-    stats->beacons_rejected = control.beacons_rejected;
-    stats->beacons_foreign = control.beacons_foreign;
-    stats->peers_joined = control.peers_joined;
-    stats->peers_left = control.peers_left;
-    return 0;
-}
-
-/*  Counters in detail (zmesh_agent_counters, and STATS answers). */
-
-#define S_COUNTER_PEERS 128
-#define S_COUNTER_TOPICS 256
-
-typedef struct {
-    uint64_t received, repaired, gaps, missing, duplicates, topics, sent;
-    int64_t lag_us;
-} s_sum_t;
-
-typedef struct {
-    zhashx_t *peers;  /* publisher hex -> s_sum_t * */
-    zhashx_t *topics; /* topic -> s_sum_t * */
-} s_sums_t;
-
-static s_sum_t *
-s_sum_of(zhashx_t *table, const char *key)
-{
-    s_sum_t *sum = zhashx_lookup(table, key);
-    if (!sum && (sum = calloc(1, sizeof *sum)) != NULL &&
-        zhashx_insert(table, key, sum) != 0) {
-        free(sum);
-        sum = NULL;
-    }
-    return sum;
-}
-
-static void
-s_sum_stream(void *arg, const char *publisher_hex, const char *topic,
-             const zmesh__stream_stats_t *stream)
-{
-    s_sums_t *sums = arg;
-    s_sum_t *targets[2] = {s_sum_of(sums->peers, publisher_hex),
-                           s_sum_of(sums->topics, topic)};
-    for (int i = 0; i < 2; i++) {
-        s_sum_t *sum = targets[i];
-        if (!sum)
-            continue;
-        sum->received += stream->received;
-        sum->repaired += stream->repaired;
-        sum->gaps += stream->gaps;
-        sum->missing += stream->missing;
-        sum->duplicates += stream->duplicates;
-        sum->topics++;
-        if (stream->lag_us > sum->lag_us)
-            sum->lag_us = stream->lag_us;
-    }
-}
-
-// Adds the busiest `max` of `table` as groups of `kind`; returns how
-// many were left out.
-static uint64_t
-s_sum_groups(zmesh_counters_t *counters, zhashx_t *table, const char *kind,
-             size_t max)
-{
-    size_t count = zhashx_size(table);
-    uint64_t floor = 0; // with more than max, only those above a floor
-    if (count > max) {
-        uint64_t *load = calloc(count, sizeof *load);
-        size_t n = 0;
-        for (s_sum_t *sum = zhashx_first(table); sum && load;
-             sum = zhashx_next(table))
-            load[n++] = sum->received + sum->sent;
-        for (size_t k = 0; load && k < max; k++) { // the max-th largest
-            size_t best = k;
-            for (size_t i = k + 1; i < n; i++)
-                if (load[i] > load[best])
-                    best = i;
-            uint64_t t = load[k];
-            load[k] = load[best];
-            load[best] = t;
-        }
-        floor = load ? load[max - 1] : UINT64_MAX;
-        free(load);
-    }
-    uint64_t omitted = 0;
-    size_t added = 0;
-    for (s_sum_t *sum = zhashx_first(table); sum; sum = zhashx_next(table)) {
-        if (added == max || sum->received + sum->sent < floor) {
-            omitted++;
-            continue;
-        }
-        zmesh__counters_t *g =
-            zmesh__counters_group(counters, kind, zhashx_cursor(table));
-        if (!g) {
-            omitted++;
-            continue;
-        }
-        added++;
-        if (strcmp(kind, "topic") == 0)
-            zmesh__counters_add(g, "sent", sum->sent);
-        zmesh__counters_add(g, "received", sum->received);
-        zmesh__counters_add(g, "repaired", sum->repaired);
-        zmesh__counters_add(g, "gaps", sum->gaps);
-        zmesh__counters_add(g, "missing", sum->missing);
-        zmesh__counters_add(g, "duplicates", sum->duplicates);
-        zmesh__counters_add(g, "lag_us",
-                            sum->lag_us > 0 ? (uint64_t)sum->lag_us : 0);
-        if (strcmp(kind, "peer") == 0)
-            zmesh__counters_add(g, "topics", sum->topics);
-    }
-    return omitted;
-}
-
-static int
-s_counters_build(zmesh_agent_t *self, zmesh_counters_t **out)
-{
-    zmesh_stats_t st;
-    int rc = zmesh_agent_stats(self, &st);
-    if (rc != 0)
-        return rc;
-    zmesh_counters_t *counters = zmesh__counters_new();
-    zmesh__counters_t *agent =
-        counters ? zmesh__counters_group(counters, "agent", self->name) : NULL;
-    s_sums_t sums = {zhashx_new(), zhashx_new()};
-    if (!agent || !sums.peers || !sums.topics) {
-        zmesh_counters_destroy(&counters);
-        zhashx_destroy(&sums.peers);
-        zhashx_destroy(&sums.topics);
-        return ZMESH_ENOMEM;
-    }
-    zhashx_set_destructor(sums.peers, s_free_value);
-    zhashx_set_destructor(sums.topics, s_free_value);
-    const struct {
-        const char *key;
-        uint64_t value;
-    } fields[] = {
-        {"events_published", st.events_published},
-        {"events_received", st.events_received},
-        {"frames_rejected", st.frames_rejected},
-        {"data_reconnects", st.data_reconnects},
-        {"backlog_dropped", st.backlog_dropped},
-        {"gaps", st.gaps},
-        {"events_missing", st.events_missing},
-        {"duplicates_dropped", st.duplicates_dropped},
-        {"control_rejected", st.control_rejected},
-        {"beacons_received", st.beacons_received},
-        {"beacons_rejected", st.beacons_rejected},
-        {"beacons_foreign", st.beacons_foreign},
-        {"peers_joined", st.peers_joined},
-        {"peers_left", st.peers_left},
-        {"repair_requests", st.repair_requests},
-        {"events_repaired", st.events_repaired},
-        {"repair_timeouts", st.repair_timeouts},
-        {"repairs_rejected", st.repairs_rejected},
-        {"events_resent", st.events_resent},
-        {"retransmit_bytes", st.retransmit_bytes},
-        {"directs_sent", st.directs_sent},
-        {"directs_received", st.directs_received},
-        {"replies_received", st.replies_received},
-        {"requests_timed_out", st.requests_timed_out},
-        {"replies_dropped", st.replies_dropped},
-        {"group_received", st.group_received},
-        {"group_delivered", st.group_delivered},
-        {"group_redelivered", st.group_redelivered},
-        {"group_dropped", st.group_dropped},
-        {"backpressure_waits", st.backpressure_waits},
-        {"backpressure_timeouts", st.backpressure_timeouts},
-        {"requests_refused", st.requests_refused},
-        {"confirms_ok", st.confirms_ok},
-        {"confirms_failed", st.confirms_failed},
-        {"confirms_resent", st.confirms_resent},
-        {"durable_delivered", st.durable_delivered},
-        {"durable_redelivered", st.durable_redelivered},
-        {"durable_duplicates", st.durable_duplicates},
-        {"durable_terminated", st.durable_terminated},
-        {"durable_refused", st.durable_refused},
-        {"confirms_waiting",
-         self->confirms ? zmesh__confirms_size(self->confirms) : 0},
-        {"queue_depth", zlistx_size(self->peer_events)},
-        {"held_bytes", self->held.bytes + self->settled.bytes},
-        {"streams", zmesh__streams_size(self->streams_in)},
-        {"repairs_open", zmesh__repair_sessions(self->repair)},
-        {"requests_open", zmesh__requests_size(self->requests)},
-    };
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        zmesh__counters_add(agent, fields[i].key, fields[i].value);
-    zmesh__streams_each(self->streams_in, s_sum_stream, &sums);
-    for (uint64_t *seq = zhashx_first(self->streams); seq;
-         seq = zhashx_next(self->streams)) {
-        s_sum_t *sum = s_sum_of(sums.topics, zhashx_cursor(self->streams));
-        if (sum)
-            sum->sent = *seq;
-    }
-    uint64_t peers_omitted =
-        s_sum_groups(counters, sums.peers, "peer", S_COUNTER_PEERS);
-    uint64_t topics_omitted =
-        s_sum_groups(counters, sums.topics, "topic", S_COUNTER_TOPICS);
-    // Adding groups may have moved the agent's group: look it up again.
-    agent = zmesh__counters_find(counters, "agent", self->name);
-    zmesh__counters_add(agent, "peers_omitted", peers_omitted);
-    zmesh__counters_add(agent, "topics_omitted", topics_omitted);
-    zhashx_destroy(&sums.peers);
-    zhashx_destroy(&sums.topics);
-    *out = counters;
-    return 0;
-}
-
-int
-zmesh_agent_query_counters(zmesh_agent_t *self, const char *peer,
-                           int timeout_ms, zmesh_counters_t **counters)
-{
-    if (!self || !peer || !*peer || !counters || timeout_ms < 0)
-        return ZMESH_EINVAL;
-    if (!self->started)
-        return ZMESH_ESTATE;
-    zmsg_t *args = zmsg_new();
-    if (!args || zmsg_addstr(args, peer) != 0) {
-        zmsg_destroy(&args);
-        return ZMESH_ENOMEM;
-    }
-    zframe_t *frame = NULL;
-    int rc = s_query_msg(self, "STATSQ", &args, &frame);
-    if (rc != 0)
-        return rc;
-    zmesh__stats_query_t result;
-    bool ok = zframe_size(frame) == sizeof result;
-    if (ok)
-        memcpy(&result, zframe_data(frame), sizeof result);
-    zframe_destroy(&frame);
-    if (!ok)
-        return ZMESH_ESYS;
-    if (result.rc != 0)
-        return result.rc == ZMESH_EAGAIN ? ZMESH_EFULL : result.rc;
-    // The answer comes on the notify pipe, among what else comes there,
-    // which is handled as always.
-    self->stats_wait = result.req;
-    int64_t deadline = zmesh__clock_ms() + timeout_ms;
-    while (!self->stats_answer) {
-        int64_t left = deadline - zmesh__clock_ms();
-        if (left <= 0)
-            break;
-        zmq_pollitem_t item = {zsock_resolve(self->notify), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, (long)left) > 0)
-            s_drain_notify(self);
-    }
-    self->stats_wait = 0;
-    *counters = self->stats_answer;
-    self->stats_answer = NULL;
-    s_wake_update(self);
-    return *counters ? 0 : ZMESH_ETIMEDOUT;
-}
-
-int
-zmesh_agent_counters(zmesh_agent_t *self, zmesh_counters_t **counters)
-{
-    if (!self || !counters)
-        return ZMESH_EINVAL;
-    if (!self->started)
-        return ZMESH_ESTATE;
-    return s_counters_build(self, counters);
 }
 
 int
@@ -3455,7 +2806,7 @@ zmesh_agent_wait_subscribers(zmesh_agent_t *self, const char *topic,
     for (;;) {
         s_service(self);
         void *reply = NULL;
-        int rc = s_query_pointer(self, "WANT", topic, &reply);
+        int rc = zmesh__agent_query_pointer(self, "WANT", topic, &reply);
         if (rc != 0)
             return rc;
         zmesh__want_t *want = reply;
@@ -3473,7 +2824,7 @@ zmesh_agent_wait_subscribers(zmesh_agent_t *self, const char *topic,
         zmesh__want_destroy(&want);
         int64_t now = zmesh__clock_ms();
         if (done || now >= deadline) {
-            s_wake_update(self); // for what the service took in
+            zmesh__agent_wake_update(self); // for what the service took in
             return done ? (int)ready : ZMESH_ETIMEDOUT;
         }
         zmq_pollitem_t items[2] = {
@@ -3482,797 +2833,4 @@ zmesh_agent_wait_subscribers(zmesh_agent_t *self, const char *topic,
         long wait = deadline - now < 20 ? (long)(deadline - now) : 20;
         zmq_poll(items, 2, wait);
     }
-}
-
-/* ------------------------------------------------------------------------ */
-/*  Direct messages, requests and replies                                   */
-
-static const char *
-s_peer_name_of(zmesh_agent_t *self, const char *id)
-{
-    const char *name = zhashx_lookup(self->names, id);
-    return name ? name : "";
-}
-
-// Whether `peer` (an id or a name) is one that left: then a failure to
-// reach it is ZMESH_EGONE rather than ZMESH_ENOTFOUND.
-static bool
-s_departed(zmesh_agent_t *self, const char *peer)
-{
-    for (const char *id = zlistx_first(self->departed); id;
-         id = zlistx_next(self->departed))
-        if (streq(id, peer) || streq(s_peer_name_of(self, id), peer))
-            return true;
-    return false;
-}
-
-// The frames of a DIRECT or DIRECTNW command (control.h).
-static zmsg_t *
-s_direct_args(const zmesh__direct_t *how, const char *peer, const char *topic,
-              const void *payload, size_t size)
-{
-    zmsg_t *args = zmsg_new();
-    if (!args || zmsg_addmem(args, how, sizeof *how) != 0 ||
-        zmsg_addstr(args, peer ? peer : "") != 0 ||
-        zmsg_addstr(args, topic) != 0 || zmsg_addmem(args, payload, size) != 0)
-        zmsg_destroy(&args);
-    return args;
-}
-
-// Has the control thread send a DIRECT or REPLY and says how it went; *to
-// (if not NULL) gets the peer it went to.
-static int
-s_direct(zmesh_agent_t *self, const zmesh__direct_t *how, const char *peer,
-         const char *topic, const void *payload, size_t size, uint8_t *to)
-{
-    zmsg_t *args = s_direct_args(how, peer, topic, payload, size);
-    if (!args)
-        return ZMESH_ENOMEM;
-    zframe_t *frame = NULL;
-    int rc = s_query_msg(self, "DIRECT", &args, &frame);
-    if (rc != 0)
-        return rc;
-    zmesh__direct_result_t result;
-    if (zframe_size(frame) != sizeof result) {
-        zframe_destroy(&frame);
-        return ZMESH_ESYS;
-    }
-    memcpy(&result, zframe_data(frame), sizeof result);
-    zframe_destroy(&frame);
-    if (result.rc == ZMESH_ENOTFOUND && peer && s_departed(self, peer))
-        result.rc = ZMESH_EGONE;
-    if (result.rc == 0 && to)
-        memcpy(to, result.peer, ZMESH__ID_SIZE);
-    return result.rc;
-}
-
-// The checks zmesh_agent_send and zmesh_agent_request share.
-static int
-s_direct_check(zmesh_agent_t *self, const char *topic, const void *payload,
-               size_t size)
-{
-    if (!self || !topic || (!payload && size > 0))
-        return ZMESH_EINVAL;
-    if (!self->started)
-        return ZMESH_ESTATE;
-    // '$' topics are allowed point-to-point: mesh services such as
-    // mesh-relay speak their own protocols under them.
-    int rc = zmesh__topic_check(topic, strnlen(topic, ZMESH_TOPIC_MAX + 1));
-    if (rc != 0 && rc != ZMESH_ERESERVED)
-        return rc;
-    if (size > self->max_msg_size)
-        return ZMESH_ETOOBIG;
-    return zmesh__msgpack_check(payload, size);
-}
-
-int
-zmesh_agent_resume_stream(zmesh_agent_t *self, const char *publisher_id,
-                          const char *topic, uint64_t last_sequence)
-{
-    uint8_t id[ZMESH__ID_SIZE];
-    if (!self || !publisher_id || !topic ||
-        zmesh__id_from_hex(publisher_id, id) != 0 || strlen(publisher_id) != 32)
-        return ZMESH_EINVAL;
-    if (!self->started)
-        return ZMESH_ESTATE;
-    size_t size = strnlen(topic, ZMESH_TOPIC_MAX + 1);
-    int rc = zmesh__topic_check(topic, size);
-    if (rc != 0 && rc != ZMESH_ERESERVED)
-        return rc;
-    zmesh__streams_rewind(self->streams_in, id, topic, size, last_sequence);
-    return 0;
-}
-
-// zmesh_agent_send, waiting to learn how it went or not.
-static int
-s_send(zmesh_agent_t *self, const char *peer, const char *topic,
-       const void *payload, size_t size, bool wait)
-{
-    int rc = s_direct_check(self, topic, payload, size);
-    if (rc != 0)
-        return rc;
-    if (!peer || !*peer)
-        return ZMESH_EINVAL;
-    zmesh__direct_t how = {ZMESH__MSG_DIRECT, 0, 0, false};
-    if (wait)
-        rc = s_direct(self, &how, peer, topic, payload, size, NULL);
-    else {
-        zmsg_t *args = s_direct_args(&how, peer, topic, payload, size);
-        if (!args || zmsg_pushstr(args, "DIRECTNW") != 0) {
-            zmsg_destroy(&args);
-            return ZMESH_ENOMEM;
-        }
-        // Blocks only while the control thread's pipe is full, and that
-        // thread never waits for this one (its notify pipe has no limit).
-        if (zmsg_send(&args, self->actor) != 0) {
-            zmsg_destroy(&args);
-            return ZMESH_ESYS;
-        }
-    }
-    if (rc == 0)
-        self->directs_sent++;
-    return rc;
-}
-
-int
-zmesh_agent_send(zmesh_agent_t *self, const char *peer, const char *topic,
-                 const void *payload, size_t size)
-{
-    return s_send(self, peer, topic, payload, size, true);
-}
-
-int
-zmesh__agent_send_nowait(zmesh_agent_t *self, const char *peer_id,
-                         const char *topic, const void *payload, size_t size)
-{
-    return s_send(self, peer_id, topic, payload, size, false);
-}
-
-int
-zmesh_agent_request(zmesh_agent_t *self, const char *peer, const char *topic,
-                    const void *payload, size_t size, int timeout_ms,
-                    uint64_t *request_id)
-{
-    int rc = s_direct_check(self, topic, payload, size);
-    if (rc != 0)
-        return rc;
-    if (!request_id || timeout_ms < 1 || timeout_ms > 600000 ||
-        (peer && !*peer))
-        return ZMESH_EINVAL;
-    if (zmesh__requests_size(self->requests) >= S_REQUESTS_MAX)
-        return ZMESH_EFULL;
-    uint64_t req = zmesh__requests_next(self->requests);
-    zmesh__direct_t how = {ZMESH__MSG_DIRECT, req, 0, peer == NULL};
-    uint8_t to[ZMESH__ID_SIZE];
-    rc = s_direct(self, &how, peer, topic, payload, size, to);
-    if (rc != 0)
-        return rc;
-    rc = zmesh__requests_add(self->requests, req, to,
-                             zmesh__clock_ms() + timeout_ms);
-    if (rc != 0)
-        return rc; // cannot happen: the size was checked above
-    self->directs_sent++;
-    *request_id = req;
-    s_wake_update(self);
-    return 0;
-}
-
-int
-zmesh_agent_reply_to(zmesh_agent_t *self, const char *peer_id,
-                     uint64_t request_id, const void *payload, size_t size)
-{
-    if (!self || !peer_id || strlen(peer_id) != 32 || request_id == 0 ||
-        (!payload && size > 0))
-        return ZMESH_EINVAL;
-    if (!self->started)
-        return ZMESH_ESTATE;
-    if (size > self->max_msg_size)
-        return ZMESH_ETOOBIG;
-    int rc = zmesh__msgpack_check(payload, size);
-    if (rc != 0)
-        return rc;
-    zmesh__direct_t how = {ZMESH__MSG_REPLY, request_id, ZMESH__REPLY_OK,
-                           false};
-    rc = s_direct(self, &how, peer_id, "", payload, size, NULL);
-    if (rc == ZMESH_ENOTFOUND || rc == ZMESH_EGONE) {
-        // The requester left: nobody is waiting for this any more.
-        self->replies_dropped++;
-        rc = ZMESH_EGONE;
-    }
-    return rc;
-}
-
-int
-zmesh_agent_reply(zmesh_agent_t *self, const zmesh_event_t *request,
-                  const void *payload, size_t size)
-{
-    if (!request || request->type != ZMESH_EVENT_REQUEST)
-        return ZMESH_EINVAL;
-    return zmesh_agent_reply_to(self, request->peer_id, request->request_id,
-                                payload, size);
-}
-
-uint64_t
-zmesh_event_request_id(const zmesh_event_t *event)
-{
-    return event ? event->request_id : 0;
-}
-
-int
-zmesh_event_status(const zmesh_event_t *event)
-{
-    return event ? event->status : 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/*  Publisher confirms (proto/relay.md#publisher-confirms)                  */
-
-static int
-s_confirm_keep(zmesh_agent_t *self, const char *topic, uint64_t seq,
-               zmq_msg_t *frame)
-{
-    if (!self->confirms && zmesh__confirms_new(&self->confirms) != 0)
-        return ZMESH_ENOMEM;
-    return zmesh__confirms_add(self->confirms, topic, seq, frame,
-                               zmesh__clock_ms(), self->confirm_timeout_ms);
-}
-
-static void
-s_outcome_release(zmesh_agent_t *self)
-{
-    free(self->outcome.topic);
-    free(self->outcome.reason);
-    self->outcome.topic = self->outcome.reason = NULL;
-}
-
-static void
-s_outcomes_clear(zmesh_agent_t *self)
-{
-    s_outcome_release(self);
-    for (; self->outcomes_count > 0; self->outcomes_count--) {
-        s_outcome_t *o = &self->outcomes[self->outcomes_head];
-        free(o->topic);
-        free(o->reason);
-        self->outcomes_head = (self->outcomes_head + 1) % self->outcomes_cap;
-    }
-    free(self->outcomes);
-    self->outcomes = NULL;
-    self->outcomes_cap = self->outcomes_head = 0;
-}
-
-// Out of memory for an outcome: the application will not hear of it, so
-// at least the log says which.
-static void
-s_outcome_lost(zmesh_agent_t *self, const char *topic, uint64_t seq)
-{
-    self->peer_events_dropped++;
-    zmesh__log(ZMESH_LOG_ERROR,
-               "out of memory: the confirm of %s #%" PRIu64
-               " cannot be reported",
-               topic, seq);
-}
-
-// One event's outcome, queued as a ZMESH_EVENT_CONFIRM. The relay that
-// confirmed is named when there is one (s_confirm_from sets it).
-static void
-s_confirm_report(void *arg, const char *topic, uint64_t seq, int status,
-                 const char *reason)
-{
-    zmesh_agent_t *self = arg;
-    if (status == 0)
-        self->confirms_ok++;
-    else
-        self->confirms_failed++;
-    if (self->outcomes_count == self->outcomes_cap) {
-        // Grows by doubling; the ring's items move to the front.
-        size_t cap = self->outcomes_cap ? 2 * self->outcomes_cap : 256;
-        s_outcome_t *grown = malloc(cap * sizeof *grown);
-        if (!grown) {
-            s_outcome_lost(self, topic, seq);
-            return;
-        }
-        for (size_t i = 0; i < self->outcomes_count; i++)
-            grown[i] =
-                self->outcomes[(self->outcomes_head + i) % self->outcomes_cap];
-        free(self->outcomes);
-        self->outcomes = grown;
-        self->outcomes_cap = cap;
-        self->outcomes_head = 0;
-    }
-    s_outcome_t *o =
-        &self->outcomes[(self->outcomes_head + self->outcomes_count) %
-                        self->outcomes_cap];
-    o->topic = strdup(topic);
-    o->reason = status != 0 ? strdup(reason) : NULL;
-    if (!o->topic || (status != 0 && !o->reason)) {
-        free(o->topic);
-        free(o->reason);
-        s_outcome_lost(self, topic, seq);
-        return;
-    }
-    o->seq = seq;
-    o->status = status;
-    snprintf(o->relay, sizeof o->relay, "%s",
-             status == 0 && self->confirm_relay ? self->confirm_relay : "");
-    self->outcomes_count++;
-}
-
-// Hands the next confirm outcome out as self->event.
-static bool
-s_outcome_next(zmesh_agent_t *self)
-{
-    if (self->outcomes_count == 0)
-        return false;
-    self->outcome = self->outcomes[self->outcomes_head];
-    self->outcomes_head = (self->outcomes_head + 1) % self->outcomes_cap;
-    self->outcomes_count--;
-    s_outcome_t *o = &self->outcome;
-    zmesh_event_t *event = &self->event;
-    memset(event, 0, sizeof *event);
-    event->type = ZMESH_EVENT_CONFIRM;
-    event->topic = o->topic;
-    event->payload = "";
-    event->peer_id = o->relay;
-    event->peer_name = *o->relay ? s_peer_name_of(self, o->relay) : "";
-    event->reason = o->reason ? o->reason : "";
-    event->group = "";
-    event->sequence = o->seq;
-    event->status = o->status;
-    return true;
-}
-
-/*  Whether a peer announced itself a relay (header relay = 1), as the
-    control thread last said; a "no" is asked again after a second. */
-typedef struct {
-    bool yes;
-    int64_t retry_ms;
-} s_relay_mark_t;
-
-// Only a relay may confirm (proto/relay.md#relay-confirm): confirms from
-// any other peer are ignored, or one could forge them.
-static bool
-s_is_relay(zmesh_agent_t *self, const char *id)
-{
-    s_relay_mark_t *mark = zhashx_lookup(self->relays, id);
-    if (mark && (mark->yes || zmesh__clock_ms() < mark->retry_ms))
-        return mark->yes;
-    zmesh_peer_list_t *peers = NULL;
-    if (zmesh_agent_peers(self, &peers) != 0)
-        return false;
-    bool yes = false;
-    for (size_t i = 0; i < zmesh_peer_list_size(peers); i++) {
-        if (strcmp(zmesh_peer_id(peers, i), id) != 0)
-            continue;
-        for (size_t j = 0; j < zmesh_peer_headers_size(peers, i); j++)
-            if (streq(zmesh_peer_header_key(peers, i, j), "relay") &&
-                streq(zmesh_peer_header_value(peers, i, j), "1"))
-                yes = true;
-    }
-    zmesh_peer_list_destroy(&peers);
-    if (!mark) {
-        mark = calloc(1, sizeof *mark);
-        if (!mark || zhashx_insert(self->relays, id, mark) != 0) {
-            free(mark);
-            return yes;
-        }
-    }
-    mark->yes = yes;
-    mark->retry_ms = zmesh__clock_ms() + S_REACH_RETRY_MS;
-    return yes;
-}
-
-// A {"ok": [[topic, first, last]...], "failed": [[topic, first, last,
-// reason]...]} from relay `id`: a $relay.confirm, or a $relay.store answer.
-static void
-s_confirm_from(zmesh_agent_t *self, const char *id, const void *payload,
-               size_t size)
-{
-    if (!self->confirms)
-        return;
-    if (!s_is_relay(self, id)) {
-        self->frames_rejected++;
-        zmesh__log_limited(&self->confirm_log, S_LOG_INTERVAL_MS,
-                           "confirms from %.8s ignored: not a relay", id);
-        return;
-    }
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    if (msgpack_unpack_next(&u, payload, size, &off) ==
-            MSGPACK_UNPACK_SUCCESS &&
-        u.data.type == MSGPACK_OBJECT_MAP) {
-        self->relay_seen = true;
-        self->confirm_relay = id;
-        for (uint32_t k = 0; k < u.data.via.map.size; k++) {
-            const msgpack_object *key = &u.data.via.map.ptr[k].key;
-            const msgpack_object *list = &u.data.via.map.ptr[k].val;
-            bool ok = zmesh__mp_key_is(key, "ok");
-            bool failed = zmesh__mp_key_is(key, "failed");
-            if ((!ok && !failed) || list->type != MSGPACK_OBJECT_ARRAY)
-                continue;
-            for (uint32_t i = 0; i < list->via.array.size; i++) {
-                const msgpack_object *t = &list->via.array.ptr[i];
-                if (t->type != MSGPACK_OBJECT_ARRAY || t->via.array.size < 3 ||
-                    t->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
-                    t->via.array.ptr[0].via.str.size > ZMESH_TOPIC_MAX ||
-                    t->via.array.ptr[1].type !=
-                        MSGPACK_OBJECT_POSITIVE_INTEGER ||
-                    t->via.array.ptr[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-                    continue;
-                char topic[ZMESH_TOPIC_MAX + 1], reason[128] = "";
-                snprintf(topic, sizeof topic, "%.*s",
-                         (int)t->via.array.ptr[0].via.str.size,
-                         t->via.array.ptr[0].via.str.ptr);
-                if (failed) {
-                    const msgpack_object *r =
-                        t->via.array.size > 3 ? &t->via.array.ptr[3] : NULL;
-                    snprintf(reason, sizeof reason,
-                             "the relay could not "
-                             "store it: %.*s",
-                             r && r->type == MSGPACK_OBJECT_STR
-                                 ? (int)r->via.str.size
-                                 : 7,
-                             r && r->type == MSGPACK_OBJECT_STR ? r->via.str.ptr
-                                                                : "unknown");
-                }
-                zmesh__confirms_settle(
-                    self->confirms, topic, t->via.array.ptr[1].via.u64,
-                    t->via.array.ptr[2].via.u64, ok ? 0 : ZMESH_EFULL, reason,
-                    s_confirm_report, self);
-            }
-        }
-        self->confirm_relay = NULL;
-    }
-    msgpack_unpacked_destroy(&u);
-}
-
-// Subscribes to the topic relays confirm our events on over the data
-// plane (agent_internal.h): done at the first confirmed publish, so only
-// publishers that want confirms have their SUBs connect to relays.
-static int
-s_confirm_subscribe(zmesh_agent_t *self)
-{
-    char topic[sizeof self->confirm_topic];
-    snprintf(topic, sizeof topic, "%s%s", ZMESH__CONFIRM_TOPIC_PREFIX,
-             self->id_hex);
-    int rc = zmesh__topic_index_add(self->subs, topic);
-    if (rc < 0)
-        return rc;
-    if (rc > 0 && (rc = s_subscription_change(self, topic, true)) != 0)
-        return rc;
-    memcpy(self->confirm_topic, topic, sizeof topic);
-    return 0;
-}
-
-// Takes a relay's confirms that came on the data plane (self->event, a
-// message or a gap on our confirm topic); true when it was one. A lost
-// confirm message needs nothing: its events are sent again and confirmed
-// then. A message held behind a gap (has_stashed) is taken too.
-static bool
-s_confirm_frame(zmesh_agent_t *self)
-{
-    zmesh_event_t *event = &self->event;
-    if (!self->confirm_topic[0] ||
-        (event->type != ZMESH_EVENT_MESSAGE &&
-         event->type != ZMESH_EVENT_GAP) ||
-        strcmp(event->topic, self->confirm_topic) != 0)
-        return false;
-    if (event->type == ZMESH_EVENT_GAP) {
-        if (!self->has_stashed)
-            return true;
-        self->has_stashed = false;
-        self->event = self->stashed;
-        if (strcmp(event->topic, self->confirm_topic) != 0)
-            return false; // cannot be: the message after a gap is its own
-    }
-    s_confirm_from(self, event->peer_id, event->payload, event->payload_size);
-    return true;
-}
-
-/*  What zmesh__agent_reaches knows of a peer. */
-typedef struct {
-    char topic[ZMESH_TOPIC_MAX + 1];
-    uint64_t generation; /* the peer's, once it wanted the topic; 0 before */
-    int64_t retry_ms;    /* when to ask the control thread again */
-} s_reach_t;
-
-bool
-zmesh__agent_reaches(zmesh_agent_t *self, const char *peer_id,
-                     const char *topic)
-{
-    if (!self || !self->started || !peer_id || !topic ||
-        strlen(topic) > ZMESH_TOPIC_MAX)
-        return false;
-    const uint64_t *ready = zhashx_lookup(self->ready, peer_id);
-    if (!ready)
-        return false; // its subscriptions are not (or no more) in effect
-    s_reach_t *r = zhashx_lookup(self->reach, peer_id);
-    if (r && strcmp(r->topic, topic) == 0) {
-        if (r->generation > 0)
-            return *ready >= r->generation;
-        if (zmesh__clock_ms() < r->retry_ms)
-            return false;
-    }
-    void *reply = NULL;
-    if (s_query_pointer(self, "WANT", topic, &reply) != 0)
-        return false;
-    zmesh__want_t *want = reply;
-    uint64_t generation = 0;
-    uint8_t id[ZMESH__ID_SIZE];
-    if (zmesh__id_from_hex(peer_id, id) == 0)
-        for (size_t i = 0; i < want->count; i++)
-            if (memcmp(want->peers[i].id, id, ZMESH__ID_SIZE) == 0)
-                generation = want->peers[i].generation;
-    zmesh__want_destroy(&want);
-    if (!r) {
-        if (zhashx_size(self->reach) >= S_REACH_MAX)
-            zhashx_purge(self->reach); // asked again as needed
-        r = calloc(1, sizeof *r);
-        if (!r || zhashx_insert(self->reach, peer_id, r) != 0) {
-            free(r);
-            return false;
-        }
-    }
-    snprintf(r->topic, sizeof r->topic, "%s", topic);
-    r->generation = generation;
-    r->retry_ms = zmesh__clock_ms() + S_REACH_RETRY_MS;
-    return generation > 0 && *ready >= generation;
-}
-
-int
-zmesh__agent_publish_reserved(zmesh_agent_t *self, const char *topic,
-                              const void *payload, size_t size)
-{
-    return s_publish(self, topic, payload, size, 0, true, NULL);
-}
-
-// Events still unconfirmed after a second go straight to a relay.
-static int
-s_confirm_resend(void *arg, const void *const *frames, const size_t *sizes,
-                 size_t count)
-{
-    zmesh_agent_t *self = arg;
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    zmesh__mp_pack_str(&pk, "frames");
-    msgpack_pack_array(&pk, count);
-    for (size_t i = 0; i < count; i++) {
-        msgpack_pack_bin(&pk, sizes[i]);
-        msgpack_pack_bin_body(&pk, frames[i], sizes[i]);
-    }
-    uint64_t req = 0;
-    int rc = zmesh_agent_request(self, NULL, "$relay.store", buf.data, buf.size,
-                                 ZMESH__DURABLE_REQUEST_MS, &req);
-    msgpack_sbuffer_destroy(&buf);
-    if (rc != 0)
-        return rc;
-    self->relay_seen = true;
-    self->confirms_resent += count;
-    self->store_reqs[self->store_reqs_next++ % S_STORE_REQUESTS] = req;
-    return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/*  Durable consumers (proto/relay.md#durable-consumers)                    */
-
-static int
-s_durable_request(void *arg, const char *peer, const char *topic,
-                  const void *payload, size_t size, int timeout_ms,
-                  uint64_t *req)
-{
-    return zmesh_agent_request(arg, peer, topic, payload, size, timeout_ms,
-                               req);
-}
-
-static int
-s_durable_send(void *arg, const char *peer, const char *topic,
-               const void *payload, size_t size)
-{
-    return zmesh_agent_send(arg, peer, topic, payload, size);
-}
-
-// A publisher's name as a relay knows it, for events read from the relay
-// after the publisher left. A peer's own word wins; one we never met is
-// kept like a departed peer's name, so the table stays bounded.
-static void
-s_durable_name(void *arg, const char *id, const char *name)
-{
-    zmesh_agent_t *self = arg;
-    if (zhashx_lookup(self->names, id))
-        return;
-    s_names_set(self, id, name);
-    s_names_retire(self, id);
-}
-
-// Timers of confirms and durable consumers: run on the service pass and
-// before the agent sleeps.
-static void
-s_timers_run(zmesh_agent_t *self)
-{
-    if (!self->durable &&
-        (!self->confirms || zmesh__confirms_size(self->confirms) == 0))
-        return;
-    int64_t now = zmesh__clock_ms();
-    if (self->confirms && zmesh__confirms_size(self->confirms) > 0) {
-        int64_t due = zmesh__confirms_deadline(self->confirms);
-        if (due > 0 && due <= now) {
-            size_t room = self->max_msg_size > 8192 ? self->max_msg_size - 4096
-                                                    : self->max_msg_size / 2;
-            zmesh__confirms_service(
-                self->confirms, now,
-                self->relay_seen ? "not confirmed by a relay in time"
-                                 : "no relay in the mesh stores it",
-                S_STORE_BATCH, room, s_confirm_report, s_confirm_resend, self);
-        }
-    }
-    if (self->durable) {
-        int64_t due = zmesh__durable_deadline(self->durable);
-        if (due > 0 && due <= now)
-            zmesh__durable_service(self->durable, now);
-    }
-}
-
-// Peer events that are the library's own business: answers to durable
-// consumers' and confirms' requests, and confirms. True when taken.
-static bool
-s_internal_event(zmesh_agent_t *self)
-{
-    zmesh_event_t *event = &self->event;
-    if (event->type == ZMESH_EVENT_REPLY && event->request_id) {
-        for (size_t i = 0; i < S_STORE_REQUESTS; i++)
-            if (self->store_reqs[i] == event->request_id) {
-                self->store_reqs[i] = 0;
-                if (event->status == 0)
-                    s_confirm_from(self, event->peer_id, event->payload,
-                                   event->payload_size);
-                return true;
-            }
-        return zmesh__durable_reply(
-            self->durable, event->request_id, event->peer_id, event->status,
-            event->payload, event->payload_size, zmesh__clock_ms());
-    }
-    if (event->type == ZMESH_EVENT_DIRECT &&
-        strcmp(event->topic, ZMESH__CONFIRM_TOPIC) == 0) {
-        s_confirm_from(self, event->peer_id, event->payload,
-                       event->payload_size);
-        return true;
-    }
-    if (event->type == ZMESH_EVENT_PEER_LEFT)
-        zmesh__durable_peer_left(self->durable, event->peer_id);
-    return false;
-}
-
-// A live message or gap the agent is about to hand out: a durable
-// consumer's pattern may want it held, dropped, or marked as its own.
-static bool
-s_durable_pass(zmesh_agent_t *self)
-{
-    if (zmesh__durable_count(self->durable) == 0)
-        return true;
-    zmesh_event_t *event = &self->event;
-    const char *consumer = NULL;
-    bool give;
-    if (event->type == ZMESH_EVENT_MESSAGE) {
-        zmesh__frame_t frame;
-        if (zmesh__frame_decode(zmq_msg_data(&self->msg),
-                                zmq_msg_size(&self->msg), &frame) != 0)
-            return true;
-        give = zmesh__durable_live(self->durable, zmq_msg_data(&self->msg),
-                                   zmq_msg_size(&self->msg), &frame,
-                                   zmesh__clock_ms(), &consumer);
-    } else if (event->type == ZMESH_EVENT_GAP) {
-        uint8_t publisher[ZMESH__ID_SIZE];
-        if (zmesh__id_from_hex(event->peer_id, publisher) != 0)
-            return true;
-        give = zmesh__durable_live_gap(self->durable, event->topic, publisher,
-                                       event->sequence, event->gap_last,
-                                       zmesh__clock_ms(), &consumer);
-    } else
-        return true;
-    if (!consumer)
-        return true; // no durable consumer's: as any event
-    if (give) {
-        event->consumer = consumer;
-        event->deliveries = 1;
-    }
-    return give;
-}
-
-// An event from the relay, the hold or a redelivery, into self->event.
-static bool
-s_durable_next(zmesh_agent_t *self)
-{
-    zmesh__durable_event_t d;
-    if (!zmesh__durable_next(self->durable, zmesh__clock_ms(), &d))
-        return false;
-    zmesh_event_t *event = &self->event;
-    memset(event, 0, sizeof *event);
-    event->type = d.type;
-    event->consumer = d.consumer;
-    event->reason = d.reason;
-    event->group = "";
-    if (d.type == ZMESH_EVENT_LOST) {
-        event->topic = "";
-        event->payload = "";
-        event->peer_name = "";
-        event->peer_id = "";
-        event->sequence = d.first;
-        event->gap_last = d.last;
-        return true;
-    }
-    event->topic = d.frame.topic;
-    event->payload = d.type == ZMESH_EVENT_MESSAGE ? d.frame.payload : "";
-    event->payload_size =
-        d.type == ZMESH_EVENT_MESSAGE ? d.frame.payload_size : 0;
-    event->peer_name = s_publisher_name(self, d.frame.publisher);
-    event->peer_id = self->cached_id_hex;
-    event->timestamp_us = d.frame.timestamp_us;
-    if (d.type == ZMESH_EVENT_GAP) {
-        event->sequence = d.first;
-        event->gap_last = d.last;
-        self->gaps++;
-        self->events_missing += d.last - d.first + 1;
-        return true;
-    }
-    event->sequence = d.frame.sequence;
-    event->stream_sequence = d.rseq;
-    event->deliveries = d.deliveries;
-    event->redelivered = d.deliveries > 1;
-    self->events_received++;
-    return true;
-}
-
-int
-zmesh_agent_subscribe_durable(zmesh_agent_t *self, const char *consumer,
-                              const char *pattern,
-                              const zmesh_durable_options_t *options)
-{
-    if (!self || !consumer || !pattern)
-        return ZMESH_EINVAL;
-    size_t name_size = strlen(consumer);
-    if (name_size < 1 || name_size > 64 ||
-        strspn(consumer, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                         "0123456789_.-") != name_size)
-        return ZMESH_EINVAL;
-    if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
-        return ZMESH_EPATTERN;
-    if (pattern[0] == '$')
-        return ZMESH_ERESERVED;
-    if (!self->started)
-        return ZMESH_ESTATE;
-    if (!self->durable) {
-        zmesh__durable_io_t io = {s_durable_request, s_durable_send,
-                                  s_durable_name};
-        if (zmesh__durable_new(&self->durable, &io, self) != 0)
-            return ZMESH_ENOMEM;
-    }
-    int rc = zmesh__durable_add(self->durable, consumer, pattern, options);
-    if (rc != 0)
-        return rc;
-    // Live first: what is published from now on is held while the relay
-    // is read (proto/relay.md#switching-to-live).
-    rc = zmesh_agent_subscribe(self, pattern);
-    if (rc < 0)
-        return rc;
-    zmesh__durable_service(self->durable, zmesh__clock_ms());
-    return 0;
-}
-
-int
-zmesh_agent_ack(zmesh_agent_t *self, const zmesh_event_t *event)
-{
-    if (!self || !event || event->type != ZMESH_EVENT_MESSAGE ||
-        !event->consumer || !*event->consumer)
-        return ZMESH_EINVAL;
-    if (!self->started)
-        return ZMESH_ESTATE;
-    uint8_t publisher[ZMESH__ID_SIZE];
-    if (zmesh__id_from_hex(event->peer_id, publisher) != 0)
-        return ZMESH_EINVAL;
-    return zmesh__durable_ack(self->durable, event->consumer, publisher,
-                              event->topic, event->sequence,
-                              event->stream_sequence, zmesh__clock_ms());
 }
