@@ -55,13 +55,20 @@
 #define S_REPAIR_SESSIONS 256                /* streams under repair at once */
 #define S_REPAIR_HELD_BYTES (32 * 1024 * 1024) /* held while repairing */
 #define S_CONFIRM_TIMEOUT_MS 10000             /* default confirm wait */
-/*  Back-pressure (proto/wire.md#credit): a subscriber reports its
+/*  Back-pressure (proto/wire.md#back-pressure): a subscriber reports its
     progress every S_CREDIT_EVERY events of a stream; a publisher lets at
-    most S_CREDIT_WINDOW events of a stream be unconsumed by such a
-    subscriber before it waits, well under ZeroMQ's queues (1000 each way
-    by default), so nothing is dropped on the way. */
+    most a window of events of a stream be unconsumed by such a subscriber
+    before it waits: a quarter of its XPUB's high-water mark, between
+    S_CREDIT_WINDOW_MIN and S_CREDIT_WINDOW_MAX (250 under ZeroMQ's
+    default of 1000). ZeroMQ's own view of its queue lags: the reading
+    side reports progress every half high-water mark, and the writing
+    side takes the report in only when it processes commands (s_bp_wait
+    makes it, every S_CREDIT_EVERY events). So window + half the mark +
+    what the credit lags must stay under the mark, or ZeroMQ drops what
+    it believes does not fit. */
 #define S_CREDIT_EVERY 64
-#define S_CREDIT_WINDOW 512
+#define S_CREDIT_WINDOW_MIN (2 * S_CREDIT_EVERY)
+#define S_CREDIT_WINDOW_MAX 512
 #define S_BP_WAIT_MS 1000
 #define S_BP_VIEW_MAX 4096
 
@@ -1049,6 +1056,16 @@ s_start(zmesh_agent_t *self)
         return ZMESH_ESYS;
     self->xpub_handle = zsock_resolve(self->xpub);
     self->sub_handle = zsock_resolve(self->sub);
+    int hwm = 0;
+    size_t hwm_size = sizeof hwm;
+    if (zmq_getsockopt(self->xpub_handle, ZMQ_SNDHWM, &hwm, &hwm_size) != 0 ||
+        hwm <= 0)
+        hwm = 4 * S_CREDIT_WINDOW_MAX; // 0 is no limit
+    self->credit_window = (uint64_t)hwm / 4;
+    if (self->credit_window < S_CREDIT_WINDOW_MIN)
+        self->credit_window = S_CREDIT_WINDOW_MIN;
+    if (self->credit_window > S_CREDIT_WINDOW_MAX)
+        self->credit_window = S_CREDIT_WINDOW_MAX;
     int rc = zmesh__socket_bind_tcp(self->xpub, address, self->data_endpoint,
                                     sizeof self->data_endpoint);
     if (rc != 0)
@@ -1482,8 +1499,16 @@ s_on_bp_view(zmesh_agent_t *self, zmsg_t *msg)
     zlistx_destroy(&gone);
 }
 
+static void
+s_bp_refresh(zmesh_agent_t *self)
+{
+    int events;
+    size_t size = sizeof events;
+    zmq_getsockopt(self->xpub_handle, ZMQ_EVENTS, &events, &size);
+}
+
 // Before publishing event `seq` of `topic`: every back-pressure subscriber
-// of it may be at most S_CREDIT_WINDOW events behind. One that is further
+// of it may be at most a window of events behind. One that is further
 // is waited for, up to the back-pressure wait; one that does not catch up
 // by then is marked overrun and not waited for again until it reports
 // progress (so a dead-slow one costs one wait, not one per event), and
@@ -1514,15 +1539,22 @@ s_bp_wait(zmesh_agent_t *self, const char *topic, size_t topic_size,
                 credit = NULL;
             }
         }
-        if (!credit || credit->overrun ||
-            seq - credit->acked <= S_CREDIT_WINDOW)
+        if (!credit || credit->overrun)
+            continue;
+        // ZeroMQ takes in its reader's progress reports only when it
+        // processes commands, which a busy sender does once a millisecond
+        // or so: until then the queue looks fuller than it is, and what
+        // does not seem to fit is dropped. Asking for ZMQ_EVENTS makes it.
+        if (++self->bp_sends % S_CREDIT_EVERY == 0)
+            s_bp_refresh(self);
+        if (seq - credit->acked <= self->credit_window)
             continue;
         self->bp_waits++;
         int64_t deadline = zmesh__clock_ms() + self->bp_wait_ms;
         for (;;) {
             // The view or the table may change while we drain: look again.
             credit = zhashx_lookup(self->credits, key);
-            if (!credit || seq - credit->acked <= S_CREDIT_WINDOW)
+            if (!credit || seq - credit->acked <= self->credit_window)
                 break;
             int64_t left = deadline - zmesh__clock_ms();
             if (left <= 0) {
@@ -1543,6 +1575,7 @@ s_bp_wait(zmesh_agent_t *self, const char *topic, size_t topic_size,
             if (zmq_poll(&item, 1, left < 10 ? (long)left : 10) > 0)
                 zmesh__agent_drain_notify(self);
         }
+        s_bp_refresh(self);
         if (i >= self->bp_view_size)
             break; // the view shrank meanwhile
     }

@@ -153,6 +153,8 @@ struct zmesh_agent {
     zhashx_t *credits; /* id hex + topic -> s_credit_t * */
     uint64_t bp_waits;
     uint64_t bp_timeouts;
+    uint64_t bp_sends;      /* publishes a back-pressure subscriber saw */
+    uint64_t credit_window; /* see S_CREDIT_EVERY in agent.c */
     uint64_t subs_generation;
     size_t auto_advertised;
 

@@ -12,8 +12,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from meshtest import (TAP, Node, check, random_port, run,  # noqa: E402
-                      testnode, unique_mesh)
+import meshtest  # noqa: E402
+from meshtest import (TAP, Node, check, fail, random_port,  # noqa: E402
+                      run, testnode, unique_mesh)
 
 BURST = 20000
 TINY_QUEUES = {"ZSYS_SNDHWM": 50, "ZSYS_RCVHWM": 50}
@@ -51,6 +52,30 @@ def account(lines, topic, publisher):
     return seen[0][1], expected - 1, gaps, repaired
 
 
+class NoOverrun(Exception):
+    """The burst all fit in the kernel's socket buffers (they grow under
+    some timings, e.g. a loaded machine): nothing was lost, so this run
+    could not test what happens to losses."""
+
+
+def with_overrun(attempt):
+    """Runs attempt(mesh, port) on a fresh mesh until a burst overruns the
+    subscriber (at most three times): the promise under test is about
+    losses, and whether the kernel makes any is not ours to decide."""
+    for _ in range(3):
+        try:
+            return attempt(unique_mesh(), random_port())
+        except NoOverrun:
+            _stop_all()
+    fail("three bursts and not one overran the subscriber's queues")
+
+
+def _stop_all():
+    """Kills what the failed attempt started, by PID."""
+    meshtest._cleanup()
+    del meshtest._procs[:]
+
+
 def burst(mesh, port, sub_args=(), pub_args=(), subscribers=1):
     """A subscriber that stalls for 4 s after its first event, and a
     publisher that sends BURST events at once and one more 2 s later. The
@@ -72,7 +97,10 @@ def finish(sub):
 
 
 def test_overrun_subscriber_is_repaired():
-    mesh, port = unique_mesh(), random_port()
+    with_overrun(_overrun_subscriber_is_repaired)
+
+
+def _overrun_subscriber_is_repaired(mesh, port):
     tap = Node([TAP, "--mesh", mesh, "--beacon-port", str(port), "--json",
                 "--timeout", "25", "burst.>"], "tap")
     # A generous repair timeout: on a loaded machine (sanitizers, a
@@ -91,8 +119,8 @@ def test_overrun_subscriber_is_repaired():
         stats = sub.wait_for(lambda o: o.get("event") == "stats", 5, "stats")
         check(False, "%d gaps: the publisher holds all it sent: %s" %
               (gaps, stats))
-    check(repaired > 0, "nothing was repaired: the test did not overrun "
-          "the subscriber")
+    if repaired == 0:
+        raise NoOverrun()
     stats = finish(sub)
     check(stats["events_repaired"] == repaired, "stats: %s" % stats)
     check(stats["duplicates_dropped"] == 0 and stats["repair_timeouts"] == 0,
@@ -108,13 +136,18 @@ def test_overrun_subscriber_is_repaired():
 
 
 def test_loss_beyond_the_buffer_is_reported():
-    mesh, port = unique_mesh(), random_port()
+    with_overrun(_loss_beyond_the_buffer)
+
+
+def _loss_beyond_the_buffer(mesh, port):
     # Room for about 300 events: most of what is lost cannot be repaired.
     sub, pub = burst(mesh, port, pub_args=("--retransmit", 20000))
     sub.wait_for(lambda o: o.get("event") == "message" and
                  o["seq"] == BURST + 1, 25, "the final event")
     first, last, gaps, repaired = account(sub.seen(), "burst.x", "fast")
     check((first, last) == (1, BURST + 1), "accounted %d..%d" % (first, last))
+    if gaps == 0 and repaired == 0:
+        raise NoOverrun()
     check(gaps >= 1, "the overrun lost nothing beyond the buffer?")
     stats = finish(sub)
     missing = sum(o["last"] - o["first"] + 1 for o in sub.seen()
@@ -128,12 +161,17 @@ def test_loss_beyond_the_buffer_is_reported():
 
 
 def test_repair_off_reports_at_once():
-    mesh, port = unique_mesh(), random_port()
+    with_overrun(_repair_off_reports_at_once)
+
+
+def _repair_off_reports_at_once(mesh, port):
     sub, pub = burst(mesh, port, sub_args=("--repair-timeout", 0))
     sub.wait_for(lambda o: o.get("event") == "message" and
                  o["seq"] == BURST + 1, 25, "the final event")
     first, last, gaps, repaired = account(sub.seen(), "burst.x", "fast")
     check((first, last) == (1, BURST + 1), "accounted %d..%d" % (first, last))
+    if gaps == 0 and repaired == 0:
+        raise NoOverrun()
     check(gaps >= 1 and repaired == 0, "%d gaps, %d repaired" %
           (gaps, repaired))
     stats = finish(sub)
@@ -141,7 +179,10 @@ def test_repair_off_reports_at_once():
 
 
 def test_publisher_killed_before_repair():
-    mesh, port = unique_mesh(), random_port()
+    with_overrun(_publisher_killed_before_repair)
+
+
+def _publisher_killed_before_repair(mesh, port):
     # The publisher dies (no BYE) right after its burst, with most of it
     # still in its queues: the subscriber's NAKs go unanswered, and what
     # it lost is reported once the repair times out (or the publisher is
@@ -154,6 +195,8 @@ def test_publisher_killed_before_repair():
     first, last, gaps, repaired = account(sub.seen(), "burst.x", "fast")
     check(first == 1, "started at %d" % first)
     stats = finish(sub)
+    if gaps == 0 and stats["received"] == BURST:
+        raise NoOverrun()
     check(gaps >= 1 and repaired == 0 and stats["repair_requests"] >= 1,
           "%d gaps, %d repaired by a dead publisher: %s" %
           (gaps, repaired, stats))
