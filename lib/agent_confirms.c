@@ -24,7 +24,7 @@
 #include <string.h>
 
 #define S_REACH_RETRY_MS 1000 /* ask the control thread again after */
-#define S_REACH_MAX 4096      /* peers zmesh__agent_reaches remembers */
+#define S_REACH_MAX 16384     /* peers zmesh__agent_reaches remembers */
 #define S_STORE_BATCH 1000    /* frames per $relay.store */
 
 int
@@ -295,6 +295,11 @@ zmesh__agent_reaches(zmesh_agent_t *self, const char *peer_id,
         if (zmesh__clock_ms() < r->retry_ms)
             return false;
     }
+    // Past S_REACH_MAX peers, the others are answered no (their confirms
+    // go as direct messages) rather than asked about each time: a query
+    // is a round trip to the control thread.
+    if (!r && zhashx_size(self->reach) >= S_REACH_MAX)
+        return false;
     void *reply = NULL;
     if (zmesh__agent_query_pointer(self, "WANT", topic, &reply) != 0)
         return false;
@@ -307,8 +312,6 @@ zmesh__agent_reaches(zmesh_agent_t *self, const char *peer_id,
                 generation = want->peers[i].generation;
     zmesh__want_destroy(&want);
     if (!r) {
-        if (zhashx_size(self->reach) >= S_REACH_MAX)
-            zhashx_purge(self->reach); // asked again as needed
         r = calloc(1, sizeof *r);
         if (!r || zhashx_insert(self->reach, peer_id, r) != 0) {
             free(r);
