@@ -26,6 +26,16 @@ zmesh__mp_key_is(const msgpack_object *key, const char *name)
            memcmp(key->via.str.ptr, name, n) == 0;
 }
 
+bool
+zmesh__mp_str_copy(const msgpack_object *value, char *out, size_t cap)
+{
+    if (value->type != MSGPACK_OBJECT_STR || value->via.str.size >= cap)
+        return false;
+    memcpy(out, value->via.str.ptr, value->via.str.size);
+    out[value->via.str.size] = '\0';
+    return true;
+}
+
 const msgpack_object *
 zmesh__mp_get(const msgpack_object *map, const char *name)
 {

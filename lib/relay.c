@@ -103,13 +103,8 @@ s_read_fields(const msgpack_object *map, zmesh__relay_read_t *read, char *err,
         bool uint = value->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
         switch (which) {
         case 0:
-            if (value->type != MSGPACK_OBJECT_STR ||
-                value->via.str.size > ZMESH__RELAY_STREAM_NAME_MAX)
-                return s_proto(err, err_size,
-                               "\"stream\" must be a stream name");
-            memcpy(read->stream, value->via.str.ptr, value->via.str.size);
-            read->stream[value->via.str.size] = '\0';
-            if (!zmesh__relay_stream_name_ok(read->stream))
+            if (!zmesh__mp_str_copy(value, read->stream, sizeof read->stream) ||
+                !zmesh__relay_stream_name_ok(read->stream))
                 return s_proto(err, err_size,
                                "\"stream\" must be a stream name");
             break;

@@ -207,13 +207,8 @@ s_consume_fields(const msgpack_object_map *map, zmesh__relay_consume_t *c,
             c->pattern[value->via.str.size] = '\0';
             break;
         case 2:
-            if (value->type != MSGPACK_OBJECT_STR ||
-                value->via.str.size > ZMESH__RELAY_STREAM_NAME_MAX)
-                return s_proto(err, err_size,
-                               "\"stream\" must be a stream name");
-            memcpy(c->stream, value->via.str.ptr, value->via.str.size);
-            c->stream[value->via.str.size] = '\0';
-            if (!zmesh__relay_stream_name_ok(c->stream))
+            if (!zmesh__mp_str_copy(value, c->stream, sizeof c->stream) ||
+                !zmesh__relay_stream_name_ok(c->stream))
                 return s_proto(err, err_size,
                                "\"stream\" must be a stream name");
             c->has_stream = true;

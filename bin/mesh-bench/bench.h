@@ -331,6 +331,15 @@ typedef struct {
 } mb_relay_row_t;
 
 enum { MB_ROW_ONE = 0, MB_ROW_WINDOW = 1, MB_ROW_CATCHUP = 2, MB_ROWS = 3 };
+
+/*  Both systems' publish rows: one confirm (or PubAck) came back, `ok`
+    or not. Counts it, and once the row's time is up (stop_at, ns) or the
+    bench is interrupted caps it: what was sent is all it waits for.
+    Returns the time it came (ns). */
+int64_t mb_relay_row_outcome(mb_relay_row_t *row, int ok, long sent,
+                             long *count, int64_t stop_at);
+/*  Ends a row that ran from t0 to last (ns): marks it run, and its rate. */
+void mb_relay_row_done(mb_relay_row_t *row, int64_t t0, int64_t last);
 #define MB_RELAY_WINDOW 256
 #define MB_RELAY_WARMUP 10
 

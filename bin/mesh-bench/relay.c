@@ -66,6 +66,30 @@ mb_relay_stopping(void)
     return s_stop != 0;
 }
 
+int64_t
+mb_relay_row_outcome(mb_relay_row_t *row, int ok, long sent, long *count,
+                     int64_t stop_at)
+{
+    if (ok)
+        row->events++;
+    else
+        row->failed++;
+    int64_t now = mb_now_ns();
+    if (now > stop_at || mb_relay_stopping())
+        row->capped = sent < *count;
+    if (row->capped)
+        *count = sent;
+    return now;
+}
+
+void
+mb_relay_row_done(mb_relay_row_t *row, int64_t t0, int64_t last)
+{
+    row->ran = 1;
+    row->elapsed_s = (double)(last - t0) / 1e9;
+    row->per_s = row->elapsed_s > 0 ? (double)row->events / row->elapsed_s : 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /*  Server processes */
 

@@ -248,19 +248,10 @@ s_publish(s_js_t *js, const char *subject, const uint8_t *payload, size_t size,
         if (got != NATS_MSG || strncmp(m.subject, prefix, plen) != 0)
             continue;
         inflight--;
-        if (js_puback_seq(m.data, m.len) > 0)
-            row->events++;
-        else
-            row->failed++;
-        last = mb_now_ns();
-        if (last > stop_at || mb_relay_stopping())
-            row->capped = sent < count;
-        if (row->capped)
-            count = sent;
+        last = mb_relay_row_outcome(row, js_puback_seq(m.data, m.len) > 0, sent,
+                                    &count, stop_at);
     }
-    row->ran = 1;
-    row->elapsed_s = (double)(last - t0) / 1e9;
-    row->per_s = row->elapsed_s > 0 ? (double)row->events / row->elapsed_s : 0;
+    mb_relay_row_done(row, t0, last);
     return 0;
 }
 
@@ -370,9 +361,7 @@ s_catchup(s_js_t *js, const mb_relay_params_t *p, long expected,
     if (nats_flush(c) < 0)
         return -1;
     last = mb_now_ns();
-    row->ran = 1;
-    row->elapsed_s = (double)(last - t0) / 1e9;
-    row->per_s = row->elapsed_s > 0 ? (double)row->events / row->elapsed_s : 0;
+    mb_relay_row_done(row, t0, last);
     return 0;
 }
 

@@ -120,21 +120,11 @@ s_publish(mb_relay_mesh_t *m, const char *topic, const uint8_t *payload,
             break;
         }
         inflight--;
-        if (got)
-            row->events++;
-        else
-            row->failed++;
         if (!got && m->verbose)
             fprintf(stderr, "mesh-bench: %s: not confirmed: %s\n", topic, why);
-        last = mb_now_ns();
-        if (last > stop_at || mb_relay_stopping())
-            row->capped = sent < count;
-        if (row->capped)
-            count = sent;
+        last = mb_relay_row_outcome(row, got, sent, &count, stop_at);
     }
-    row->ran = 1;
-    row->elapsed_s = (double)(last - t0) / 1e9;
-    row->per_s = row->elapsed_s > 0 ? (double)row->events / row->elapsed_s : 0;
+    mb_relay_row_done(row, t0, last);
     return 0;
 }
 
@@ -219,9 +209,7 @@ s_catchup(mb_relay_mesh_t *m, const mb_relay_params_t *p, long expected,
             row->events++;
         last = mb_now_ns();
     }
-    row->ran = 1;
-    row->elapsed_s = (double)(last - t0) / 1e9;
-    row->per_s = row->elapsed_s > 0 ? (double)row->events / row->elapsed_s : 0;
+    mb_relay_row_done(row, t0, last);
     rc = 0;
 done:
     zmesh_agent_destroy(&agent);
