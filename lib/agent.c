@@ -174,6 +174,8 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     self->max_msg_size = 1024 * 1024;
     self->linger_ms = 1000;
     self->retransmit_bytes = S_RETRANSMIT_BYTES;
+    self->batch_events = ZMESH__OUTBOX_EVENTS;
+    self->batch_delay_ms = ZMESH__OUTBOX_DELAY_MS;
     self->repair_timeout_ms = S_REPAIR_TIMEOUT_MS;
     self->bp_wait_ms = S_BP_WAIT_MS;
     self->confirm_timeout_ms = S_CONFIRM_TIMEOUT_MS;
@@ -277,12 +279,16 @@ static void s_reply_discard(const char *command, zframe_t *payload);
 static void
 s_stop(zmesh_agent_t *self)
 {
+    // Events published last go out before the actor says BYE for us.
+    if (self->outbox)
+        zmesh__outbox_drain(self->outbox);
     // What the application acknowledged reaches the relay before we leave.
     if (self->started && self->durable)
         zmesh__durable_flush(self->durable, zmesh__clock_ms());
     s_live_remove(self);
     if (self->msg_live) {
         zmq_msg_close(&self->msg);
+        zmq_msg_close(&self->batch_msg);
         self->msg_live = false;
     }
     s_peer_event_free((void **)&self->peer_event);
@@ -326,7 +332,8 @@ s_stop(zmesh_agent_t *self)
             zmsg_destroy(&msg);
         }
     }
-    zmesh__retain_destroy(&self->retained); // the actor used it until now
+    zmesh__outbox_destroy(&self->outbox);   // the actor used it until now
+    zmesh__retain_destroy(&self->retained); // and this too
     // libzmq's I/O thread writes monitor events with a blocking send: were
     // the SUB still monitored when our reader is gone, its teardown events
     // would block that thread, and with it every socket of the process.
@@ -546,6 +553,19 @@ zmesh_agent_set_retransmit_buffer(zmesh_agent_t *self, size_t bytes)
 {
     S_CONFIGURABLE(self);
     self->retransmit_bytes = bytes;
+    return 0;
+}
+
+int
+zmesh_agent_set_batching(zmesh_agent_t *self, size_t max_events,
+                         int max_delay_ms)
+{
+    S_CONFIGURABLE(self);
+    if (max_events > ZMESH__OUTBOX_EVENTS_MAX || max_delay_ms < 1 ||
+        max_delay_ms > ZMESH__OUTBOX_DELAY_MAX_MS)
+        return ZMESH_EINVAL;
+    self->batch_events = max_events;
+    self->batch_delay_ms = max_delay_ms;
     return 0;
 }
 
@@ -980,6 +1000,7 @@ s_control_config(zmesh_agent_t *self, const char *bind_address,
     strcpy(cfg->data_endpoint, self->data_endpoint);
     strcpy(cfg->notify_endpoint, notify_endpoint);
     cfg->retained = self->retained;
+    cfg->outbox = self->outbox;
     cfg->backlog = &self->backlog;
     cfg->seeds = calloc(self->seeds_count + 1, sizeof *cfg->seeds);
     cfg->headers = calloc(self->headers_count + 1, sizeof *cfg->headers);
@@ -1101,6 +1122,8 @@ s_start(zmesh_agent_t *self)
 
     self->service_countdown = S_SERVICE_EVERY;
     zmq_msg_init(&self->msg);
+    zmq_msg_init(&self->batch_msg);
+    self->batch.left = 0;
     self->msg_live = true;
     self->subs_generation++;
     for (size_t i = 0; i < zmesh__topic_index_size(self->subs); i++)
@@ -1112,6 +1135,12 @@ s_start(zmesh_agent_t *self)
         zmesh__requests_new(&self->requests, ZMESH__AGENT_REQUESTS_MAX) != 0 ||
         zmesh__retain_new(&self->retained, self->retransmit_bytes) != 0)
         return ZMESH_ENOMEM;
+    rc = zmesh__outbox_new(&self->outbox, self->xpub_handle, self->retained,
+                           self->id);
+    if (rc != 0)
+        return rc;
+    zmesh__outbox_configure(self->outbox, self->batch_events,
+                            self->batch_delay_ms);
     // Checked when set (zmesh_agent_set_history): only memory can fail.
     for (size_t i = 0; i < self->history_size; i++) {
         if (self->history_counts[i] == 0)
@@ -1513,6 +1542,18 @@ s_bp_refresh(zmesh_agent_t *self)
 // by then is marked overrun and not waited for again until it reports
 // progress (so a dead-slow one costs one wait, not one per event), and
 // what it then misses it gets as a gap and repairs.
+// Whether a back-pressure subscriber's pattern matches `topic`.
+static bool
+s_bp_counts(zmesh_agent_t *self, const char *topic, size_t topic_size)
+{
+    for (size_t i = 0; i < self->bp_view_size; i++) {
+        const char *pattern = self->bp_view_patterns[i];
+        if (zmesh__pattern_match(pattern, strlen(pattern), topic, topic_size))
+            return true;
+    }
+    return false;
+}
+
 static void
 s_bp_wait(zmesh_agent_t *self, const char *topic, size_t topic_size,
           uint64_t seq)
@@ -1898,6 +1939,9 @@ s_drain_monitor(zmesh_agent_t *self)
 static void
 s_drain_subscriptions(zmesh_agent_t *self)
 {
+    // Under the outbox's lock: the control thread may be sending a batch
+    // the application left (outbox.h).
+    zmesh__outbox_lock(self->outbox);
     for (int i = 0; i < 1024; i++) {
         uint8_t buf[64];
         int n = zmq_recv(self->xpub_handle, buf, sizeof buf, ZMQ_DONTWAIT);
@@ -1905,6 +1949,7 @@ s_drain_subscriptions(zmesh_agent_t *self)
             break;
         s_on_subscription(self, buf, (size_t)n);
     }
+    zmesh__outbox_unlock(self->outbox);
 }
 
 // The sockets' descriptors in zmesh_agent_fd's epoll set tell of new
@@ -2030,6 +2075,21 @@ s_stream_new(zmesh_agent_t *self, const char *topic, size_t size, bool reserved,
     return sequence;
 }
 
+// The bookkeeping of a publish that went out or into the batch.
+static int
+s_published(zmesh_agent_t *self, uint64_t *sequence, uint64_t *published)
+{
+    (*sequence)++;
+    self->events_published++;
+    if (published)
+        *published = *sequence;
+    if (--self->service_countdown == 0) {
+        s_service(self);
+        zmesh__agent_wake_update(self);
+    }
+    return 0;
+}
+
 // One publish; `flags` go into the frame (ZMESH__FRAME_CONFIRM: a copy is
 // also kept until a relay confirms it). `reserved`: '$' topics allowed.
 static int
@@ -2065,10 +2125,29 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
         self->last_topic_size = topic_size;
     } else
         topic_size = self->last_topic_size;
-    if (self->bp_view_size > 0)
+    int64_t now_us = zmesh__wall_clock_us();
+    // Events of a burst go out in batches (outbox.h), but for those that
+    // need a frame of their own: a confirmed event (kept by its frame),
+    // one a queue group takes (sent on in its frame), one a back-pressure
+    // subscriber counts (its window is in frames).
+    bool grouped =
+        zmesh__topic_index_size(self->group_view) > 0 &&
+        zmesh__topic_index_match(self->group_view, topic, topic_size);
+    bool counted =
+        self->bp_view_size > 0 && s_bp_counts(self, topic, topic_size);
+    if (flags == 0 && !grouped && !counted &&
+        zmesh__outbox_wants(self->outbox, size, now_us)) {
+        zmesh__outbox_lock(self->outbox);
+        zmesh__outbox_add(self->outbox, topic, topic_size, *sequence + 1,
+                          now_us, payload, size);
+        zmesh__outbox_unlock(self->outbox);
+        return s_published(self, sequence, published);
+    }
+    // On its own, and after the batch before it: the XPUB is ours alone.
+    zmesh__outbox_drain(self->outbox);
+    if (counted)
         s_bp_wait(self, topic, topic_size, *sequence + 1);
     // Encoded straight into the message ZeroMQ sends: no copy of ours.
-    int64_t now_us = zmesh__wall_clock_us();
     size_t frame_size =
         zmesh__frame_size(topic_size, *sequence + 1, now_us, size) +
         (flags != 0);
@@ -2093,23 +2172,14 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
     zmesh__retain_add_msg(self->retained, topic, topic_size, *sequence + 1,
                           &msg);
     // Queue groups that take this topic get it through the control thread
-    // (one member each); the check costs nothing while there are none.
-    if (zmesh__topic_index_size(self->group_view) > 0 &&
-        zmesh__topic_index_match(self->group_view, topic, topic_size))
+    // (one member each).
+    if (grouped)
         zsock_send(self->actor, "sb", "GROUP", zmq_msg_data(&msg), frame_size);
     if (zmq_msg_send(&msg, self->xpub_handle, 0) < 0) {
         zmq_msg_close(&msg);
         return ZMESH_ESYS;
     }
-    (*sequence)++;
-    self->events_published++;
-    if (published)
-        *published = *sequence;
-    if (--self->service_countdown == 0) {
-        s_service(self);
-        zmesh__agent_wake_update(self);
-    }
-    return 0;
+    return s_published(self, sequence, published);
 }
 
 int
@@ -2117,6 +2187,17 @@ zmesh_agent_publish(zmesh_agent_t *self, const char *topic, const void *payload,
                     size_t size)
 {
     return s_publish(self, topic, payload, size, 0, false, NULL);
+}
+
+int
+zmesh_agent_flush(zmesh_agent_t *self)
+{
+    if (!self)
+        return ZMESH_EINVAL;
+    if (!self->started)
+        return ZMESH_ESTATE;
+    zmesh__outbox_drain(self->outbox);
+    return 0;
 }
 
 int
@@ -2234,15 +2315,20 @@ s_send_nak(zmesh_agent_t *self, const zmesh__nak_t *nak)
 // the publisher is unknown (it left: nobody to ask) or a limit is
 // reached; the caller then reports the gap at once.
 static bool
-s_repair_open(zmesh_agent_t *self, const zmesh__frame_t *frame, uint64_t first,
-              uint64_t last, bool join)
+s_repair_open(zmesh_agent_t *self, uint64_t first, uint64_t last, bool join)
 {
     if (self->repair_timeout_ms == 0 || self->event.peer_name[0] == '\0')
         return false;
     zmesh__nak_t nak;
     int64_t deadline = zmesh__clock_ms() + self->repair_timeout_ms;
-    // After this, frame points into a moved message: only nak is used.
-    if (!zmesh__repair_open(self->repair, frame, &self->msg, first, last, join,
+    // The session keeps the event's frame: one of its own, if it came in a
+    // batch (the event and `frame` still point into the batch then).
+    zmesh__frame_t own;
+    zmq_msg_t *msg = zmesh__agent_event_frame(self, &own);
+    if (!msg)
+        return false;
+    // After this, own points into a moved message: only nak is used.
+    if (!zmesh__repair_open(self->repair, &own, msg, first, last, join,
                             deadline, &nak))
         return false;
     // The stream is judged again when the session is released: from just
@@ -2291,24 +2377,81 @@ s_repair_release(zmesh_agent_t *self, bool all)
                           s_on_released_session, s_on_released_frame, self);
 }
 
-// Turns the frame in self->msg into the current event; false when it is
-// malformed or not wanted (it is then counted or just skipped).
-static bool
-s_deliver(zmesh_agent_t *self)
+zmq_msg_t *
+zmesh__agent_event_frame(zmesh_agent_t *self, zmesh__frame_t *frame)
 {
-    zmesh__frame_t frame;
+    if (self->from_batch && !self->batch_owned) {
+        const zmesh__frame_t *f = &self->batch.frame;
+        size_t size = zmesh__frame_size(f->topic_size, f->sequence,
+                                        f->timestamp_us, f->payload_size) +
+                      (f->flags != 0);
+        zmq_msg_close(&self->msg);
+        if (zmq_msg_init_size(&self->msg, size) != 0) {
+            zmq_msg_init(&self->msg);
+            return NULL;
+        }
+        zmesh__frame_encode_flags(f->topic, f->topic_size, f->publisher,
+                                  f->sequence, f->timestamp_us, f->flags,
+                                  f->payload, f->payload_size,
+                                  zmq_msg_data(&self->msg), size);
+        self->batch_owned = true;
+    }
+    if (frame && zmesh__frame_decode(zmq_msg_data(&self->msg),
+                                     zmq_msg_size(&self->msg), frame) != 0)
+        return NULL; // cannot be: it was decoded before
+    return &self->msg;
+}
+
+// Decodes the frame just taken into self->msg into self->frame; a batch
+// moves on to batch_msg, and its first event is the current one. False,
+// counted and logged, when it is malformed.
+static bool
+s_decode(zmesh_agent_t *self)
+{
+    self->from_batch = self->batch_owned = false;
     // An event is one frame. Every part of a multi-part message is
     // dropped, the last one too, which alone would look like an event.
     bool part = zmq_msg_more(&self->msg) || self->in_multipart;
     self->in_multipart = zmq_msg_more(&self->msg);
-    if (part || zmesh__frame_decode(zmq_msg_data(&self->msg),
-                                    zmq_msg_size(&self->msg), &frame) != 0) {
+    const uint8_t *data = zmq_msg_data(&self->msg);
+    zmesh__batch_t batch;
+    // A REPAIR carries frames of single events only, and a batch comes
+    // only once the one before is done: repaired frames come from the
+    // settled queue, which may be served in the middle of a batch.
+    if (part ||
+        zmesh__batch_decode(data, zmq_msg_size(&self->msg), &batch) != 0 ||
+        (batch.left > 0 && (self->frame_repaired || self->batch.left > 0))) {
         self->frames_rejected++;
         zmesh__log_limited(&self->bad_frame_log, ZMESH__AGENT_LOG_INTERVAL_MS,
                            "malformed event frame (%zu bytes) dropped",
                            zmq_msg_size(&self->msg));
         return false;
     }
+    if (batch.left > 0) {
+        // Walked from batch_msg, so that self->msg is free to give an
+        // event a frame of its own. A small message's bytes live inside
+        // its zmq_msg_t, so the pointers move along with them.
+        zmq_msg_move(&self->batch_msg, &self->msg);
+        const uint8_t *base = zmq_msg_data(&self->batch_msg);
+        batch.frame.topic =
+            (const char *)base + ((const uint8_t *)batch.frame.topic - data);
+        batch.frame.payload =
+            base + ((const uint8_t *)batch.frame.payload - data);
+        batch.next = base + (batch.next - data);
+        batch.end = base + (batch.end - data);
+        self->batch = batch;
+        self->from_batch = true;
+    }
+    self->frame = batch.frame;
+    return true;
+}
+
+// Turns the current frame (self->frame) into the current event; false
+// when it is not wanted (or held, or a duplicate).
+static bool
+s_deliver(zmesh_agent_t *self)
+{
+    zmesh__frame_t frame = self->frame;
     if (!s_topic_wanted(self, frame.topic, frame.topic_size))
         return false;
     zmesh_event_t *event = &self->event;
@@ -2334,8 +2477,16 @@ s_deliver(zmesh_agent_t *self)
     // A stream under repair keeps its later events back until the repair
     // is over (s_repair_release), so they come in order.
     zmesh__nak_t nak;
-    if (!self->frame_settled) {
-        switch (zmesh__repair_hold(self->repair, &frame, &self->msg, &nak)) {
+    if (!self->frame_settled && zmesh__repair_sessions(self->repair) > 0) {
+        // A hold keeps the frame: one of its own for an event of a batch.
+        zmesh__frame_t own = frame;
+        zmq_msg_t *msg = self->from_batch ? zmesh__agent_event_frame(self, &own)
+                                          : &self->msg;
+        if (!msg) {
+            self->frames_dropped++; // out of memory: the next shows a gap
+            return false;
+        }
+        switch (zmesh__repair_hold(self->repair, &own, msg, &nak)) {
         case ZMESH__REPAIR_PASS: break;
         case ZMESH__REPAIR_DUPLICATE: self->duplicates_dropped++; return false;
         case ZMESH__REPAIR_NAK: s_send_nak(self, &nak); return false;
@@ -2357,8 +2508,7 @@ s_deliver(zmesh_agent_t *self)
         return false;
     }
     case ZMESH__SEQ_GAP:
-        if (!self->frame_settled &&
-            s_repair_open(self, &frame, first, last, false))
+        if (!self->frame_settled && s_repair_open(self, first, last, false))
             return false;
         zmesh__stream_stats_t *stream =
             zmesh__streams_current(self->streams_in);
@@ -2386,7 +2536,7 @@ s_deliver(zmesh_agent_t *self)
         // published after its subscription was in place (proto/wire.md
         // #nak, join).
         if (frame.sequence > 1 && !self->frame_settled &&
-            s_repair_open(self, &frame, 1, frame.sequence - 1, true))
+            s_repair_open(self, 1, frame.sequence - 1, true))
             return false;
         break;
     case ZMESH__SEQ_NEXT: break;
@@ -2466,13 +2616,31 @@ s_pop_peer_event(zmesh_agent_t *self)
 static bool
 s_next_frame(zmesh_agent_t *self)
 {
+    // Frames a repair released come before the rest of a batch: their
+    // events are older, and the batch's later ones would look like a gap.
     if (s_queue_pop(&self->settled, &self->msg, &self->frame_repaired,
-                    &self->frame_settled) ||
-        s_queue_pop(&self->held, &self->msg, &self->frame_repaired,
-                    &self->frame_settled))
+                    &self->frame_settled)) {
+        self->frame_ok = s_decode(self);
         return true;
+    }
+    if (self->batch.left > 0) {
+        self->frame_repaired = self->frame_settled = false;
+        self->batch_owned = false;
+        self->from_batch = zmesh__batch_next(&self->batch);
+        self->frame = self->batch.frame;
+        self->frame_ok = true;
+        return true;
+    }
+    if (s_queue_pop(&self->held, &self->msg, &self->frame_repaired,
+                    &self->frame_settled)) {
+        self->frame_ok = s_decode(self);
+        return true;
+    }
     self->frame_repaired = self->frame_settled = false;
-    return zmq_msg_recv(&self->msg, self->sub_handle, ZMQ_DONTWAIT) >= 0;
+    if (zmq_msg_recv(&self->msg, self->sub_handle, ZMQ_DONTWAIT) < 0)
+        return false;
+    self->frame_ok = s_decode(self);
+    return true;
 }
 
 static int s_recv(zmesh_agent_t *self, int timeout_ms,
@@ -2496,6 +2664,9 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
 static int
 s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
 {
+    // A batch goes out before we wait for anything, maybe for its answer;
+    // and the poll below uses the XPUB (outbox.h).
+    zmesh__outbox_drain(self->outbox);
     if (self->peer_event)
         s_peer_event_free((void **)&self->peer_event);
     if (self->outcome.topic)
@@ -2539,7 +2710,8 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
         }
         s_repair_release(self, false);
         if (s_next_frame(self)) {
-            if (s_deliver(self) && !zmesh__agent_confirm_frame(self)) {
+            if (self->frame_ok && s_deliver(self) &&
+                !zmesh__agent_confirm_frame(self)) {
                 if (zmesh__agent_durable_pass(self)) {
                     *event = &self->event;
                     return 0;
@@ -2835,6 +3007,7 @@ zmesh_agent_wait_subscribers(zmesh_agent_t *self, const char *topic,
     // Subscribers connect only to publishers of what they want: waiting
     // for them is only useful once peers know we publish this topic.
     s_advertise_topic(self, topic, topic_size);
+    zmesh__outbox_drain(self->outbox); // the poll below uses the XPUB
     int64_t deadline = zmesh__clock_ms() + timeout_ms;
     for (;;) {
         s_service(self);

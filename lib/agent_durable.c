@@ -42,12 +42,12 @@ zmesh__agent_durable_pass(zmesh_agent_t *self)
     bool give;
     if (event->type == ZMESH_EVENT_MESSAGE) {
         zmesh__frame_t frame;
-        if (zmesh__frame_decode(zmq_msg_data(&self->msg),
-                                zmq_msg_size(&self->msg), &frame) != 0)
-            return true;
-        give = zmesh__durable_live(self->durable, zmq_msg_data(&self->msg),
-                                   zmq_msg_size(&self->msg), &frame,
-                                   zmesh__clock_ms(), &consumer);
+        zmq_msg_t *msg = zmesh__agent_event_frame(self, &frame);
+        if (!msg)
+            return true; // no memory to hold it: handed out as it is
+        give = zmesh__durable_live(self->durable, zmq_msg_data(msg),
+                                   zmq_msg_size(msg), &frame, zmesh__clock_ms(),
+                                   &consumer);
     } else if (event->type == ZMESH_EVENT_GAP) {
         uint8_t publisher[ZMESH__ID_SIZE];
         if (zmesh__id_from_hex(event->peer_id, publisher) != 0)

@@ -16,6 +16,7 @@
 #include "confirms.h"
 #include "durable.h"
 #include "log.h"
+#include "outbox.h"
 #include "repair.h"
 #include "requests.h"
 #include "retain.h"
@@ -127,6 +128,8 @@ struct zmesh_agent {
     size_t seeds_count;
     size_t retransmit_bytes;
     int repair_timeout_ms;
+    size_t batch_events; /* zmesh_agent_set_batching */
+    int batch_delay_ms;
     char *history_patterns[ZMESH__AGENT_HISTORY_MAX];
     size_t history_counts[ZMESH__AGENT_HISTORY_MAX];
     size_t history_size;
@@ -184,6 +187,7 @@ struct zmesh_agent {
     /* publishing: sequence per topic, with the last topic cached */
     zhashx_t *streams;         /* topic -> uint64_t * next sequence */
     zmesh__retain_t *retained; /* what was sent, for repairs and history */
+    zmesh__outbox_t *outbox;   /* the batch not sent yet (outbox.h) */
     atomic_size_t backlog;     /* control.h: payload bytes passed on, held */
     char last_topic[ZMESH_TOPIC_MAX + 1];
     size_t last_topic_size;
@@ -198,12 +202,22 @@ struct zmesh_agent {
     zmesh__agent_queue_t
         held; /* frames already read from the SUB, oldest first */
     zmesh__agent_queue_t
-        settled;                 /* frames released by repairs: before `held` */
-    bool frame_repaired;         /* the frame in self->msg came in a REPAIR */
-    bool frame_settled;          /* ... and its stream's repair is over */
-    zmesh__repair_t *repair;     /* streams under repair */
-    zmesh__requests_t *requests; /* our requests in flight */
-    uint64_t stats_wait;         /* the STATS answer awaited, if any */
+        settled;         /* frames released by repairs: before `held` */
+    bool frame_repaired; /* the frame in self->msg came in a REPAIR */
+    bool frame_settled;  /* ... and its stream's repair is over */
+    /* The current event, decoded: from self->msg, or (from_batch) an
+       event of the batch frame in batch_msg, which `batch` walks. Such an
+       event gets a frame of its own in self->msg only when something must
+       keep it (a repair, a durable consumer): zmesh__agent_event_frame. */
+    zmesh__frame_t frame;
+    bool frame_ok; /* well-formed */
+    bool from_batch;
+    bool batch_owned; /* ... and it has its own frame in self->msg now */
+    zmq_msg_t batch_msg;
+    zmesh__batch_t batch;           /* batch.left: events of it still to come */
+    zmesh__repair_t *repair;        /* streams under repair */
+    zmesh__requests_t *requests;    /* our requests in flight */
+    uint64_t stats_wait;            /* the STATS answer awaited, if any */
     zmesh_counters_t *stats_answer; /* ... once it came */
     uint64_t repairs_rejected;      /* frames in REPAIRs that did not fit */
     zmesh_event_t event;
@@ -342,6 +356,11 @@ bool zmesh__agent_outcome_next(zmesh_agent_t *self);
 
 /*  Takes self->event if it is a relay's confirm on the data plane. */
 bool zmesh__agent_confirm_frame(zmesh_agent_t *self);
+
+/*  The frame of the current message event as a ZeroMQ message of its own
+    (self->msg), made from its batch when it came in one; its decoded
+    form in *frame when `frame` is not NULL. NULL when out of memory. */
+zmq_msg_t *zmesh__agent_event_frame(zmesh_agent_t *self, zmesh__frame_t *frame);
 
 /*  Runs the timers of confirms and durable consumers. */
 void zmesh__agent_timers_run(zmesh_agent_t *self);

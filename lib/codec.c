@@ -1564,10 +1564,14 @@ zmesh__frame_encode_flags(const char *topic, size_t topic_size,
     return (int)(head + payload_size);
 }
 
-int
-zmesh__frame_decode(const void *data, size_t size, zmesh__frame_t *frame)
+/*  Reads a frame's topic and meta, strictly (zmesh__frame_decode), into
+    *frame, leaving *r at the first payload and *count at the number of
+    events it holds when it is a batch (meta element 4, when the batch flag
+    is set: wire.md#batch-frame), 0 when it is a single event's frame. */
+static int
+s_frame_head(const void *data, size_t size, zmesh__frame_t *frame,
+             s_reader_t *r_out, uint64_t *count)
 {
-    assert(frame);
     if (!data)
         return ZMESH_EPROTO;
     const uint8_t *base = data;
@@ -1612,28 +1616,153 @@ zmesh__frame_decode(const void *data, size_t size, zmesh__frame_t *frame)
     // Element 3, when there, is the flags (wire.md#event-frame); it was
     // reserved before, so one that is no uint counts as no flags.
     unsigned flags = 0;
-    if (meta.value > S_META_MIN) {
+    uint64_t i = S_META_MIN;
+    if (meta.value > i) {
         s_reader_t peek = r;
         s_item_t item;
         if (s_read(&peek, &item) && item.kind == S_UINT)
             flags = (unsigned)(item.value & 0xffffffffu);
     }
+    *count = 0;
+    if (flags & ZMESH__FRAME_BATCH) {
+        // Element 4 is the number of events: a batch without it, or with
+        // more than a batch may hold, is malformed rather than guessed at.
+        s_item_t item;
+        if (meta.value < S_META_MIN + 2 || !s_skip(&r, S_DEPTH_MAX) ||
+            !s_read(&r, &item) || item.kind != S_UINT || item.value < 1 ||
+            item.value > ZMESH__BATCH_MAX ||
+            item.value - 1 > UINT64_MAX - sequence.value)
+            return ZMESH_EPROTO;
+        *count = item.value;
+        i += 2;
+    }
     // Later versions may append meta elements (headers); skip them.
-    for (uint64_t i = S_META_MIN; i < meta.value; i++)
+    for (; i < meta.value; i++)
         if (!s_skip(&r, S_DEPTH_MAX))
             return ZMESH_EPROTO;
-    size_t payload_size = (size_t)(r.end - r.p);
-    if (zmesh__msgpack_check(r.p, payload_size) != 0)
-        return ZMESH_EPROTO;
     frame->topic = (const char *)base;
     frame->topic_size = (size_t)(nul - base);
     memcpy(frame->publisher, publisher, ZMESH__ID_SIZE);
     frame->sequence = sequence.value;
     frame->timestamp_us = (int64_t)timestamp.value;
-    frame->flags = flags;
+    frame->flags = flags & ~ZMESH__FRAME_BATCH;
+    *r_out = r;
+    return 0;
+}
+
+int
+zmesh__frame_decode(const void *data, size_t size, zmesh__frame_t *frame)
+{
+    assert(frame);
+    s_reader_t r;
+    uint64_t count;
+    int rc = s_frame_head(data, size, frame, &r, &count);
+    if (rc != 0)
+        return rc;
+    size_t payload_size = (size_t)(r.end - r.p);
+    // A batch where one event belongs (a REPAIR, a relay record) is as
+    // malformed as two payloads would be, even a batch of one.
+    if (count != 0 || zmesh__msgpack_check(r.p, payload_size) != 0)
+        return ZMESH_EPROTO;
     frame->payload = r.p;
     frame->payload_size = payload_size;
     return 0;
+}
+
+/*  The end of the msgpack object at p (already checked well-formed). */
+static const uint8_t *
+s_object_end(const uint8_t *p, const uint8_t *end)
+{
+    s_reader_t r = {p, end};
+    // Checked before, so this cannot fail; end it at the frame if it did.
+    return s_skip(&r, S_DEPTH_MAX) ? r.p : end;
+}
+
+int
+zmesh__batch_decode(const void *data, size_t size, zmesh__batch_t *batch)
+{
+    assert(batch);
+    s_reader_t r;
+    uint64_t count;
+    int rc = s_frame_head(data, size, &batch->frame, &r, &count);
+    if (rc != 0)
+        return rc;
+    if (count == 0) {
+        size_t payload_size = (size_t)(r.end - r.p);
+        if (zmesh__msgpack_check(r.p, payload_size) != 0)
+            return ZMESH_EPROTO;
+        batch->frame.payload = r.p;
+        batch->frame.payload_size = payload_size;
+        batch->next = batch->end = r.end;
+        batch->left = 0;
+        return 0;
+    }
+    // Every payload is checked before the first is handed out: a frame is
+    // taken or rejected whole, never in part.
+    const uint8_t *first = r.p, *first_end = NULL;
+    for (uint64_t k = 0; k < count; k++) {
+        if (r.p == r.end || !s_skip(&r, S_DEPTH_MAX))
+            return ZMESH_EPROTO;
+        if (k == 0)
+            first_end = r.p;
+    }
+    if (r.p != r.end)
+        return ZMESH_EPROTO;
+    batch->frame.payload = first;
+    batch->frame.payload_size = (size_t)(first_end - first);
+    batch->next = first_end;
+    batch->end = r.end;
+    batch->left = (uint32_t)(count - 1);
+    return 0;
+}
+
+bool
+zmesh__batch_next(zmesh__batch_t *batch)
+{
+    assert(batch);
+    if (batch->left == 0)
+        return false;
+    const uint8_t *end = s_object_end(batch->next, batch->end);
+    batch->frame.payload = batch->next;
+    batch->frame.payload_size = (size_t)(end - batch->next);
+    batch->frame.sequence++;
+    batch->next = end;
+    batch->left--;
+    return true;
+}
+
+size_t
+zmesh__batch_head_size(size_t topic_size, uint64_t sequence,
+                       int64_t timestamp_us, size_t count)
+{
+    // Beside a frame's: fixarray 5 rather than 3, the flags (a fixint),
+    // and the count.
+    return zmesh__frame_size(topic_size, sequence, timestamp_us, 0) + 1 +
+           s_uint_size(count);
+}
+
+int
+zmesh__batch_head_encode(const char *topic, size_t topic_size,
+                         const uint8_t publisher[ZMESH__ID_SIZE],
+                         uint64_t sequence, int64_t timestamp_us,
+                         unsigned flags, size_t count, void *out, size_t cap)
+{
+    assert(count >= 2 && count <= ZMESH__BATCH_MAX);
+    assert(!(flags & ZMESH__FRAME_BATCH) && flags <= 0x7f);
+    size_t head =
+        zmesh__batch_head_size(topic_size, sequence, timestamp_us, count);
+    // The single frame's header with flags, then widened: the array
+    // gains two elements (flags are there already only when not 0).
+    int n = zmesh__frame_encode_flags(topic, topic_size, publisher, sequence,
+                                      timestamp_us, flags | ZMESH__FRAME_BATCH,
+                                      NULL, 0, out, cap);
+    if (n < 0 || cap - (size_t)n < s_uint_size(count))
+        return ZMESH_ETOOBIG;
+    uint8_t *p = out;
+    p[topic_size + 1] = 0x90 | (S_META_MIN + 2);
+    s_put_int(p + n, count, false, s_uint_size(count));
+    assert((size_t)n + s_uint_size(count) == head);
+    return (int)head;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -180,6 +180,10 @@ typedef struct {
 
 /*  Frame flags (proto/wire.md#event-frame, meta element 3). */
 #define ZMESH__FRAME_CONFIRM 1u /* a relay is to confirm it stored it */
+#define ZMESH__FRAME_BATCH 2u   /* several events (wire.md#batch-frame) */
+
+/*  The most events one batch frame may hold. */
+#define ZMESH__BATCH_MAX 1024
 
 /*  The largest number of bytes an encoded frame's header (topic, NUL and
     meta) can take, so callers can size buffers once. */
@@ -205,7 +209,7 @@ int zmesh__frame_encode(const char *topic, size_t topic_size,
     further elements are skipped if well-formed, for forward
     compatibility), then exactly one well-formed msgpack object as payload
     and nothing after it. Topic syntax is not checked here. Does not
-    allocate. Errors: ZMESH_EPROTO. */
+    allocate. A batch frame is malformed here. Errors: ZMESH_EPROTO. */
 int zmesh__frame_decode(const void *data, size_t size, zmesh__frame_t *frame);
 
 /*  zmesh__frame_encode with meta element 3, `flags` (0..0x7f), written
@@ -215,6 +219,42 @@ int zmesh__frame_encode_flags(const char *topic, size_t topic_size,
                               uint64_t sequence, int64_t timestamp_us,
                               unsigned flags, const void *payload,
                               size_t payload_size, void *out, size_t cap);
+
+/*  A batch frame (proto/wire.md#batch-frame) being read: `frame` is the
+    current event, with the frame's topic, publisher, timestamp and flags
+    (without ZMESH__FRAME_BATCH), its own sequence and payload. */
+typedef struct {
+    zmesh__frame_t frame;
+    const uint8_t *next; /* the next event's payload */
+    const uint8_t *end;  /* of the frame */
+    uint32_t left;       /* events after the current one */
+} zmesh__batch_t;
+
+/*  Decodes a data-plane frame in place, a single event's or a batch, as
+    strictly as zmesh__frame_decode and whole: a batch is rejected unless
+    its count is 1..ZMESH__BATCH_MAX and it holds exactly that many
+    well-formed payloads. batch->frame is then the first event. Does not
+    allocate. Errors: ZMESH_EPROTO. */
+int zmesh__batch_decode(const void *data, size_t size, zmesh__batch_t *batch);
+
+/*  Moves batch->frame to the next event of the frame (sequence + 1, the
+    next payload); false when there is none. */
+bool zmesh__batch_next(zmesh__batch_t *batch);
+
+/*  The size of a batch frame's header (topic, NUL, meta with the flags
+    and `count`); the payloads follow it, back to back. */
+size_t zmesh__batch_head_size(size_t topic_size, uint64_t sequence,
+                              int64_t timestamp_us, size_t count);
+
+/*  Writes a batch frame's header for `count` (2..ZMESH__BATCH_MAX) events,
+    the first with `sequence`, all stamped `timestamp_us`, with `flags`
+    (0..0x7f, ZMESH__FRAME_BATCH is added) into `out` and returns its size,
+    or ZMESH_ETOOBIG when `cap` is too small. */
+int zmesh__batch_head_encode(const char *topic, size_t topic_size,
+                             const uint8_t publisher[ZMESH__ID_SIZE],
+                             uint64_t sequence, int64_t timestamp_us,
+                             unsigned flags, size_t count, void *out,
+                             size_t cap);
 
 /*  Returns 0 when `data` is exactly one well-formed msgpack object (nesting
     at most 64 deep, every length inside the buffer, no trailing bytes),

@@ -1788,6 +1788,7 @@ s_loop(s_control_t *self)
         tick_ms = 100;
     if (tick_ms < 5)
         tick_ms = 5;
+    bool batch_signal = false; /* the outbox's fd was readable */
     while (!self->terminated) {
         int64_t now = zmesh__clock_ms();
         if (now >= self->next_beacon_ms) {
@@ -1801,12 +1802,21 @@ s_loop(s_control_t *self)
         int64_t wake = self->next_beacon_ms < self->next_tick_ms
                            ? self->next_beacon_ms
                            : self->next_tick_ms;
-        zmq_pollitem_t items[3] = {
+        // A batch the application left behind is sent when it is due.
+        long batch_due =
+            self->cfg->outbox
+                ? zmesh__outbox_expire(self->cfg->outbox, now, batch_signal)
+                : -1;
+        if (batch_due >= 0 && now + batch_due < wake)
+            wake = now + batch_due;
+        zmq_pollitem_t items[4] = {
             {zsock_resolve(self->pipe), 0, ZMQ_POLLIN, 0},
             {zsock_resolve(self->router), 0, ZMQ_POLLIN, 0},
+            {NULL, self->cfg->outbox ? zmesh__outbox_fd(self->cfg->outbox) : -1,
+             ZMQ_POLLIN, 0},
             {NULL, self->beacon ? zmesh__beacon_sock_fd(self->beacon) : -1,
              ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, self->beacon ? 3 : 2,
+        int rc = zmq_poll(items, self->beacon ? 4 : 3,
                           wake > now ? (long)(wake - now) : 0);
         if (rc < 0) {
             if (zmq_errno() == EINTR)
@@ -1815,6 +1825,7 @@ s_loop(s_control_t *self)
                        zmq_strerror(zmq_errno()));
             break;
         }
+        batch_signal = (items[2].revents & ZMQ_POLLIN) != 0;
         if (items[0].revents & ZMQ_POLLIN)
             s_on_command(self);
         // Bounded so a flood on the ROUTER cannot starve commands, beacons
@@ -1828,7 +1839,7 @@ s_loop(s_control_t *self)
                 break;
             s_on_control(self);
         }
-        if (self->beacon && (items[2].revents & ZMQ_POLLIN))
+        if (self->beacon && (items[3].revents & ZMQ_POLLIN))
             s_beacons_read(self);
     }
 }

@@ -12,6 +12,7 @@
 #define ZMESH_CONTROL_H_INCLUDED
 
 #include "codec.h"
+#include "outbox.h"
 #include "retain.h"
 #include "zmesh.h"
 
@@ -63,6 +64,10 @@ typedef struct {
        thread (it is thread-safe); owned by the agent, which stops the
        actor before freeing it. NULL: nothing to serve. */
     zmesh__retain_t *retained;
+    /* The publisher's pending batch, which the control thread sends once
+       it is max_delay_ms old (outbox.h). Owned by the agent, like
+       `retained`. */
+    zmesh__outbox_t *outbox;
     /* Bytes of payload the control thread passed on (DIRECT, REPLY,
        DELIVER, REPAIR) that the application thread has not let go of yet;
        past ZMESH__BACKLOG_MAX the control thread drops what peers send

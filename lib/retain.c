@@ -10,8 +10,11 @@
    buffer's FIFO (add order, evicted from the head) and on their topic's list
    (seq order, walked back from the newest). A topic lives only while it holds
     a record. Every add gets an order number, which join marks and the
-    "lost" watermarks compare. It decodes and sends nothing. */
+    "lost" watermarks compare. An event sent in a batch frame has a record
+    of its own that refers to the batch, and is served as a frame of its
+    own, encoded when asked for. It decodes and sends nothing. */
 #include "retain.h"
+#include "codec.h"
 #include "topic.h"
 
 #include <assert.h>
@@ -189,9 +192,15 @@ typedef struct s_record {
     struct s_topic *topic;
     uint64_t seq;
     uint64_t order; /* which add it was: 1, 2, 3... (marks compare it) */
-    size_t size;    /* of the frame */
+    size_t size;    /* of the frame, or of the event's own frame (batched) */
     bool in_ring;
     bool in_history;
+    /* An event sent in a batch frame (wire.md#batch-frame) is served as a
+       frame of its own, made from its slice of the batch when asked for:
+       its payload's place in the batch, and the batch's timestamp. */
+    bool batched;
+    uint32_t payload_offset, payload_size;
+    int64_t timestamp_us;
     zmq_msg_t frame; /* a reference to the message sent */
 } s_record_t;
 
@@ -251,6 +260,9 @@ struct zmesh__retain {
     s_pattern_t patterns[ZMESH__RETAIN_PATTERNS_MAX];
     size_t patterns_count;
     zmesh__retain_stats_t stats;
+    uint8_t publisher[ZMESH__ID_SIZE]; /* of batched events */
+    uint8_t *scratch; /* a batched event's own frame, while it is visited */
+    size_t scratch_cap;
 };
 
 static s_record_t *
@@ -306,6 +318,7 @@ zmesh__retain_destroy(zmesh__retain_t **retain)
         free(S_CONTAINER(link, s_mark_t, lru));
     }
     free(self->spare);
+    free(self->scratch);
     free(self->topic_table.slots);
     free(self->mark_table.slots);
     pthread_mutex_destroy(&self->lock);
@@ -444,11 +457,19 @@ s_history_trim(zmesh__retain_t *self, s_topic_t *topic, size_t keep)
     }
 }
 
+/*  An event's slice of a batch frame, for s_add. */
+typedef struct {
+    uint32_t payload_offset, payload_size;
+    int64_t timestamp_us;
+} s_slice_t;
+
 static int
 s_add(zmesh__retain_t *self, const char *name, size_t name_size, uint64_t seq,
-      zmq_msg_t *frame)
+      zmq_msg_t *frame, const s_slice_t *slice)
 {
-    size_t size = zmq_msg_size(frame);
+    size_t size = slice ? zmesh__frame_size(name_size, seq, slice->timestamp_us,
+                                            slice->payload_size)
+                        : zmq_msg_size(frame);
     bool ring = self->max_bytes > 0 && size <= self->max_bytes;
     if (self->max_bytes == 0 && (self->patterns_count == 0 ||
                                  (name_size == self->skip_size &&
@@ -512,6 +533,12 @@ s_add(zmesh__retain_t *self, const char *name, size_t name_size, uint64_t seq,
     record->size = size;
     record->in_ring = ring;
     record->in_history = history;
+    record->batched = slice != NULL;
+    if (slice) {
+        record->payload_offset = slice->payload_offset;
+        record->payload_size = slice->payload_size;
+        record->timestamp_us = slice->timestamp_us;
+    }
     s_list_push(&topic->records, &record->link);
     self->stats.held_bytes += size;
     self->last = topic;
@@ -558,7 +585,36 @@ zmesh__retain_add_msg(zmesh__retain_t *self, const char *topic,
     if (!topic || topic_size == 0 || topic_size > ZMESH_TOPIC_MAX || !frame)
         return ZMESH_EINVAL;
     pthread_mutex_lock(&self->lock);
-    int rc = s_add(self, topic, topic_size, seq, frame);
+    int rc = s_add(self, topic, topic_size, seq, frame, NULL);
+    pthread_mutex_unlock(&self->lock);
+    return rc;
+}
+
+int
+zmesh__retain_add_batch(zmesh__retain_t *self, const char *topic,
+                        size_t topic_size, zmq_msg_t *frame,
+                        const uint8_t publisher[ZMESH__ID_SIZE],
+                        uint64_t first_seq, int64_t timestamp_us,
+                        const uint32_t *offsets, size_t count)
+{
+    assert(self);
+    if (!topic || topic_size == 0 || topic_size > ZMESH_TOPIC_MAX || !frame ||
+        !publisher || !offsets || count == 0)
+        return ZMESH_EINVAL;
+    size_t size = zmq_msg_size(frame);
+    int rc = 0;
+    pthread_mutex_lock(&self->lock);
+    memcpy(self->publisher, publisher, ZMESH__ID_SIZE);
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        size_t end = i + 1 < count ? offsets[i + 1] : size;
+        if (offsets[i] >= end || end > size) {
+            rc = ZMESH_EINVAL;
+            break;
+        }
+        s_slice_t slice = {offsets[i], (uint32_t)(end - offsets[i]),
+                           timestamp_us};
+        rc = s_add(self, topic, topic_size, first_seq + i, frame, &slice);
+    }
     pthread_mutex_unlock(&self->lock);
     return rc;
 }
@@ -725,6 +781,32 @@ zmesh__retain_intact(zmesh__retain_t *self, const uint8_t peer[16],
 /* ------------------------------------------------------------------------ */
 /*  Serving */
 
+// Visits one record: its frame as sent, or, for an event sent in a batch,
+// a frame of its own made in the scratch buffer (the lock is held). A
+// record that cannot be made (no memory) ends the visit, as a full
+// answer would: the requester asks again or reports the gap.
+static bool
+s_visit(zmesh__retain_t *self, s_record_t *r, zmesh__retain_visit_fn *visit,
+        void *arg)
+{
+    if (!r->batched)
+        return visit(arg, r->seq, zmq_msg_data(&r->frame), r->size);
+    if (r->size > self->scratch_cap) {
+        uint8_t *grown = realloc(self->scratch, r->size);
+        if (!grown)
+            return false;
+        self->scratch = grown;
+        self->scratch_cap = r->size;
+    }
+    const uint8_t *payload =
+        (const uint8_t *)zmq_msg_data(&r->frame) + r->payload_offset;
+    int n =
+        zmesh__frame_encode(r->topic->name, r->topic->keyed.size,
+                            self->publisher, r->seq, r->timestamp_us, payload,
+                            r->payload_size, self->scratch, self->scratch_cap);
+    return n > 0 && visit(arg, r->seq, self->scratch, (size_t)n);
+}
+
 size_t
 zmesh__retain_range(zmesh__retain_t *self, const char *topic, size_t topic_size,
                     uint64_t first, uint64_t last, const uint8_t *since_peer,
@@ -756,7 +838,7 @@ zmesh__retain_range(zmesh__retain_t *self, const char *topic, size_t topic_size,
             start = r;
         for (s_record_t *r = start; r && r->seq <= last;
              r = s_record_of(r->link.next)) {
-            if (!visit(arg, r->seq, zmq_msg_data(&r->frame), r->size))
+            if (!s_visit(self, r, visit, arg))
                 break;
             taken++;
         }
@@ -784,7 +866,7 @@ zmesh__retain_history(zmesh__retain_t *self, const char *pattern,
                                   topic->keyed.size))
             continue;
         for (s_record_t *r = topic->history; r; r = s_record_of(r->link.next)) {
-            if (!visit(arg, r->seq, zmq_msg_data(&r->frame), r->size))
+            if (!s_visit(self, r, visit, arg))
                 goto stopped;
             taken++;
         }

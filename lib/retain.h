@@ -4,7 +4,8 @@
     HISTORY requests from late joiners. Shared by the application thread,
     which adds every published frame, and the control thread, which serves
     requests: every function except new and destroy is thread-safe.
-    Talks to topic (pattern matching) only. */
+    Talks to topic (pattern matching) and codec (a batched event's own
+    frame) only. */
 #ifndef ZMESH_RETAIN_H_INCLUDED
 #define ZMESH_RETAIN_H_INCLUDED
 
@@ -82,6 +83,22 @@ int zmesh__retain_add(zmesh__retain_t *self, const char *topic,
     the steady state. Same errors, plus ZMESH_EINVAL for a NULL frame. */
 int zmesh__retain_add_msg(zmesh__retain_t *self, const char *topic,
                           size_t topic_size, uint64_t seq, zmq_msg_t *frame);
+
+/*  Records the `count` events of a batch frame (proto/wire.md#batch-frame)
+    about to be sent, as zmesh__retain_add_msg would each under one lock:
+    event i has sequence first_seq + i and its payload from offsets[i] up
+    to offsets[i + 1] (the frame's end for the last). The batch is kept by
+    reference; a range or history visit gets each event as a frame of its
+    own (publisher, its sequence, timestamp_us, no flags), which is what a
+    REPAIR or HISTORY carries. Its size in the budget is that frame's. All
+    batches share one `publisher` (the agent's). Errors as
+    zmesh__retain_add, plus ZMESH_EINVAL for offsets outside the frame;
+    events before a failed one stay kept. */
+int zmesh__retain_add_batch(zmesh__retain_t *self, const char *topic,
+                            size_t topic_size, zmq_msg_t *frame,
+                            const uint8_t publisher[16], uint64_t first_seq,
+                            int64_t timestamp_us, const uint32_t *offsets,
+                            size_t count);
 
 /*  Marks "now" for `peer` (a 16-byte agent id), to call when that peer's
     sync token (proto/wire.md#sync-token) reaches the publisher: a later

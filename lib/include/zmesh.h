@@ -204,6 +204,16 @@ ZMESH_EXPORT void zmesh_agent_destroy(zmesh_agent_t **agent);
       publisher it asked to repair a gap before it reports the gap (each
       part of the answer restarts the wait; default 300, at most 60000; 0
       turns repair off: gaps are reported at once).
+    set_batching: events of one topic published in a burst go out as one
+      frame of at most `max_events` (default 64, at most 1024; 0 or 1
+      sends every event in a frame of its own), and a batch the
+      application leaves waiting is sent `max_delay_ms` after its first
+      event (default 1, 1..1000) by the agent's thread. Batching costs no
+      latency to an event published after a pause, and saves ZeroMQ's
+      per-message cost in a burst: at 16-byte events it more than
+      doubles throughput. Confirmed events, events a queue group or a
+      back-pressure subscriber takes, and payloads over 4 KiB always go on
+      their own. See zmesh_agent_publish.
     set_backpressure_wait: ms zmesh_agent_publish may wait for a
       back-pressure subscriber that is too far behind (default 1000, at
       most 60000; 0 never waits). See zmesh_agent_subscribe_backpressure.
@@ -237,6 +247,8 @@ ZMESH_EXPORT int zmesh_agent_set_history(zmesh_agent_t *agent,
                                          const char *pattern, size_t count);
 ZMESH_EXPORT int zmesh_agent_set_backpressure_wait(zmesh_agent_t *agent,
                                                    int wait_ms);
+ZMESH_EXPORT int zmesh_agent_set_batching(zmesh_agent_t *agent,
+                                          size_t max_events, int max_delay_ms);
 
 /*  Binds the agent's sockets, starts its background thread and begins
     discovery. A new start is a new incarnation with a new id.
@@ -353,11 +365,25 @@ ZMESH_EXPORT int zmesh_agent_advertise(zmesh_agent_t *agent,
     at once: the event is queued on every connected subscriber (ZeroMQ
     drops it for a subscriber whose queue is full). Each event gets the
     next sequence number of its topic, starting at 1.
+    Batching: an event published within a few microseconds of the one
+    before it (a burst) may wait, with the events of the same topic after
+    it, to go out as one frame (proto/wire.md#batch-frame); an event after
+    a pause goes at once. A waiting batch goes out when it is full, when
+    another topic is published, at the next zmesh_agent_recv,
+    zmesh_agent_wait_subscribers, zmesh_agent_flush or destroy, and at
+    the latest (the application having gone to do something else) after
+    the agent's batch delay, 1 ms by default. Events of a batch carry the
+    timestamp of its first. See zmesh_agent_set_batching.
     Errors: ZMESH_ESTATE (not started), ZMESH_ETOPIC, ZMESH_ERESERVED,
     ZMESH_EPAYLOAD (not one msgpack object), ZMESH_ETOOBIG (larger than the
     max message size), ZMESH_ESYS. */
 ZMESH_EXPORT int zmesh_agent_publish(zmesh_agent_t *agent, const char *topic,
                                      const void *payload, size_t size);
+
+/*  Sends the events zmesh_agent_publish batched and still holds, now,
+    rather than at the next recv or after the batch delay. Errors:
+    ZMESH_EINVAL, ZMESH_ESTATE (not started). */
+ZMESH_EXPORT int zmesh_agent_flush(zmesh_agent_t *agent);
 
 /*  Publishes one event like zmesh_agent_publish and asks the mesh's
     relays (mesh-relay) to confirm they stored it (proto/relay.md
