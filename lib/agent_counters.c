@@ -76,6 +76,8 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
     stats->durable_duplicates = durable.duplicates;
     stats->durable_terminated = durable.terminated;
     stats->durable_refused = durable.refused;
+    zmesh__outbox_stats(self->outbox, &stats->batches_sent,
+                        &stats->events_batched, &stats->events_unsent);
     stats->control_rejected = control.control_rejected;
     stats->beacons_received = control.beacons_received;
     stats->beacons_rejected = control.beacons_rejected;
@@ -252,6 +254,9 @@ zmesh__agent_counters_build(zmesh_agent_t *self, zmesh_counters_t **out)
         {"durable_duplicates", st.durable_duplicates},
         {"durable_terminated", st.durable_terminated},
         {"durable_refused", st.durable_refused},
+        {"batches_sent", st.batches_sent},
+        {"events_batched", st.events_batched},
+        {"events_unsent", st.events_unsent},
         {"confirms_waiting",
          self->confirms ? zmesh__confirms_size(self->confirms) : 0},
         {"queue_depth", zlistx_size(self->peer_events)},

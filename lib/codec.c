@@ -417,7 +417,8 @@ typedef enum {
     S_GROUP,
     S_REDELIVERED,
     S_BP,
-    S_SERVES
+    S_SERVES,
+    S_BATCH
 } s_field_id_t;
 
 /*  min and max: bytes of a str, the values of a uint; a container's max is
@@ -458,6 +459,7 @@ static const s_field_t s_fields[] = {
     [S_REDELIVERED] = {"redelivered", S_F_UINT, 0, 1},
     [S_BP] = {"bp", S_F_PATTERNS, 0, S_PATTERNS_MAX},
     [S_SERVES] = {"serves", S_F_PATTERNS, 0, S_PATTERNS_MAX},
+    [S_BATCH] = {"batch", S_F_UINT, 0, 1},
 };
 
 typedef struct {
@@ -471,7 +473,7 @@ static const s_use_t s_hello[] = {
     {S_NAME, true},    {S_MESH, true},  {S_ENDPOINT, true}, {S_DATA, true},
     {S_HOST, false},   {S_VER, false},  {S_PID, false},     {S_HEADERS, false},
     {S_PUBS, false},   {S_SUBS, false}, {S_SUBGEN, false},  {S_ASK, false},
-    {S_GROUPS, false}, {S_BP, false},   {S_SERVES, false},
+    {S_GROUPS, false}, {S_BP, false},   {S_SERVES, false},  {S_BATCH, false},
 };
 static const s_use_t s_advertise[] = {{S_PUBS, true},   {S_SUBS, true},
                                       {S_SUBGEN, true}, {S_GROUPS, false},
@@ -565,6 +567,8 @@ s_written(const zmesh__msg_t *msg, s_field_id_t id)
         return msg->bp_subs_count > 0;
     if (id == S_SERVES)
         return msg->serves_count > 0;
+    if (id == S_BATCH)
+        return msg->batch != 0;
     return true;
 }
 
@@ -593,6 +597,7 @@ s_uint_slot(zmesh__msg_t *msg, s_field_id_t id)
     case S_PID: return &msg->pid;
     case S_SUBGEN: return &msg->subs_generation;
     case S_ASK: return &msg->ask;
+    case S_BATCH: return &msg->batch;
     case S_REQ: return &msg->req;
     case S_FIRST: return &msg->first;
     case S_LAST: return &msg->last;

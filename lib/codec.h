@@ -98,7 +98,9 @@ typedef struct {
     /* HELLO and ADVERTISE: the patterns the sender answers requests for */
     char **serves;
     size_t serves_count;
-    uint64_t ask; /* HELLO: 1 asks the receiver to answer with its HELLO */
+    uint64_t ask;   /* HELLO: 1 asks the receiver to answer with its HELLO */
+    uint64_t batch; /* HELLO: 1 when the sender reads batch frames
+                       (proto/wire.md#batch-frame); written only then */
     /* PEERS */
     zmesh__gossip_t *peers;
     size_t peers_count;

@@ -187,6 +187,7 @@ s_hello_fill(s_control_t *self, zmesh__msg_t *msg)
     msg->host = self->host;
     msg->version_text = (char *)zmesh_version();
     msg->pid = (uint64_t)getpid();
+    msg->batch = 1; // we read batch frames (proto/wire.md#batch-frame)
     msg->headers = self->cfg->headers;
     msg->headers_count = self->cfg->headers_count;
     msg->pubs = self->cfg->pubs->items;
@@ -611,6 +612,8 @@ s_peer_remove(s_control_t *self, zmesh__peer_t *peer, const char *reason)
                  NULL);
     if (zmesh__peer_state(peer) == ZMESH__PEER_JOINED) {
         self->stats.peers_left++;
+        if (!zmesh__peer_batch(peer) && self->cfg->outbox)
+            zmesh__outbox_readers_without_batches(self->cfg->outbox, -1);
         zmesh__log(ZMESH_LOG_INFO, "peer %s (%s) left: %s",
                    zmesh__peer_name(peer), zmesh__peer_id_hex(peer), reason);
         s_notify(self, "LEFT", zmesh__peer_id_hex(peer), zmesh__peer_name(peer),
@@ -745,6 +748,11 @@ s_on_hello(s_control_t *self, zmesh__msg_t *msg, int64_t now)
         s_send(self, peer, ZMESH__MSG_HELLO);
     if (!was_joined) {
         self->stats.peers_joined++;
+        // Batch frames go to no agent that does not read them: while one
+        // has joined, our publishes go one frame each (wire.md#versions).
+        zmesh__peer_set_batch(peer, msg->batch != 0);
+        if (!msg->batch && self->cfg->outbox)
+            zmesh__outbox_readers_without_batches(self->cfg->outbox, 1);
         zmesh__log(ZMESH_LOG_INFO, "peer %s (%s) joined at %s",
                    zmesh__peer_name(peer), zmesh__peer_id_hex(peer),
                    zmesh__peer_endpoint(peer));

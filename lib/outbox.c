@@ -51,7 +51,8 @@ struct zmesh__outbox {
     int fd;
     atomic_bool watched;
     atomic_uint_fast64_t opens;
-    uint64_t opens_seen; /* control thread's */
+    uint64_t opens_seen;    /* control thread's */
+    atomic_int old_readers; /* zmesh__outbox_readers_without_batches */
     uint64_t batches, batched, unsent;
 };
 
@@ -82,6 +83,7 @@ zmesh__outbox_new(zmesh__outbox_t **outbox, void *xpub,
     self->max_delay_ms = ZMESH__OUTBOX_DELAY_MS;
     atomic_init(&self->count, 0);
     atomic_init(&self->watched, false);
+    atomic_init(&self->old_readers, 0);
     atomic_init(&self->opens, 0);
     *outbox = self;
     return 0;
@@ -115,7 +117,14 @@ zmesh__outbox_wants(zmesh__outbox_t *self, size_t size, int64_t now_us)
     int64_t since = now_us - self->last_us;
     self->last_us = now_us;
     return self->max_events > 1 && size <= S_EVENT_BYTES_MAX && since >= 0 &&
-           since <= ZMESH__OUTBOX_BURST_US;
+           since <= ZMESH__OUTBOX_BURST_US &&
+           atomic_load_explicit(&self->old_readers, memory_order_relaxed) == 0;
+}
+
+void
+zmesh__outbox_readers_without_batches(zmesh__outbox_t *self, int delta)
+{
+    atomic_fetch_add(&self->old_readers, delta);
 }
 
 void

@@ -57,6 +57,12 @@ void zmesh__outbox_configure(zmesh__outbox_t *self, size_t max_events,
     batch is young). Updates the burst's clock. Application thread. */
 bool zmesh__outbox_wants(zmesh__outbox_t *self, size_t size, int64_t now_us);
 
+/*  Counts joined peers that did not say they read batch frames (HELLO
+    `batch`, proto/wire.md#versions): while there is one, every event
+    goes in a frame of its own, since it could be a subscriber. Control
+    thread; `delta` is +1 at such a peer's join, -1 when it leaves. */
+void zmesh__outbox_readers_without_batches(zmesh__outbox_t *self, int delta);
+
 void zmesh__outbox_lock(zmesh__outbox_t *self);
 void zmesh__outbox_unlock(zmesh__outbox_t *self);
 

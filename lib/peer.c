@@ -44,6 +44,7 @@ struct zmesh__peer {
     int64_t last_ping_ms;
     int64_t leaving_ms; /* its LEAVING beacon came: remove it then */
     bool data_connected;
+    bool batch;
 };
 
 static void
@@ -375,6 +376,18 @@ void
 zmesh__peer_set_data_connected(zmesh__peer_t *self, bool connected)
 {
     self->data_connected = connected;
+}
+
+bool
+zmesh__peer_batch(const zmesh__peer_t *self)
+{
+    return self->batch;
+}
+
+void
+zmesh__peer_set_batch(zmesh__peer_t *self, bool batch)
+{
+    self->batch = batch;
 }
 
 int

@@ -806,6 +806,11 @@ typedef struct {
     uint64_t durable_duplicates;    /* ... dropped: given to the app already */
     uint64_t durable_terminated;    /* ... dropped after max_deliver */
     uint64_t durable_refused;       /* $relay.consume answered with an error */
+    uint64_t batches_sent;          /* batch frames published (several events
+                                       each: zmesh_agent_set_batching) */
+    uint64_t events_batched;        /* events published in them */
+    uint64_t events_unsent;         /* published events lost before they left:
+                                       no memory for their batch frame */
 } zmesh_stats_t;
 
 /*  Fills *stats. Errors: ZMESH_ESTATE (not started), ZMESH_EINVAL,

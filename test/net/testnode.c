@@ -213,7 +213,9 @@ s_print_stats(zmesh_agent_t *agent)
            "\"confirms_ok\":%llu,\"confirms_failed\":%llu,"
            "\"confirms_resent\":%llu,\"durable_delivered\":%llu,"
            "\"durable_redelivered\":%llu,\"durable_duplicates\":%llu,"
-           "\"durable_terminated\":%llu,\"durable_refused\":%llu}\n",
+           "\"durable_terminated\":%llu,\"durable_refused\":%llu,"
+           "\"batches_sent\":%llu,\"events_batched\":%llu,"
+           "\"events_unsent\":%llu}\n",
            (unsigned long long)stats.events_published,
            (unsigned long long)stats.events_received,
            (unsigned long long)stats.frames_rejected,
@@ -250,7 +252,10 @@ s_print_stats(zmesh_agent_t *agent)
            (unsigned long long)stats.durable_redelivered,
            (unsigned long long)stats.durable_duplicates,
            (unsigned long long)stats.durable_terminated,
-           (unsigned long long)stats.durable_refused);
+           (unsigned long long)stats.durable_refused,
+           (unsigned long long)stats.batches_sent,
+           (unsigned long long)stats.events_batched,
+           (unsigned long long)stats.events_unsent);
     fflush(stdout);
 }
 

@@ -103,6 +103,13 @@ test_configuration_is_checked(void **state)
     assert_int_equal(zmesh_agent_set_header(agent, "k", "v2"), 0);
     assert_int_equal(zmesh_agent_set_max_msg_size(agent, 100), ZMESH_EINVAL);
     assert_int_equal(zmesh_agent_set_linger(agent, -1), ZMESH_EINVAL);
+    assert_int_equal(zmesh_agent_set_batching(agent, 1025, 1), ZMESH_EINVAL);
+    assert_int_equal(zmesh_agent_set_batching(agent, 64, 0), ZMESH_EINVAL);
+    assert_int_equal(zmesh_agent_set_batching(agent, 64, 1001), ZMESH_EINVAL);
+    assert_int_equal(zmesh_agent_set_batching(agent, 0, 1), 0);
+    assert_int_equal(zmesh_agent_set_batching(agent, 1024, 1000), 0);
+    assert_int_equal(zmesh_agent_flush(agent), ZMESH_ESTATE);
+    assert_int_equal(zmesh_agent_flush(NULL), ZMESH_EINVAL);
     assert_int_equal(zmesh_agent_subscribe(agent, "a..b"), ZMESH_EPATTERN);
     assert_int_equal(zmesh_agent_subscribe(agent, "a.>.b"), ZMESH_EPATTERN);
     assert_int_equal(zmesh_agent_unsubscribe(agent, "never.subscribed"),
@@ -453,6 +460,58 @@ test_fd_wakes_for_timers_and_goes_quiet(void **state)
     zmesh_agent_destroy(&agent);
 }
 
+// Publishes `count` events of t.b in one burst and never calls the
+// publisher again: only its own thread can send what it batched. Returns
+// the publisher's counters once the subscriber has every event, in order.
+static zmesh_stats_t
+s_burst_left_behind(size_t max_events, int count)
+{
+    s_unique_mesh();
+    zmesh_agent_t *sub = s_agent("subscriber");
+    zmesh_agent_t *pub = s_agent("publisher");
+    assert_int_equal(zmesh_agent_subscribe(sub, "t.b"), 0);
+    assert_int_equal(zmesh_agent_advertise(pub, "t.b"), 0);
+    assert_int_equal(zmesh_agent_set_batching(pub, max_events, 20), 0);
+    assert_int_equal(zmesh_agent_start(sub), 0);
+    assert_int_equal(zmesh_agent_start(pub), 0);
+    assert_int_equal(s_wait_ready(pub, sub, "t.b", 1), 1);
+    for (int i = 1; i <= count; i++) {
+        uint8_t payload[2] = {0xcc, (uint8_t)i};
+        assert_int_equal(zmesh_agent_publish(pub, "t.b", payload, 2), 0);
+    }
+    for (int i = 1; i <= count; i++) {
+        const zmesh_event_t *event = s_next_message(sub, 5000);
+        assert_non_null(event);
+        assert_int_equal(zmesh_event_sequence(event), (uint64_t)i);
+        size_t size;
+        const uint8_t *payload = zmesh_event_payload(event, &size);
+        assert_int_equal(size, 2);
+        assert_int_equal(payload[1], i);
+    }
+    zmesh_stats_t stats;
+    assert_int_equal(zmesh_agent_stats(pub, &stats), 0);
+    zmesh_agent_destroy(&pub);
+    zmesh_agent_destroy(&sub);
+    return stats;
+}
+
+static void
+test_a_batch_left_behind_goes_out_by_itself(void **state)
+{
+    (void)state;
+    // 100 events into batches of 64: the second batch is left pending
+    // when the application stops calling the publisher.
+    zmesh_stats_t stats = s_burst_left_behind(64, 100);
+    assert_int_equal(stats.events_published, 100);
+    assert_true(stats.batches_sent >= 2);
+    assert_true(stats.events_batched >= 90); // the first may go alone
+    assert_int_equal(stats.events_unsent, 0);
+    // Batching off: a frame per event, and the same events.
+    stats = s_burst_left_behind(0, 100);
+    assert_int_equal(stats.batches_sent, 0);
+    assert_int_equal(stats.events_batched, 0);
+}
+
 int
 main(void)
 {
@@ -468,6 +527,7 @@ main(void)
         cmocka_unit_test(test_runtime_publish_of_new_topic_is_advertised),
         cmocka_unit_test(test_waiting_for_subscribers_advertises_the_topic),
         cmocka_unit_test(test_fd_wakes_for_timers_and_goes_quiet),
+        cmocka_unit_test(test_a_batch_left_behind_goes_out_by_itself),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
