@@ -2420,14 +2420,14 @@ s_decode(zmesh_agent_t *self)
     // settled queue, which may be served in the middle of a batch.
     if (part ||
         zmesh__batch_decode(data, zmq_msg_size(&self->msg), &batch) != 0 ||
-        (batch.left > 0 && (self->frame_repaired || self->batch.left > 0))) {
+        (batch.batched && (self->frame_repaired || self->batch.left > 0))) {
         self->frames_rejected++;
         zmesh__log_limited(&self->bad_frame_log, ZMESH__AGENT_LOG_INTERVAL_MS,
                            "malformed event frame (%zu bytes) dropped",
                            zmq_msg_size(&self->msg));
         return false;
     }
-    if (batch.left > 0) {
+    if (batch.batched) {
         // Walked from batch_msg, so that self->msg is free to give an
         // event a frame of its own. A small message's bytes live inside
         // its zmq_msg_t, so the pointers move along with them.

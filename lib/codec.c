@@ -1650,7 +1650,10 @@ s_frame_head(const void *data, size_t size, zmesh__frame_t *frame,
     memcpy(frame->publisher, publisher, ZMESH__ID_SIZE);
     frame->sequence = sequence.value;
     frame->timestamp_us = (int64_t)timestamp.value;
-    frame->flags = flags & ~ZMESH__FRAME_BATCH;
+    // Reserved bits are ignored (wire.md#event-frame), and dropped here so
+    // that a frame made again from the event (a repair keeps a batched
+    // event as a frame of its own) has flags its encoder can write.
+    frame->flags = flags & 0x7fu & ~ZMESH__FRAME_BATCH;
     *r_out = r;
     return 0;
 }
@@ -1700,6 +1703,7 @@ zmesh__batch_decode(const void *data, size_t size, zmesh__batch_t *batch)
         batch->frame.payload_size = payload_size;
         batch->next = batch->end = r.end;
         batch->left = 0;
+        batch->batched = false;
         return 0;
     }
     // Every payload is checked before the first is handed out: a frame is
@@ -1718,6 +1722,7 @@ zmesh__batch_decode(const void *data, size_t size, zmesh__batch_t *batch)
     batch->next = first_end;
     batch->end = r.end;
     batch->left = (uint32_t)(count - 1);
+    batch->batched = true;
     return 0;
 }
 

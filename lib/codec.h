@@ -175,7 +175,8 @@ typedef struct {
     uint8_t publisher[ZMESH__ID_SIZE];
     uint64_t sequence;
     int64_t timestamp_us;
-    unsigned flags; /* meta element 3, 0 when absent (ZMESH__FRAME_*) */
+    unsigned flags; /* meta element 3, 0 when absent (ZMESH__FRAME_*); of
+                       the reserved bits, only 0x04..0x40 are kept */
     const void *payload;
     size_t payload_size;
 } zmesh__frame_t;
@@ -230,6 +231,7 @@ typedef struct {
     const uint8_t *next; /* the next event's payload */
     const uint8_t *end;  /* of the frame */
     uint32_t left;       /* events after the current one */
+    bool batched;        /* a batch frame (even of one event) */
 } zmesh__batch_t;
 
 /*  Decodes a data-plane frame in place, a single event's or a batch, as

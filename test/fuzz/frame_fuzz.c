@@ -1,10 +1,15 @@
 /*  frame_fuzz.c - libFuzzer target for the data-plane decoders,
-    zmesh__frame_decode and zmesh__msgpack_check, on arbitrary bytes. Beyond
-    "no crash, no leak, no hang" it checks that a decoded frame lies inside
-    its input and re-encodes to a frame that decodes to the same values,
-    and that whatever the checker accepts, msgpack-c (after an independent
-    walk here has found where the object ends and how deep it nests) also
-    unpacks. Without libFuzzer, replay_main.c runs it over corpus/frame. */
+    zmesh__frame_decode, zmesh__batch_decode (with zmesh__batch_next) and
+    zmesh__msgpack_check, on arbitrary bytes. Beyond "no crash, no leak, no
+    hang" it checks that a decoded frame lies inside its input and
+    re-encodes to a frame that decodes to the same values; that the batch
+    decoder takes every single event's frame the same way, and walks a
+    batch to exactly left + 1 events with consecutive sequences and
+    well-formed payloads back to back up to the end, which re-encode to a
+    batch that decodes to the same events; and that whatever the checker
+    accepts, msgpack-c (after an independent walk here has found where the
+    object ends and how deep it nests) also unpacks. Without libFuzzer,
+    replay_main.c runs it over corpus/frame. */
 #include "codec.h"
 
 #include <msgpack.h>
@@ -114,10 +119,132 @@ s_check_payload(const uint8_t *data, size_t size)
     msgpack_zone_destroy(&zone);
 }
 
+static bool
+s_same_event(const zmesh__frame_t *a, const zmesh__frame_t *b)
+{
+    return a->topic_size == b->topic_size &&
+           memcmp(a->topic, b->topic, a->topic_size) == 0 &&
+           memcmp(a->publisher, b->publisher, ZMESH__ID_SIZE) == 0 &&
+           a->sequence == b->sequence && a->timestamp_us == b->timestamp_us &&
+           a->flags == b->flags && a->payload_size == b->payload_size &&
+           memcmp(a->payload, b->payload, a->payload_size) == 0;
+}
+
+/*  Walks a batch that zmesh__batch_decode took from data[0..size) to its
+    end into `events`, checking every event against the first; returns
+    how many there were. */
+static size_t
+s_walk_batch(zmesh__batch_t *b, const uint8_t *data, size_t size,
+             zmesh__frame_t *events)
+{
+    const uint8_t *end = data + size;
+    const zmesh__frame_t first = b->frame;
+    uint32_t left = b->left;
+    CHECK(left < ZMESH__BATCH_MAX);
+    CHECK(b->end == end);
+    CHECK(first.topic == (const char *)data);
+    CHECK(first.topic_size >= 1 && first.topic_size <= ZMESH_TOPIC_MAX);
+    CHECK(first.topic[first.topic_size] == '\0');
+    CHECK(memchr(first.topic, 0, first.topic_size) == NULL);
+    CHECK(first.sequence >= 1);
+    // The last event's sequence does not wrap.
+    CHECK(first.sequence + left >= first.sequence);
+    CHECK(!(first.flags & ZMESH__FRAME_BATCH));
+    const uint8_t *at = first.payload; // where the next payload starts
+    CHECK(at > (const uint8_t *)first.topic + first.topic_size + 1 && at < end);
+    size_t n = 0;
+    do {
+        const zmesh__frame_t *f = &b->frame;
+        CHECK(b->left == left - n);
+        CHECK(f->topic == first.topic && f->topic_size == first.topic_size);
+        CHECK(memcmp(f->publisher, first.publisher, ZMESH__ID_SIZE) == 0);
+        CHECK(f->timestamp_us == first.timestamp_us);
+        CHECK(f->flags == first.flags);
+        CHECK(f->sequence == first.sequence + n);
+        const uint8_t *p = f->payload;
+        CHECK(p == at && f->payload_size >= 1 &&
+              f->payload_size <= (size_t)(end - p));
+        CHECK(zmesh__msgpack_check(p, f->payload_size) == 0);
+        s_check_payload(p, f->payload_size);
+        events[n++] = *f;
+        at = p + f->payload_size;
+    } while (n <= left && zmesh__batch_next(b));
+    CHECK(n == (size_t)left + 1);
+    CHECK(at == end);
+    CHECK(b->left == 0 && !zmesh__batch_next(b));
+    return n;
+}
+
+/*  Every frame the single-event decoder takes, the batch decoder takes as
+    one event; a batch it takes walks to good events, and re-encoded as a
+    publisher would (a batch header and the payloads, or a plain frame for
+    one event) decodes to the same events again. */
+static void
+s_check_batch(const uint8_t *data, size_t size)
+{
+    static zmesh__frame_t events[2][ZMESH__BATCH_MAX];
+    zmesh__frame_t single;
+    bool is_single = zmesh__frame_decode(data, size, &single) == 0;
+    zmesh__batch_t b;
+    if (zmesh__batch_decode(data, size, &b) != 0) {
+        CHECK(!is_single);
+        return;
+    }
+    if (is_single)
+        CHECK(b.left == 0 && s_same_event(&b.frame, &single));
+    size_t n = s_walk_batch(&b, data, size, events[0]);
+    CHECK(n == 1 || !is_single); // more than one is never a single frame
+
+    // Flag bits above 0x7f are dropped by the decoder, so that any decoded
+    // event can be written again (a repair keeps a batched event so).
+    const zmesh__frame_t *f = &events[0][0];
+    CHECK(f->flags <= 0x7f && !(f->flags & ZMESH__FRAME_BATCH));
+    unsigned flags = f->flags;
+    size_t cap = size + ZMESH__FRAME_OVERHEAD;
+    uint8_t *out = malloc(cap);
+    CHECK(out);
+    size_t out_size;
+    if (n == 1) {
+        int rc = zmesh__frame_encode_flags(
+            f->topic, f->topic_size, f->publisher, f->sequence, f->timestamp_us,
+            flags, f->payload, f->payload_size, out, cap);
+        CHECK(rc > 0);
+        out_size = (size_t)rc;
+    } else {
+        size_t head = zmesh__batch_head_size(f->topic_size, f->sequence,
+                                             f->timestamp_us, n);
+        CHECK(zmesh__batch_head_encode(f->topic, f->topic_size, f->publisher,
+                                       f->sequence, f->timestamp_us, flags, n,
+                                       out, head - 1) == ZMESH_ETOOBIG);
+        int rc = zmesh__batch_head_encode(f->topic, f->topic_size, f->publisher,
+                                          f->sequence, f->timestamp_us, flags,
+                                          n, out, cap);
+        CHECK(rc > 0 && (size_t)rc == head);
+        out_size = head;
+        for (size_t i = 0; i < n; i++) {
+            CHECK(events[0][i].payload_size <= cap - out_size);
+            memcpy(out + out_size, events[0][i].payload,
+                   events[0][i].payload_size);
+            out_size += events[0][i].payload_size;
+        }
+    }
+    // The encoders' output is canonical: it can never be longer.
+    CHECK(out_size <= size);
+    zmesh__batch_t again;
+    CHECK(zmesh__batch_decode(out, out_size, &again) == 0);
+    CHECK(s_walk_batch(&again, out, out_size, events[1]) == n);
+    for (size_t i = 0; i < n; i++) {
+        events[0][i].flags = flags;
+        CHECK(s_same_event(&events[0][i], &events[1][i]));
+    }
+    free(out);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     s_check_payload(data, size);
+    s_check_batch(data, size);
 
     zmesh__frame_t frame;
     if (zmesh__frame_decode(data, size, &frame) != 0)
