@@ -7,7 +7,11 @@
     counters; max_bytes 0; bad arguments; a randomised run checked against
     a model; adds racing requests from another thread; a frame added as a
     ZeroMQ message is shared, not copied, and let go on eviction. Every
-    frame served has its bytes checked. */
+    frame served has its bytes checked. Batch frames (add_batch): each
+    event served as a real frame of its own, mixed with single adds, in
+    history, in the byte budget as its own frame's size, the batch let go
+    with its last event, bad offsets, join marks. */
+#include "codec.h"
 #include "retain.h"
 #include "zmesh.h"
 
@@ -1158,6 +1162,650 @@ test_message_reference(void **state)
     assert_int_equal(last.freed, 1);
 }
 
+/* ------------------------------------------------------------------------ */
+/*  Batch frames (zmesh__retain_add_batch): each event of a batch is kept
+    as a record of its own that refers to the batch message, and served as
+    a real frame of its own (decoded here with zmesh__frame_decode). */
+
+#define S_BATCH_MAX 16
+#define S_BATCH_BYTES 4096
+
+static const uint8_t s_publisher[16] = {0xde, 0xad, 0xbe, 0xef, 1, 2,  3,  4,
+                                        5,    6,    7,    8,    9, 10, 11, 12};
+
+/*  A msgpack object of exactly `size` bytes (>= 1) whose contents depend on
+    `tag`: a fixint, a bin 8 or a bin 16. */
+static void
+s_payload(uint8_t *out, size_t size, uint64_t tag)
+{
+    assert_true(size >= 1 && size <= 3 + 65535);
+    size_t head;
+    if (size == 1) {
+        out[0] = (uint8_t)(tag & 0x7f);
+        return;
+    }
+    if (size - 2 <= 255) {
+        out[0] = 0xc4;
+        out[1] = (uint8_t)(size - 2);
+        head = 2;
+    } else {
+        out[0] = 0xc5;
+        out[1] = (uint8_t)((size - 3) >> 8);
+        out[2] = (uint8_t)(size - 3);
+        head = 3;
+    }
+    for (size_t i = head; i < size; i++)
+        out[i] = (uint8_t)(tag * 131 + i * 7 + 1);
+}
+
+/*  A batch frame being built: its bytes, the offsets add_batch wants
+    (from the frame's start) and, when `owned`, a free function that says
+    when ZeroMQ let go of the memory. */
+typedef struct {
+    uint8_t bytes[S_BATCH_BYTES];
+    size_t size;
+    size_t count;
+    uint32_t offsets[S_BATCH_MAX];
+    size_t payload_sizes[S_BATCH_MAX];
+    int freed;
+} s_batch_t;
+
+static void
+s_batch_free(void *data, void *hint)
+{
+    (void)data;
+    ((s_batch_t *)hint)->freed++;
+}
+
+/*  Builds the batch frame of `count` (2..S_BATCH_MAX) events of `topic`,
+    seqs first..first+count-1, payload i of sizes[i] bytes tagged by its
+    seq, all stamped `timestamp_us`, and makes `msg` refer to it. */
+static void
+s_batch_make(s_batch_t *batch, zmq_msg_t *msg, const char *topic,
+             uint64_t first, int64_t timestamp_us, const size_t *sizes,
+             size_t count)
+{
+    assert_true(count >= 2 && count <= S_BATCH_MAX);
+    memset(batch, 0, sizeof *batch);
+    size_t topic_size = strlen(topic);
+    size_t head =
+        zmesh__batch_head_size(topic_size, first, timestamp_us, count);
+    int n = zmesh__batch_head_encode(topic, topic_size, s_publisher, first,
+                                     timestamp_us, 0, count, batch->bytes,
+                                     sizeof batch->bytes);
+    assert_int_equal(n, (int)head);
+    size_t at = head;
+    for (size_t i = 0; i < count; i++) {
+        assert_true(at + sizes[i] <= sizeof batch->bytes);
+        batch->offsets[i] = (uint32_t)at;
+        batch->payload_sizes[i] = sizes[i];
+        s_payload(batch->bytes + at, sizes[i], first + i);
+        at += sizes[i];
+    }
+    batch->size = at;
+    batch->count = count;
+    // The frame is a real batch: it decodes whole.
+    zmesh__batch_t decoded;
+    assert_int_equal(zmesh__batch_decode(batch->bytes, at, &decoded), 0);
+    assert_int_equal(decoded.left, count - 1);
+    assert_int_equal(
+        zmq_msg_init_data(msg, batch->bytes, at, s_batch_free, batch), 0);
+}
+
+static int
+s_batch_add(zmesh__retain_t *retain, const char *topic, zmq_msg_t *msg,
+            const s_batch_t *batch, uint64_t first, int64_t timestamp_us)
+{
+    return zmesh__retain_add_batch(retain, topic, strlen(topic), msg,
+                                   s_publisher, first, timestamp_us,
+                                   batch->offsets, batch->count);
+}
+
+/*  Adds a batch of `count` events of `size` payload bytes each and lets go
+    of the sender's copy of the message, as sending would. */
+static void
+s_batch_add_sent(zmesh__retain_t *retain, s_batch_t *batch, const char *topic,
+                 uint64_t first, int64_t timestamp_us, size_t count,
+                 size_t size)
+{
+    size_t sizes[S_BATCH_MAX];
+    for (size_t i = 0; i < count; i++)
+        sizes[i] = size;
+    zmq_msg_t msg;
+    s_batch_make(batch, &msg, topic, first, timestamp_us, sizes, count);
+    assert_int_equal(
+        s_batch_add(retain, topic, &msg, batch, first, timestamp_us), 0);
+    assert_int_equal(zmq_msg_close(&msg), 0);
+}
+
+/*  Adds one real frame (payload of `size` bytes tagged by seq) through
+    add_msg, as a publisher sending an event on its own does. */
+static void
+s_single_add(zmesh__retain_t *retain, const char *topic, uint64_t seq,
+             int64_t timestamp_us, size_t size)
+{
+    uint8_t payload[S_BATCH_BYTES];
+    s_payload(payload, size, seq);
+    size_t topic_size = strlen(topic);
+    size_t frame_size = zmesh__frame_size(topic_size, seq, timestamp_us, size);
+    zmq_msg_t msg;
+    assert_int_equal(zmq_msg_init_size(&msg, frame_size), 0);
+    assert_int_equal(zmesh__frame_encode(topic, topic_size, s_publisher, seq,
+                                         timestamp_us, payload, size,
+                                         zmq_msg_data(&msg), frame_size),
+                     (int)frame_size);
+    assert_int_equal(
+        zmesh__retain_add_msg(retain, topic, topic_size, seq, &msg), 0);
+    assert_int_equal(zmq_msg_close(&msg), 0);
+}
+
+/*  What a visitor saw of real frames: each one decoded, and checked
+    against the visit's seq. */
+typedef struct {
+    char topic[32];
+    uint64_t seq;
+    int64_t timestamp_us;
+    unsigned flags;
+    uint8_t publisher[16];
+    size_t size; /* of the frame */
+    size_t payload_size;
+    uint8_t payload[S_BATCH_BYTES];
+} s_event_t;
+
+typedef struct {
+    size_t count;
+    size_t bad; /* frames zmesh__frame_decode refused, or under another seq */
+    s_event_t seen[32];
+} s_decoded_t;
+
+static bool
+s_visit_decode(void *arg, uint64_t seq, const void *frame, size_t size)
+{
+    s_decoded_t *seen = arg;
+    zmesh__frame_t decoded;
+    if (zmesh__frame_decode(frame, size, &decoded) != 0 ||
+        decoded.sequence != seq || decoded.topic_size >= 32 ||
+        decoded.payload_size > S_BATCH_BYTES) {
+        seen->bad++;
+        return true;
+    }
+    if (seen->count < 32) {
+        s_event_t *entry = &seen->seen[seen->count];
+        memcpy(entry->topic, decoded.topic, decoded.topic_size);
+        entry->topic[decoded.topic_size] = '\0';
+        entry->seq = decoded.sequence;
+        entry->timestamp_us = decoded.timestamp_us;
+        entry->flags = decoded.flags;
+        memcpy(entry->publisher, decoded.publisher, 16);
+        entry->size = size;
+        entry->payload_size = decoded.payload_size;
+        memcpy(entry->payload, decoded.payload, decoded.payload_size);
+    }
+    seen->count++;
+    return true;
+}
+
+static size_t
+s_range_decoded(zmesh__retain_t *retain, const char *topic, uint64_t first,
+                uint64_t last, const uint8_t *peer, s_decoded_t *seen)
+{
+    memset(seen, 0, sizeof *seen);
+    size_t n = zmesh__retain_range(retain, topic, strlen(topic), first, last,
+                                   peer, s_visit_decode, seen);
+    assert_int_equal(n, seen->count);
+    assert_int_equal(seen->bad, 0);
+    return n;
+}
+
+static size_t
+s_history_decoded(zmesh__retain_t *retain, const char *pattern,
+                  s_decoded_t *seen)
+{
+    memset(seen, 0, sizeof *seen);
+    size_t n = zmesh__retain_history(retain, pattern, s_visit_decode, seen);
+    assert_int_equal(n, seen->count);
+    assert_int_equal(seen->bad, 0);
+    return n;
+}
+
+// Asserts that entry i of `seen` is the event `seq` of `topic`, a frame of
+// its own of this publisher, stamped `timestamp_us`, with the payload of
+// `size` bytes that s_payload makes for seq.
+static void
+s_expect_event(const s_decoded_t *seen, size_t i, const char *topic,
+               uint64_t seq, int64_t timestamp_us, size_t size)
+{
+    assert_true(i < seen->count && i < 32);
+    assert_string_equal(seen->seen[i].topic, topic);
+    assert_int_equal(seen->seen[i].seq, seq);
+    assert_int_equal(seen->seen[i].timestamp_us, timestamp_us);
+    assert_int_equal(seen->seen[i].flags, 0);
+    assert_memory_equal(seen->seen[i].publisher, s_publisher, 16);
+    assert_int_equal(seen->seen[i].size,
+                     zmesh__frame_size(strlen(topic), seq, timestamp_us, size));
+    uint8_t expected[S_BATCH_BYTES];
+    s_payload(expected, size, seq);
+    assert_int_equal(seen->seen[i].payload_size, size);
+    assert_memory_equal(seen->seen[i].payload, expected, size);
+}
+
+// The sum of the sizes of the single frames of events first..last of
+// `topic`, each with `size` payload bytes.
+static uint64_t
+s_frames_bytes(const char *topic, uint64_t first, uint64_t last,
+               int64_t timestamp_us, size_t size)
+{
+    uint64_t bytes = 0;
+    for (uint64_t seq = first; seq <= last; seq++)
+        bytes += zmesh__frame_size(strlen(topic), seq, timestamp_us, size);
+    return bytes;
+}
+
+// A batch of ten events of different sizes; a range over part of it serves
+// each as a frame of its own, with the right seq, payload, timestamp,
+// publisher and topic, and no batch flag.
+static void
+test_batch_range(void **state)
+{
+    (void)state;
+    zmesh__retain_t *retain = NULL;
+    assert_int_equal(zmesh__retain_new(&retain, 64 * 1024), 0);
+    const int64_t ts = 1700000000123456;
+    size_t sizes[10];
+    for (size_t i = 0; i < 10; i++)
+        sizes[i] = 1 + i * 37; /* a fixint, bin 8s, a bin 16 */
+    s_batch_t batch;
+    zmq_msg_t msg;
+    s_batch_make(&batch, &msg, "b.a", 101, ts, sizes, 10);
+    assert_int_equal(s_batch_add(retain, "b.a", &msg, &batch, 101, ts), 0);
+    assert_int_equal(zmq_msg_close(&msg), 0);
+    assert_int_equal(batch.freed, 0);
+
+    s_decoded_t seen;
+    assert_int_equal(s_range_decoded(retain, "b.a", 103, 107, NULL, &seen), 5);
+    for (size_t i = 0; i < 5; i++)
+        s_expect_event(&seen, i, "b.a", 103 + i, ts, sizes[2 + i]);
+    // The whole batch, and ranges that overlap its ends.
+    assert_int_equal(s_range_decoded(retain, "b.a", 1, UINT64_MAX, NULL, &seen),
+                     10);
+    for (size_t i = 0; i < 10; i++)
+        s_expect_event(&seen, i, "b.a", 101 + i, ts, sizes[i]);
+    assert_int_equal(s_range_decoded(retain, "b.a", 90, 101, NULL, &seen), 1);
+    s_expect_event(&seen, 0, "b.a", 101, ts, sizes[0]);
+    assert_int_equal(s_range_decoded(retain, "b.a", 110, 200, NULL, &seen), 1);
+    s_expect_event(&seen, 0, "b.a", 110, ts, sizes[9]);
+    assert_int_equal(s_range_decoded(retain, "b.a", 111, 200, NULL, &seen), 0);
+    assert_int_equal(s_range_decoded(retain, "b.other", 1, 200, NULL, &seen),
+                     0);
+
+    // Counted as ten frames of their own sizes, not as the batch's.
+    zmesh__retain_stats_t stats = s_stats(retain);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < 10; i++)
+        bytes += zmesh__frame_size(3, 101 + i, ts, sizes[i]);
+    assert_int_equal(stats.frames, 10);
+    assert_int_equal(stats.bytes, bytes);
+    assert_int_equal(stats.held_bytes, bytes);
+    assert_int_equal(stats.topics, 1);
+    assert_int_equal(stats.served, 5 + 10 + 1 + 1);
+    assert_true(bytes != batch.size);
+
+    // A batch small enough for ZeroMQ to copy into the message itself
+    // (under its 33-byte limit) is served as well.
+    s_batch_t tiny;
+    size_t one[2] = {1, 1};
+    s_batch_make(&tiny, &msg, "v", 1, 5, one, 2);
+    assert_true(tiny.size <= 33);
+    zmq_msg_t small;
+    assert_int_equal(zmq_msg_init_size(&small, tiny.size), 0);
+    memcpy(zmq_msg_data(&small), tiny.bytes, tiny.size);
+    assert_int_equal(zmq_msg_close(&msg), 0);
+    assert_int_equal(s_batch_add(retain, "v", &small, &tiny, 1, 5), 0);
+    assert_int_equal(zmq_msg_close(&small), 0);
+    assert_int_equal(s_range_decoded(retain, "v", 1, 2, NULL, &seen), 2);
+    s_expect_event(&seen, 0, "v", 1, 5, 1);
+    s_expect_event(&seen, 1, "v", 2, 5, 1);
+
+    zmesh__retain_destroy(&retain);
+    assert_int_equal(batch.freed, 1);
+}
+
+// Events added on their own and in batches, in one topic, are served in
+// seq order, each with its own frame's timestamp.
+static void
+test_batch_mixed(void **state)
+{
+    (void)state;
+    zmesh__retain_t *retain = NULL;
+    assert_int_equal(zmesh__retain_new(&retain, 64 * 1024), 0);
+    s_batch_t first, second;
+    s_single_add(retain, "m.x", 1, 1000, 20);
+    s_batch_add_sent(retain, &first, "m.x", 2, 2000, 4, 30); /* 2..5 */
+    s_single_add(retain, "m.x", 6, 3000, 40);
+    s_batch_add_sent(retain, &second, "m.x", 7, 4000, 2, 50); /* 7, 8 */
+    s_single_add(retain, "m.x", 9, 5000, 60);
+    // Another topic in between changes nothing for this one.
+    s_single_add(retain, "m.y", 1, 6000, 10);
+    s_decoded_t seen;
+    assert_int_equal(s_range_decoded(retain, "m.x", 1, 9, NULL, &seen), 9);
+    for (uint64_t seq = 1; seq <= 9; seq++) {
+        int64_t ts = seq == 1   ? 1000
+                     : seq <= 5 ? 2000
+                     : seq == 6 ? 3000
+                     : seq <= 8 ? 4000
+                                : 5000;
+        size_t size = seq == 1   ? 20
+                      : seq <= 5 ? 30
+                      : seq == 6 ? 40
+                      : seq <= 8 ? 50
+                                 : 60;
+        s_expect_event(&seen, seq - 1, "m.x", seq, ts, size);
+    }
+    assert_int_equal(s_range_decoded(retain, "m.x", 4, 7, NULL, &seen), 4);
+    s_expect_event(&seen, 0, "m.x", 4, 2000, 30);
+    s_expect_event(&seen, 1, "m.x", 5, 2000, 30);
+    s_expect_event(&seen, 2, "m.x", 6, 3000, 40);
+    s_expect_event(&seen, 3, "m.x", 7, 4000, 50);
+    assert_int_equal(s_range_decoded(retain, "m.y", 1, 9, NULL, &seen), 1);
+    s_expect_event(&seen, 0, "m.y", 1, 6000, 10);
+    zmesh__retain_stats_t stats = s_stats(retain);
+    assert_int_equal(stats.frames, 10);
+    assert_int_equal(stats.topics, 2);
+    zmesh__retain_destroy(&retain);
+    assert_int_equal(first.freed, 1);
+    assert_int_equal(second.freed, 1);
+}
+
+// History over batched events keeps the last N events (not batches) and
+// serves them as frames of their own; a batch is let go when the last of
+// its events leaves the history.
+static void
+test_batch_history(void **state)
+{
+    (void)state;
+    zmesh__retain_t *retain = NULL;
+    // No retransmit buffer: only history holds anything.
+    assert_int_equal(zmesh__retain_new(&retain, 0), 0);
+    assert_int_equal(zmesh__retain_set_history(retain, "h.>", 3), 0);
+    s_batch_t first, second;
+    s_batch_add_sent(retain, &first, "h.a", 1, 111, 5, 24); /* 1..5 */
+    s_decoded_t seen;
+    assert_int_equal(s_history_decoded(retain, "h.>", &seen), 3);
+    for (size_t i = 0; i < 3; i++)
+        s_expect_event(&seen, i, "h.a", 3 + i, 111, 24);
+    assert_int_equal(s_range_decoded(retain, "h.a", 1, 10, NULL, &seen), 3);
+    zmesh__retain_stats_t stats = s_stats(retain);
+    assert_int_equal(stats.history_frames, 3);
+    assert_int_equal(stats.frames, 0);
+    assert_int_equal(stats.bytes, 0);
+    assert_int_equal(stats.held_bytes, s_frames_bytes("h.a", 3, 5, 111, 24));
+    assert_int_equal(first.freed, 0);
+
+    // Two more: 5 of the first batch stays, so the batch does.
+    s_batch_add_sent(retain, &second, "h.a", 6, 222, 2, 40); /* 6, 7 */
+    assert_int_equal(s_history_decoded(retain, "h.>", &seen), 3);
+    s_expect_event(&seen, 0, "h.a", 5, 111, 24);
+    s_expect_event(&seen, 1, "h.a", 6, 222, 40);
+    s_expect_event(&seen, 2, "h.a", 7, 222, 40);
+    assert_int_equal(first.freed, 0);
+    // An event on its own pushes out the first batch's last event.
+    s_single_add(retain, "h.a", 8, 333, 10);
+    assert_int_equal(first.freed, 1);
+    assert_int_equal(second.freed, 0);
+    assert_int_equal(s_history_decoded(retain, "h.>", &seen), 3);
+    s_expect_event(&seen, 0, "h.a", 6, 222, 40);
+    s_expect_event(&seen, 1, "h.a", 7, 222, 40);
+    s_expect_event(&seen, 2, "h.a", 8, 333, 10);
+    stats = s_stats(retain);
+    assert_int_equal(stats.history_frames, 3);
+    assert_int_equal(stats.held_bytes, s_frames_bytes("h.a", 6, 7, 222, 40) +
+                                           zmesh__frame_size(3, 8, 333, 10));
+    // A lower count drops the oldest at once, and with them the batch.
+    assert_int_equal(zmesh__retain_set_history(retain, "h.>", 1), 0);
+    assert_int_equal(second.freed, 1);
+    assert_int_equal(s_history_decoded(retain, "h.>", &seen), 1);
+    s_expect_event(&seen, 0, "h.a", 8, 333, 10);
+
+    // A batch bigger than the history keeps only its newest events, and
+    // the rest of it is not kept at all.
+    s_batch_t third;
+    s_batch_add_sent(retain, &third, "h.b", 1, 444, 6, 16);
+    assert_int_equal(s_range_decoded(retain, "h.b", 1, 6, NULL, &seen), 1);
+    s_expect_event(&seen, 0, "h.b", 6, 444, 16);
+    zmesh__retain_destroy(&retain);
+    assert_int_equal(third.freed, 1);
+}
+
+// The byte budget counts each batched event as its own frame's size: the
+// batch message itself may even be over the budget. The batch message is
+// let go only when its last record goes.
+static void
+test_batch_budget(void **state)
+{
+    (void)state;
+    const int64_t ts = 42;
+    const size_t payload = 100;
+    size_t frame = zmesh__frame_size(3, 1, ts, payload); /* seqs < 128 */
+    zmesh__retain_t *retain = NULL;
+    assert_int_equal(zmesh__retain_new(&retain, 4 * frame + frame / 2), 0);
+    s_batch_t first, second;
+    s_batch_add_sent(retain, &first, "e.a", 1, ts, 8, payload); /* 1..8 */
+    assert_true(first.size > 4 * frame + frame / 2);
+    zmesh__retain_stats_t stats = s_stats(retain);
+    assert_int_equal(stats.frames, 4);
+    assert_int_equal(stats.bytes, 4 * frame);
+    assert_int_equal(stats.held_bytes, 4 * frame);
+    assert_int_equal(stats.evicted, 4);
+    assert_int_equal(stats.not_kept, 0);
+    assert_int_equal(first.freed, 0);
+    s_decoded_t seen;
+    assert_int_equal(s_range_decoded(retain, "e.a", 1, 8, NULL, &seen), 4);
+    for (size_t i = 0; i < 4; i++)
+        s_expect_event(&seen, i, "e.a", 5 + i, ts, payload);
+
+    s_batch_add_sent(retain, &second, "e.a", 9, ts, 2, payload); /* 9, 10 */
+    stats = s_stats(retain);
+    assert_int_equal(stats.frames, 4);
+    assert_int_equal(stats.bytes, 4 * frame);
+    assert_int_equal(stats.evicted, 6);
+    assert_int_equal(first.freed, 0);
+    // Frames of another topic, of the same size, push out 7 then 8.
+    s_single_add(retain, "e.b", 1, ts, payload);
+    assert_int_equal(first.freed, 0);
+    assert_int_equal(s_range_decoded(retain, "e.a", 1, 10, NULL, &seen), 3);
+    s_expect_event(&seen, 0, "e.a", 8, ts, payload);
+    s_single_add(retain, "e.b", 2, ts, payload);
+    assert_int_equal(first.freed, 1);
+    assert_int_equal(second.freed, 0);
+    assert_int_equal(s_range_decoded(retain, "e.a", 1, 10, NULL, &seen), 2);
+    s_expect_event(&seen, 0, "e.a", 9, ts, payload);
+    s_expect_event(&seen, 1, "e.a", 10, ts, payload);
+    stats = s_stats(retain);
+    assert_int_equal(stats.frames, 4);
+    assert_int_equal(stats.bytes, 4 * frame);
+    assert_int_equal(stats.held_bytes, 4 * frame);
+    assert_int_equal(stats.evicted, 8);
+    assert_int_equal(stats.topics, 2);
+    // Two more push out the second batch whole.
+    s_single_add(retain, "e.b", 3, ts, payload);
+    assert_int_equal(second.freed, 0);
+    s_single_add(retain, "e.b", 4, ts, payload);
+    assert_int_equal(second.freed, 1);
+    stats = s_stats(retain);
+    assert_int_equal(stats.topics, 1);
+    assert_int_equal(s_range_decoded(retain, "e.a", 1, 10, NULL, &seen), 0);
+
+    // An event whose own frame is over the budget is not kept; the
+    // others of its batch are.
+    s_batch_t third;
+    size_t sizes[3] = {payload, 5 * frame, payload};
+    zmq_msg_t msg;
+    s_batch_make(&third, &msg, "e.c", 1, ts, sizes, 3);
+    assert_int_equal(s_batch_add(retain, "e.c", &msg, &third, 1, ts), 0);
+    assert_int_equal(zmq_msg_close(&msg), 0);
+    stats = s_stats(retain);
+    assert_int_equal(stats.not_kept, 1);
+    assert_int_equal(s_range_decoded(retain, "e.c", 1, 3, NULL, &seen), 2);
+    s_expect_event(&seen, 0, "e.c", 1, ts, payload);
+    s_expect_event(&seen, 1, "e.c", 3, ts, payload);
+    zmesh__retain_destroy(&retain);
+    assert_int_equal(third.freed, 1);
+}
+
+// Offsets outside the frame (or not increasing) are refused; the events
+// before the first bad one stay kept. Other bad arguments change nothing.
+static void
+test_batch_bad_offsets(void **state)
+{
+    (void)state;
+    zmesh__retain_t *retain = NULL;
+    assert_int_equal(zmesh__retain_new(&retain, 64 * 1024), 0);
+    s_batch_t batch;
+    size_t sizes[4] = {10, 10, 10, 10};
+    zmq_msg_t msg;
+    s_batch_make(&batch, &msg, "x.a", 1, 7, sizes, 4);
+    uint32_t good[4];
+    memcpy(good, batch.offsets, sizeof good);
+    uint32_t size = (uint32_t)batch.size;
+
+    // The last one at the frame's end: nothing kept for it (the one
+    // before it then runs over two payloads; the caller's mistake).
+    batch.offsets[3] = size;
+    assert_int_equal(s_batch_add(retain, "x.a", &msg, &batch, 1, 7),
+                     ZMESH_EINVAL);
+    assert_int_equal(s_stats(retain).frames, 3);
+    s_decoded_t seen;
+    assert_int_equal(s_range_decoded(retain, "x.a", 1, 2, NULL, &seen), 2);
+    s_expect_event(&seen, 1, "x.a", 2, 7, 10);
+    zmesh__retain_destroy(&retain);
+    // Past the end: neither it nor the one that would run to it.
+    assert_int_equal(zmesh__retain_new(&retain, 64 * 1024), 0);
+    batch.offsets[3] = size + 100;
+    assert_int_equal(s_batch_add(retain, "x.a", &msg, &batch, 1, 7),
+                     ZMESH_EINVAL);
+    assert_int_equal(s_range_decoded(retain, "x.a", 1, 4, NULL, &seen), 2);
+    s_expect_event(&seen, 0, "x.a", 1, 7, 10);
+    s_expect_event(&seen, 1, "x.a", 2, 7, 10);
+    zmesh__retain_destroy(&retain);
+
+    // One in the middle past the end: the event before it would run to
+    // there, so it is refused as well.
+    assert_int_equal(zmesh__retain_new(&retain, 64 * 1024), 0);
+    memcpy(batch.offsets, good, sizeof good);
+    batch.offsets[2] = UINT32_MAX;
+    assert_int_equal(s_batch_add(retain, "x.a", &msg, &batch, 1, 7),
+                     ZMESH_EINVAL);
+    assert_int_equal(s_range_decoded(retain, "x.a", 1, 4, NULL, &seen), 1);
+    s_expect_event(&seen, 0, "x.a", 1, 7, 10);
+    zmesh__retain_destroy(&retain);
+
+    // Not increasing: an empty or backward event.
+    assert_int_equal(zmesh__retain_new(&retain, 64 * 1024), 0);
+    memcpy(batch.offsets, good, sizeof good);
+    batch.offsets[1] = batch.offsets[0];
+    assert_int_equal(s_batch_add(retain, "x.a", &msg, &batch, 1, 7),
+                     ZMESH_EINVAL);
+    assert_int_equal(s_stats(retain).frames, 0);
+    memcpy(batch.offsets, good, sizeof good);
+    batch.offsets[2] = batch.offsets[1] - 1;
+    assert_int_equal(s_batch_add(retain, "x.a", &msg, &batch, 1, 7),
+                     ZMESH_EINVAL);
+    assert_int_equal(s_stats(retain).frames, 1);
+    zmesh__retain_destroy(&retain);
+
+    // Other bad arguments keep nothing.
+    assert_int_equal(zmesh__retain_new(&retain, 64 * 1024), 0);
+    memcpy(batch.offsets, good, sizeof good);
+    assert_int_equal(zmesh__retain_add_batch(retain, "x.a", 3, &msg,
+                                             s_publisher, 1, 7, good, 0),
+                     ZMESH_EINVAL);
+    assert_int_equal(
+        zmesh__retain_add_batch(retain, "x.a", 3, &msg, NULL, 1, 7, good, 4),
+        ZMESH_EINVAL);
+    assert_int_equal(zmesh__retain_add_batch(retain, "x.a", 3, &msg,
+                                             s_publisher, 1, 7, NULL, 4),
+                     ZMESH_EINVAL);
+    assert_int_equal(zmesh__retain_add_batch(retain, "x.a", 3, NULL,
+                                             s_publisher, 1, 7, good, 4),
+                     ZMESH_EINVAL);
+    assert_int_equal(zmesh__retain_add_batch(retain, NULL, 3, &msg, s_publisher,
+                                             1, 7, good, 4),
+                     ZMESH_EINVAL);
+    assert_int_equal(zmesh__retain_add_batch(retain, "x.a", 0, &msg,
+                                             s_publisher, 1, 7, good, 4),
+                     ZMESH_EINVAL);
+    assert_int_equal(zmesh__retain_add_batch(retain, "x..", 3, &msg,
+                                             s_publisher, 1, 7, good, 4),
+                     ZMESH_ETOPIC);
+    zmesh__retain_stats_t stats = s_stats(retain);
+    assert_int_equal(stats.frames, 0);
+    assert_int_equal(stats.topics, 0);
+    assert_int_equal(stats.held_bytes, 0);
+    // And the good offsets work.
+    assert_int_equal(s_batch_add(retain, "x.a", &msg, &batch, 1, 7), 0);
+    assert_int_equal(s_range_decoded(retain, "x.a", 1, 4, NULL, &seen), 4);
+    for (size_t i = 0; i < 4; i++)
+        s_expect_event(&seen, i, "x.a", 1 + i, 7, 10);
+    assert_int_equal(zmq_msg_close(&msg), 0);
+    assert_int_equal(batch.freed, 0);
+    zmesh__retain_destroy(&retain);
+    assert_int_equal(batch.freed, 1);
+}
+
+// Join marks count each batched event as an add of its own: a range since
+// a mark serves the events added after it, and a batched event lost after
+// the mark makes the topic unvouched.
+static void
+test_batch_marks(void **state)
+{
+    (void)state;
+    static const uint8_t a[16] = {0xa};
+    static const uint8_t b[16] = {0xb};
+    const int64_t ts = 9;
+    size_t frame = zmesh__frame_size(3, 1, ts, 50);
+    zmesh__retain_t *retain = NULL;
+    assert_int_equal(zmesh__retain_new(&retain, 6 * frame), 0);
+    s_batch_t first, second, third;
+    zmesh__retain_mark(retain, a);
+    s_batch_add_sent(retain, &first, "j.a", 1, ts, 3, 50); /* 1..3 */
+    zmesh__retain_mark(retain, b);
+    s_batch_add_sent(retain, &second, "j.a", 4, ts, 2, 50); /* 4, 5 */
+    s_decoded_t seen;
+    assert_int_equal(s_range_decoded(retain, "j.a", 1, 10, a, &seen), 5);
+    for (size_t i = 0; i < 5; i++)
+        s_expect_event(&seen, i, "j.a", 1 + i, ts, 50);
+    assert_int_equal(s_range_decoded(retain, "j.a", 1, 10, b, &seen), 2);
+    s_expect_event(&seen, 0, "j.a", 4, ts, 50);
+    s_expect_event(&seen, 1, "j.a", 5, ts, 50);
+    assert_true(zmesh__retain_intact(retain, a, "j.a", 3));
+    assert_true(zmesh__retain_intact(retain, b, "j.a", 3));
+
+    // A mark in the middle of what one add_batch keeps cannot happen
+    // (one lock), so marks fall between batches. Three more events push
+    // out 1 and 2, which only a's mark covers.
+    s_batch_add_sent(retain, &third, "j.a", 6, ts, 3, 50); /* 6..8 */
+    assert_int_equal(s_stats(retain).evicted, 2);
+    assert_false(zmesh__retain_intact(retain, a, "j.a", 3));
+    assert_true(zmesh__retain_intact(retain, b, "j.a", 3));
+    assert_int_equal(s_range_decoded(retain, "j.a", 1, 10, a, &seen), 6);
+    s_expect_event(&seen, 0, "j.a", 3, ts, 50);
+    assert_int_equal(s_range_decoded(retain, "j.a", 1, 10, b, &seen), 5);
+    s_expect_event(&seen, 0, "j.a", 4, ts, 50);
+    s_expect_event(&seen, 4, "j.a", 8, ts, 50);
+    assert_int_equal(first.freed, 0);
+    // Pushing out 3 and 4 lets the first batch go and loses one of b's.
+    s_single_add(retain, "j.b", 1, ts, 50);
+    s_single_add(retain, "j.b", 2, ts, 50);
+    assert_int_equal(first.freed, 1);
+    assert_false(zmesh__retain_intact(retain, b, "j.a", 3));
+    zmesh__retain_mark(retain, a);
+    assert_true(zmesh__retain_intact(retain, a, "j.a", 3));
+    assert_int_equal(s_range_decoded(retain, "j.a", 1, 10, a, &seen), 0);
+    zmesh__retain_destroy(&retain);
+    assert_int_equal(second.freed, 1);
+    assert_int_equal(third.freed, 1);
+}
+
 int
 main(void)
 {
@@ -1180,6 +1828,12 @@ main(void)
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_message_reference),
+        cmocka_unit_test(test_batch_range),
+        cmocka_unit_test(test_batch_mixed),
+        cmocka_unit_test(test_batch_history),
+        cmocka_unit_test(test_batch_budget),
+        cmocka_unit_test(test_batch_bad_offsets),
+        cmocka_unit_test(test_batch_marks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
