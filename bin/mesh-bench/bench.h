@@ -27,17 +27,21 @@
 /*  A round trip that takes longer than this fails the run. */
 #define MB_LAT_TIMEOUT_MS 2000
 
-/*  How the mesh paths configure their agents' reliability. -1 leaves the
-    library's default (an 8 MiB retransmit buffer, a 300 ms repair
-    timeout); 0 turns the feature off. Every mesh caller sets both. */
+/*  How the mesh paths configure their agents' reliability and batching.
+    -1 leaves the library's default (an 8 MiB retransmit buffer, a 300 ms
+    repair timeout); 0 turns the feature off. Every mesh caller sets both.
+    batch_off 0 leaves batching on (up to 64 events a frame). */
 typedef struct {
     long long retransmit; /* zmesh_agent_set_retransmit_buffer, bytes */
     int repair_timeout;   /* zmesh_agent_set_repair_timeout, ms */
+    int batch_off;        /* 1: zmesh_agent_set_batching(agent, 0, 1), every
+                             event in a frame of its own */
 } mb_mesh_cfg_t;
 
-/*  The library's defaults and "repair off" (no buffer, no waiting). */
-#define MB_MESH_DEFAULTS ((mb_mesh_cfg_t){-1, -1})
-#define MB_MESH_NO_REPAIR ((mb_mesh_cfg_t){0, 0})
+/*  The library's defaults and "repair off" (no buffer, no waiting), both
+    with batching on. */
+#define MB_MESH_DEFAULTS ((mb_mesh_cfg_t){-1, -1, 0})
+#define MB_MESH_NO_REPAIR ((mb_mesh_cfg_t){0, 0, 0})
 
 /*  Everything the peer process needs, passed on its command line by
     mb_child_start() and parsed back by mb_child_args_parse(). */
@@ -73,18 +77,27 @@ typedef struct {
     uint64_t first_probe_seq; /* mesh only: sequence of the first probe seen */
     double send_ns;           /* the publisher's loop, per message */
     double cpu_ns;            /* CPU time of both processes, per message */
+    /*  mesh only, from the publisher's zmesh_agent_stats over the timed
+        part of the run: events that went out in batch frames, and those
+        frames. */
+    long batched;
+    long batches;
 } mb_thr_run_t;
 
 /*  The paths the thr benchmark compares: raw libzmq, the mesh (repair on,
-    as configured), raw with a thread hop on each side, raw at the mesh
-    frame's wire size, and the mesh with its retransmit buffer and repair
-    off. lat runs raw, mesh and norepair. */
+    as configured, and batching on), raw with a thread hop on each side,
+    raw at the size of one event's frame (what the mesh sends per event
+    when it does not batch), the mesh with its retransmit buffer and
+    repair off, and the mesh with batching off (repair as in mesh). lat
+    runs raw, mesh and norepair: with one message in flight nothing is
+    ever batched. */
 typedef enum {
     MB_RAW = 0,
     MB_MESH = 1,
     MB_HOP = 2,
     MB_WIRE = 3,
-    MB_NOREPAIR = 4
+    MB_NOREPAIR = 4,
+    MB_NOBATCH = 5
 } mb_path_t;
 
 /*  One run of the repair benchmark (loss.c), as the subscriber accounted
@@ -221,7 +234,8 @@ int mb_raw_lat_run(size_t size, long count, int verbose, double *samples_us);
 int mb_raw_thr_peer(const mb_peer_args_t *args);
 int mb_raw_lat_peer(const mb_peer_args_t *args);
 
-/*  mesh.c. `cfg` is given to both agents of a run. */
+/*  mesh.c. `cfg` is given to both agents of a run. mb_mesh_thr_run also
+    fills out->batched and out->batches from the publisher's counters. */
 int mb_mesh_thr_run(size_t size, long count, const mb_mesh_cfg_t *cfg,
                     int verbose, mb_thr_run_t *out);
 int mb_mesh_lat_run(size_t size, long count, const mb_mesh_cfg_t *cfg,

@@ -160,6 +160,8 @@ mb_child_start(mb_child_t *child, void *ctx, mb_peer_args_t *args)
             argv[n++] = "--repair-timeout";
             argv[n++] = repair;
         }
+        if (args->cfg.batch_off)
+            argv[n++] = "--no-batching";
     }
     if (args->stall_ms > 0) {
         argv[n++] = "--stall-ms";
@@ -326,6 +328,10 @@ mb_child_args_parse(int argc, char **argv, mb_peer_args_t *args)
         long v;
         if (strcmp(flag, "--hop") == 0) {
             args->hop = 1;
+            continue;
+        }
+        if (strcmp(flag, "--no-batching") == 0) {
+            args->cfg.batch_off = 1;
             continue;
         }
         if (strcmp(flag, "-v") == 0 || strcmp(flag, "-vv") == 0) {

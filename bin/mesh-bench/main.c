@@ -1,7 +1,8 @@
 /*  main.c - mesh-bench: what the mesh and its reliability cost against
     raw libzmq measured in the same run on the same machine. `thr` counts
-    messages per second (raw PUB/SUB, the mesh with repair on and off, a
-    thread hop), `lat` times round trips with one in flight, `rr` and
+    messages per second (raw PUB/SUB, the mesh with repair on and off and
+    with batching off, a thread hop, raw at one event's frame size), `lat`
+    times round trips with one in flight, `rr` and
     `repair` (reliability.c) time requests and count what a lossy
     subscriber gets, `relay` (relay.c) measures mesh-relay against NATS
     JetStream, `all` runs all but relay. This file parses flags, orders
@@ -31,23 +32,30 @@
     probes count too); loss is still counted and printed. */
 #define S_DEFAULT_HWM 2000000
 
-/*  What zmesh.h documents as the default retransmit buffer, for the
-    output only (mesh-bench leaves the library's default alone). */
+/*  What zmesh.h documents as the default retransmit buffer and batch
+    size, for the output only (mesh-bench leaves the library's defaults
+    alone). */
 #define S_LIB_RETRANSMIT (8LL * 1024 * 1024)
+#define S_LIB_BATCH 64
 
 /*  Set in the environment of a `repair` that `all` runs in a process of
     its own, to the parent's PID: that process then dies with it. */
 #define S_PARENT_ENV "MESH_BENCH_PARENT"
 
-static const char *s_path_names[] = {"raw", "mesh", "hop", "wire", "norepair"};
-#define S_PATHS 5
-#define S_THR_PATHS 31
+static const char *s_path_names[] = {"raw",  "mesh",     "hop",
+                                     "wire", "norepair", "nobatch"};
+#define S_PATHS 6
+#define S_THR_PATHS 63
 
 /*  The bytes a mesh event of `size` payload bytes takes on the wire in
-    this benchmark (proto/wire.md#event-frame): "bench.thr", NUL, fixarray,
-    bin8 header and 16-byte id, a sequence of up to 5 bytes and a 9-byte
-    timestamp. The "wire" path sends raw messages of this size, which tells
-    the cost of the bigger frame apart from the cost of the agent's code. */
+    this benchmark when it goes in a frame of its own
+    (proto/wire.md#event-frame): "bench.thr", NUL, fixarray, bin8 header
+    and 16-byte id, a sequence of up to 5 bytes and a 9-byte timestamp.
+    The "wire" path sends raw messages of this size, one per event: what
+    the mesh sends without batching, so nobatch/wire tells the cost of the
+    agent's code apart from the cost of the bigger frame. A batch frame
+    carries many events behind one such header, so mesh/wire compares
+    unlike things. */
 static size_t
 s_wire_size(size_t size)
 {
@@ -78,20 +86,26 @@ s_usage(FILE *out)
         "processes on loopback, and prints medians and ratios.\n"
         "\n"
         "  thr     messages per second, publisher -> subscriber. Paths:\n"
-        "          raw (libzmq PUB/SUB), mesh (two agents, topic bench.thr,\n"
-        "          sequence tracking and repair on: every frame is kept in\n"
-        "          the retransmit buffer), norepair (the same with the\n"
-        "          buffer and repair off), hop (raw through an inproc\n"
-        "          thread hop on each side, the cost of an agent thread on\n"
-        "          the data path) and wire (raw with messages as big as the\n"
-        "          mesh's frames). Runs alternate between the paths;\n"
+        "          raw (libzmq PUB/SUB, one ZeroMQ message per event), mesh\n"
+        "          (two agents, topic bench.thr, sequence tracking and\n"
+        "          repair on: every frame is kept in the retransmit buffer;\n"
+        "          batching on: events published in a burst go out up to\n"
+        "          64 to a frame, and the row says how many did), nobatch\n"
+        "          (mesh with batching off: every event in a frame of its\n"
+        "          own), norepair (mesh with the buffer and repair off),\n"
+        "          hop (raw through an inproc thread hop on each side, the\n"
+        "          cost of an agent thread on the data path) and wire (raw\n"
+        "          with messages as big as one event's frame: what the mesh\n"
+        "          sends per event without batching, so nobatch/wire is the\n"
+        "          agent's own cost). Runs alternate between the paths;\n"
         "          default C is 1,000,000 for small sizes and less for big\n"
         "          ones, R is 5.\n"
         "  lat     round trip with one message in flight: raw DEALER/ROUTER\n"
         "          echo against the mesh's bench.ping -> bench.pong echo\n"
         "          (repair on, and off). p50/p99/p99.9 over all samples of\n"
         "          all runs, after 1000 warm-up round trips per run;\n"
-        "          default C 3,000, R 10.\n"
+        "          default C 3,000, R 10. No nobatch path: one message in\n"
+        "          flight is never batched.\n"
         "  rr      request/reply with one request outstanding: raw\n"
         "          DEALER/ROUTER echo against zmesh_agent_request ->\n"
         "          zmesh_agent_reply; p50/p99/p99.9 and requests/s. Default\n"
@@ -142,7 +156,9 @@ s_usage(FILE *out)
         "  --rate E       repair: events per second the publisher keeps to\n"
         "                 (0: as fast as it can, which overruns any\n"
         "                 subscriber with a small HWM; default 100000)\n"
-        "  --only PATHS   comma list of raw,mesh,norepair,hop,wire to run\n"
+        "  --only PATHS   comma list of raw,mesh,nobatch,norepair,hop,wire\n"
+        "                 to run (thr; lat and repair: raw,mesh,norepair;\n"
+        "                 rr: raw,mesh)\n"
         "  --json         one JSON object per result line\n"
         "  -v             per-run numbers and the library's log on stderr\n"
         "                 (-vv: its debug log too)\n"
@@ -151,6 +167,7 @@ s_usage(FILE *out)
         "  mesh-bench thr --size 16\n"
         "  mesh-bench thr --size 1024 --runs 10 --json\n"
         "  mesh-bench thr --size 128 --transport ipc\n"
+        "  mesh-bench thr --size 16 --only mesh,nobatch,wire\n"
         "  mesh-bench lat --size 16 --count 20000\n"
         "  mesh-bench rr --size 128\n"
         "  mesh-bench repair --size 1024 --stall-ms 100 --hwm 100\n"
@@ -287,8 +304,9 @@ s_parse(int argc, char **argv, int size_mode, mb_opts_t *o)
             else
                 return s_bad("bad --transport '%s' (tcp or ipc)", val);
         } else if (s_parse_paths(val, &o->paths) < 0) {
-            return s_bad("bad --only '%s' (raw, mesh, norepair, hop, wire)",
-                         val);
+            return s_bad(
+                "bad --only '%s' (raw, mesh, nobatch, norepair, hop, wire)",
+                val);
         }
     }
     if (size_mode == S_SIZE_REQUIRED && !have_size)
@@ -358,9 +376,16 @@ s_thr(const mb_opts_t *o)
     int paths = o->paths ? o->paths : S_THR_PATHS;
     const mb_mesh_cfg_t on = s_mesh_cfg(o);
     const mb_mesh_cfg_t off = MB_MESH_NO_REPAIR;
+    mb_mesh_cfg_t nobatch = on;
+    nobatch.batch_off = 1;
     double rate[S_PATHS][100];
     double cpu[S_PATHS][100];
     long lost[S_PATHS] = {0};
+    /*  Over all runs of a mesh path: events published, and how many of
+        them went out in batch frames, in how many frames. */
+    long sent[S_PATHS] = {0};
+    long batched[S_PATHS] = {0};
+    long batches[S_PATHS] = {0};
     int late_probe = 0;
     if (o->hwm > 0 && count >= o->hwm)
         fprintf(stderr,
@@ -376,8 +401,12 @@ s_thr(const mb_opts_t *o)
                 continue;
             mb_thr_run_t res = {0};
             int rc;
-            if (p == MB_MESH || p == MB_NOREPAIR)
-                rc = mb_mesh_thr_run(o->size, count, p == MB_MESH ? &on : &off,
+            int is_mesh = p == MB_MESH || p == MB_NOREPAIR || p == MB_NOBATCH;
+            if (is_mesh)
+                rc = mb_mesh_thr_run(o->size, count,
+                                     p == MB_MESH      ? &on
+                                     : p == MB_NOBATCH ? &nobatch
+                                                       : &off,
                                      o->verbose, &res);
             else
                 rc = mb_raw_thr_run(
@@ -391,15 +420,23 @@ s_thr(const mb_opts_t *o)
             rate[p][r] = res.msgs_per_s;
             cpu[p][r] = res.cpu_ns;
             lost[p] += res.sent - res.received;
-            if ((p == MB_MESH || p == MB_NOREPAIR) && res.first_probe_seq > 1)
+            sent[p] += res.sent;
+            batched[p] += res.batched;
+            batches[p] += res.batches;
+            if (is_mesh && res.first_probe_seq > 1)
                 late_probe++;
             if (o->verbose)
                 fprintf(stderr,
                         "mesh-bench: thr %zu B run %d %-8s %12.0f msg/s, "
                         "received %ld/%ld, publisher loop %.0f ns/msg, CPU "
-                        "%.0f ns/msg\n",
+                        "%.0f ns/msg",
                         o->size, r + 1, s_path_names[p], res.msgs_per_s,
                         res.received, res.sent, res.send_ns, res.cpu_ns);
+            if (o->verbose && is_mesh)
+                fprintf(stderr, ", %ld events in %ld batch frames", res.batched,
+                        res.batches);
+            if (o->verbose)
+                fprintf(stderr, "\n");
         }
     }
     if (late_probe)
@@ -426,9 +463,28 @@ s_thr(const mb_opts_t *o)
             med_ratio[p] = med[p] / med[MB_RAW];
     int on_off = have[MB_MESH] && have[MB_NOREPAIR] && med[MB_NOREPAIR] > 0;
     double on_off_ratio = on_off ? med[MB_MESH] / med[MB_NOREPAIR] : 0.0;
+    int batching = have[MB_MESH] && have[MB_NOBATCH] && med[MB_NOBATCH] > 0;
+    double batching_ratio = batching ? med[MB_MESH] / med[MB_NOBATCH] : 0.0;
+    int nobatch_wire = have[MB_NOBATCH] && have[MB_WIRE] && med[MB_WIRE] > 0;
+    double nobatch_wire_ratio =
+        nobatch_wire ? med[MB_NOBATCH] / med[MB_WIRE] : 0.0;
+    /*  The share of the events published that went out in batch frames,
+        and how many a frame held on average, over all runs of a path. */
+    double batched_frac[S_PATHS] = {0}, per_batch[S_PATHS] = {0};
+    for (int p = 0; p < S_PATHS; p++) {
+        if (sent[p] > 0)
+            batched_frac[p] = (double)batched[p] / (double)sent[p];
+        if (batches[p] > 0)
+            per_batch[p] = (double)batched[p] / (double)batches[p];
+    }
+    if (have[MB_NOBATCH] && batched[MB_NOBATCH] > 0)
+        fprintf(stderr,
+                "mesh-bench: warning: with batching off, %ld events still "
+                "went out in batch frames\n",
+                batched[MB_NOBATCH]);
     const char *transport = o->ipc ? "ipc" : "tcp";
     if (o->json) {
-        char v[16][32];
+        char v[20][32];
         printf(
             "{\"bench\":\"thr\",\"size\":%zu,\"transport\":\"%s\","
             "\"mesh_transport\":\"tcp\",\"count\":%ld,"
@@ -439,7 +495,13 @@ s_thr(const mb_opts_t *o)
             "\"mesh_norepair_msgs_per_s\":%s,\"ratio_norepair\":%s,"
             "\"lost_mesh_norepair\":%s,"
             "\"mesh_norepair_cpu_ns_per_msg\":%s,"
-            "\"ratio_repair_on_off\":%s}\n",
+            "\"ratio_repair_on_off\":%s,"
+            "\"mesh_nobatch_msgs_per_s\":%s,\"ratio_nobatch\":%s,"
+            "\"lost_mesh_nobatch\":%s,"
+            "\"mesh_nobatch_cpu_ns_per_msg\":%s,"
+            "\"ratio_batching\":%s,"
+            "\"mesh_batched_fraction\":%s,\"mesh_events_per_batch\":%s,"
+            "\"mesh_nobatch_batched_fraction\":%s}\n",
             o->size, transport, count,
             mb_jnum(have[MB_MESH], 0, med[MB_MESH], v[0], 32),
             mb_jnum(have[MB_RAW], 0, med[MB_RAW], v[1], 32),
@@ -456,7 +518,17 @@ s_thr(const mb_opts_t *o)
                     med_ratio[MB_NOREPAIR], v[8], 32),
             mb_jnum(have[MB_NOREPAIR], 0, (double)lost[MB_NOREPAIR], v[9], 32),
             mb_jnum(have[MB_NOREPAIR], 0, med_cpu[MB_NOREPAIR], v[10], 32),
-            mb_jnum(on_off, 3, on_off_ratio, v[11], 32));
+            mb_jnum(on_off, 3, on_off_ratio, v[11], 32),
+            mb_jnum(have[MB_NOBATCH], 0, med[MB_NOBATCH], v[12], 32),
+            mb_jnum(have[MB_NOBATCH] && have[MB_RAW], 3, med_ratio[MB_NOBATCH],
+                    v[13], 32),
+            mb_jnum(have[MB_NOBATCH], 0, (double)lost[MB_NOBATCH], v[14], 32),
+            mb_jnum(have[MB_NOBATCH], 0, med_cpu[MB_NOBATCH], v[15], 32),
+            mb_jnum(batching, 3, batching_ratio, v[16], 32),
+            mb_jnum(have[MB_MESH], 3, batched_frac[MB_MESH], v[17], 32),
+            mb_jnum(have[MB_MESH] && batches[MB_MESH] > 0, 1,
+                    per_batch[MB_MESH], v[18], 32),
+            mb_jnum(have[MB_NOBATCH], 3, batched_frac[MB_NOBATCH], v[19], 32));
         if (have[MB_HOP])
             printf("{\"bench\":\"thr-alt\",\"design\":\"thread-hop\","
                    "\"size\":%zu,\"transport\":\"%s\",\"count\":%ld,"
@@ -476,50 +548,67 @@ s_thr(const mb_opts_t *o)
                    "\"wire_size\":%zu,\"transport\":\"%s\",\"count\":%ld,"
                    "\"msgs_per_s\":%.0f,\"ratio_to_raw\":%s,"
                    "\"mesh_ratio_to_wire\":%s,\"runs\":%d,\"lost\":%ld,"
-                   "\"cpu_ns_per_msg\":%.0f}\n",
+                   "\"cpu_ns_per_msg\":%.0f,\"nobatch_ratio_to_wire\":%s}\n",
                    o->size, s_wire_size(o->size), transport, count,
                    med[MB_WIRE],
                    mb_jnum(have[MB_RAW], 3, med_ratio[MB_WIRE], v[2], 32),
                    mb_jnum(have[MB_MESH] && med[MB_WIRE] > 0, 3,
                            med[MB_WIRE] > 0 ? med[MB_MESH] / med[MB_WIRE] : 0,
                            v[3], 32),
-                   runs, lost[MB_WIRE], med_cpu[MB_WIRE]);
+                   runs, lost[MB_WIRE], med_cpu[MB_WIRE],
+                   mb_jnum(nobatch_wire, 3, nobatch_wire_ratio, v[4], 32));
         fflush(stdout);
         return 0;
     }
     printf("thr %zu B, %ld messages x %d runs, HWM %d, medians (raw over "
-           "%s, mesh over tcp; repair on: retransmit buffer %lld B)\n",
-           o->size, count, runs, o->hwm, transport, s_retransmit_shown(o));
+           "%s, mesh over tcp; repair on: retransmit buffer %lld B; "
+           "batching on: up to %d events a frame)\n",
+           o->size, count, runs, o->hwm, transport, s_retransmit_shown(o),
+           S_LIB_BATCH);
     char wire_label[40];
     snprintf(wire_label, sizeof wire_label, "raw at %zu B (wire)",
              s_wire_size(o->size));
     const char *labels[S_PATHS] = {"raw libzmq PUB/SUB", "mesh, repair on",
-                                   "raw + thread hop", wire_label,
-                                   "mesh, repair off"};
-    static const int order[S_PATHS] = {MB_RAW, MB_MESH, MB_NOREPAIR, MB_HOP,
-                                       MB_WIRE};
+                                   "raw + thread hop",   wire_label,
+                                   "mesh, repair off",   "mesh, batching off"};
+    static const int order[S_PATHS] = {MB_RAW,      MB_MESH, MB_NOBATCH,
+                                       MB_NOREPAIR, MB_HOP,  MB_WIRE};
     for (int k = 0; k < S_PATHS; k++) {
         int p = order[k];
         if (!have[p])
             continue;
         char num[3][40];
-        printf("  %-18s %10s msg/s (runs %s..%s) lost %ld, CPU %.0f ns/msg",
+        printf("  %-20s %10s msg/s (runs %s..%s) lost %ld, CPU %.0f ns/msg",
                labels[p], mb_grouped(med[p], num[0], sizeof num[0]),
                mb_grouped(rate[p][0], num[1], sizeof num[1]),
                mb_grouped(rate[p][runs - 1], num[2], sizeof num[2]), lost[p],
                med_cpu[p]);
         if (p > 0 && have[MB_RAW])
             printf("  %s/raw %.2f", s_path_names[p], med_ratio[p]);
+        /*  Never "100%" while some event went on its own. */
+        double pct = 100.0 * batched_frac[p];
+        if (batched[p] < sent[p] && pct > 99.9)
+            pct = 99.9;
+        if (p == MB_MESH && batches[p] > 0)
+            printf("  (%.1f%% of events in batch frames, %.1f events per "
+                   "batch)",
+                   pct, per_batch[p]);
+        else if (p == MB_MESH)
+            printf("  (no event in a batch frame)");
         printf("\n");
     }
     if (on_off)
         printf("  repair on/off %.2f: what keeping every frame for repair "
                "costs\n",
                on_off_ratio);
-    if (have[MB_MESH] && have[MB_WIRE] && med[MB_WIRE] > 0)
-        printf("  mesh/wire %.2f: the agent's own cost, with the frame's "
-               "size taken out\n",
-               med[MB_MESH] / med[MB_WIRE]);
+    if (batching)
+        printf("  batching on/off %.2f: what batching gains\n", batching_ratio);
+    if (have[MB_WIRE])
+        printf("  wire: raw libzmq at one single-event frame's size, what the "
+               "mesh sends per event without batching\n");
+    if (nobatch_wire)
+        printf("  nobatch/wire %.2f: the agent's own cost without batching\n",
+               nobatch_wire_ratio);
     fflush(stdout);
     return 0;
 }
@@ -825,6 +914,13 @@ main(int argc, char **argv)
                                 : S_SIZE_REQUIRED;
     if (s_parse(argc, argv, size_mode, &o) < 0)
         return S_EXIT_USAGE;
+    /*  Named rather than ignored: a script asking for it would otherwise
+        get a result without the row it wanted. */
+    if ((is_lat || is_rr || is_repair) && (o.paths & MB_PATH(MB_NOBATCH))) {
+        s_bad("%s has no nobatch path%s", cmd,
+              is_lat ? ": with one message in flight nothing is batched" : "");
+        return S_EXIT_USAGE;
+    }
     if (is_lat && o.paths && !(o.paths & MB_LAT_PATHS)) {
         s_bad("lat has no hop or wire path: --only raw, mesh or norepair");
         return S_EXIT_USAGE;

@@ -257,7 +257,7 @@ mb_cmd_repair(const mb_opts_t *o)
     static const int list[3] = {MB_RAW, MB_MESH, MB_NOREPAIR};
     static const char *names[3] = {"raw", "mesh", "norepair"};
     long long retransmit = s_repair_retransmit(o, count);
-    const mb_mesh_cfg_t on = {retransmit, -1};
+    const mb_mesh_cfg_t on = {retransmit, -1, 0};
     const mb_mesh_cfg_t off = MB_MESH_NO_REPAIR;
     long rate = o->rate >= 0 ? o->rate : S_REPAIR_RATE;
     const mb_loss_params_t lp = {.size = o->size,

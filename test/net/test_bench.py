@@ -16,6 +16,7 @@ from meshtest import check, run, run_tool  # noqa: E402
 
 BENCH = os.environ.get("ZMESH_BENCH", "mesh-bench")
 LIBRARY_RETRANSMIT = 8 * 1024 * 1024
+LIBRARY_BATCH = 64
 
 
 def bench_json(argv, timeout=90):
@@ -40,13 +41,28 @@ def test_thr_json():
     check(kinds == {"thr", "thr-alt", "thr-wire"}, "results: %s" % kinds)
     thr = one(lines, "thr")
     check(thr["lost_mesh"] == 0 and thr["lost_raw"] == 0 and
-          thr["lost_mesh_norepair"] == 0, "lost events: %s" % thr)
+          thr["lost_mesh_norepair"] == 0 and thr["lost_mesh_nobatch"] == 0,
+          "lost events: %s" % thr)
     for key in ("mesh_msgs_per_s", "raw_msgs_per_s",
                 "mesh_norepair_msgs_per_s", "ratio", "ratio_norepair",
-                "ratio_repair_on_off"):
+                "ratio_repair_on_off", "mesh_nobatch_msgs_per_s",
+                "ratio_nobatch", "mesh_nobatch_cpu_ns_per_msg",
+                "ratio_batching"):
         check(thr[key] > 0, "no %s: %s" % (key, thr))
     check(thr["retransmit_bytes"] == LIBRARY_RETRANSMIT,
           "repair on should keep the library's buffer: %s" % thr)
+    # thr publishes in a tight loop, so at 16 B some of the mesh's events
+    # go out in batch frames of 2 to the library's 64; with batching off
+    # none do. How many is up to the scheduler, so only that.
+    check(0 < thr["mesh_batched_fraction"] <= 1,
+          "mesh batched fraction: %s" % thr)
+    check(2 <= thr["mesh_events_per_batch"] <= LIBRARY_BATCH,
+          "events per batch: %s" % thr)
+    check(thr["mesh_nobatch_batched_fraction"] == 0,
+          "batching off sent batch frames: %s" % thr)
+    wire = one(lines, "thr-wire")
+    check(wire["nobatch_ratio_to_wire"] > 0 and
+          wire["mesh_ratio_to_wire"] > 0, "wire ratios: %s" % wire)
 
 
 def test_thr_retransmit_flag_and_only():
@@ -58,9 +74,31 @@ def test_thr_retransmit_flag_and_only():
     thr = lines[0]
     check(thr["retransmit_bytes"] == 0, "--retransmit ignored: %s" % thr)
     check(thr["mesh_msgs_per_s"] is None and thr["ratio"] is None and
-          thr["ratio_repair_on_off"] is None, "mesh ran: %s" % thr)
+          thr["ratio_repair_on_off"] is None and
+          thr["mesh_batched_fraction"] is None and
+          thr["mesh_events_per_batch"] is None, "mesh ran: %s" % thr)
+    check(thr["mesh_nobatch_msgs_per_s"] is None and
+          thr["ratio_batching"] is None, "nobatch ran: %s" % thr)
     check(thr["mesh_norepair_msgs_per_s"] > 0 and thr["ratio_norepair"] > 0,
           "no repair-off rate: %s" % thr)
+
+
+def test_thr_text_batching():
+    # The rows and lines that explain batching, and the wire row's
+    # comparison with batching off rather than with the batching mesh.
+    result = run_tool([BENCH, "thr", "--size", "16", "--count", "2000",
+                       "--runs", "1", "--only", "mesh,nobatch,wire"],
+                      timeout=60)
+    check(result.returncode == 0, "thr failed: %s" % result.stderr)
+    for label in ("mesh, repair on", "mesh, batching off",
+                  "of events in batch frames", "events per batch",
+                  "batching on/off", "one single-event frame's size",
+                  "nobatch/wire"):
+        check(label in result.stdout, "no '%s' in: %s" % (label,
+                                                         result.stdout))
+    check("mesh/wire" not in result.stdout and
+          "mesh, repair off" not in result.stdout,
+          "output: %s" % result.stdout)
 
 
 def test_lat_json():
@@ -244,6 +282,9 @@ def test_relay_text_without_nats():
 def test_bad_flags_exit_2():
     for argv in (["thr"], ["thr", "--size", "0"], ["nope"],
                  ["lat", "--size", "16", "--only", "hop"],
+                 ["lat", "--size", "16", "--only", "nobatch"],
+                 ["lat", "--size", "16", "--only", "mesh,nobatch"],
+                 ["repair", "--only", "nobatch"],
                  ["rr"], ["rr", "--size", "16", "--only", "norepair"],
                  ["repair", "--size", "9"], ["repair", "--only", "wire"],
                  ["repair", "--rate", "-1"], ["thr", "--size", "16",
@@ -258,7 +299,8 @@ def test_bad_flags_exit_2():
 
 
 if __name__ == "__main__":
-    run([test_thr_json, test_thr_retransmit_flag_and_only, test_lat_json,
+    run([test_thr_json, test_thr_retransmit_flag_and_only,
+         test_thr_text_batching, test_lat_json,
          test_rr_json, test_rr_text_alias, test_repair_json,
          test_repair_without_buffer_reports_gaps, test_repair_text,
          test_relay_quick_json, test_relay_text_without_nats,
