@@ -459,7 +459,7 @@ static const s_field_t s_fields[] = {
     [S_REDELIVERED] = {"redelivered", S_F_UINT, 0, 1},
     [S_BP] = {"bp", S_F_PATTERNS, 0, S_PATTERNS_MAX},
     [S_SERVES] = {"serves", S_F_PATTERNS, 0, S_PATTERNS_MAX},
-    [S_BATCH] = {"batch", S_F_UINT, 0, 1},
+    [S_BATCH] = {"batch", S_F_UINT, 0, UINT32_MAX},
 };
 
 typedef struct {

@@ -99,8 +99,9 @@ typedef struct {
     char **serves;
     size_t serves_count;
     uint64_t ask;   /* HELLO: 1 asks the receiver to answer with its HELLO */
-    uint64_t batch; /* HELLO: 1 when the sender reads batch frames
-                       (proto/wire.md#batch-frame); written only then */
+    uint64_t batch; /* HELLO: the largest batch frame the sender reads
+                       (proto/wire.md#batch-frame), 0: none; written only
+                       when not 0 */
     /* PEERS */
     zmesh__gossip_t *peers;
     size_t peers_count;

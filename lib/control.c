@@ -187,7 +187,8 @@ s_hello_fill(s_control_t *self, zmesh__msg_t *msg)
     msg->host = self->host;
     msg->version_text = (char *)zmesh_version();
     msg->pid = (uint64_t)getpid();
-    msg->batch = 1; // we read batch frames (proto/wire.md#batch-frame)
+    // We read batch frames (proto/wire.md#batch-frame) as large as any.
+    msg->batch = self->cfg->max_msg_size;
     msg->headers = self->cfg->headers;
     msg->headers_count = self->cfg->headers_count;
     msg->pubs = self->cfg->pubs->items;
@@ -604,6 +605,23 @@ s_groups_changed(s_control_t *self)
         s_group_drain(self);
 }
 
+// Tells the outbox the largest batch frame every joined peer but
+// `leaving` reads: 0 while one reads none (it predates batch frames), so
+// that our publishes then go one frame each (wire.md#versions).
+static void
+s_batch_readers(s_control_t *self, const zmesh__peer_t *leaving)
+{
+    if (!self->cfg->outbox)
+        return;
+    uint64_t limit = UINT64_MAX;
+    for (zmesh__peer_t *p = zhashx_first(self->peers); p;
+         p = zhashx_next(self->peers))
+        if (p != leaving && zmesh__peer_state(p) == ZMESH__PEER_JOINED &&
+            zmesh__peer_batch(p) < limit)
+            limit = zmesh__peer_batch(p);
+    zmesh__outbox_set_readers(self->cfg->outbox, limit);
+}
+
 static void
 s_peer_remove(s_control_t *self, zmesh__peer_t *peer, const char *reason)
 {
@@ -612,8 +630,7 @@ s_peer_remove(s_control_t *self, zmesh__peer_t *peer, const char *reason)
                  NULL);
     if (zmesh__peer_state(peer) == ZMESH__PEER_JOINED) {
         self->stats.peers_left++;
-        if (!zmesh__peer_batch(peer) && self->cfg->outbox)
-            zmesh__outbox_readers_without_batches(self->cfg->outbox, -1);
+        s_batch_readers(self, peer);
         zmesh__log(ZMESH_LOG_INFO, "peer %s (%s) left: %s",
                    zmesh__peer_name(peer), zmesh__peer_id_hex(peer), reason);
         s_notify(self, "LEFT", zmesh__peer_id_hex(peer), zmesh__peer_name(peer),
@@ -748,11 +765,10 @@ s_on_hello(s_control_t *self, zmesh__msg_t *msg, int64_t now)
         s_send(self, peer, ZMESH__MSG_HELLO);
     if (!was_joined) {
         self->stats.peers_joined++;
-        // Batch frames go to no agent that does not read them: while one
-        // has joined, our publishes go one frame each (wire.md#versions).
-        zmesh__peer_set_batch(peer, msg->batch != 0);
-        if (!msg->batch && self->cfg->outbox)
-            zmesh__outbox_readers_without_batches(self->cfg->outbox, 1);
+        // Batch frames go to no agent that does not read them, and none
+        // larger than one reads (wire.md#batch-frame).
+        zmesh__peer_set_batch(peer, msg->batch);
+        s_batch_readers(self, NULL);
         zmesh__log(ZMESH_LOG_INFO, "peer %s (%s) joined at %s",
                    zmesh__peer_name(peer), zmesh__peer_id_hex(peer),
                    zmesh__peer_endpoint(peer));

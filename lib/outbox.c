@@ -51,8 +51,10 @@ struct zmesh__outbox {
     int fd;
     atomic_bool watched;
     atomic_uint_fast64_t opens;
-    uint64_t opens_seen;    /* control thread's */
-    atomic_int old_readers; /* zmesh__outbox_readers_without_batches */
+    uint64_t opens_seen; /* control thread's */
+    /* zmesh__outbox_set_readers: payload bytes a batch may hold so that
+       its frame fits every reader; 0: no batches */
+    atomic_size_t room;
     uint64_t batches, batched, unsent;
 };
 
@@ -83,7 +85,7 @@ zmesh__outbox_new(zmesh__outbox_t **outbox, void *xpub,
     self->max_delay_ms = ZMESH__OUTBOX_DELAY_MS;
     atomic_init(&self->count, 0);
     atomic_init(&self->watched, false);
-    atomic_init(&self->old_readers, 0);
+    atomic_init(&self->room, sizeof self->bytes);
     atomic_init(&self->opens, 0);
     *outbox = self;
     return 0;
@@ -118,13 +120,21 @@ zmesh__outbox_wants(zmesh__outbox_t *self, size_t size, int64_t now_us)
     self->last_us = now_us;
     return self->max_events > 1 && size <= S_EVENT_BYTES_MAX && since >= 0 &&
            since <= ZMESH__OUTBOX_BURST_US &&
-           atomic_load_explicit(&self->old_readers, memory_order_relaxed) == 0;
+           size <= atomic_load_explicit(&self->room, memory_order_relaxed);
 }
 
 void
-zmesh__outbox_readers_without_batches(zmesh__outbox_t *self, int delta)
+zmesh__outbox_set_readers(zmesh__outbox_t *self, uint64_t frame_max)
 {
-    atomic_fetch_add(&self->old_readers, delta);
+    // The header of a batch frame takes at most the largest topic and the
+    // meta (ZMESH__FRAME_OVERHEAD, with a few bytes more for the count).
+    size_t head = ZMESH__FRAME_OVERHEAD + 16;
+    size_t room = frame_max < ZMESH__OUTBOX_READER_MIN || frame_max <= head
+                      ? 0
+                      : frame_max - head;
+    if (room > sizeof self->bytes)
+        room = sizeof self->bytes;
+    atomic_store(&self->room, room);
 }
 
 void
@@ -224,9 +234,13 @@ zmesh__outbox_add(zmesh__outbox_t *self, const char *topic, size_t topic_size,
                   size_t size)
 {
     assert(size > 0 && size <= S_EVENT_BYTES_MAX);
+    // The room shrinks when a peer with a smaller limit joins: an event
+    // that no longer fits starts a batch of its own, and a batch of one is
+    // a plain frame.
+    size_t room = atomic_load_explicit(&self->room, memory_order_relaxed);
     if (s_count(self) > 0 && (topic_size != self->topic_size ||
                               memcmp(topic, self->topic, topic_size) != 0 ||
-                              self->used + size > sizeof self->bytes))
+                              self->used + size > room))
         zmesh__outbox_flush(self);
     size_t count = s_count(self);
     if (count == 0) {

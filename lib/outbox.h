@@ -32,6 +32,9 @@
 /*  An event published more than this after the one before it is not in a
     burst: it is sent at once, on its own. */
 #define ZMESH__OUTBOX_BURST_US 5
+/*  The least maximum message size an agent may set: a reader that says
+    it reads smaller batch frames is taken to read none. */
+#define ZMESH__OUTBOX_READER_MIN 4096
 
 typedef struct zmesh__outbox zmesh__outbox_t;
 
@@ -57,11 +60,13 @@ void zmesh__outbox_configure(zmesh__outbox_t *self, size_t max_events,
     batch is young). Updates the burst's clock. Application thread. */
 bool zmesh__outbox_wants(zmesh__outbox_t *self, size_t size, int64_t now_us);
 
-/*  Counts joined peers that did not say they read batch frames (HELLO
-    `batch`, proto/wire.md#versions): while there is one, every event
-    goes in a frame of its own, since it could be a subscriber. Control
-    thread; `delta` is +1 at such a peer's join, -1 when it leaves. */
-void zmesh__outbox_readers_without_batches(zmesh__outbox_t *self, int delta);
+/*  The largest batch frame every joined peer reads (the least of their
+    HELLOs' `batch`, proto/wire.md#batch-frame; UINT64_MAX with none
+    joined): below 4096, and so while a peer that predates batch frames
+    has joined, every event goes in a frame of its own, since any peer
+    could be a subscriber; otherwise batches stay within it. Control
+    thread, at each join and leave. */
+void zmesh__outbox_set_readers(zmesh__outbox_t *self, uint64_t frame_max);
 
 void zmesh__outbox_lock(zmesh__outbox_t *self);
 void zmesh__outbox_unlock(zmesh__outbox_t *self);

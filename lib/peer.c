@@ -44,7 +44,7 @@ struct zmesh__peer {
     int64_t last_ping_ms;
     int64_t leaving_ms; /* its LEAVING beacon came: remove it then */
     bool data_connected;
-    bool batch;
+    uint64_t batch;
 };
 
 static void
@@ -378,14 +378,14 @@ zmesh__peer_set_data_connected(zmesh__peer_t *self, bool connected)
     self->data_connected = connected;
 }
 
-bool
+uint64_t
 zmesh__peer_batch(const zmesh__peer_t *self)
 {
     return self->batch;
 }
 
 void
-zmesh__peer_set_batch(zmesh__peer_t *self, bool batch)
+zmesh__peer_set_batch(zmesh__peer_t *self, uint64_t batch)
 {
     self->batch = batch;
 }

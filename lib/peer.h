@@ -84,11 +84,12 @@ const char *zmesh__peer_group_name(const zmesh__peer_t *self, size_t i);
 bool zmesh__peer_publishes_any(const zmesh__peer_t *self, char *const *patterns,
                                size_t count);
 
-/*  Whether the peer said in the HELLO it joined with that it reads batch
-    frames (proto/wire.md#batch-frame): set by the control thread then, so
-    that it stays what was counted while the peer is joined. */
-bool zmesh__peer_batch(const zmesh__peer_t *self);
-void zmesh__peer_set_batch(zmesh__peer_t *self, bool batch);
+/*  The largest batch frame (proto/wire.md#batch-frame) the peer said in
+    the HELLO it joined with that it reads, 0 for none: set by the control
+    thread then, so that it stays what the outbox was told while the peer
+    is joined. */
+uint64_t zmesh__peer_batch(const zmesh__peer_t *self);
+void zmesh__peer_set_batch(zmesh__peer_t *self, uint64_t batch);
 
 /*  Whether this agent's SUB is connected to the peer's data endpoint. */
 bool zmesh__peer_data_connected(const zmesh__peer_t *self);

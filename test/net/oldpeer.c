@@ -1,6 +1,7 @@
 /*  oldpeer.c - a subscriber that speaks the protocol by hand, for
     test_batch.py: it joins an agent with a HELLO that says it reads batch
-    frames (--batch 1) or not (--batch 0, as an agent that predates them),
+    frames of up to N bytes (--batch N, also its ZMQ_MAXMSGSIZE, as an
+    agent's) or none (--batch 0, as an agent that predates them),
     subscribes to one topic with its sync token, and reads the data plane
     itself, so it can tell single event frames from batch frames. It
     prints one JSON line: frames of one event, batch frames, events in
@@ -19,8 +20,7 @@ int
 main(int argc, char **argv)
 {
     const char *mesh = NULL, *target = NULL, *topic = NULL;
-    long count = 0, timeout_ms = 10000;
-    int batch = 0;
+    long count = 0, timeout_ms = 10000, batch = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--mesh") == 0)
             mesh = argv[i + 1];
@@ -31,15 +31,15 @@ main(int argc, char **argv)
         else if (strcmp(argv[i], "--count") == 0)
             count = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--batch") == 0)
-            batch = atoi(argv[i + 1]);
+            batch = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--timeout-ms") == 0)
             timeout_ms = atol(argv[i + 1]);
     }
     if (!mesh || !target || !topic || count <= 0 || timeout_ms <= 0 ||
-        (batch != 0 && batch != 1)) {
+        batch < 0) {
         fprintf(stderr, "usage: zmesh-oldpeer --mesh M --target "
                         "tcp://127.0.0.1:PORT --topic T --count N "
-                        "[--batch 0|1] [--timeout-ms MS]\n");
+                        "[--batch BYTES] [--timeout-ms MS]\n");
         return 2;
     }
     zsys_handler_set(NULL);
@@ -122,9 +122,14 @@ main(int argc, char **argv)
     memcpy(token + 1, id, ZMESH__ID_SIZE);
     token[sizeof token - 1] = 1;
     zmq_setsockopt(zsock_resolve(sub), ZMQ_SUBSCRIBE, token, sizeof token);
+    if (batch > 0) {
+        int64_t max = batch;
+        zmq_setsockopt(zsock_resolve(sub), ZMQ_MAXMSGSIZE, &max, sizeof max);
+    }
     zsock_connect(sub, "%s", agent_data);
 
     long singles = 0, batches = 0, events = 0, bad = 0;
+    size_t largest = 0; // frame
     uint64_t next = 1;
     bool in_order = true;
     while (events < count && zmesh__clock_ms() < deadline) {
@@ -137,6 +142,8 @@ main(int argc, char **argv)
             zmq_msg_close(&msg);
             continue;
         }
+        if (zmq_msg_size(&msg) > largest)
+            largest = zmq_msg_size(&msg);
         zmesh__frame_t frame;
         zmesh__batch_t walk;
         if (zmesh__frame_decode(zmq_msg_data(&msg), zmq_msg_size(&msg),
@@ -158,8 +165,8 @@ main(int argc, char **argv)
         zmq_msg_close(&msg);
     }
     printf("{\"singles\":%ld,\"batches\":%ld,\"events\":%ld,\"bad\":%ld,"
-           "\"in_order\":%s}\n",
-           singles, batches, events, bad, in_order ? "true" : "false");
+           "\"largest\":%zu,\"in_order\":%s}\n",
+           singles, batches, events, bad, largest, in_order ? "true" : "false");
     fflush(stdout);
     zsock_destroy(&sub);
     zsock_destroy(&dealer);

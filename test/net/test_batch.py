@@ -18,14 +18,15 @@ OLDPEER = os.environ.get("ZMESH_OLDPEER", "zmesh-oldpeer")
 COUNT = 800
 
 
-def burst_to(batch):
-    """Publishes COUNT events in one burst to a hand-made subscriber that
-    says it reads batches (batch 1) or not; returns what the subscriber
-    read and the publisher's counters."""
+def burst_to(batch, pad=0):
+    """Publishes COUNT events (with `pad` bytes more each) in one burst to
+    a hand-made subscriber that says it reads batch frames of up to
+    `batch` bytes (0: none); returns what the subscriber read and the
+    publisher's counters."""
     mesh, port = unique_mesh(), random_port()
     pub = testnode("pub", mesh, port, "--pub", "batch.x", "--count", COUNT,
-                   "--every", 0, "--batch", COUNT, "--wait-subs", 1,
-                   run_ms=20000)
+                   "--every", 0, "--batch", COUNT, "--pad", pad,
+                   "--wait-subs", 1, run_ms=20000)
     endpoint = pub.started()["endpoint"]
     result = run_tool([OLDPEER, "--mesh", mesh, "--target", endpoint,
                        "--topic", "batch.x", "--count", str(COUNT),
@@ -39,7 +40,7 @@ def burst_to(batch):
 
 
 def test_an_agent_that_reads_batches_gets_them():
-    got, stats = burst_to(1)
+    got, stats = burst_to(1 << 20)
     check(got["events"] == COUNT and got["in_order"] and got["bad"] == 0,
           "events lost, repeated or out of order: %s" % got)
     check(got["batches"] > 0 and stats["batches_sent"] > 0,
@@ -61,6 +62,22 @@ def test_an_agent_that_predates_batches_gets_single_frames():
           "the publisher batched with an old agent joined: %s" % stats)
 
 
+def test_batches_fit_the_smallest_reader():
+    # 1000-byte events, read by an agent whose largest frame is 4096 bytes
+    # (the least an agent may set): batches of three, never one too big
+    # (libzmq would drop the connection, and the tail of the burst).
+    got, stats = burst_to(4096, pad=1000)
+    check(got["events"] == COUNT and got["in_order"] and got["bad"] == 0,
+          "events lost, repeated or out of order: %s" % got)
+    check(got["batches"] > 0 and got["largest"] <= 4096,
+          "batch frames missing or over the reader's limit: %s" % got)
+    # A reader below the least limit reads none.
+    got, stats = burst_to(4095)
+    check(got["batches"] == 0 and got["events"] == COUNT,
+          "batch frames for a reader of 4095 bytes: %s" % got)
+
+
 if __name__ == "__main__":
     run([test_an_agent_that_reads_batches_gets_them,
-         test_an_agent_that_predates_batches_gets_single_frames])
+         test_an_agent_that_predates_batches_gets_single_frames,
+         test_batches_fit_the_smallest_reader])

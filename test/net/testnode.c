@@ -43,8 +43,8 @@ s_usage(void)
             "host|lan|multicast|none]\n"
             "  [--interface IF] [--group G] [--seed EP]... [--header K=V]...\n"
             "  [--sub PATTERN]... [--advertise PATTERN]...\n"
-            "  [--pub TOPIC --count N [--every MS] [--batch N] [--wait-subs "
-            "N]\n"
+            "  [--pub TOPIC --count N [--every MS] [--batch N] [--pad BYTES]\n"
+            "   [--wait-subs N]\n"
             "   [--final-after MS]] [--stall-ms MS]\n"
             "  [--run-ms MS] [--exit-after N] [--exit-when-done] [--crash]"
             " [-v]\n"
@@ -317,6 +317,7 @@ main(int argc, char **argv)
     long count = 0, every_ms = 10, run_ms = 10000, exit_after = -1;
     long wait_subs = -1, stall_ms = 0, final_after = -1;
     long batch = 1; // events published before events are received again
+    long pad = 0;   // --pad: bytes of a "pad" bin added to each payload
     bool crash = false, exit_when_done = false, no_destroy = false;
     bool respond = false;
     const char *request_topic = NULL, *to = NULL, *send_to = NULL;
@@ -439,7 +440,11 @@ main(int argc, char **argv)
             every_ms = atol(val);
         else if (strcmp(opt, "--batch") == 0)
             batch = atol(val);
-        else if (strcmp(opt, "--wait-subs") == 0)
+        else if (strcmp(opt, "--pad") == 0) {
+            pad = atol(val);
+            if (pad < 0 || pad > 60000)
+                s_usage(); // the payload buffer's bound
+        } else if (strcmp(opt, "--wait-subs") == 0)
             wait_subs = atol(val);
         else if (strcmp(opt, "--stall-ms") == 0)
             stall_ms = atol(val);
@@ -570,11 +575,11 @@ main(int argc, char **argv)
         for (long k = 0;
              k < batch && pub_topic && published < count && now >= next_pub;
              k++) {
-            // Payload: {"n": published + 1, "from": name}
-            char payload[128];
+            // Payload: {"n": published + 1, "from": name[, "pad": bin]}
+            static char payload[128 + 60000];
             size_t name_size = strlen(name);
             size_t at = 0;
-            payload[at++] = (char)0x82;
+            payload[at++] = (char)(pad > 0 ? 0x83 : 0x82);
             payload[at++] = (char)0xa1;
             payload[at++] = 'n';
             payload[at++] = (char)0xce;
@@ -588,6 +593,16 @@ main(int argc, char **argv)
             payload[at++] = (char)name_size;
             memcpy(payload + at, name, name_size);
             at += name_size;
+            if (pad > 0) {
+                payload[at++] = (char)0xa3;
+                memcpy(payload + at, "pad", 3);
+                at += 3;
+                payload[at++] = (char)0xc5; // bin16
+                payload[at++] = (char)(pad >> 8);
+                payload[at++] = (char)pad;
+                memset(payload + at, 'p', (size_t)pad);
+                at += (size_t)pad;
+            }
             if (request_topic) {
                 uint64_t id = 0;
                 int rc = zmesh_agent_request(agent, to, request_topic, payload,
