@@ -414,6 +414,41 @@ s_lose(zmesh__retain_t *self, s_topic_t *topic, uint64_t order)
         self->lost = order;
 }
 
+// A batched event's own frame, written into `out` (r->size bytes).
+static int
+s_own_frame(const zmesh__retain_t *self, const s_record_t *r, void *out)
+{
+    const uint8_t *payload =
+        (const uint8_t *)zmq_msg_data((zmq_msg_t *)&r->frame) +
+        r->payload_offset;
+    return zmesh__frame_encode(r->topic->name, r->topic->keyed.size,
+                               self->publisher, r->seq, r->timestamp_us,
+                               payload, r->payload_size, out, r->size);
+}
+
+// Gives a batched record that only the history keeps a frame of its own,
+// so that it no longer holds its whole batch: a history of one event per
+// topic would otherwise keep a batch of up to 16 KiB per topic alive.
+// Out of memory, it keeps the batch (counted in held_bytes as before).
+static void
+s_record_detach(zmesh__retain_t *self, s_record_t *record)
+{
+    if (!record->batched)
+        return;
+    zmq_msg_t own;
+    if (zmq_msg_init_size(&own, record->size) != 0)
+        return;
+    if (s_own_frame(self, record, zmq_msg_data(&own)) != (int)record->size) {
+        zmq_msg_close(&own);
+        return;
+    }
+    zmq_msg_close(&record->frame);
+    zmq_msg_init(&record->frame);
+    zmq_msg_move(&record->frame, &own);
+    zmq_msg_close(&own);
+    record->batched = false;
+}
+
 static void
 s_ring_evict(zmesh__retain_t *self)
 {
@@ -429,7 +464,8 @@ s_ring_evict(zmesh__retain_t *self)
     if (!record->in_history) {
         s_lose(self, record->topic, record->order);
         s_record_free(self, record);
-    }
+    } else
+        s_record_detach(self, record);
 }
 
 // Drops the oldest history records of `topic` until at most `keep` remain.
@@ -542,6 +578,8 @@ s_add(zmesh__retain_t *self, const char *name, size_t name_size, uint64_t seq,
     s_list_push(&topic->records, &record->link);
     self->stats.held_bytes += size;
     self->last = topic;
+    if (!ring)
+        s_record_detach(self, record); // history only, from the start
 
     if (history) {
         if (topic->history_count == 0) {
@@ -602,15 +640,18 @@ zmesh__retain_add_batch(zmesh__retain_t *self, const char *topic,
         !publisher || !offsets || count == 0)
         return ZMESH_EINVAL;
     size_t size = zmq_msg_size(frame);
+    // All checked before any is kept: a slice must not run into the next.
+    // (The first cannot start at 0: a frame begins with its topic.)
+    for (size_t i = 0; i < count; i++) {
+        size_t end = i + 1 < count ? offsets[i + 1] : size;
+        if (offsets[i] == 0 || offsets[i] >= end || end > size)
+            return ZMESH_EINVAL;
+    }
     int rc = 0;
     pthread_mutex_lock(&self->lock);
     memcpy(self->publisher, publisher, ZMESH__ID_SIZE);
     for (size_t i = 0; i < count && rc == 0; i++) {
         size_t end = i + 1 < count ? offsets[i + 1] : size;
-        if (offsets[i] >= end || end > size) {
-            rc = ZMESH_EINVAL;
-            break;
-        }
         s_slice_t slice = {offsets[i], (uint32_t)(end - offsets[i]),
                            timestamp_us};
         rc = s_add(self, topic, topic_size, first_seq + i, frame, &slice);
@@ -798,12 +839,7 @@ s_visit(zmesh__retain_t *self, s_record_t *r, zmesh__retain_visit_fn *visit,
         self->scratch = grown;
         self->scratch_cap = r->size;
     }
-    const uint8_t *payload =
-        (const uint8_t *)zmq_msg_data(&r->frame) + r->payload_offset;
-    int n =
-        zmesh__frame_encode(r->topic->name, r->topic->keyed.size,
-                            self->publisher, r->seq, r->timestamp_us, payload,
-                            r->payload_size, self->scratch, self->scratch_cap);
+    int n = s_own_frame(self, r, self->scratch);
     return n > 0 && visit(arg, r->seq, self->scratch, (size_t)n);
 }
 

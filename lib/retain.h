@@ -91,9 +91,12 @@ int zmesh__retain_add_msg(zmesh__retain_t *self, const char *topic,
     reference; a range or history visit gets each event as a frame of its
     own (publisher, its sequence, timestamp_us, no flags), which is what a
     REPAIR or HISTORY carries. Its size in the budget is that frame's. All
-    batches share one `publisher` (the agent's). Errors as
-    zmesh__retain_add, plus ZMESH_EINVAL for offsets outside the frame;
-    events before a failed one stay kept. */
+    batches share one `publisher` (the agent's). An event only the
+    history keeps gets a frame of its own (then, or when the buffer lets
+    it go), so that it does not keep its whole batch alive. Errors as
+    zmesh__retain_add, plus ZMESH_EINVAL for offsets that are not
+    increasing inside the frame (nothing is kept then); events before one
+    that fails for want of memory stay kept. */
 int zmesh__retain_add_batch(zmesh__retain_t *self, const char *topic,
                             size_t topic_size, zmq_msg_t *frame,
                             const uint8_t publisher[16], uint64_t first_seq,
