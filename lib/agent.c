@@ -70,7 +70,7 @@
 #define S_CREDIT_WINDOW_MIN (2 * S_CREDIT_EVERY)
 #define S_CREDIT_WINDOW_MAX 512
 #define S_BP_WAIT_MS 1000
-#define S_BP_VIEW_MAX 4096
+#define S_VIEW_MAX 4096 /* pairs in a BPVIEW or SERVEVIEW */
 
 /*  One data connection of the SUB. A connection we no longer want is not
     closed at once but when the publisher closes it or at a deadline, see
@@ -122,8 +122,6 @@ zmesh__agent_free_value(void **item)
     free(*item);
     *item = NULL;
 }
-
-static void s_bp_view_clear(zmesh_agent_t *self);
 
 // The pointer a frame between this thread and the control thread
 // carries (ownership moves with it: control.h), or NULL when it is none.
@@ -380,7 +378,9 @@ zmesh_agent_destroy(zmesh_agent_t **agent)
     zmesh__topic_index_destroy(&self->bp_subs);
     zmesh__topic_index_destroy(&self->serves);
     zhashx_destroy(&self->credits);
-    s_bp_view_clear(self);
+    zmesh__agent_view_clear(&self->bp_view);
+    zmesh__agent_view_clear(&self->serve_view);
+    free(self->rr_buf);
     for (size_t i = 0; i < self->group_subs; i++) {
         free(self->group_patterns[i]);
         free(self->group_names[i]);
@@ -808,6 +808,8 @@ s_serve_change(zmesh_agent_t *self, const char *pattern, bool on)
                 : zmesh__topic_index_remove(self->serves, pattern);
     if (rc <= 0)
         return rc;
+    if (on && self->started && (rc = zmesh__agent_rr_serve(self)) != 0)
+        return rc;
     return s_send_index(self, "SERVES", self->serves, 0);
 }
 
@@ -884,8 +886,10 @@ zmesh_agent_unsubscribe(zmesh_agent_t *self, const char *pattern)
         return ZMESH_EINVAL;
     if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
         return ZMESH_EPATTERN;
-    if (streq(pattern, self->confirm_topic))
-        return ZMESH_ERESERVED; // the agent's own, for relays' confirms
+    if (streq(pattern, self->confirm_topic) ||
+        streq(pattern, self->rr_request_topic) ||
+        streq(pattern, self->rr_reply_topic))
+        return ZMESH_ERESERVED; // the agent's own: confirms, requests, replies
     int rc = zmesh__topic_index_remove(self->subs, pattern);
     if (rc <= 0)
         return rc;
@@ -1058,6 +1062,17 @@ s_start(zmesh_agent_t *self)
     memcpy(self->id, zuuid_data(uuid), ZMESH__ID_SIZE);
     zuuid_destroy(&uuid);
     zmesh__id_to_hex(self->id, self->id_hex);
+    // Requests for us on the data plane: under this incarnation's id (a
+    // start that failed before had another).
+    if (self->rr_request_topic[0]) {
+        zmesh__topic_index_remove(self->subs, self->rr_request_topic);
+        self->rr_request_topic[0] = '\0';
+    }
+    if (zmesh__topic_index_size(self->serves) > 0) {
+        int rr = zmesh__agent_rr_serve(self);
+        if (rr != 0)
+            return rr;
+    }
 
     char address[INET_ADDRSTRLEN] = "127.0.0.1";
     if (self->scope != ZMESH_DISCOVERY_HOST && self->iface[0] != '\0') {
@@ -1461,40 +1476,38 @@ s_on_repair(zmesh_agent_t *self, zmsg_t *msg)
 static bool
 s_bp_wanted(zmesh_agent_t *self, const char *id)
 {
-    for (size_t i = 0; i < self->bp_view_size; i++)
-        if (streq(self->bp_view_ids[i], id))
+    for (size_t i = 0; i < self->bp_view.size; i++)
+        if (streq(self->bp_view.ids[i], id))
             return true;
     return false;
 }
 
-static void
-s_bp_view_clear(zmesh_agent_t *self)
+void
+zmesh__agent_view_clear(zmesh__agent_view_t *view)
 {
-    for (size_t i = 0; i < self->bp_view_size; i++)
-        free(self->bp_view_patterns[i]);
-    free(self->bp_view_patterns);
-    free(self->bp_view_ids);
-    self->bp_view_patterns = NULL;
-    self->bp_view_ids = NULL;
-    self->bp_view_size = 0;
+    for (size_t i = 0; i < view->size; i++)
+        free(view->patterns[i]);
+    free(view->patterns);
+    free(view->ids);
+    view->patterns = NULL;
+    view->ids = NULL;
+    view->size = 0;
 }
 
-// Which peers want what with back-pressure: "BPVIEW", then id, pattern
-// pairs. Progress of peers no longer in it is forgotten.
-static void
-s_on_bp_view(zmesh_agent_t *self, zmsg_t *msg)
+void
+zmesh__agent_view_set(zmesh__agent_view_t *view, zmsg_t *msg)
 {
     zframe_t *what = zmsg_pop(msg);
     zframe_destroy(&what);
     size_t pairs = zmsg_size(msg) / 2;
-    if (pairs > S_BP_VIEW_MAX)
-        pairs = S_BP_VIEW_MAX;
-    s_bp_view_clear(self);
+    if (pairs > S_VIEW_MAX)
+        pairs = S_VIEW_MAX;
+    zmesh__agent_view_clear(view);
     if (pairs > 0) {
-        self->bp_view_ids = calloc(pairs, sizeof *self->bp_view_ids);
-        self->bp_view_patterns = calloc(pairs, sizeof *self->bp_view_patterns);
-        if (!self->bp_view_ids || !self->bp_view_patterns) {
-            s_bp_view_clear(self);
+        view->ids = calloc(pairs, sizeof *view->ids);
+        view->patterns = calloc(pairs, sizeof *view->patterns);
+        if (!view->ids || !view->patterns) {
+            zmesh__agent_view_clear(view);
             return;
         }
     }
@@ -1502,20 +1515,28 @@ s_on_bp_view(zmesh_agent_t *self, zmsg_t *msg)
         char *id = zmsg_popstr(msg);
         char *pattern = zmsg_popstr(msg);
         if (id && pattern && strlen(id) == 32) {
-            memcpy(self->bp_view_ids[self->bp_view_size], id, 33);
-            self->bp_view_patterns[self->bp_view_size++] = pattern;
+            memcpy(view->ids[view->size], id, 33);
+            view->patterns[view->size++] = pattern;
             pattern = NULL;
         }
         zstr_free(&id);
         zstr_free(&pattern);
     }
+}
+
+// Which peers want what with back-pressure: "BPVIEW", then id, pattern
+// pairs. Progress of peers no longer in it is forgotten.
+static void
+s_on_bp_view(zmesh_agent_t *self, zmsg_t *msg)
+{
+    zmesh__agent_view_set(&self->bp_view, msg);
     zlistx_t *gone = zlistx_new();
     for (void *c = zhashx_first(self->credits); c && gone;
          c = zhashx_next(self->credits)) {
         const char *key = zhashx_cursor(self->credits);
         bool kept = false;
-        for (size_t i = 0; i < self->bp_view_size && !kept; i++)
-            kept = strncmp(key, self->bp_view_ids[i], 32) == 0;
+        for (size_t i = 0; i < self->bp_view.size && !kept; i++)
+            kept = strncmp(key, self->bp_view.ids[i], 32) == 0;
         if (!kept)
             zlistx_add_end(gone, (void *)key);
     }
@@ -1546,8 +1567,8 @@ s_bp_refresh(zmesh_agent_t *self)
 static bool
 s_bp_counts(zmesh_agent_t *self, const char *topic, size_t topic_size)
 {
-    for (size_t i = 0; i < self->bp_view_size; i++) {
-        const char *pattern = self->bp_view_patterns[i];
+    for (size_t i = 0; i < self->bp_view.size; i++) {
+        const char *pattern = self->bp_view.patterns[i];
         if (zmesh__pattern_match(pattern, strlen(pattern), topic, topic_size))
             return true;
     }
@@ -1558,12 +1579,12 @@ static void
 s_bp_wait(zmesh_agent_t *self, const char *topic, size_t topic_size,
           uint64_t seq)
 {
-    for (size_t i = 0; i < self->bp_view_size; i++) {
-        const char *pattern = self->bp_view_patterns[i];
+    for (size_t i = 0; i < self->bp_view.size; i++) {
+        const char *pattern = self->bp_view.patterns[i];
         if (!zmesh__pattern_match(pattern, strlen(pattern), topic, topic_size))
             continue;
         char key[32 + ZMESH_TOPIC_MAX + 1];
-        snprintf(key, sizeof key, "%s%.*s", self->bp_view_ids[i],
+        snprintf(key, sizeof key, "%s%.*s", self->bp_view.ids[i],
                  (int)topic_size, topic);
         // A subscriber is waited for once it is connected (its sync token
         // reached our XPUB) or has said where it is. Counting from the
@@ -1572,7 +1593,7 @@ s_bp_wait(zmesh_agent_t *self, const char *topic, size_t topic_size,
         // at full speed would overrun ZeroMQ's queues before it ever
         // waited.
         s_credit_t *credit = zhashx_lookup(self->credits, key);
-        if (!credit && zhashx_lookup(self->ready, self->bp_view_ids[i]) &&
+        if (!credit && zhashx_lookup(self->ready, self->bp_view.ids[i]) &&
             (credit = calloc(1, sizeof *credit)) != NULL) {
             credit->acked = seq - 1;
             if (zhashx_insert(self->credits, key, credit) != 0) {
@@ -1617,7 +1638,7 @@ s_bp_wait(zmesh_agent_t *self, const char *topic, size_t topic_size,
                 zmesh__agent_drain_notify(self);
         }
         s_bp_refresh(self);
-        if (i >= self->bp_view_size)
+        if (i >= self->bp_view.size)
             break; // the view shrank meanwhile
     }
 }
@@ -1752,6 +1773,10 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
         s_on_bp_view(self, msg);
         return;
     }
+    if (zframe_streq(zmsg_first(msg), "SERVEVIEW")) {
+        zmesh__agent_view_set(&self->serve_view, msg);
+        return;
+    }
     char *what = zmsg_popstr(msg);
     char *a = zmsg_popstr(msg);
     char *b = zmsg_popstr(msg);
@@ -1811,6 +1836,7 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
             zmesh__agent_requests_expire(self, id);
         }
         s_names_retire(self, a);
+        zmesh__agent_serve_view_forget(self, a);
         zhashx_delete(self->ready, a);
         zhashx_delete(self->reach, a);
         zhashx_delete(self->relays, a);
@@ -2134,7 +2160,7 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
         zmesh__topic_index_size(self->group_view) > 0 &&
         zmesh__topic_index_match(self->group_view, topic, topic_size);
     bool counted =
-        self->bp_view_size > 0 && s_bp_counts(self, topic, topic_size);
+        self->bp_view.size > 0 && s_bp_counts(self, topic, topic_size);
     if (flags == 0 && !grouped && !counted &&
         zmesh__outbox_wants(self->outbox, size, now_us)) {
         zmesh__outbox_lock(self->outbox);
@@ -2210,16 +2236,23 @@ zmesh__agent_publish_reserved(zmesh_agent_t *self, const char *topic,
 // Subscribes to the topic relays confirm our events on over the data
 // plane (agent_internal.h): done at the first confirmed publish, so only
 // publishers that want confirms have their SUBs connect to relays.
+int
+zmesh__agent_subscribe_reserved(zmesh_agent_t *self, const char *topic)
+{
+    int rc = zmesh__topic_index_add(self->subs, topic);
+    if (rc < 0)
+        return rc;
+    return rc > 0 ? s_subscription_change(self, topic, true) : 0;
+}
+
 static int
 s_confirm_subscribe(zmesh_agent_t *self)
 {
     char topic[sizeof self->confirm_topic];
     snprintf(topic, sizeof topic, "%s%s", ZMESH__CONFIRM_TOPIC_PREFIX,
              self->id_hex);
-    int rc = zmesh__topic_index_add(self->subs, topic);
-    if (rc < 0)
-        return rc;
-    if (rc > 0 && (rc = s_subscription_change(self, topic, true)) != 0)
+    int rc = zmesh__agent_subscribe_reserved(self, topic);
+    if (rc != 0)
         return rc;
     memcpy(self->confirm_topic, topic, sizeof topic);
     return 0;
@@ -2710,9 +2743,15 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
         }
         s_repair_release(self, false);
         if (s_next_frame(self)) {
+            // A request or reply on the data plane is a peer event as if it
+            // had come through the control thread, the library's own ones
+            // (a relay's answers to durable consumers) included.
+            int rr = -1;
             if (self->frame_ok && s_deliver(self) &&
-                !zmesh__agent_confirm_frame(self)) {
-                if (zmesh__agent_durable_pass(self)) {
+                !zmesh__agent_confirm_frame(self) &&
+                (rr = zmesh__agent_rr_take(self)) != 0 &&
+                (rr == -1 || !zmesh__agent_internal_event(self))) {
+                if (rr == 1 || zmesh__agent_durable_pass(self)) {
                     *event = &self->event;
                     return 0;
                 }

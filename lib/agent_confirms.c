@@ -271,11 +271,18 @@ zmesh__agent_confirm_frame(zmesh_agent_t *self)
     return true;
 }
 
-/*  What zmesh__agent_reaches knows of a peer. */
+/*  What zmesh__agent_reaches knows of a peer: of the last few topics it
+    was asked about (a relay's confirms, and requests and replies, are
+    each one topic per peer). */
+#define S_REACH_TOPICS 4
 typedef struct {
-    char topic[ZMESH_TOPIC_MAX + 1];
-    uint64_t generation; /* the peer's, once it wanted the topic; 0 before */
-    int64_t retry_ms;    /* when to ask the control thread again */
+    struct {
+        char topic[ZMESH_TOPIC_MAX + 1]; /* "": a free slot */
+        uint64_t generation; /* the peer's, once it wanted the topic; 0
+                                before */
+        int64_t retry_ms;    /* when to ask the control thread again */
+    } of[S_REACH_TOPICS];
+    unsigned next; /* the slot taken next by a new topic */
 } s_reach_t;
 
 bool
@@ -289,10 +296,14 @@ zmesh__agent_reaches(zmesh_agent_t *self, const char *peer_id,
     if (!ready)
         return false; // its subscriptions are not (or no more) in effect
     s_reach_t *r = zhashx_lookup(self->reach, peer_id);
-    if (r && strcmp(r->topic, topic) == 0) {
-        if (r->generation > 0)
-            return *ready >= r->generation;
-        if (zmesh__clock_ms() < r->retry_ms)
+    unsigned slot = S_REACH_TOPICS;
+    for (unsigned i = 0; r && i < S_REACH_TOPICS; i++)
+        if (strcmp(r->of[i].topic, topic) == 0)
+            slot = i;
+    if (slot < S_REACH_TOPICS) {
+        if (r->of[slot].generation > 0)
+            return *ready >= r->of[slot].generation;
+        if (zmesh__clock_ms() < r->of[slot].retry_ms)
             return false;
     }
     // Past S_REACH_MAX peers, the others are answered no (their confirms
@@ -318,9 +329,13 @@ zmesh__agent_reaches(zmesh_agent_t *self, const char *peer_id,
             return false;
         }
     }
-    snprintf(r->topic, sizeof r->topic, "%s", topic);
-    r->generation = generation;
-    r->retry_ms = zmesh__clock_ms() + S_REACH_RETRY_MS;
+    if (slot == S_REACH_TOPICS) {
+        slot = r->next;
+        r->next = (r->next + 1) % S_REACH_TOPICS;
+        snprintf(r->of[slot].topic, sizeof r->of[slot].topic, "%s", topic);
+    }
+    r->of[slot].generation = generation;
+    r->of[slot].retry_ms = zmesh__clock_ms() + S_REACH_RETRY_MS;
     return generation > 0 && *ready >= generation;
 }
 

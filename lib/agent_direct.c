@@ -1,11 +1,19 @@
 /*  agent_direct.c - point-to-point traffic of an agent: direct messages,
-    requests and their replies, both ways. Sending goes through the
+    requests and their replies, both ways. Direct messages, and requests
+    and replies until the data plane reaches their peer, go through the
     control thread, which owns the connection to each peer; what peers
     send comes back on the notify pipe and waits for the application with
-    the other peer events. Every request ends exactly once: with its
-    reply, at its deadline, or when its peer leaves (requests.h). */
+    the other peer events. Once a responder's subscription to requests
+    for it is in effect at the requester (and the requester's to replies
+    at the responder), requests and replies are events on the data plane
+    instead: no thread but the two applications' on the way, which halves
+    a round trip (proto/wire.md#requests-on-the-data-plane). Every
+    request ends exactly once: with its reply, at its deadline, or when
+    its peer leaves (requests.h). */
+#include "agent_internal.h"
 #include "agent_private.h"
 #include "clock.h"
+#include "codec.h"
 #include "control.h"
 #include "requests.h"
 #include "streams.h"
@@ -151,6 +159,249 @@ zmesh__agent_send_nowait(zmesh_agent_t *self, const char *peer_id,
     return s_send(self, peer_id, topic, payload, size, false);
 }
 
+/* ------------------------------------------------------------------------ */
+/*  Requests and replies on the data plane                                  */
+
+// A requester wants replies on "$mesh.reply.<its id>" and publishes on
+// "$mesh.request.>", so that responders' SUBs connect to it: set up at
+// its first request.
+static int
+s_rr_ask_setup(zmesh_agent_t *self)
+{
+    if (self->rr_reply_topic[0])
+        return 0;
+    char topic[sizeof self->rr_reply_topic];
+    snprintf(topic, sizeof topic, "%s%s", ZMESH__REPLY_TOPIC_PREFIX,
+             self->id_hex);
+    int rc =
+        zmesh__agent_advertise_reserved(self, ZMESH__REQUEST_TOPIC_PREFIX ">");
+    if (rc == 0)
+        rc = zmesh__agent_subscribe_reserved(self, topic);
+    if (rc == 0)
+        memcpy(self->rr_reply_topic, topic, sizeof topic);
+    return rc;
+}
+
+int
+zmesh__agent_rr_serve(zmesh_agent_t *self)
+{
+    if (self->rr_request_topic[0])
+        return 0;
+    char topic[sizeof self->rr_request_topic];
+    snprintf(topic, sizeof topic, "%s%s", ZMESH__REQUEST_TOPIC_PREFIX,
+             self->id_hex);
+    int rc =
+        zmesh__agent_advertise_reserved(self, ZMESH__REPLY_TOPIC_PREFIX ">");
+    if (rc == 0)
+        rc = zmesh__agent_subscribe_reserved(self, topic);
+    if (rc == 0)
+        memcpy(self->rr_request_topic, topic, sizeof topic);
+    return rc;
+}
+
+// Whether pair i of the serve view answers `topic`.
+static bool
+s_serves(const zmesh__agent_view_t *view, size_t i, const char *topic,
+         size_t topic_size)
+{
+    return zmesh__pattern_match(view->patterns[i], strlen(view->patterns[i]),
+                                topic, topic_size);
+}
+
+// The responder a request goes to on the data plane, chosen as the
+// control thread would: the peer named by its id, or (peer NULL) the next
+// of those that serve `topic`, in turn. False when the control thread
+// must choose: a peer named by its service name, or no server known here.
+static bool
+s_rr_target(zmesh_agent_t *self, const char *peer, const char *topic,
+            char id[33])
+{
+    uint8_t raw[ZMESH__ID_SIZE];
+    if (peer) {
+        if (strlen(peer) != 32 || zmesh__id_from_hex(peer, raw) != 0)
+            return false;
+        zmesh__id_to_hex(raw, id); // lowercase, as topics and tables have it
+        return true;
+    }
+    // A peer's pairs are next to each other in the view, so each server
+    // is counted once by counting where a run of matches starts.
+    const zmesh__agent_view_t *view = &self->serve_view;
+    size_t topic_size = strlen(topic), servers = 0;
+    const char *last = NULL;
+    for (size_t i = 0; i < view->size; i++)
+        if (s_serves(view, i, topic, topic_size) &&
+            (!last || strcmp(last, view->ids[i]) != 0)) {
+            servers++;
+            last = view->ids[i];
+        }
+    if (servers == 0)
+        return false;
+    size_t pick = (size_t)(self->serve_turn++ % servers);
+    last = NULL;
+    for (size_t i = 0; i < view->size; i++)
+        if (s_serves(view, i, topic, topic_size) &&
+            (!last || strcmp(last, view->ids[i]) != 0)) {
+            last = view->ids[i];
+            if (pick-- == 0) {
+                memcpy(id, view->ids[i], 33);
+                return true;
+            }
+        }
+    return false;
+}
+
+// Publishes a request (topic_size > 0) or a reply to peer `id` on
+// `prefix` + id, if what we publish there reaches it now; ZMESH_ENOTFOUND
+// when it does not (the caller then goes through the control thread).
+static int
+s_rr_send(zmesh_agent_t *self, const char *prefix, const char *id, uint64_t req,
+          const char *topic, uint64_t status, const void *payload, size_t size)
+{
+    char channel[64];
+    snprintf(channel, sizeof channel, "%s%s", prefix, id);
+    if (!zmesh__agent_reaches(self, id, channel))
+        return ZMESH_ENOTFOUND;
+    size_t topic_size = topic ? strlen(topic) : 0;
+    static const uint8_t nil = 0xc0; // a reply that is not OK has no payload
+    if (size == 0) {
+        payload = &nil;
+        size = 1;
+    }
+    size_t head = zmesh__rr_head_size(req, topic_size, status);
+    if (head + size > self->rr_cap) {
+        uint8_t *grown = realloc(self->rr_buf, head + size);
+        if (!grown)
+            return ZMESH_ENOMEM;
+        self->rr_buf = grown;
+        self->rr_cap = head + size;
+    }
+    zmesh__rr_head_encode(req, topic, topic_size, status, self->rr_buf);
+    memcpy(self->rr_buf + head, payload, size);
+    return zmesh__agent_publish_reserved(self, channel, self->rr_buf,
+                                         head + size);
+}
+
+// A reply with `status` to request `req` of peer `peer_id`: on the data
+// plane when it reaches the requester, else through the control thread.
+static int
+s_rr_reply(zmesh_agent_t *self, const char *peer_id, uint64_t req,
+           uint64_t status, const void *payload, size_t size)
+{
+    uint8_t raw[ZMESH__ID_SIZE];
+    char id[33];
+    if (zmesh__id_from_hex(peer_id, raw) == 0) {
+        zmesh__id_to_hex(raw, id);
+        if (s_rr_send(self, ZMESH__REPLY_TOPIC_PREFIX, id, req, NULL, status,
+                      payload, size) == 0)
+            return 0;
+    }
+    zmesh__direct_t how = {ZMESH__MSG_REPLY, req, status, false};
+    return s_direct(self, &how, peer_id, "", payload, size, NULL);
+}
+
+// A reply's status as the application sees it (zmesh_event_status).
+static int
+s_reply_status(uint64_t status)
+{
+    return status == ZMESH__REPLY_OK        ? 0
+           : status == ZMESH__REPLY_REFUSED ? ZMESH_EFULL
+                                            : ZMESH_ENOTFOUND;
+}
+
+int
+zmesh__agent_rr_take(zmesh_agent_t *self)
+{
+    zmesh_event_t *event = &self->event;
+    if ((event->type != ZMESH_EVENT_MESSAGE &&
+         event->type != ZMESH_EVENT_GAP) ||
+        event->topic[0] != '$')
+        return -1;
+    bool request = self->rr_request_topic[0] &&
+                   strcmp(event->topic, self->rr_request_topic) == 0;
+    bool reply = !request && self->rr_reply_topic[0] &&
+                 strcmp(event->topic, self->rr_reply_topic) == 0;
+    if (!request && !reply)
+        return -1;
+    if (event->type == ZMESH_EVENT_GAP) {
+        // What was lost ends at its requester's deadline; the gap itself
+        // is nobody's news. The message after it is judged as any.
+        if (!self->has_stashed)
+            return 0;
+        self->has_stashed = false;
+        self->event = self->stashed;
+    }
+    self->events_received--; // counted as a message; it is not one
+    zmesh__rr_t rr;
+    if (zmesh__rr_decode(event->payload, event->payload_size, request, &rr) !=
+        0) {
+        self->frames_rejected++;
+        zmesh__log_limited(&self->bad_frame_log, ZMESH__AGENT_LOG_INTERVAL_MS,
+                           "malformed %s from %s (%s) dropped",
+                           request ? "request" : "reply", event->peer_name,
+                           event->peer_id);
+        return 0;
+    }
+    if (reply) {
+        uint8_t sender[ZMESH__ID_SIZE];
+        if (zmesh__id_from_hex(event->peer_id, sender) != 0 ||
+            !zmesh__requests_answer(self->requests, rr.req, sender)) {
+            self->replies_dropped++; // late, or not ours
+            return 0;
+        }
+        event->type = ZMESH_EVENT_REPLY;
+        event->topic = "";
+        event->request_id = rr.req;
+        event->status = s_reply_status(rr.status);
+        event->payload = rr.status == ZMESH__REPLY_OK ? rr.payload : "";
+        event->payload_size =
+            rr.status == ZMESH__REPLY_OK ? rr.payload_size : 0;
+        self->replies_received++;
+    } else {
+        memcpy(self->rr_topic, rr.topic, rr.topic_size);
+        self->rr_topic[rr.topic_size] = '\0';
+        int check = zmesh__topic_check(self->rr_topic, rr.topic_size);
+        if ((check != 0 && check != ZMESH_ERESERVED) ||
+            !zmesh__topic_index_match(self->serves, self->rr_topic,
+                                      rr.topic_size)) {
+            // Nothing here answers that: the requester hears it at once.
+            char id[33];
+            memcpy(id, event->peer_id, sizeof id);
+            s_rr_reply(self, id, rr.req, ZMESH__REPLY_NO_HANDLER, NULL, 0);
+            self->requests_refused++;
+            return 0;
+        }
+        event->type = ZMESH_EVENT_REQUEST;
+        event->topic = self->rr_topic;
+        event->request_id = rr.req;
+        event->payload = rr.payload;
+        event->payload_size = rr.payload_size;
+        self->directs_received++;
+    }
+    // As a peer event of the same kind has them (s_pop_peer_event).
+    event->sequence = 0;
+    event->gap_last = 0;
+    event->timestamp_us = 0;
+    event->repaired = false;
+    event->flags = 0;
+    return 1;
+}
+
+void
+zmesh__agent_serve_view_forget(zmesh_agent_t *self, const char *id)
+{
+    zmesh__agent_view_t *view = &self->serve_view;
+    size_t kept = 0;
+    for (size_t i = 0; i < view->size; i++) {
+        if (strcmp(view->ids[i], id) == 0) {
+            free(view->patterns[i]);
+            continue;
+        }
+        memcpy(view->ids[kept], view->ids[i], 33);
+        view->patterns[kept++] = view->patterns[i];
+    }
+    view->size = kept;
+}
+
 int
 zmesh_agent_request(zmesh_agent_t *self, const char *peer, const char *topic,
                     const void *payload, size_t size, int timeout_ms,
@@ -165,11 +416,19 @@ zmesh_agent_request(zmesh_agent_t *self, const char *peer, const char *topic,
     if (zmesh__requests_size(self->requests) >= ZMESH__AGENT_REQUESTS_MAX)
         return ZMESH_EFULL;
     uint64_t req = zmesh__requests_next(self->requests);
-    zmesh__direct_t how = {ZMESH__MSG_DIRECT, req, 0, peer == NULL};
-    uint8_t to[ZMESH__ID_SIZE];
-    rc = s_direct(self, &how, peer, topic, payload, size, to);
-    if (rc != 0)
+    if ((rc = s_rr_ask_setup(self)) != 0)
         return rc;
+    uint8_t to[ZMESH__ID_SIZE];
+    char target[33];
+    if (!s_rr_target(self, peer, topic, target) ||
+        s_rr_send(self, ZMESH__REQUEST_TOPIC_PREFIX, target, req, topic, 0,
+                  payload, size) != 0) {
+        zmesh__direct_t how = {ZMESH__MSG_DIRECT, req, 0, peer == NULL};
+        rc = s_direct(self, &how, peer, topic, payload, size, to);
+        if (rc != 0)
+            return rc;
+    } else
+        zmesh__id_from_hex(target, to);
     rc = zmesh__requests_add(self->requests, req, to,
                              zmesh__clock_ms() + timeout_ms);
     if (rc != 0)
@@ -194,9 +453,7 @@ zmesh_agent_reply_to(zmesh_agent_t *self, const char *peer_id,
     int rc = zmesh__msgpack_check(payload, size);
     if (rc != 0)
         return rc;
-    zmesh__direct_t how = {ZMESH__MSG_REPLY, request_id, ZMESH__REPLY_OK,
-                           false};
-    rc = s_direct(self, &how, peer_id, "", payload, size, NULL);
+    rc = s_rr_reply(self, peer_id, request_id, ZMESH__REPLY_OK, payload, size);
     if (rc == ZMESH_ENOTFOUND || rc == ZMESH_EGONE) {
         // The requester left: nobody is waiting for this any more.
         self->replies_dropped++;

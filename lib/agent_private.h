@@ -112,6 +112,15 @@ struct zmesh_event {
     unsigned deliveries;      /* ... how many times delivered */
 };
 
+/*  What the control thread tells of its joined peers' patterns of one
+    kind ("BPVIEW": wanted with back-pressure, "SERVEVIEW": served):
+    pairs of a peer's id (32 hex digits) and one of its patterns. */
+typedef struct {
+    char (*ids)[33];
+    char **patterns;
+    size_t size;
+} zmesh__agent_view_t;
+
 struct zmesh_agent {
     /* configuration, fixed at start */
     char name[ZMESH_NAME_MAX + 1];
@@ -150,9 +159,15 @@ struct zmesh_agent {
     zmesh__topic_index_t *serves;     /* answered requests' patterns */
     int bp_wait_ms;
     /* publishing: the peers that want back-pressure, and their progress */
-    char (*bp_view_ids)[33];
-    char **bp_view_patterns;
-    size_t bp_view_size;
+    zmesh__agent_view_t bp_view;
+    /* requests and replies on the data plane (agent_direct.c) */
+    zmesh__agent_view_t serve_view; /* who answers requests for what */
+    uint64_t serve_turn;            /* the next one asked, round robin */
+    char rr_reply_topic[64];        /* "$mesh.reply.<our id>" once we asked */
+    char rr_request_topic[64];      /* "$mesh.request.<our id>" once we serve */
+    char rr_topic[ZMESH_TOPIC_MAX + 1]; /* a request's topic, handed out */
+    uint8_t *rr_buf;                    /* a request or reply being encoded */
+    size_t rr_cap;
     zhashx_t *credits; /* id hex + topic -> s_credit_t * */
     uint64_t bp_waits;
     uint64_t bp_timeouts;
@@ -361,6 +376,37 @@ bool zmesh__agent_confirm_frame(zmesh_agent_t *self);
     (self->msg), made from its batch when it came in one; its decoded
     form in *frame when `frame` is not NULL. NULL when out of memory. */
 zmq_msg_t *zmesh__agent_event_frame(zmesh_agent_t *self, zmesh__frame_t *frame);
+
+/*  Requests to a responder and replies to a requester on the data plane
+    (proto/wire.md#requests-on-the-data-plane): topics of these prefixes
+    and the receiver's id (32 hex digits). */
+#define ZMESH__REQUEST_TOPIC_PREFIX "$mesh.request."
+#define ZMESH__REPLY_TOPIC_PREFIX "$mesh.reply."
+
+/*  A BPVIEW or SERVEVIEW message into `view` (its old pairs freed), and
+    freeing a view's pairs. */
+void zmesh__agent_view_set(zmesh__agent_view_t *view, zmsg_t *msg);
+void zmesh__agent_view_clear(zmesh__agent_view_t *view);
+
+/*  Subscribes to a reserved topic of the library's own (`topic`, e.g.
+    "$mesh.reply.<our id>"). */
+int zmesh__agent_subscribe_reserved(zmesh_agent_t *self, const char *topic);
+
+/*  agent_direct.c: requests and replies on the data plane */
+
+/*  Subscribes to requests for us on the data plane: at start when we
+    serve anything, and at the first zmesh_agent_serve after it. */
+int zmesh__agent_rr_serve(zmesh_agent_t *self);
+
+/*  Takes self->event if it is a request to us or a reply to us that came
+    on the data plane: -1 when it is not, 0 when it was taken and is not
+    for the application (a gap, a reply nobody waits for, a request for a
+    topic we do not serve: answered), 1 when self->event is now the
+    application's REQUEST or REPLY event. */
+int zmesh__agent_rr_take(zmesh_agent_t *self);
+
+/*  Forgets what a peer that left served. */
+void zmesh__agent_serve_view_forget(zmesh_agent_t *self, const char *id);
 
 /*  Runs the timers of confirms and durable consumers. */
 void zmesh__agent_timers_run(zmesh_agent_t *self);

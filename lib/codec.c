@@ -1776,6 +1776,74 @@ zmesh__batch_head_encode(const char *topic, size_t topic_size,
 }
 
 /* ------------------------------------------------------------------------ */
+/*  Requests and replies on the data plane                                 */
+
+size_t
+zmesh__rr_head_size(uint64_t req, size_t topic_size, uint64_t status)
+{
+    size_t head = 1 + s_uint_size(req);
+    if (topic_size > 0)
+        return head + (topic_size < 32 ? 1 : 2) + topic_size;
+    return head + s_uint_size(status);
+}
+
+size_t
+zmesh__rr_head_encode(uint64_t req, const char *topic, size_t topic_size,
+                      uint64_t status, uint8_t *out)
+{
+    assert(req >= 1 && topic_size <= ZMESH_TOPIC_MAX);
+    uint8_t *p = out;
+    *p++ = 0x93;
+    s_put_int(p, req, false, s_uint_size(req));
+    p += s_uint_size(req);
+    if (topic_size > 0) {
+        if (topic_size < 32)
+            *p++ = (uint8_t)(0xa0 | topic_size);
+        else {
+            *p++ = 0xd9;
+            *p++ = (uint8_t)topic_size;
+        }
+        memcpy(p, topic, topic_size);
+        p += topic_size;
+    } else {
+        s_put_int(p, status, false, s_uint_size(status));
+        p += s_uint_size(status);
+    }
+    return (size_t)(p - out);
+}
+
+int
+zmesh__rr_decode(const void *data, size_t size, bool request, zmesh__rr_t *rr)
+{
+    assert(rr);
+    if (!data)
+        return ZMESH_EPROTO;
+    s_reader_t r = {data, (const uint8_t *)data + size};
+    s_item_t array, req, second;
+    if (!s_read(&r, &array) || array.kind != S_ARRAY || array.value != 3 ||
+        !s_read(&r, &req) || req.kind != S_UINT || req.value == 0 ||
+        !s_read(&r, &second))
+        return ZMESH_EPROTO;
+    memset(rr, 0, sizeof *rr);
+    rr->req = req.value;
+    if (request) {
+        if (second.kind != S_STR || second.value == 0 ||
+            second.value > ZMESH_TOPIC_MAX ||
+            memchr(second.bytes, 0, (size_t)second.value))
+            return ZMESH_EPROTO;
+        rr->topic = (const char *)second.bytes;
+        rr->topic_size = (size_t)second.value;
+    } else {
+        if (second.kind != S_UINT)
+            return ZMESH_EPROTO;
+        rr->status = second.value;
+    }
+    rr->payload = r.p;
+    rr->payload_size = (size_t)(r.end - r.p);
+    return zmesh__msgpack_check(r.p, rr->payload_size) == 0 ? 0 : ZMESH_EPROTO;
+}
+
+/* ------------------------------------------------------------------------ */
 /*  Agent ids                                                               */
 
 void

@@ -261,6 +261,34 @@ int zmesh__batch_head_encode(const char *topic, size_t topic_size,
                              unsigned flags, size_t count, void *out,
                              size_t cap);
 
+/*  A request or a reply on the data plane (proto/wire.md#requests-on-the-
+    data-plane): the payload of an event on "$mesh.request.<responder id>"
+    is [req, topic, payload], on "$mesh.reply.<requester id>" [req,
+    status, payload]; `payload` is the application's msgpack object (nil
+    in a reply whose status is not ZMESH__REPLY_OK). */
+typedef struct {
+    uint64_t req;      /* >= 1 */
+    const char *topic; /* a request's, not NUL-terminated; 1..255 bytes */
+    size_t topic_size;
+    uint64_t status; /* a reply's: ZMESH__REPLY_* */
+    const void *payload;
+    size_t payload_size;
+} zmesh__rr_t;
+
+/*  The size of the part before the payload, and writing it into `out`
+    (that many bytes): a request when topic_size > 0, else a reply with
+    `status`. The payload is appended by the caller. */
+size_t zmesh__rr_head_size(uint64_t req, size_t topic_size, uint64_t status);
+size_t zmesh__rr_head_encode(uint64_t req, const char *topic, size_t topic_size,
+                             uint64_t status, uint8_t *out);
+
+/*  Decodes a request (`request`) or a reply in place, strictly: an array
+    of exactly 3, a uint req >= 1, a str of 1..255 bytes without NUL (the
+    topic's syntax is the caller's to check) or a uint status, then
+    exactly one well-formed msgpack object. Errors: ZMESH_EPROTO. */
+int zmesh__rr_decode(const void *data, size_t size, bool request,
+                     zmesh__rr_t *rr);
+
 /*  Returns 0 when `data` is exactly one well-formed msgpack object (nesting
     at most 64 deep, every length inside the buffer, no trailing bytes),
     else ZMESH_EPAYLOAD. Does not allocate. */

@@ -92,8 +92,9 @@ typedef struct {
     uint64_t history_req; /* numbers our HISTORY requests */
     zmesh__groups_t *groups;       /* our queue-group deliveries */
     zmesh__patterns_t *group_view; /* the mesh's group patterns, as told */
-    zframe_t *bp_view; /* the back-pressure view, as told (zmsg_encode) */
-    zhashx_t *resent;  /* peer id hex -> s_resent_t: REPAIR bytes budget */
+    zframe_t *bp_view;    /* the back-pressure view, as told (zmsg_encode) */
+    zframe_t *serve_view; /* the serving view, as told */
+    zhashx_t *resent;     /* peer id hex -> s_resent_t: REPAIR bytes budget */
     bool terminated;
 } s_control_t;
 
@@ -562,36 +563,51 @@ s_group_view_update(s_control_t *self)
 
 // Tells the application thread which peers want what with
 // back-pressure, so its publish waits for them (proto/wire.md#credit).
+// Tells the application thread one kind of its joined peers' patterns,
+// as `name`, then id and pattern pairs (each peer's together), when it
+// changed since `last` (the last one told, kept as zmsg_encode made it).
 static void
-s_bp_view_update(s_control_t *self)
+s_view_update(s_control_t *self, const char *name,
+              size_t (*count)(const zmesh__peer_t *),
+              const char *(*pattern)(const zmesh__peer_t *, size_t),
+              zframe_t **last)
 {
     zmsg_t *view = zmsg_new();
     if (!view)
         return;
-    zmsg_addstr(view, "BPVIEW");
+    zmsg_addstr(view, name);
     for (zmesh__peer_t *p = zhashx_first(self->peers); p;
          p = zhashx_next(self->peers))
-        for (size_t i = 0; zmesh__peer_state(p) == ZMESH__PEER_JOINED &&
-                           i < zmesh__peer_bp_size(p);
-             i++) {
+        for (size_t i = 0;
+             zmesh__peer_state(p) == ZMESH__PEER_JOINED && i < count(p); i++) {
             zmsg_addstr(view, zmesh__peer_id_hex(p));
-            zmsg_addstr(view, zmesh__peer_bp_pattern(p, i));
+            zmsg_addstr(view, pattern(p, i));
         }
-    // Only a change is news: the last view sent is kept.
     zframe_t *packed = NULL;
     zmsg_t *copy = zmsg_dup(view);
     if (copy)
         packed = zmsg_encode(copy);
     zmsg_destroy(&copy);
-    bool same = packed && self->bp_view && zframe_eq(packed, self->bp_view);
+    bool same = packed && *last && zframe_eq(packed, *last);
     if (packed && !same) {
-        zframe_destroy(&self->bp_view);
-        self->bp_view = packed;
+        zframe_destroy(last);
+        *last = packed;
         packed = NULL;
         zmsg_send(&view, self->notify);
     }
     zframe_destroy(&packed);
     zmsg_destroy(&view);
+}
+
+// Who wants what with back-pressure (the publisher waits for them), and
+// who answers requests for what (a requester chooses among them).
+static void
+s_views_update(s_control_t *self)
+{
+    s_view_update(self, "BPVIEW", zmesh__peer_bp_size, zmesh__peer_bp_pattern,
+                  &self->bp_view);
+    s_view_update(self, "SERVEVIEW", zmesh__peer_serves_size,
+                  zmesh__peer_serve_pattern, &self->serve_view);
 }
 
 // A peer joined or changed its queue-group subscriptions: a new member
@@ -600,7 +616,7 @@ static void
 s_groups_changed(s_control_t *self)
 {
     s_group_view_update(self);
-    s_bp_view_update(self);
+    s_views_update(self);
     if (self->groups)
         s_group_drain(self);
 }
@@ -648,10 +664,11 @@ s_peer_remove(s_control_t *self, zmesh__peer_t *peer, const char *reason)
     strcpy(key, zmesh__peer_id_hex(peer));
     memcpy(id, zmesh__peer_id(peer), ZMESH__ID_SIZE);
     zhashx_delete(self->resent, key);
-    bool bp = zmesh__peer_bp_size(peer) > 0;
+    bool viewed =
+        zmesh__peer_bp_size(peer) > 0 || zmesh__peer_serves_size(peer) > 0;
     zhashx_delete(self->peers, key);
-    if (bp)
-        s_bp_view_update(self);
+    if (viewed)
+        s_views_update(self);
     if (!self->groups)
         return;
     // What it had not acknowledged goes to the rest of its group, marked
@@ -1768,6 +1785,7 @@ s_stop(s_control_t *self)
     zmesh__groups_destroy(&self->groups);
     zmesh__patterns_destroy(&self->group_view);
     zframe_destroy(&self->bp_view);
+    zframe_destroy(&self->serve_view);
     zhashx_destroy(&self->resent);
     for (size_t i = 0; i < self->probes_count; i++) {
         zsock_destroy(&self->probes[i].dealer);

@@ -325,6 +325,18 @@ zmesh__peer_group_for(const zmesh__peer_t *self, const char *topic,
 }
 
 size_t
+zmesh__peer_serves_size(const zmesh__peer_t *self)
+{
+    return self->serves_count;
+}
+
+const char *
+zmesh__peer_serve_pattern(const zmesh__peer_t *self, size_t i)
+{
+    return i < self->serves_count ? self->serves[i] : NULL;
+}
+
+size_t
 zmesh__peer_bp_size(const zmesh__peer_t *self)
 {
     return self->bp_subs_count;

@@ -64,6 +64,8 @@ int64_t zmesh__peer_leaving(const zmesh__peer_t *self);
 
 /*  True when the peer answers requests on `topic` (zmesh_agent_serve). */
 bool zmesh__peer_serves_topic(const zmesh__peer_t *self, const char *topic);
+size_t zmesh__peer_serves_size(const zmesh__peer_t *self);
+const char *zmesh__peer_serve_pattern(const zmesh__peer_t *self, size_t i);
 
 /*  True when one of the peer's wanted patterns matches `topic`. */
 bool zmesh__peer_wants_topic(const zmesh__peer_t *self, const char *topic);

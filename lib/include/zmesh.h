@@ -669,7 +669,11 @@ ZMESH_EXPORT int zmesh_agent_unserve(zmesh_agent_t *agent, const char *pattern);
    the latest after `timeout_ms`, 1..600000); either way its peer name and id
    are those of the agent asked. A reply that comes after that is dropped and
    counted. Errors as for zmesh_agent_send, with ZMESH_ENOTFOUND also when no
-   agent serves `topic`. */
+   agent serves `topic`. The first requests to an agent, and its replies,
+   go through both agents' threads; once each side's data subscription is
+   in effect at the other (about a second after the first request), they
+   are events on the data plane, which halves a round trip
+   (proto/wire.md#requests-on-the-data-plane). */
 ZMESH_EXPORT int zmesh_agent_request(zmesh_agent_t *agent, const char *peer,
                                      const char *topic, const void *payload,
                                      size_t size, int timeout_ms,

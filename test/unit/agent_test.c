@@ -512,6 +512,156 @@ test_a_batch_left_behind_goes_out_by_itself(void **state)
     assert_int_equal(stats.events_batched, 0);
 }
 
+// The first event of `type` `agent` gives within `ms`, or NULL; events of
+// other types are dropped.
+static const zmesh_event_t *
+s_next_of(zmesh_agent_t *agent, zmesh_event_type_t type, int ms)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        const zmesh_event_t *event;
+        if (zmesh_agent_recv(agent, 5, &event) == 0 &&
+            zmesh_event_type(event) == type)
+            return event;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - start.tv_sec) * 1000 +
+                (now.tv_nsec - start.tv_nsec) / 1000000 >=
+            ms)
+            return NULL;
+    }
+}
+
+// Events received on `topic` as `agent` counts them (a topic group).
+static uint64_t
+s_topic_received(zmesh_agent_t *agent, const char *topic)
+{
+    zmesh_counters_t *counters = NULL;
+    assert_int_equal(zmesh_agent_counters(agent, &counters), 0);
+    uint64_t received = 0;
+    for (size_t i = 0; i < zmesh_counters_size(counters); i++)
+        if (strcmp(zmesh_counters_kind(counters, i), "topic") == 0 &&
+            strcmp(zmesh_counters_name(counters, i), topic) == 0)
+            received = zmesh_counters_get(counters, i, "received");
+    zmesh_counters_destroy(&counters);
+    return received;
+}
+
+// One request from `client` answered by `server`, which echoes it;
+// returns the reply's status.
+static int
+s_round_trip(zmesh_agent_t *client, zmesh_agent_t *server, const char *peer,
+             const char *topic, uint8_t n)
+{
+    uint8_t payload[2] = {0xcc, n};
+    uint64_t id = 0;
+    assert_int_equal(
+        zmesh_agent_request(client, peer, topic, payload, 2, 2000, &id), 0);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int turns = 0; turns < 2000; turns++) {
+        const zmesh_event_t *event;
+        if (zmesh_agent_recv(server, 1, &event) == 0 &&
+            zmesh_event_type(event) == ZMESH_EVENT_REQUEST) {
+            assert_string_equal(zmesh_event_topic(event), topic);
+            assert_string_equal(zmesh_event_peer_id(event),
+                                zmesh_agent_id(client));
+            size_t size;
+            const void *got = zmesh_event_payload(event, &size);
+            assert_int_equal(zmesh_agent_reply(server, event, got, size), 0);
+        }
+        if (zmesh_agent_recv(client, 1, &event) == 0 &&
+            zmesh_event_type(event) == ZMESH_EVENT_REPLY) {
+            assert_int_equal(zmesh_event_request_id(event), id);
+            int status = zmesh_event_status(event);
+            if (status == 0) {
+                size_t size;
+                const uint8_t *got = zmesh_event_payload(event, &size);
+                assert_int_equal(size, 2);
+                assert_int_equal(got[1], n);
+            }
+            return status;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec > 5)
+            break;
+    }
+    fail_msg("no reply to request %llu", (unsigned long long)id);
+    return -1;
+}
+
+static void
+test_requests_move_to_the_data_plane(void **state)
+{
+    (void)state;
+    s_unique_mesh();
+    zmesh_agent_t *server = s_agent("server");
+    zmesh_agent_t *client = s_agent("client");
+    assert_int_equal(zmesh_agent_serve(server, "svc.>"), 0);
+    assert_int_equal(zmesh_agent_start(server), 0);
+    assert_int_equal(zmesh_agent_start(client), 0);
+    // Until the client knows the server, a request for svc.> has nobody.
+    uint64_t id;
+    for (int i = 0; i < 500; i++) {
+        int rc =
+            zmesh_agent_request(client, NULL, "svc.echo", "\xc0", 1, 2000, &id);
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, ZMESH_ENOTFOUND);
+        s_next_of(server, ZMESH_EVENT_MESSAGE, 10);
+    }
+    const zmesh_event_t *request = s_next_of(server, ZMESH_EVENT_REQUEST, 5000);
+    assert_non_null(request);
+    assert_int_equal(zmesh_agent_reply(server, request, "\xc0", 1), 0);
+    const zmesh_event_t *reply = s_next_of(client, ZMESH_EVENT_REPLY, 5000);
+    assert_non_null(reply);
+    assert_int_equal(zmesh_event_status(reply), 0);
+
+    // The first requests go through the control threads; once each side's
+    // subscription is in effect at the other (about a second), they and
+    // their replies are events on the data plane.
+    char requests[64], replies[64];
+    snprintf(requests, sizeof requests, "$mesh.request.%s",
+             zmesh_agent_id(server));
+    snprintf(replies, sizeof replies, "$mesh.reply.%s", zmesh_agent_id(client));
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int n = 0;
+    for (; n < 5000; n++) {
+        assert_int_equal(
+            s_round_trip(client, server, NULL, "svc.echo", (uint8_t)n), 0);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= 2 &&
+            s_topic_received(server, requests) > 0 &&
+            s_topic_received(client, replies) > 0)
+            break;
+        if (now.tv_sec - start.tv_sec >= 10)
+            break;
+    }
+    assert_true(s_topic_received(server, requests) > 0);
+    assert_true(s_topic_received(client, replies) > 0);
+
+    // On the data plane too, a request for a topic the server does not
+    // serve is refused at once, and counted there.
+    assert_int_equal(
+        s_round_trip(client, server, zmesh_agent_id(server), "other.x", 1),
+        ZMESH_ENOTFOUND);
+    uint64_t before = s_topic_received(server, requests);
+    assert_int_equal(
+        s_round_trip(client, server, zmesh_agent_id(server), "svc.x", 2), 0);
+    assert_true(s_topic_received(server, requests) > before);
+    zmesh_stats_t stats;
+    assert_int_equal(zmesh_agent_stats(server, &stats), 0);
+    assert_int_equal(stats.requests_refused, 1);
+    assert_int_equal(stats.frames_rejected, 0);
+    assert_int_equal(stats.events_received, 0); // requests are not messages
+    assert_int_equal(zmesh_agent_stats(client, &stats), 0);
+    assert_int_equal(stats.replies_dropped, 0);
+    assert_int_equal(stats.requests_timed_out, 0);
+    zmesh_agent_destroy(&client);
+    zmesh_agent_destroy(&server);
+}
+
 int
 main(void)
 {
@@ -528,6 +678,7 @@ main(void)
         cmocka_unit_test(test_waiting_for_subscribers_advertises_the_topic),
         cmocka_unit_test(test_fd_wakes_for_timers_and_goes_quiet),
         cmocka_unit_test(test_a_batch_left_behind_goes_out_by_itself),
+        cmocka_unit_test(test_requests_move_to_the_data_plane),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

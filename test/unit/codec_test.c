@@ -4487,6 +4487,95 @@ test_id_hex(void **state)
     assert_int_equal(zmesh__id_from_hex(NULL, id), ZMESH_EINVAL);
 }
 
+/*  The envelope of requests and replies on the data plane. */
+static void
+test_rr_envelope(void **state)
+{
+    (void)state;
+    uint8_t buf[600];
+    const uint8_t payload[] = {0x81, 0xa1, 'k', 0x01};
+    // A request round trip, short and long topics, small and large req.
+    const char *topics[] = {"a", "svc.echo", "x.0123456789.0123456789.0123"};
+    const uint64_t reqs[] = {1, 127, 128, 65536, UINT64_MAX};
+    for (size_t t = 0; t < 3; t++)
+        for (size_t q = 0; q < 5; q++) {
+            size_t ts = strlen(topics[t]);
+            size_t head = zmesh__rr_head_size(reqs[q], ts, 0);
+            assert_int_equal(
+                zmesh__rr_head_encode(reqs[q], topics[t], ts, 0, buf), head);
+            memcpy(buf + head, payload, sizeof payload);
+            zmesh__rr_t rr;
+            assert_int_equal(
+                zmesh__rr_decode(buf, head + sizeof payload, true, &rr), 0);
+            assert_int_equal(rr.req, reqs[q]);
+            assert_int_equal(rr.topic_size, ts);
+            assert_memory_equal(rr.topic, topics[t], ts);
+            assert_int_equal(rr.payload_size, sizeof payload);
+            assert_memory_equal(rr.payload, payload, sizeof payload);
+            // Read as a reply, a request is malformed (a str, no status).
+            assert_int_equal(
+                zmesh__rr_decode(buf, head + sizeof payload, false, &rr),
+                ZMESH_EPROTO);
+            // Cut anywhere, it is rejected.
+            for (size_t cut = 0; cut < head + sizeof payload; cut++)
+                assert_int_equal(zmesh__rr_decode(buf, cut, true, &rr),
+                                 ZMESH_EPROTO);
+        }
+    // A reply with each status, and a nil payload.
+    for (uint64_t status = 0; status < 3; status++) {
+        size_t head = zmesh__rr_head_size(9, 0, status);
+        assert_int_equal(zmesh__rr_head_encode(9, NULL, 0, status, buf), head);
+        buf[head] = 0xc0;
+        zmesh__rr_t rr;
+        assert_int_equal(zmesh__rr_decode(buf, head + 1, false, &rr), 0);
+        assert_int_equal(rr.req, 9);
+        assert_int_equal(rr.status, status);
+        assert_int_equal(rr.payload_size, 1);
+        assert_int_equal(zmesh__rr_decode(buf, head + 1, true, &rr),
+                         ZMESH_EPROTO);
+    }
+    // Malformed: req 0, a negative req, an array of 2 or 4, an empty or
+    // NUL-holding topic, a topic of 256 bytes, no payload, two payloads.
+    const struct {
+        const char *why;
+        uint8_t bytes[16];
+        size_t size;
+        bool request;
+    } bad[] = {
+        {"req 0", {0x93, 0x00, 0xa1, 'a', 0xc0}, 5, true},
+        {"req -1", {0x93, 0xff, 0xa1, 'a', 0xc0}, 5, true},
+        {"array of 2", {0x92, 0x01, 0xa1, 'a'}, 4, true},
+        {"array of 4", {0x94, 0x01, 0xa1, 'a', 0xc0, 0xc0}, 6, true},
+        {"empty topic", {0x93, 0x01, 0xa0, 0xc0}, 4, true},
+        {"NUL in topic", {0x93, 0x01, 0xa2, 'a', 0x00, 0xc0}, 6, true},
+        {"topic a bin", {0x93, 0x01, 0xc4, 0x01, 'a', 0xc0}, 6, true},
+        {"no payload", {0x93, 0x01, 0xa1, 'a'}, 4, true},
+        {"two payloads", {0x93, 0x01, 0xa1, 'a', 0xc0, 0xc0}, 6, true},
+        {"status a str", {0x93, 0x01, 0xa1, 'a', 0xc0}, 5, false},
+        {"status -1", {0x93, 0x01, 0xff, 0xc0}, 4, false},
+        {"a map", {0x81, 0x01, 0x02}, 3, false},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        zmesh__rr_t rr;
+        if (zmesh__rr_decode(bad[i].bytes, bad[i].size, bad[i].request, &rr) !=
+            ZMESH_EPROTO)
+            fail_msg("accepted: %s", bad[i].why);
+    }
+    uint8_t long_topic[300] = {0x93, 0x01, 0xd9, 0xff};
+    memset(long_topic + 4, 'a', 255);
+    long_topic[4 + 255] = 0xc0;
+    zmesh__rr_t rr;
+    assert_int_equal(zmesh__rr_decode(long_topic, 260, true, &rr), 0);
+    long_topic[2] = 0xda; // str16 of 256
+    long_topic[3] = 0x01;
+    long_topic[4] = 0x00;
+    memset(long_topic + 5, 'a', 256);
+    long_topic[5 + 256] = 0xc0;
+    assert_int_equal(zmesh__rr_decode(long_topic, 262, true, &rr),
+                     ZMESH_EPROTO);
+    assert_int_equal(zmesh__rr_decode(NULL, 0, true, &rr), ZMESH_EPROTO);
+}
+
 int
 main(void)
 {
@@ -4526,6 +4615,7 @@ main(void)
         cmocka_unit_test(test_batch_not_a_frame),
         cmocka_unit_test(test_batch_limits),
         cmocka_unit_test(test_batch_truncated),
+        cmocka_unit_test(test_rr_envelope),
         cmocka_unit_test(test_msgpack_check_types),
         cmocka_unit_test(test_msgpack_check_rejects),
         cmocka_unit_test(test_id_hex),
