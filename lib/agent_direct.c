@@ -162,41 +162,39 @@ zmesh__agent_send_nowait(zmesh_agent_t *self, const char *peer_id,
 /* ------------------------------------------------------------------------ */
 /*  Requests and replies on the data plane                                  */
 
-// A requester wants replies on "$mesh.reply.<its id>" and publishes on
-// "$mesh.request.>", so that responders' SUBs connect to it: set up at
-// its first request.
+// Subscribes to `prefix` + our id and publishes `pattern`, once (`slot`
+// remembers the topic): a requester wants replies on "$mesh.reply.<its
+// id>" and publishes on "$mesh.request.>" from its first request, a
+// responder the other way round from its start, so that each side's SUB
+// connects to the other.
 static int
-s_rr_ask_setup(zmesh_agent_t *self)
+s_rr_setup(zmesh_agent_t *self, char slot[64], const char *prefix,
+           const char *pattern)
 {
-    if (self->rr_reply_topic[0])
+    if (slot[0])
         return 0;
-    char topic[sizeof self->rr_reply_topic];
-    snprintf(topic, sizeof topic, "%s%s", ZMESH__REPLY_TOPIC_PREFIX,
-             self->id_hex);
-    int rc =
-        zmesh__agent_advertise_reserved(self, ZMESH__REQUEST_TOPIC_PREFIX ">");
+    char topic[64];
+    snprintf(topic, sizeof topic, "%s%s", prefix, self->id_hex);
+    int rc = zmesh__agent_advertise_reserved(self, pattern);
     if (rc == 0)
         rc = zmesh__agent_subscribe_reserved(self, topic);
     if (rc == 0)
-        memcpy(self->rr_reply_topic, topic, sizeof topic);
+        memcpy(slot, topic, sizeof topic);
     return rc;
+}
+
+static int
+s_rr_ask_setup(zmesh_agent_t *self)
+{
+    return s_rr_setup(self, self->rr_reply_topic, ZMESH__REPLY_TOPIC_PREFIX,
+                      ZMESH__REQUEST_TOPIC_PREFIX ">");
 }
 
 int
 zmesh__agent_rr_serve(zmesh_agent_t *self)
 {
-    if (self->rr_request_topic[0])
-        return 0;
-    char topic[sizeof self->rr_request_topic];
-    snprintf(topic, sizeof topic, "%s%s", ZMESH__REQUEST_TOPIC_PREFIX,
-             self->id_hex);
-    int rc =
-        zmesh__agent_advertise_reserved(self, ZMESH__REPLY_TOPIC_PREFIX ">");
-    if (rc == 0)
-        rc = zmesh__agent_subscribe_reserved(self, topic);
-    if (rc == 0)
-        memcpy(self->rr_request_topic, topic, sizeof topic);
-    return rc;
+    return s_rr_setup(self, self->rr_request_topic, ZMESH__REQUEST_TOPIC_PREFIX,
+                      ZMESH__REPLY_TOPIC_PREFIX ">");
 }
 
 // Whether pair i of the serve view answers `topic`.

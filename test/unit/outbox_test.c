@@ -34,6 +34,8 @@
 #include <time.h>
 
 #include <cmocka.h>
+
+#include "test_payload.h"
 #include <zmq.h>
 
 static const uint8_t s_id[16] = {0x0b, 0x0c, 1, 2,  3,  4,  5,  6,
@@ -74,31 +76,6 @@ zmq_msg_send(zmq_msg_t *msg, void *socket, int flags)
 
 /*  Events the tests keep track of, at most. */
 #define S_EVENTS_MAX 6000
-
-/*  A msgpack object of exactly `size` bytes (>= 1) whose contents depend on
-    `tag`: a fixint, a bin 8 or a bin 16. */
-static void
-s_payload(uint8_t *out, size_t size, uint64_t tag)
-{
-    assert_true(size >= 1 && size <= 3 + 65535);
-    size_t head;
-    if (size == 1) {
-        out[0] = (uint8_t)(tag & 0x7f);
-        return;
-    }
-    if (size - 2 <= 255) {
-        out[0] = 0xc4;
-        out[1] = (uint8_t)(size - 2);
-        head = 2;
-    } else {
-        out[0] = 0xc5;
-        out[1] = (uint8_t)((size - 3) >> 8);
-        out[2] = (uint8_t)(size - 3);
-        head = 3;
-    }
-    for (size_t i = head; i < size; i++)
-        out[i] = (uint8_t)(tag * 131 + i * 7 + 1);
-}
 
 /*  The payload size the tests give event `seq` unless they say otherwise. */
 static size_t

@@ -27,6 +27,8 @@
 #include <time.h>
 
 #include <cmocka.h>
+
+#include "test_payload.h"
 #include <zmq.h>
 
 #define S_FRAME_MAX 512
@@ -1172,31 +1174,6 @@ test_message_reference(void **state)
 
 static const uint8_t s_publisher[16] = {0xde, 0xad, 0xbe, 0xef, 1, 2,  3,  4,
                                         5,    6,    7,    8,    9, 10, 11, 12};
-
-/*  A msgpack object of exactly `size` bytes (>= 1) whose contents depend on
-    `tag`: a fixint, a bin 8 or a bin 16. */
-static void
-s_payload(uint8_t *out, size_t size, uint64_t tag)
-{
-    assert_true(size >= 1 && size <= 3 + 65535);
-    size_t head;
-    if (size == 1) {
-        out[0] = (uint8_t)(tag & 0x7f);
-        return;
-    }
-    if (size - 2 <= 255) {
-        out[0] = 0xc4;
-        out[1] = (uint8_t)(size - 2);
-        head = 2;
-    } else {
-        out[0] = 0xc5;
-        out[1] = (uint8_t)((size - 3) >> 8);
-        out[2] = (uint8_t)(size - 3);
-        head = 3;
-    }
-    for (size_t i = head; i < size; i++)
-        out[i] = (uint8_t)(tag * 131 + i * 7 + 1);
-}
 
 /*  A batch frame being built: its bytes, the offsets add_batch wants
     (from the frame's start) and, when `owned`, a free function that says
