@@ -1190,12 +1190,15 @@ s_start(zmesh_agent_t *self)
     self->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     self->now_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     self->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    struct epoll_event now = {.events = EPOLLIN}, tick = {.events = EPOLLIN};
+    struct epoll_event now = {.events = EPOLLIN}, tick = {.events = EPOLLIN},
+                       sent = {.events = EPOLLIN};
     now.data.fd = self->now_fd;
     tick.data.fd = self->tick_fd;
+    sent.data.fd = zmesh__outbox_app_fd(self->outbox);
     if (self->epoll_fd < 0 || self->now_fd < 0 || self->tick_fd < 0 ||
         epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, self->now_fd, &now) != 0 ||
         epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, self->tick_fd, &tick) != 0 ||
+        epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, sent.data.fd, &sent) != 0 ||
         s_epoll_add(self, self->sub_handle) != 0 ||
         s_epoll_add(self, self->xpub_handle) != 0 ||
         s_epoll_add(self, zsock_resolve(self->notify)) != 0 ||
@@ -2025,6 +2028,7 @@ zmesh__agent_wake_update(zmesh_agent_t *self)
 static void
 s_wake_consume(zmesh_agent_t *self)
 {
+    zmesh__outbox_woken(self->outbox); // recv looks at the XPUB anyway
     uint64_t count;
     if (self->now_armed) {
         self->now_armed = false;
@@ -2804,6 +2808,10 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
                 if (wait < 0 || wait > until)
                     wait = until;
             }
+        // What the agent published meanwhile (a durable consumer's
+        // request, say) goes out before we wait; and the poll uses the
+        // XPUB, which is ours alone only while no batch is pending.
+        zmesh__outbox_drain(self->outbox);
         zmq_pollitem_t items[4] = {
             {self->sub_handle, 0, ZMQ_POLLIN, 0},
             {zsock_resolve(self->notify), 0, ZMQ_POLLIN, 0},
@@ -3072,6 +3080,7 @@ zmesh_agent_wait_subscribers(zmesh_agent_t *self, const char *topic,
             zmesh__agent_wake_update(self); // for what the service took in
             return done ? (int)ready : ZMESH_ETIMEDOUT;
         }
+        zmesh__outbox_drain(self->outbox); // the poll uses the XPUB
         zmq_pollitem_t items[2] = {
             {zsock_resolve(self->notify), 0, ZMQ_POLLIN, 0},
             {self->xpub_handle, 0, ZMQ_POLLIN, 0}};

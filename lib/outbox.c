@@ -49,6 +49,8 @@ struct zmesh__outbox {
        are being opened; the application wakes it through `fd` when it
        opens one while it is not watching. */
     int fd;
+    int app_fd; /* zmesh__outbox_app_fd */
+    atomic_bool app_woken;
     atomic_bool watched;
     atomic_uint_fast64_t opens;
     uint64_t opens_seen; /* control thread's */
@@ -73,10 +75,16 @@ zmesh__outbox_new(zmesh__outbox_t **outbox, void *xpub,
     if (!self)
         return ZMESH_ENOMEM;
     self->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (self->fd < 0) {
+    self->app_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (self->fd < 0 || self->app_fd < 0) {
+        if (self->fd >= 0)
+            close(self->fd);
+        if (self->app_fd >= 0)
+            close(self->app_fd);
         free(self);
         return ZMESH_ESYS;
     }
+    atomic_init(&self->app_woken, false);
     pthread_mutex_init(&self->lock, NULL);
     self->xpub = xpub;
     self->retained = retained;
@@ -98,6 +106,7 @@ zmesh__outbox_destroy(zmesh__outbox_t **outbox)
         return;
     zmesh__outbox_t *self = *outbox;
     close(self->fd);
+    close(self->app_fd);
     pthread_mutex_destroy(&self->lock);
     free(self);
     *outbox = NULL;
@@ -299,9 +308,18 @@ zmesh__outbox_expire(zmesh__outbox_t *self, int64_t now_ms, bool signalled)
     pthread_mutex_lock(&self->lock);
     if (s_count(self) > 0) {
         int64_t age = now_ms - self->opened_ms;
-        if (age >= self->max_delay_ms)
+        if (age >= self->max_delay_ms) {
             zmesh__outbox_flush(self);
-        else
+            int events = 0;
+            size_t size = sizeof events;
+            if (zmq_getsockopt(self->xpub, ZMQ_EVENTS, &events, &size) == 0 &&
+                (events & ZMQ_POLLIN) &&
+                !atomic_exchange(&self->app_woken, true)) {
+                uint64_t one = 1;
+                ssize_t n = write(self->app_fd, &one, sizeof one);
+                (void)n; // a full counter is readable already
+            }
+        } else
             due = (long)(self->max_delay_ms - age);
     }
     bool pending = s_count(self) > 0;
@@ -318,6 +336,23 @@ zmesh__outbox_expire(zmesh__outbox_t *self, int64_t now_ms, bool signalled)
     }
     self->opens_seen = atomic_load(&self->opens);
     return due;
+}
+
+int
+zmesh__outbox_app_fd(const zmesh__outbox_t *self)
+{
+    return self->app_fd;
+}
+
+void
+zmesh__outbox_woken(zmesh__outbox_t *self)
+{
+    if (!atomic_load_explicit(&self->app_woken, memory_order_relaxed))
+        return;
+    uint64_t count;
+    ssize_t n = read(self->app_fd, &count, sizeof count);
+    (void)n;
+    atomic_store(&self->app_woken, false);
 }
 
 void

@@ -108,6 +108,16 @@ int zmesh__outbox_fd(const zmesh__outbox_t *self);
 long zmesh__outbox_expire(zmesh__outbox_t *self, int64_t now_ms,
                           bool signalled);
 
+/*  A descriptor for the application's own loop (zmesh_agent_fd's set):
+    readable after the control thread sent a batch and found input
+    waiting on the XPUB (a subscriber's sync token). ZeroMQ's descriptor
+    tells of new input only once, to whichever thread next uses the
+    socket, so without this an application waiting on the agent's fd
+    would not hear of it. zmesh__outbox_woken quiets it; application
+    thread, cheap when it is quiet. */
+int zmesh__outbox_app_fd(const zmesh__outbox_t *self);
+void zmesh__outbox_woken(zmesh__outbox_t *self);
+
 /*  Counters: batch frames sent, events sent in them, and events lost
     because their batch could not be made (no memory) or sent. */
 void zmesh__outbox_stats(zmesh__outbox_t *self, uint64_t *batches,

@@ -195,9 +195,13 @@ def _publisher_killed_before_repair(mesh, port):
     # Its repair is given up as it leaves, so the gap comes just after the
     # "left" event (on a slow machine, some time after): wait for it, but
     # not long, since with no overrun there is none.
+    # It comes with the message after it, which must be printed too.
+    def gap_and_next():
+        gaps = sub.seen(lambda o: o.get("event") == "gap")
+        return gaps and sub.seen(lambda o: o.get("event") == "message" and
+                                 o["seq"] == gaps[-1]["last"] + 1)
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not sub.seen(
-            lambda o: o.get("event") == "gap"):
+    while time.monotonic() < deadline and not gap_and_next():
         time.sleep(0.05)
     stats = finish(sub)
     first, last, gaps, repaired = account(sub.seen(), "burst.x", "fast")
