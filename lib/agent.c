@@ -804,11 +804,14 @@ s_serve_change(zmesh_agent_t *self, const char *pattern, bool on)
         return ZMESH_EINVAL;
     if (zmesh__pattern_check(pattern, strlen(pattern)) != 0)
         return ZMESH_EPATTERN;
-    int rc = on ? zmesh__topic_index_add(self->serves, pattern)
-                : zmesh__topic_index_remove(self->serves, pattern);
-    if (rc <= 0)
+    // Requests for us on the data plane first: a pattern in the index is
+    // one the next call takes as told already.
+    int rc = on && self->started ? zmesh__agent_rr_serve(self) : 0;
+    if (rc != 0)
         return rc;
-    if (on && self->started && (rc = zmesh__agent_rr_serve(self)) != 0)
+    rc = on ? zmesh__topic_index_add(self->serves, pattern)
+            : zmesh__topic_index_remove(self->serves, pattern);
+    if (rc <= 0)
         return rc;
     return s_send_index(self, "SERVES", self->serves, 0);
 }
@@ -1836,7 +1839,10 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
         if (zmesh__id_from_hex(a, id) == 0) {
             zmesh__repair_abandon(self->repair, id);
             zmesh__retain_unmark(self->retained, id);
-            zmesh__agent_requests_expire(self, id);
+            // Its requests end as gone, but not before a reply it sent on
+            // the data plane as it left has had time to come in.
+            zmesh__requests_peer_left(self->requests, id,
+                                      zmesh__clock_ms() + S_DROP_GRACE_MS);
         }
         s_names_retire(self, a);
         zmesh__agent_serve_view_forget(self, a);
@@ -2728,7 +2734,7 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
         // frame, or the frame would look like a new gap.
         if (--self->service_countdown == 0)
             s_service(self);
-        zmesh__agent_requests_expire(self, NULL);
+        zmesh__agent_requests_expire(self);
         if (zlistx_size(self->peer_events) > 0 && s_pop_peer_event(self)) {
             if (!zmesh__agent_internal_event(self)) {
                 *event = &self->event;

@@ -275,8 +275,11 @@ s_rr_send(zmesh_agent_t *self, const char *prefix, const char *id, uint64_t req,
     }
     zmesh__rr_head_encode(req, topic, topic_size, status, self->rr_buf);
     memcpy(self->rr_buf + head, payload, size);
-    return zmesh__agent_publish_reserved(self, channel, self->rr_buf,
-                                         head + size);
+    int rc =
+        zmesh__agent_publish_reserved(self, channel, self->rr_buf, head + size);
+    if (rc == 0)
+        self->events_published--; // counted as a request or reply instead
+    return rc;
 }
 
 // A reply with `status` to request `req` of peer `peer_id`: on the data
@@ -322,7 +325,10 @@ zmesh__agent_rr_take(zmesh_agent_t *self)
         return -1;
     if (event->type == ZMESH_EVENT_GAP) {
         // What was lost ends at its requester's deadline; the gap itself
-        // is nobody's news. The message after it is judged as any.
+        // is nobody's news (nor a gap in the counters, which count what
+        // the application is told). The message after it is judged as any.
+        self->gaps--;
+        self->events_missing -= event->gap_last - event->sequence + 1;
         if (!self->has_stashed)
             return 0;
         self->has_stashed = false;
@@ -418,19 +424,29 @@ zmesh_agent_request(zmesh_agent_t *self, const char *peer, const char *topic,
         return rc;
     uint8_t to[ZMESH__ID_SIZE];
     char target[33];
-    if (!s_rr_target(self, peer, topic, target) ||
-        s_rr_send(self, ZMESH__REQUEST_TOPIC_PREFIX, target, req, topic, 0,
-                  payload, size) != 0) {
+    int64_t deadline = zmesh__clock_ms() + timeout_ms;
+    bool sent = false;
+    if (s_rr_target(self, peer, topic, target)) {
+        // Recorded before it is sent: publishing may run timers that make
+        // requests of their own (durable consumers), and the reply must
+        // find it whatever they did.
+        zmesh__id_from_hex(target, to);
+        if ((rc = zmesh__requests_add(self->requests, req, to, deadline)) != 0)
+            return rc;
+        sent = s_rr_send(self, ZMESH__REQUEST_TOPIC_PREFIX, target, req, topic,
+                         0, payload, size) == 0;
+        if (!sent)
+            zmesh__requests_answer(self->requests, req, to); // not sent
+    }
+    if (!sent) {
         zmesh__direct_t how = {ZMESH__MSG_DIRECT, req, 0, peer == NULL};
         rc = s_direct(self, &how, peer, topic, payload, size, to);
         if (rc != 0)
             return rc;
-    } else
-        zmesh__id_from_hex(target, to);
-    rc = zmesh__requests_add(self->requests, req, to,
-                             zmesh__clock_ms() + timeout_ms);
-    if (rc != 0)
-        return rc; // cannot happen: the size was checked above
+        rc = zmesh__requests_add(self->requests, req, to, deadline);
+        if (rc != 0)
+            return rc; // cannot happen: the size was checked above
+    }
     self->directs_sent++;
     *request_id = req;
     zmesh__agent_wake_update(self);
@@ -590,10 +606,10 @@ s_request_ended(void *arg, uint64_t req, bool left,
 }
 
 void
-zmesh__agent_requests_expire(zmesh_agent_t *self, const uint8_t *gone)
+zmesh__agent_requests_expire(zmesh_agent_t *self)
 {
     if (zmesh__requests_size(self->requests) == 0)
         return;
-    zmesh__requests_expire_all(self->requests, zmesh__clock_ms(), gone,
+    zmesh__requests_expire_all(self->requests, zmesh__clock_ms(), NULL,
                                s_request_ended, self);
 }

@@ -352,9 +352,10 @@ int zmesh__agent_counters_build(zmesh_agent_t *self, zmesh_counters_t **out);
 /*  A DIRECT or REPLY from a peer, from the notify pipe. */
 void zmesh__agent_on_direct(zmesh_agent_t *self, zmsg_t *msg);
 
-/*  Ends the requests past their deadline, or sent to `gone` (a peer that
-    left; NULL: none), with a reply event saying so. */
-void zmesh__agent_requests_expire(zmesh_agent_t *self, const uint8_t *gone);
+/*  Ends the requests past their deadline (that of a request to a peer
+    that left is a short grace, zmesh__requests_peer_left) with a reply
+    event saying so. */
+void zmesh__agent_requests_expire(zmesh_agent_t *self);
 
 /*  agent_confirms.c */
 

@@ -226,15 +226,32 @@ failed:
                count, self->topic);
 }
 
-void
-zmesh__outbox_flush(zmesh__outbox_t *self)
+// Sends the pending batch; `tell` (the control thread): then, if the send
+// took in input waiting on the XPUB, wakes the application's loop. All of
+// it before `count` says 0, after which the XPUB is the application's.
+static void
+s_flush_all(zmesh__outbox_t *self, bool tell)
 {
     size_t count = s_count(self);
     if (count == 0)
         return;
     s_flush(self, count);
     self->used = 0;
+    int events = 0;
+    size_t size = sizeof events;
+    if (tell && zmq_getsockopt(self->xpub, ZMQ_EVENTS, &events, &size) == 0 &&
+        (events & ZMQ_POLLIN) && !atomic_exchange(&self->app_woken, true)) {
+        uint64_t one = 1;
+        ssize_t n = write(self->app_fd, &one, sizeof one);
+        (void)n; // a full counter is readable already
+    }
     atomic_store_explicit(&self->count, 0, memory_order_release);
+}
+
+void
+zmesh__outbox_flush(zmesh__outbox_t *self)
+{
+    s_flush_all(self, false);
 }
 
 void
@@ -308,18 +325,9 @@ zmesh__outbox_expire(zmesh__outbox_t *self, int64_t now_ms, bool signalled)
     pthread_mutex_lock(&self->lock);
     if (s_count(self) > 0) {
         int64_t age = now_ms - self->opened_ms;
-        if (age >= self->max_delay_ms) {
-            zmesh__outbox_flush(self);
-            int events = 0;
-            size_t size = sizeof events;
-            if (zmq_getsockopt(self->xpub, ZMQ_EVENTS, &events, &size) == 0 &&
-                (events & ZMQ_POLLIN) &&
-                !atomic_exchange(&self->app_woken, true)) {
-                uint64_t one = 1;
-                ssize_t n = write(self->app_fd, &one, sizeof one);
-                (void)n; // a full counter is readable already
-            }
-        } else
+        if (age >= self->max_delay_ms)
+            s_flush_all(self, true);
+        else
             due = (long)(self->max_delay_ms - age);
     }
     bool pending = s_count(self) > 0;

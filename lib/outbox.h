@@ -56,8 +56,9 @@ void zmesh__outbox_configure(zmesh__outbox_t *self, size_t max_events,
 
 /*  Whether an event of `size` payload bytes, published at `now_us` (the
     wall clock, read anyway for its timestamp), goes into a batch: batching
-    is on, the event is small, and it comes in a burst (it or the pending
-    batch is young). Updates the burst's clock. Application thread. */
+    is on, every reader reads batches, the event is small, and it comes in
+    a burst (within ZMESH__OUTBOX_BURST_US of the publish before it).
+    Updates the burst's clock. Application thread. */
 bool zmesh__outbox_wants(zmesh__outbox_t *self, size_t size, int64_t now_us);
 
 /*  The largest batch frame every joined peer reads (the least of their

@@ -5,6 +5,7 @@
 #include "requests.h"
 #include "zmesh.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@ typedef struct {
     uint64_t req;
     uint8_t peer[ZMESH__ID_SIZE];
     int64_t deadline;
+    bool left; /* zmesh__requests_peer_left */
 } s_request_t;
 
 struct zmesh__requests {
@@ -69,8 +71,36 @@ zmesh__requests_add(zmesh__requests_t *self, uint64_t req,
     self->items[at].req = req;
     memcpy(self->items[at].peer, peer, ZMESH__ID_SIZE);
     self->items[at].deadline = deadline;
+    self->items[at].left = false;
     self->count++;
     return 0;
+}
+
+static int
+s_by_deadline(const void *a, const void *b)
+{
+    int64_t x = ((const s_request_t *)a)->deadline;
+    int64_t y = ((const s_request_t *)b)->deadline;
+    return (x > y) - (x < y);
+}
+
+void
+zmesh__requests_peer_left(zmesh__requests_t *self,
+                          const uint8_t peer[ZMESH__ID_SIZE], int64_t deadline)
+{
+    bool moved = false;
+    for (size_t i = 0; i < self->count; i++) {
+        s_request_t *r = &self->items[i];
+        if (memcmp(r->peer, peer, ZMESH__ID_SIZE) != 0)
+            continue;
+        r->left = true;
+        if (r->deadline > deadline) {
+            r->deadline = deadline;
+            moved = true;
+        }
+    }
+    if (moved)
+        qsort(self->items, self->count, sizeof *self->items, s_by_deadline);
 }
 
 static void
@@ -110,7 +140,7 @@ zmesh__requests_expire_all(zmesh__requests_t *self, int64_t now,
         bool due = r->deadline <= now;
         bool orphan = gone && memcmp(r->peer, gone, ZMESH__ID_SIZE) == 0;
         if (due || orphan) {
-            fn(arg, r->req, orphan && !due, r->peer);
+            fn(arg, r->req, (orphan && !due) || r->left, r->peer);
             ended++;
         } else
             self->items[kept++] = *r;

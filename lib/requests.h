@@ -30,9 +30,17 @@ int zmesh__requests_add(zmesh__requests_t *self, uint64_t req,
 bool zmesh__requests_answer(zmesh__requests_t *self, uint64_t req,
                             const uint8_t peer[ZMESH__ID_SIZE]);
 
+/*  Marks the requests sent to `peer`, which left, to end as left at
+    `deadline` at the latest: a reply it sent on the data plane just
+    before it left may still be on its way, behind the news that it left
+    (proto/wire.md#requests-on-the-data-plane). */
+void zmesh__requests_peer_left(zmesh__requests_t *self,
+                               const uint8_t peer[ZMESH__ID_SIZE],
+                               int64_t deadline);
+
 /*  Ends, in one pass, every request due at `now` or sent to `gone`
     (NULL: none), calling `fn` for each (left: its peer left before its
-    deadline). Returns how many ended. */
+    deadline, or was marked as left). Returns how many ended. */
 typedef void(zmesh__requests_ended_fn)(void *arg, uint64_t req, bool left,
                                        const uint8_t peer[ZMESH__ID_SIZE]);
 size_t zmesh__requests_expire_all(zmesh__requests_t *self, int64_t now,
