@@ -206,7 +206,9 @@ def _publisher_killed_before_repair(mesh, port):
     stats = finish(sub)
     first, last, gaps, repaired = account(sub.seen(), "burst.x", "fast")
     check(first == 1, "started at %d" % first)
-    if gaps == 0 and stats["received"] == BURST:
+    if gaps == 0 and stats["received"] == last:
+        # Nothing lost but the tail, which only an event after it would
+        # reveal, and the publisher is dead: no gap to test.
         raise NoOverrun()
     check(gaps >= 1 and repaired == 0 and stats["repair_requests"] >= 1,
           "%d gaps, %d repaired by a dead publisher: %s" %
