@@ -48,7 +48,7 @@ s_usage(void)
             "   [--final-after MS]] [--stall-ms MS]\n"
             "  [--run-ms MS] [--exit-after N] [--exit-when-done] [--crash]"
             " [-v]\n"
-            "  [--retransmit BYTES] [--repair-timeout MS]\n"
+            "  [--retransmit BYTES] [--repair-timeout MS] [--batching MAX]\n"
             "  [--query PEER]  (asks PEER for its counters every 200 ms)\n"
             "  [--history PATTERN=COUNT] [--sub-history PATTERN]...\n"
             "  [--queue-group PATTERN=GROUP]... [--sub-bp PATTERN]...\n"
@@ -457,6 +457,9 @@ main(int argc, char **argv)
         else if (strcmp(opt, "--retransmit") == 0)
             s_check(zmesh_agent_set_retransmit_buffer(agent, (size_t)atol(val)),
                     "retransmit");
+        else if (strcmp(opt, "--batching") == 0) // MAX_EVENTS (0: off)
+            s_check(zmesh_agent_set_batching(agent, (size_t)atol(val), 1),
+                    "batching");
         else if (strcmp(opt, "--repair-timeout") == 0)
             s_check(zmesh_agent_set_repair_timeout(agent, atoi(val)),
                     "repair timeout");
