@@ -11,6 +11,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from meshtest import check, random_port, run, run_tool, testnode  # noqa: E402
 from meshtest import unique_mesh  # noqa: E402
+from test_gaps import (TINY_QUEUES, NoOverrun, account, finish,  # noqa: E402
+                       with_overrun)
 
 OLDPEER = os.environ.get("ZMESH_OLDPEER", "zmesh-oldpeer")
 # Under ZeroMQ's high-water mark of 1000 frames: zmesh-oldpeer does not
@@ -77,7 +79,43 @@ def test_batches_fit_the_smallest_reader():
           "batch frames for a reader of 4095 bytes: %s" % got)
 
 
+def test_lost_batches_are_repaired_in_order():
+    with_overrun(_lost_batches_are_repaired)
+
+
+def _lost_batches_are_repaired(mesh, port):
+    # A burst published in a tight loop goes out in batch frames, and the
+    # subscriber stalls with tiny queues, so ZeroMQ drops whole batches.
+    # Every lost event comes again (served as a frame of its own), in
+    # order, once. The buffer holds the whole burst, and the final event
+    # comes after the stall, so nothing may be missing at all.
+    burst = 100000
+    sub = testnode("slow", mesh, port, "--sub", "burst.>", "--stall-ms", 3000,
+                   "--repair-timeout", 10000, run_ms=45000, env=TINY_QUEUES)
+    sub.started()
+    pub = testnode("fast", mesh, port, "--pub", "burst.x", "--count", burst,
+                   "--every", 0, "--batch", burst, "--pad", 100,
+                   "--retransmit", 64 << 20, "--wait-subs", 1,
+                   "--final-after", 5000, run_ms=45000, env=TINY_QUEUES)
+    pub.started()
+    sub.wait_for(lambda o: o.get("event") == "message" and
+                 o["seq"] == burst + 1, 40, "the final event")
+    first, last, gaps, repaired = account(sub.seen(), "burst.x", "fast")
+    check((first, last, gaps) == (1, burst + 1, 0),
+          "accounted %d..%d with %d gaps" % (first, last, gaps))
+    if repaired == 0:
+        raise NoOverrun()
+    pub.stop()
+    sent = pub.wait_for(lambda o: o.get("event") == "stats", 5, "stats")
+    check(sent["batches_sent"] > 0, "no batch frames: %s" % sent)
+    stats = finish(sub)
+    check(stats["events_repaired"] == repaired and
+          stats["duplicates_dropped"] == 0 and stats["frames_rejected"] == 0,
+          "stats: %s" % stats)
+
+
 if __name__ == "__main__":
     run([test_an_agent_that_reads_batches_gets_them,
          test_an_agent_that_predates_batches_gets_single_frames,
-         test_batches_fit_the_smallest_reader])
+         test_batches_fit_the_smallest_reader,
+         test_lost_batches_are_repaired_in_order])
