@@ -369,7 +369,8 @@ ZMESH_EXPORT int zmesh_agent_advertise(zmesh_agent_t *agent,
     before it (a burst) may wait, with the events of the same topic after
     it, to go out as one frame (proto/wire.md#batch-frame); an event after
     a pause goes at once. A waiting batch goes out when it is full, when
-    another topic is published, at the next zmesh_agent_recv,
+    another topic or an event that goes on its own is published, at the
+    next zmesh_agent_recv,
     zmesh_agent_wait_subscribers, zmesh_agent_flush or destroy, and at
     the latest (the application having gone to do something else) after
     the agent's batch delay, 1 ms by default. Events of a batch carry the
