@@ -23,9 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_REACH_RETRY_MS 1000 /* ask the control thread again after */
-#define S_REACH_MAX 16384     /* peers zmesh__agent_reaches remembers */
-#define S_STORE_BATCH 1000    /* frames per $relay.store */
+#define S_REACH_RETRY_MS 1000 /* ask the control thread again after, at most   \
+                               */
+#define S_REACH_FIRST_MS                                                       \
+    50                     /* ... and at first: the answer often changes       \
+                              within a round trip or two */
+#define S_REACH_MAX 16384  /* peers zmesh__agent_reaches remembers */
+#define S_STORE_BATCH 1000 /* frames per $relay.store */
 
 int
 zmesh__agent_confirm_keep(zmesh_agent_t *self, const char *topic, uint64_t seq,
@@ -281,6 +285,8 @@ typedef struct {
         uint64_t generation; /* the peer's, once it wanted the topic; 0
                                 before */
         int64_t retry_ms;    /* when to ask the control thread again */
+        int backoff_ms;      /* the wait before the next retry: doubles
+                                from S_REACH_FIRST_MS to S_REACH_RETRY_MS */
     } of[S_REACH_TOPICS];
     unsigned next; /* the slot taken next by a new topic */
 } s_reach_t;
@@ -333,9 +339,16 @@ zmesh__agent_reaches(zmesh_agent_t *self, const char *peer_id,
         slot = r->next;
         r->next = (r->next + 1) % S_REACH_TOPICS;
         snprintf(r->of[slot].topic, sizeof r->of[slot].topic, "%s", topic);
+        r->of[slot].backoff_ms = S_REACH_FIRST_MS;
     }
+    // A peer whose subscription is on its way (a responder connects to a
+    // requester at its first request) is asked about again soon; one that
+    // does not want the topic, less and less often.
     r->of[slot].generation = generation;
-    r->of[slot].retry_ms = zmesh__clock_ms() + S_REACH_RETRY_MS;
+    r->of[slot].retry_ms = zmesh__clock_ms() + r->of[slot].backoff_ms;
+    r->of[slot].backoff_ms = r->of[slot].backoff_ms * 2 > S_REACH_RETRY_MS
+                                 ? S_REACH_RETRY_MS
+                                 : r->of[slot].backoff_ms * 2;
     return generation > 0 && *ready >= generation;
 }
 

@@ -37,9 +37,10 @@ int zmesh__agent_advertise_reserved(zmesh_agent_t *self, const char *pattern);
 /*  Whether what this agent publishes on `topic` now reaches peer
     `peer_id` (32 hex digits) on the data plane: the peer wants the topic
     and its subscriptions are in effect at this agent's XPUB (its sync
-    token came, proto/wire.md#sync-token). Asked of the control thread at
-    most once a second per peer and topic (the last 4 topics of each
-    peer asked about) until the answer is yes, which is then kept while
+    token came, proto/wire.md#sync-token). Asked of the control thread
+    after 50 ms, then less often, down to once a second, per peer and
+    topic (the last 4 topics of each peer asked about) until the answer
+    is yes, which is then kept while
     that peer's subscriptions stay in effect here; for at most 16,384
     peers at once (others are answered no). */
 bool zmesh__agent_reaches(zmesh_agent_t *self, const char *peer_id,
