@@ -23,11 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_REACH_RETRY_MS 1000 /* ask the control thread again after, at most   \
-                               */
-#define S_REACH_FIRST_MS                                                       \
-    50                     /* ... and at first: the answer often changes       \
-                              within a round trip or two */
+/*  How soon zmesh__agent_reaches asks the control thread again: at first
+    soon, since the answer often changes within a round trip or two, then
+    less and less often. */
+#define S_REACH_FIRST_MS 50
+#define S_REACH_RETRY_MS 1000
 #define S_REACH_MAX 16384  /* peers zmesh__agent_reaches remembers */
 #define S_STORE_BATCH 1000 /* frames per $relay.store */
 
