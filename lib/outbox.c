@@ -357,10 +357,12 @@ zmesh__outbox_woken(zmesh__outbox_t *self)
 {
     if (!atomic_load_explicit(&self->app_woken, memory_order_relaxed))
         return;
+    // Cleared before the read: a wake the control thread gives after it
+    // writes the fd again, and is not lost.
+    atomic_store(&self->app_woken, false);
     uint64_t count;
     ssize_t n = read(self->app_fd, &count, sizeof count);
     (void)n;
-    atomic_store(&self->app_woken, false);
 }
 
 void
