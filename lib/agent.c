@@ -2215,6 +2215,7 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
         zmq_msg_close(&msg);
         return ZMESH_ESYS;
     }
+    zmesh__outbox_sent(self->outbox);
     return s_published(self, sequence, published);
 }
 

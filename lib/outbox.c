@@ -44,7 +44,9 @@ struct zmesh__outbox {
     size_t used; /* payload bytes in `bytes` */
     uint8_t bytes[ZMESH__OUTBOX_BYTES];
     uint32_t offsets[ZMESH__OUTBOX_EVENTS_MAX]; /* each payload's, in bytes */
-    int64_t last_us; /* the application's last publish, for bursts */
+    /* When the application's last publish returned, near enough: its
+       start, but re-read after a publish that sent (see ..._wants). */
+    int64_t last_us;
     /* The control thread watches (polls at max_delay_ms) while batches
        are being opened; the application wakes it through `fd` when it
        opens one while it is not watching. */
@@ -254,6 +256,22 @@ zmesh__outbox_flush(zmesh__outbox_t *self)
     s_flush_all(self, false);
 }
 
+// A flush the application thread does in zmesh__outbox_add: the time it
+// takes is the publisher's, not a pause between events, so the burst's
+// clock starts again after it.
+static void
+s_flush_restamp(zmesh__outbox_t *self)
+{
+    zmesh__outbox_flush(self);
+    self->last_us = zmesh__wall_clock_us();
+}
+
+void
+zmesh__outbox_sent(zmesh__outbox_t *self)
+{
+    self->last_us = zmesh__wall_clock_us();
+}
+
 void
 zmesh__outbox_add(zmesh__outbox_t *self, const char *topic, size_t topic_size,
                   uint64_t seq, int64_t timestamp_us, const void *payload,
@@ -267,7 +285,7 @@ zmesh__outbox_add(zmesh__outbox_t *self, const char *topic, size_t topic_size,
     if (s_count(self) > 0 && (topic_size != self->topic_size ||
                               memcmp(topic, self->topic, topic_size) != 0 ||
                               self->used + size > room))
-        zmesh__outbox_flush(self);
+        s_flush_restamp(self);
     size_t count = s_count(self);
     if (count == 0) {
         memcpy(self->topic, topic, topic_size);
@@ -292,7 +310,7 @@ zmesh__outbox_add(zmesh__outbox_t *self, const char *topic, size_t topic_size,
     self->used += size;
     atomic_store_explicit(&self->count, count, memory_order_relaxed);
     if (count >= self->max_events)
-        zmesh__outbox_flush(self);
+        s_flush_restamp(self);
 }
 
 void

@@ -29,8 +29,10 @@
 #define ZMESH__OUTBOX_DELAY_MS 1      /* default max_delay_ms */
 #define ZMESH__OUTBOX_DELAY_MAX_MS 1000
 #define ZMESH__OUTBOX_BYTES (16 * 1024) /* payload bytes in one batch */
-/*  An event published more than this after the one before it is not in a
-    burst: it is sent at once, on its own. */
+/*  An event published more than this after the publish before it
+    returned is not in a burst: it is sent at once, on its own. Measured
+    from the return, not the start, so that a machine on which sending
+    one event takes longer than this still batches a burst. */
 #define ZMESH__OUTBOX_BURST_US 5
 /*  The least maximum message size an agent may set: a reader that says
     it reads smaller batch frames is taken to read none. */
@@ -57,9 +59,13 @@ void zmesh__outbox_configure(zmesh__outbox_t *self, size_t max_events,
 /*  Whether an event of `size` payload bytes, published at `now_us` (the
     wall clock, read anyway for its timestamp), goes into a batch: batching
     is on, every reader reads batches, the event is small, and it comes in
-    a burst (within ZMESH__OUTBOX_BURST_US of the publish before it).
-    Updates the burst's clock. Application thread. */
+    a burst (within ZMESH__OUTBOX_BURST_US of the return of the publish
+    before it). Updates the burst's clock. Application thread. */
 bool zmesh__outbox_wants(zmesh__outbox_t *self, size_t size, int64_t now_us);
+
+/*  Tells the burst's clock that a publish which sent a frame (an event on
+    its own) returns now. Application thread. */
+void zmesh__outbox_sent(zmesh__outbox_t *self);
 
 /*  The largest batch frame every joined peer reads (the least of their
     HELLOs' `batch`, proto/wire.md#batch-frame; UINT64_MAX with none

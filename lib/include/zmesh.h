@@ -204,7 +204,8 @@ ZMESH_EXPORT void zmesh_agent_destroy(zmesh_agent_t **agent);
       publisher it asked to repair a gap before it reports the gap (each
       part of the answer restarts the wait; default 300, at most 60000; 0
       turns repair off: gaps are reported at once).
-    set_batching: events of one topic published in a burst go out as one
+    set_batching: events of one topic published in a burst (each within
+      5 microseconds of the return of the publish before it) go out as one
       frame of at most `max_events` (default 64, at most 1024; 0 or 1
       sends every event in a frame of its own), and a batch the
       application leaves waiting is sent `max_delay_ms` after its first

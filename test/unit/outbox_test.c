@@ -584,6 +584,42 @@ test_wants(void **state)
     s_expect_nothing(net);
 }
 
+// The burst's clock runs from when a publish that sent something
+// returned, not from its start: sending takes time on a slow or busy
+// machine, and counting it as a pause would keep a burst from ever
+// batching there. Times in the past (t) against the clock the outbox
+// reads when it restarts the burst's clock (now, far later).
+static void
+test_burst_clock_restarts_after_a_send(void **state)
+{
+    s_net_t *net = *state;
+    zmesh__outbox_t *o = net->outbox;
+    const int64_t t = 1700000000000000;
+    // A batch that fills sends itself from zmesh__outbox_add.
+    zmesh__outbox_configure(o, 2, 1);
+    assert_false(zmesh__outbox_wants(o, 10, t));
+    assert_true(zmesh__outbox_wants(o, 10, t + 1));
+    s_add(net, "o.clock", 1, t + 1, 10);
+    assert_true(zmesh__outbox_wants(o, 10, t + 2));
+    s_add(net, "o.clock", 2, t + 2, 10);
+    s_expect(net, "o.clock", 1, 2, t + 1, 10);
+    // The next is measured from now: one published right after, by the
+    // old clock, is no burst.
+    assert_false(zmesh__outbox_wants(o, 10, t + 3));
+    // Adding to a batch sends nothing and leaves the clock alone.
+    assert_true(zmesh__outbox_wants(o, 10, t + 4));
+    s_add(net, "o.clock", 3, t + 4, 10);
+    assert_true(zmesh__outbox_wants(o, 10, t + 5));
+    s_flush(net);
+    s_expect(net, "o.clock", 3, 1, t + 4, 10);
+    // An event sent on its own: the same.
+    zmesh__outbox_sent(o);
+    assert_false(zmesh__outbox_wants(o, 10, t + 6));
+    int64_t later = zmesh__wall_clock_us() + 60 * 1000000;
+    assert_false(zmesh__outbox_wants(o, 10, later));
+    assert_true(zmesh__outbox_wants(o, 10, later + 1));
+}
+
 static bool
 s_fd_readable(s_net_t *net)
 {
@@ -894,6 +930,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_max_events, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bytes_split, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_wants, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_burst_clock_restarts_after_a_send,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_expire, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_two_threads, s_setup, s_teardown),
     };
