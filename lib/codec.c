@@ -418,7 +418,8 @@ typedef enum {
     S_REDELIVERED,
     S_BP,
     S_SERVES,
-    S_BATCH
+    S_BATCH,
+    S_TAIL
 } s_field_id_t;
 
 /*  min and max: bytes of a str, the values of a uint; a container's max is
@@ -460,6 +461,7 @@ static const s_field_t s_fields[] = {
     [S_BP] = {"bp", S_F_PATTERNS, 0, S_PATTERNS_MAX},
     [S_SERVES] = {"serves", S_F_PATTERNS, 0, S_PATTERNS_MAX},
     [S_BATCH] = {"batch", S_F_UINT, 0, UINT32_MAX},
+    [S_TAIL] = {"tail", S_F_UINT, 0, 1},
 };
 
 typedef struct {
@@ -474,6 +476,7 @@ static const s_use_t s_hello[] = {
     {S_HOST, false},   {S_VER, false},  {S_PID, false},     {S_HEADERS, false},
     {S_PUBS, false},   {S_SUBS, false}, {S_SUBGEN, false},  {S_ASK, false},
     {S_GROUPS, false}, {S_BP, false},   {S_SERVES, false},  {S_BATCH, false},
+    {S_TAIL, false},
 };
 static const s_use_t s_advertise[] = {{S_PUBS, true},   {S_SUBS, true},
                                       {S_SUBGEN, true}, {S_GROUPS, false},
@@ -569,6 +572,8 @@ s_written(const zmesh__msg_t *msg, s_field_id_t id)
         return msg->serves_count > 0;
     if (id == S_BATCH)
         return msg->batch != 0;
+    if (id == S_TAIL)
+        return msg->tail != 0;
     return true;
 }
 
@@ -598,6 +603,7 @@ s_uint_slot(zmesh__msg_t *msg, s_field_id_t id)
     case S_SUBGEN: return &msg->subs_generation;
     case S_ASK: return &msg->ask;
     case S_BATCH: return &msg->batch;
+    case S_TAIL: return &msg->tail;
     case S_REQ: return &msg->req;
     case S_FIRST: return &msg->first;
     case S_LAST: return &msg->last;
@@ -1629,6 +1635,9 @@ s_frame_head(const void *data, size_t size, zmesh__frame_t *frame,
             flags = (unsigned)(item.value & 0xffffffffu);
     }
     *count = 0;
+    // A tail frame stands for no event, so it is never part of a batch.
+    if ((flags & ZMESH__FRAME_BATCH) && (flags & ZMESH__FRAME_TAIL))
+        return ZMESH_EPROTO;
     if (flags & ZMESH__FRAME_BATCH) {
         // Element 4 is the number of events: a batch without it, or with
         // more than a batch may hold, is malformed rather than guessed at.
@@ -1669,8 +1678,10 @@ zmesh__frame_decode(const void *data, size_t size, zmesh__frame_t *frame)
         return rc;
     size_t payload_size = (size_t)(r.end - r.p);
     // A batch where one event belongs (a REPAIR, a relay record) is as
-    // malformed as two payloads would be, even a batch of one.
-    if (count != 0 || zmesh__msgpack_check(r.p, payload_size) != 0)
+    // malformed as two payloads would be, even a batch of one; a tail
+    // frame, which carries no event, as malformed as none.
+    if (count != 0 || (frame->flags & ZMESH__FRAME_TAIL) ||
+        zmesh__msgpack_check(r.p, payload_size) != 0)
         return ZMESH_EPROTO;
     frame->payload = r.p;
     frame->payload_size = payload_size;

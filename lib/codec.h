@@ -102,6 +102,8 @@ typedef struct {
     uint64_t batch; /* HELLO: the largest batch frame the sender reads
                        (proto/wire.md#batch-frame), 0: none; written only
                        when not 0 */
+    uint64_t tail;  /* HELLO: 1, the sender reads tail frames
+                       (proto/wire.md#tail-frame); written only when 1 */
     /* PEERS */
     zmesh__gossip_t *peers;
     size_t peers_count;
@@ -185,6 +187,10 @@ typedef struct {
 /*  Frame flags (proto/wire.md#event-frame, meta element 3). */
 #define ZMESH__FRAME_CONFIRM 1u /* a relay is to confirm it stored it */
 #define ZMESH__FRAME_BATCH 2u   /* several events (wire.md#batch-frame) */
+#define ZMESH__FRAME_TAIL 4u    /* where a stream ends (wire.md#tail-frame) */
+
+/*  A tail frame's payload: nil. */
+#define ZMESH__TAIL_PAYLOAD "\xc0"
 
 /*  The most events one batch frame may hold. */
 #define ZMESH__BATCH_MAX 1024
@@ -213,7 +219,8 @@ int zmesh__frame_encode(const char *topic, size_t topic_size,
     further elements are skipped if well-formed, for forward
     compatibility), then exactly one well-formed msgpack object as payload
     and nothing after it. Topic syntax is not checked here. Does not
-    allocate. A batch frame is malformed here. Errors: ZMESH_EPROTO. */
+    allocate. A batch frame and a tail frame are malformed here (they are
+    no one event). Errors: ZMESH_EPROTO. */
 int zmesh__frame_decode(const void *data, size_t size, zmesh__frame_t *frame);
 
 /*  zmesh__frame_encode with meta element 3, `flags` (0..0x7f), written
@@ -238,8 +245,10 @@ typedef struct {
 /*  Decodes a data-plane frame in place, a single event's or a batch, as
     strictly as zmesh__frame_decode and whole: a batch is rejected unless
     its count is 1..ZMESH__BATCH_MAX and it holds exactly that many
-    well-formed payloads. batch->frame is then the first event. Does not
-    allocate. Errors: ZMESH_EPROTO. */
+    well-formed payloads. batch->frame is then the first event. A tail
+    frame is read as a frame of one (ZMESH__FRAME_TAIL in frame.flags);
+    one that is also a batch is malformed. Does not allocate. Errors:
+    ZMESH_EPROTO. */
 int zmesh__batch_decode(const void *data, size_t size, zmesh__batch_t *batch);
 
 /*  Moves batch->frame to the next event of the frame (sequence + 1, the

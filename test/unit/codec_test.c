@@ -933,7 +933,7 @@ raw_decode(const zmesh__msg_t *msg, const raw_t *raw)
 /*  Test vectors                                                            */
 
 typedef enum { V_CANONICAL, V_COMPAT, V_OTHER_VERSION, V_BAD } expect_t;
-typedef enum { V_CONTROL, V_FRAME, V_BATCH, V_BEACON } vkind_t;
+typedef enum { V_CONTROL, V_FRAME, V_BATCH, V_TAIL, V_BEACON } vkind_t;
 
 typedef struct {
     uint8_t *bytes;
@@ -1072,6 +1072,7 @@ vector_classify(const char *name, expect_t *expect, vkind_t *kind,
         {"control", V_CONTROL, 0},
         {"frame", V_FRAME, 0},
         {"batch", V_BATCH, 0},
+        {"tail", V_TAIL, 0},
         {"beacon", V_BEACON, 0},
     };
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
@@ -1488,9 +1489,47 @@ each_vector(void (*fn)(const char *name, const vector_t *v, void *arg),
     }
 }
 
+/*  A tail frame is no event: zmesh__frame_decode rejects it, good or
+    bad; zmesh__batch_decode reads a good one as a frame of one with the
+    tail flag, which encodes back to the same bytes. */
+static void
+vector_tail(const char *name, const vector_t *v, expect_t expect)
+{
+    zmesh__frame_t single;
+    int rc = zmesh__frame_decode(v->bytes, v->size, &single);
+    if (rc != ZMESH_EPROTO)
+        vfail(name, "frame decode gave %d, not ZMESH_EPROTO", rc);
+    zmesh__batch_t batch;
+    rc = zmesh__batch_decode(v->bytes, v->size, &batch);
+    if (expect == V_BAD || expect == V_OTHER_VERSION) {
+        if (rc != ZMESH_EPROTO)
+            vfail(name, "batch decode gave %d, not ZMESH_EPROTO", rc);
+        return;
+    }
+    if (rc != 0 || batch.batched || batch.left != 0 ||
+        !(batch.frame.flags & ZMESH__FRAME_TAIL)) {
+        vfail(name, "not read as a tail frame (%d)", rc);
+        return;
+    }
+    const zmesh__frame_t *f = &batch.frame;
+    size_t cap = v->size + ZMESH__FRAME_OVERHEAD;
+    uint8_t *out = malloc(cap);
+    assert_non_null(out);
+    int n = zmesh__frame_encode_flags(f->topic, f->topic_size, f->publisher,
+                                      f->sequence, f->timestamp_us, f->flags,
+                                      f->payload, f->payload_size, out, cap);
+    bool same =
+        n > 0 && (size_t)n == v->size && memcmp(out, v->bytes, v->size) == 0;
+    if (expect == V_CANONICAL && !same)
+        vfail(name, "re-encoding differs from the vector");
+    if (expect == V_COMPAT && same)
+        vfail(name, "canonical: name it without compat-");
+    free(out);
+}
+
 typedef struct {
     size_t canonical[ZMESH__MSG_CREDIT + 1];
-    size_t frames, batches, beacons, bad, compat, other;
+    size_t frames, batches, tails, beacons, bad, compat, other;
 } tally_t;
 
 static void
@@ -1522,6 +1561,10 @@ vector_run(const char *name, const vector_t *v, void *arg)
         tally->batches += expect == V_CANONICAL;
         vector_batch(name, v, expect);
         break;
+    case V_TAIL:
+        tally->tails += expect == V_CANONICAL;
+        vector_tail(name, v, expect);
+        break;
     case V_BEACON:
         tally->beacons += expect == V_CANONICAL;
         vector_beacon(name, v, expect, version);
@@ -1541,8 +1584,8 @@ test_vectors(void **state)
             print_error("no canonical vector of type %d\n", all_types[i]);
             failures++;
         }
-    if (!tally.frames || !tally.batches || !tally.beacons || !tally.bad ||
-        !tally.compat || !tally.other) {
+    if (!tally.frames || !tally.batches || !tally.tails || !tally.beacons ||
+        !tally.bad || !tally.compat || !tally.other) {
         print_error("a kind of vector is missing\n");
         failures++;
     }
@@ -3826,7 +3869,7 @@ test_batch_round_trip(void **state)
     static const uint64_t seqs[] = {1, 127, 128, 65536, (uint64_t)1 << 32};
     static const int64_t stamps[] = {0,         -1,       -33, 1700000000123456,
                                      INT64_MIN, INT64_MAX};
-    static const unsigned flags[] = {0, ZMESH__FRAME_CONFIRM, 0x7d};
+    static const unsigned flags[] = {0, ZMESH__FRAME_CONFIRM, 0x79};
     static const char *topics[] = {"a", "orders.eu.created"};
     for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++)
         for (size_t s = 0; s < sizeof seqs / sizeof seqs[0] + 1; s++)
@@ -4022,7 +4065,9 @@ static const batch_case_t batch_cases[] = {
     {"flags uint8 2", META(5, 0xcc, 0x02, 0x02), B(0xc0, 0xc0), OK(2, 0)},
     {"flags uint64 3", META(5, 0xcf, 0, 0, 0, 0, 0, 0, 0, 0x03, 0x02),
      B(0xc0, 0xc0), OK(2, 1)},
-    {"flags 0x7f", META(5, 0x7f, 0x02), B(0xc0, 0xc0), OK(2, 0x7d)},
+    {"flags 0x7b", META(5, 0x7b, 0x02), B(0xc0, 0xc0), OK(2, 0x79)},
+    {"flags 0x7f: a tail is no batch", META(5, 0x7f, 0x02), B(0xc0, 0xc0), BAD},
+    {"flags 6: a tail is no batch", META(5, 0x06, 0x01), B(0xc0), BAD},
     {"flags 3, meta of 6 with a map after the count",
      META(6, 0x03, 0x02, 0x81, 0xa1, 'k', 0x90), B(0xc0, 0x01), OK(2, 1)},
     {"extra after the count 0xc1", META(6, 0x02, 0x02, 0xc1), B(0xc0, 0xc0),
@@ -4137,6 +4182,39 @@ test_batch_single_frames(void **state)
         assert_false(zmesh__batch_next(&b));
         assert_false(zmesh__batch_next(&b));
         assert_true(b.frame.sequence == 77); // untouched
+        free(copy);
+    }
+}
+
+/*  A tail frame (wire.md#tail-frame): the data plane's decoder reads it
+    as one frame with the tail flag, whatever its other flags; where one
+    event belongs (zmesh__frame_decode: a REPAIR, a relay record) it is
+    malformed. */
+static void
+test_tail_frames(void **state)
+{
+    (void)state;
+    static const unsigned flags[] = {ZMESH__FRAME_TAIL,
+                                     ZMESH__FRAME_TAIL | ZMESH__FRAME_CONFIRM,
+                                     ZMESH__FRAME_TAIL | 0x40};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        uint8_t out[128];
+        int n = zmesh__frame_encode_flags("a.b", 3, id_a, UINT64_MAX - 1, 9,
+                                          flags[i], ZMESH__TAIL_PAYLOAD, 1, out,
+                                          sizeof out);
+        assert_true(n > 0);
+        uint8_t *copy = copy_exact(out, (size_t)n);
+        zmesh__frame_t f;
+        assert_int_equal(zmesh__frame_decode(copy, (size_t)n, &f),
+                         ZMESH_EPROTO);
+        zmesh__batch_t b;
+        assert_int_equal(zmesh__batch_decode(copy, (size_t)n, &b), 0);
+        assert_false(b.batched);
+        assert_int_equal(b.left, 0);
+        assert_int_equal(b.frame.flags, flags[i]);
+        assert_true(b.frame.sequence == UINT64_MAX - 1);
+        assert_int_equal(b.frame.payload_size, 1);
+        assert_false(zmesh__batch_next(&b));
         free(copy);
     }
 }
@@ -4612,6 +4690,7 @@ main(void)
         cmocka_unit_test(test_batch_head_encode),
         cmocka_unit_test(test_batch_decode_cases),
         cmocka_unit_test(test_batch_single_frames),
+        cmocka_unit_test(test_tail_frames),
         cmocka_unit_test(test_batch_not_a_frame),
         cmocka_unit_test(test_batch_limits),
         cmocka_unit_test(test_batch_truncated),
