@@ -21,6 +21,7 @@
 #include "retain.h"
 #include "socket.h"
 #include "streams.h"
+#include "tails.h"
 #include "topic.h"
 #include "utf8.h"
 #include "zmesh.h"
@@ -178,7 +179,7 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     self->bp_wait_ms = S_BP_WAIT_MS;
     self->confirm_timeout_ms = S_CONFIRM_TIMEOUT_MS;
     self->epoll_fd = -1;
-    self->now_fd = self->tick_fd = -1;
+    self->now_fd = self->tick_fd = self->tail_fd = -1;
     self->streams = zhashx_new();
     self->names = zhashx_new();
     self->ready = zhashx_new();
@@ -188,6 +189,7 @@ zmesh_agent_new(zmesh_agent_t **agent, const char *name)
     self->peer_events = zlistx_new();
     self->departed = zlistx_new();
     if (zmesh__streams_new(&self->streams_in, S_STREAMS_MAX) != 0 ||
+        zmesh__tails_new(&self->tails) != 0 ||
         zmesh__topic_index_new(&self->subs) != 0 ||
         zmesh__topic_index_new(&self->pubs) != 0 ||
         zmesh__topic_index_new(&self->history) != 0 ||
@@ -351,7 +353,10 @@ s_stop(zmesh_agent_t *self)
         close(self->now_fd);
     if (self->tick_fd >= 0)
         close(self->tick_fd);
-    self->now_fd = self->tick_fd = -1;
+    if (self->tail_fd >= 0)
+        close(self->tail_fd);
+    self->now_fd = self->tick_fd = self->tail_fd = -1;
+    self->tail_armed_us = 0;
     self->now_armed = self->tick_armed = false;
     self->started = false;
 }
@@ -386,6 +391,7 @@ zmesh_agent_destroy(zmesh_agent_t **agent)
         free(self->group_names[i]);
     }
     zmesh__streams_destroy(&self->streams_in);
+    zmesh__tails_destroy(&self->tails);
     zhashx_destroy(&self->streams);
     zhashx_destroy(&self->names);
     zhashx_destroy(&self->ready);
@@ -1193,14 +1199,18 @@ s_start(zmesh_agent_t *self)
     self->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     self->now_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     self->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    self->tail_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     struct epoll_event now = {.events = EPOLLIN}, tick = {.events = EPOLLIN},
-                       sent = {.events = EPOLLIN};
+                       tail = {.events = EPOLLIN}, sent = {.events = EPOLLIN};
     now.data.fd = self->now_fd;
     tick.data.fd = self->tick_fd;
+    tail.data.fd = self->tail_fd;
     sent.data.fd = zmesh__outbox_app_fd(self->outbox);
     if (self->epoll_fd < 0 || self->now_fd < 0 || self->tick_fd < 0 ||
+        self->tail_fd < 0 ||
         epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, self->now_fd, &now) != 0 ||
         epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, self->tick_fd, &tick) != 0 ||
+        epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, self->tail_fd, &tail) != 0 ||
         epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, sent.data.fd, &sent) != 0 ||
         s_epoll_add(self, self->sub_handle) != 0 ||
         s_epoll_add(self, self->xpub_handle) != 0 ||
@@ -1813,10 +1823,10 @@ s_on_notify(zmesh_agent_t *self, zmsg_t *msg)
         // Only for a stream we publish, and no further than we did: the
         // table stays bounded by our topics, and a made-up sequence
         // cannot wrap the arithmetic in s_bp_wait.
-        uint64_t *published = zhashx_lookup(self->streams, b);
+        zmesh__pubstream_t *published = zhashx_lookup(self->streams, b);
         uint64_t claimed = strtoull(c, NULL, 10);
         s_credit_t *credit = zhashx_lookup(self->credits, key);
-        if (!published || claimed > *published)
+        if (!published || claimed > published->sequence)
             credit = NULL;
         else if (!credit && s_bp_wanted(self, a) &&
                  (credit = calloc(1, sizeof *credit)) != NULL &&
@@ -2035,6 +2045,15 @@ static void
 s_wake_consume(zmesh_agent_t *self)
 {
     zmesh__outbox_woken(self->outbox); // recv looks at the XPUB anyway
+    if (self->tail_armed_us != 0 &&
+        zmesh__wall_clock_us() >= self->tail_armed_us) {
+        // Fired (a one-shot timer stays readable until read); recv sends
+        // the tails that are due and sets it for the next. Not fired yet
+        // (the two clocks differ a little): it stays armed, read later.
+        uint64_t fired;
+        if (read(self->tail_fd, &fired, sizeof fired) == sizeof fired)
+            self->tail_armed_us = 0;
+    }
     uint64_t count;
     if (self->now_armed) {
         self->now_armed = false;
@@ -2092,7 +2111,7 @@ s_advertise_topic(zmesh_agent_t *self, const char *topic, size_t size)
 
 // Every topic gets its own sequence, from its first publish, which also
 // advertises the topic if need be.
-static uint64_t *
+static zmesh__pubstream_t *
 s_stream_new(zmesh_agent_t *self, const char *topic, size_t size, bool reserved,
              int *rc)
 {
@@ -2102,23 +2121,110 @@ s_stream_new(zmesh_agent_t *self, const char *topic, size_t size, bool reserved,
     if (*rc != 0)
         return NULL;
     s_advertise_topic(self, topic, size);
-    uint64_t *sequence = calloc(1, sizeof *sequence);
-    if (!sequence || zhashx_insert(self->streams, topic, sequence) != 0) {
-        free(sequence);
+    zmesh__pubstream_t *stream = zmesh__tails_stream_new(topic, size);
+    if (!stream || zhashx_insert(self->streams, topic, stream) != 0) {
+        free(stream);
         *rc = ZMESH_ENOMEM;
         return NULL;
     }
-    return sequence;
+    return stream;
 }
 
-// The bookkeeping of a publish that went out or into the batch.
-static int
-s_published(zmesh_agent_t *self, uint64_t *sequence, uint64_t *published)
+// An application that waits on zmesh_agent_fd is woken when a tail frame
+// is due: tail_fd is set for the earliest, whenever that changes (when a
+// quiet stream publishes again, and after each run), never per event.
+static void
+s_tails_arm(zmesh_agent_t *self)
 {
-    (*sequence)++;
+    int64_t due = zmesh__tails_next(self->tails);
+    if (self->tail_fd < 0 || due == self->tail_armed_us)
+        return;
+    struct itimerspec when = {{0, 0}, {0, 0}};
+    if (due != 0) {
+        int64_t wait_us = due - zmesh__wall_clock_us();
+        if (wait_us < 1)
+            wait_us = 1; // 0 would disarm it
+        when.it_value.tv_sec = wait_us / 1000000;
+        when.it_value.tv_nsec = (long)(wait_us % 1000000) * 1000;
+    }
+    if (timerfd_settime(self->tail_fd, 0, &when, NULL) == 0)
+        self->tail_armed_us = due;
+}
+
+typedef struct {
+    zmesh_agent_t *agent;
+    int64_t now_us;
+} s_tail_ctx_t;
+
+// One tail frame (proto/wire.md#tail-frame): the stream's topic and last
+// sequence, nil for a payload. Like an event it goes to the subscribers
+// whose filters match; unlike one it is not kept for repairs.
+static void
+s_tail_send(void *arg, const zmesh__pubstream_t *stream)
+{
+    s_tail_ctx_t *ctx = arg;
+    zmesh_agent_t *self = ctx->agent;
+    size_t size = zmesh__frame_size(stream->topic_size, stream->sequence,
+                                    ctx->now_us, 1) +
+                  1;
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, size) != 0)
+        return; // the next one, if any, says it
+    zmesh__frame_encode_flags(stream->topic, stream->topic_size, self->id,
+                              stream->sequence, ctx->now_us, ZMESH__FRAME_TAIL,
+                              ZMESH__TAIL_PAYLOAD, 1, zmq_msg_data(&msg), size);
+    if (zmq_msg_send(&msg, self->xpub_handle, 0) < 0) {
+        zmq_msg_close(&msg);
+        return;
+    }
+    self->tails_sent++;
+}
+
+// Sends the tail frames due at `now_us`, after any batch (whose events
+// they follow). While a joined peer predates tail frames none is sent,
+// but the schedule moves on all the same.
+static void
+s_tails_run(zmesh_agent_t *self, int64_t now_us)
+{
+    zmesh__outbox_drain(self->outbox); // and the XPUB is ours alone
+    s_tail_ctx_t ctx = {self, now_us};
+    if (zmesh__outbox_tails_read(self->outbox))
+        zmesh__tails_run(self->tails, now_us, s_tail_send, &ctx);
+    else
+        zmesh__tails_run(self->tails, now_us, NULL, NULL);
+    s_tails_arm(self);
+}
+
+// Runs the tail frames' schedule when one is due, reading the clock only
+// while one is to come. Application thread, at its calls into the agent.
+static void
+s_tails_due(zmesh_agent_t *self)
+{
+    int64_t next = zmesh__tails_next(self->tails);
+    if (next == 0)
+        return;
+    int64_t now_us = zmesh__wall_clock_us();
+    if (now_us >= next)
+        s_tails_run(self, now_us);
+}
+
+// The bookkeeping of a publish (at `now_us`) that went out or into the
+// batch.
+static int
+s_published(zmesh_agent_t *self, zmesh__pubstream_t *stream, int64_t now_us,
+            uint64_t *published)
+{
+    stream->sequence++;
     self->events_published++;
     if (published)
-        *published = *sequence;
+        *published = stream->sequence;
+    bool listed = stream->listed;
+    zmesh__tails_published(self->tails, stream, now_us);
+    if (!listed)
+        s_tails_arm(self);
+    int64_t next = zmesh__tails_next(self->tails);
+    if (next != 0 && now_us >= next) // another stream's tail is due
+        s_tails_run(self, now_us);
     if (--self->service_countdown == 0) {
         s_service(self);
         zmesh__agent_wake_update(self);
@@ -2143,21 +2249,21 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
         return ZMESH_ETOOBIG;
     if (zmesh__msgpack_check(payload, size) != 0)
         return ZMESH_EPAYLOAD;
-    uint64_t *sequence = self->last_sequence;
+    zmesh__pubstream_t *stream = self->last_stream;
     size_t topic_size;
-    if (!sequence || strcmp(topic, self->last_topic) != 0) {
+    if (!stream || strcmp(topic, self->last_topic) != 0) {
         topic_size = strnlen(topic, ZMESH_TOPIC_MAX + 1);
         if (topic_size > ZMESH_TOPIC_MAX)
             return ZMESH_ETOPIC;
-        sequence = zhashx_lookup(self->streams, topic);
-        if (!sequence) {
+        stream = zhashx_lookup(self->streams, topic);
+        if (!stream) {
             int rc;
-            sequence = s_stream_new(self, topic, topic_size, reserved, &rc);
-            if (!sequence)
+            stream = s_stream_new(self, topic, topic_size, reserved, &rc);
+            if (!stream)
                 return rc;
         }
         memcpy(self->last_topic, topic, topic_size + 1);
-        self->last_sequence = sequence;
+        self->last_stream = stream;
         self->last_topic_size = topic_size;
     } else
         topic_size = self->last_topic_size;
@@ -2174,29 +2280,30 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
     if (flags == 0 && !grouped && !counted &&
         zmesh__outbox_wants(self->outbox, size, now_us)) {
         zmesh__outbox_lock(self->outbox);
-        zmesh__outbox_add(self->outbox, topic, topic_size, *sequence + 1,
+        zmesh__outbox_add(self->outbox, topic, topic_size, stream->sequence + 1,
                           now_us, payload, size);
         zmesh__outbox_unlock(self->outbox);
-        return s_published(self, sequence, published);
+        return s_published(self, stream, now_us, published);
     }
     // On its own, and after the batch before it: the XPUB is ours alone.
     zmesh__outbox_drain(self->outbox);
     if (counted)
-        s_bp_wait(self, topic, topic_size, *sequence + 1);
+        s_bp_wait(self, topic, topic_size, stream->sequence + 1);
     // Encoded straight into the message ZeroMQ sends: no copy of ours.
     size_t frame_size =
-        zmesh__frame_size(topic_size, *sequence + 1, now_us, size) +
+        zmesh__frame_size(topic_size, stream->sequence + 1, now_us, size) +
         (flags != 0);
     if (frame_size > self->max_msg_size)
         return ZMESH_ETOOBIG;
     zmq_msg_t msg;
     if (zmq_msg_init_size(&msg, frame_size) != 0)
         return ZMESH_ENOMEM;
-    zmesh__frame_encode_flags(topic, topic_size, self->id, *sequence + 1,
+    zmesh__frame_encode_flags(topic, topic_size, self->id, stream->sequence + 1,
                               now_us, flags, payload, size, zmq_msg_data(&msg),
                               frame_size);
     if (flags & ZMESH__FRAME_CONFIRM) {
-        int rc = zmesh__agent_confirm_keep(self, topic, *sequence + 1, &msg);
+        int rc =
+            zmesh__agent_confirm_keep(self, topic, stream->sequence + 1, &msg);
         if (rc != 0) {
             zmq_msg_close(&msg);
             return rc;
@@ -2205,8 +2312,8 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
     // Kept for repairs (proto/wire.md#nak) before sending, since sending
     // empties the message. An XPUB send never blocks and fails only when
     // the context ends, so what is kept was sent.
-    zmesh__retain_add_msg(self->retained, topic, topic_size, *sequence + 1,
-                          &msg);
+    zmesh__retain_add_msg(self->retained, topic, topic_size,
+                          stream->sequence + 1, &msg);
     // Queue groups that take this topic get it through the control thread
     // (one member each).
     if (grouped)
@@ -2216,7 +2323,7 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
         return ZMESH_ESYS;
     }
     zmesh__outbox_sent(self->outbox);
-    return s_published(self, sequence, published);
+    return s_published(self, stream, now_us, published);
 }
 
 int
@@ -2354,25 +2461,20 @@ s_send_nak(zmesh_agent_t *self, const zmesh__nak_t *nak)
         zmesh__log(ZMESH_LOG_WARNING, "NAK not passed to the control thread");
 }
 
-// Opens a repair of `frame`'s stream, whose events first..last are
-// missing; self->msg moves into the session. False when repair is off,
-// the publisher is unknown (it left: nobody to ask) or a limit is
-// reached; the caller then reports the gap at once.
+// Opens a repair of the stream of `frame` (decoded from *msg), whose
+// events first..last are missing; *msg moves into the session. False
+// when repair is off, the publisher is unknown (it left: nobody to ask)
+// or a limit is reached; the caller then reports the gap at once.
 static bool
-s_repair_open(zmesh_agent_t *self, uint64_t first, uint64_t last, bool join)
+s_repair_open_frame(zmesh_agent_t *self, const zmesh__frame_t *frame,
+                    zmq_msg_t *msg, uint64_t first, uint64_t last, bool join)
 {
     if (self->repair_timeout_ms == 0 || self->event.peer_name[0] == '\0')
         return false;
     zmesh__nak_t nak;
     int64_t deadline = zmesh__clock_ms() + self->repair_timeout_ms;
-    // The session keeps the event's frame: one of its own, if it came in a
-    // batch (the event and `frame` still point into the batch then).
-    zmesh__frame_t own;
-    zmq_msg_t *msg = zmesh__agent_event_frame(self, &own);
-    if (!msg)
-        return false;
-    // After this, own points into a moved message: only nak is used.
-    if (!zmesh__repair_open(self->repair, &own, msg, first, last, join,
+    // After this, frame points into a moved message: only nak is used.
+    if (!zmesh__repair_open(self->repair, frame, msg, first, last, join,
                             deadline, &nak))
         return false;
     // The stream is judged again when the session is released: from just
@@ -2386,6 +2488,17 @@ s_repair_open(zmesh_agent_t *self, uint64_t first, uint64_t last, bool join)
                               topic_size, first - 1);
     s_send_nak(self, &nak);
     return true;
+}
+
+// s_repair_open_frame for the current event. The session keeps the
+// event's frame: one of its own, if it came in a batch (the event and
+// self->frame still point into the batch then).
+static bool
+s_repair_open(zmesh_agent_t *self, uint64_t first, uint64_t last, bool join)
+{
+    zmesh__frame_t own;
+    zmq_msg_t *msg = zmesh__agent_event_frame(self, &own);
+    return msg && s_repair_open_frame(self, &own, msg, first, last, join);
 }
 
 static void
@@ -2490,6 +2603,69 @@ s_decode(zmesh_agent_t *self)
     return true;
 }
 
+// Makes the current event (its stream's, and the current one of
+// streams_in) the gap event for first..last, counted and logged.
+static void
+s_gap_event(zmesh_agent_t *self, uint64_t first, uint64_t last)
+{
+    zmesh_event_t *event = &self->event;
+    zmesh__stream_stats_t *stream = zmesh__streams_current(self->streams_in);
+    if (stream) {
+        stream->gaps++;
+        stream->missing += last - first + 1;
+    }
+    event->type = ZMESH_EVENT_GAP;
+    event->repaired = false; // the gap is not; the event after may be
+    event->payload = "";
+    event->payload_size = 0;
+    event->sequence = first;
+    event->gap_last = last;
+    self->gaps++;
+    self->events_missing += last - first + 1;
+    zmesh__log(ZMESH_LOG_INFO,
+               "events %llu..%llu of %s from %s (%s) are missing",
+               (unsigned long long)first, (unsigned long long)last,
+               event->topic, event->peer_name, event->peer_id);
+}
+
+// A tail frame (proto/wire.md#tail-frame): the stream's last event is
+// self->frame.sequence. Nothing to deliver unless events up to it are
+// missing: they are then asked for as for any gap, with the frame held
+// as the repair's marker (repair.h, at that sequence + 1) and judged
+// again when the repair is over; what is still missing then is reported
+// as a gap with no event after it. True when self->event is that gap.
+static bool
+s_tail(zmesh_agent_t *self)
+{
+    zmesh__frame_t marker = self->frame;
+    if (marker.sequence == UINT64_MAX)
+        return false; // no place after it for a marker; cannot happen
+    marker.sequence++;
+    if (!self->frame_settled && zmesh__repair_sessions(self->repair) > 0) {
+        zmesh__nak_t nak;
+        switch (zmesh__repair_hold(self->repair, &marker, &self->msg, &nak)) {
+        case ZMESH__REPAIR_PASS: break;
+        case ZMESH__REPAIR_NAK: s_send_nak(self, &nak); return false;
+        case ZMESH__REPAIR_HELD:
+        case ZMESH__REPAIR_DUPLICATE: return false;
+        }
+    }
+    const zmesh__frame_t *frame = &self->frame;
+    uint64_t first, last;
+    if (!zmesh__streams_tail(self->streams_in, frame->publisher, frame->topic,
+                             frame->topic_size, frame->sequence, &first, &last))
+        return false;
+    if (!self->frame_settled) {
+        self->tail_gaps++;
+        if (s_repair_open_frame(self, &marker, &self->msg, first, last, false))
+            return false;
+    }
+    zmesh__streams_rewind(self->streams_in, frame->publisher, frame->topic,
+                          frame->topic_size, last);
+    s_gap_event(self, first, last);
+    return true;
+}
+
 // Turns the current frame (self->frame) into the current event; false
 // when it is not wanted (or held, or a duplicate).
 static bool
@@ -2518,6 +2694,8 @@ s_deliver(zmesh_agent_t *self)
     event->consumer = NULL;
     event->stream_sequence = 0;
     event->deliveries = 0;
+    if (frame.flags & ZMESH__FRAME_TAIL)
+        return s_tail(self);
     // A stream under repair keeps its later events back until the repair
     // is over (s_repair_release), so they come in order.
     zmesh__nak_t nak;
@@ -2554,26 +2732,9 @@ s_deliver(zmesh_agent_t *self)
     case ZMESH__SEQ_GAP:
         if (!self->frame_settled && s_repair_open(self, first, last, false))
             return false;
-        zmesh__stream_stats_t *stream =
-            zmesh__streams_current(self->streams_in);
-        if (stream) {
-            stream->gaps++;
-            stream->missing += last - first + 1;
-        }
         self->stashed = *event;
         self->has_stashed = true;
-        event->type = ZMESH_EVENT_GAP;
-        event->repaired = false; // the gap is not; the event after may be
-        event->payload = "";
-        event->payload_size = 0;
-        event->sequence = first;
-        event->gap_last = last;
-        self->gaps++;
-        self->events_missing += last - first + 1;
-        zmesh__log(ZMESH_LOG_INFO,
-                   "events %llu..%llu of %s from %s (%s) are missing",
-                   (unsigned long long)first, (unsigned long long)last,
-                   event->topic, event->peer_name, event->peer_id);
+        s_gap_event(self, first, last);
         break;
     case ZMESH__SEQ_FIRST:
         // A slow joiner: what came before its first event may have been
@@ -2815,6 +2976,16 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
                 if (wait < 0 || wait > until)
                     wait = until;
             }
+        // Tail frames due go out now; the next one ends the wait. (On the
+        // wall clock, as the publishes they follow are stamped.)
+        s_tails_due(self);
+        int64_t tail_due = zmesh__tails_next(self->tails);
+        if (tail_due != 0) {
+            int64_t until_us = tail_due - zmesh__wall_clock_us();
+            long until = until_us > 0 ? (long)(until_us / 1000 + 1) : 0;
+            if (wait < 0 || wait > until)
+                wait = until;
+        }
         // What the agent published meanwhile (a durable consumer's
         // request, say) goes out before we wait; and the poll uses the
         // XPUB, which is ours alone only while no batch is pending.

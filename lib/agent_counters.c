@@ -78,6 +78,8 @@ zmesh_agent_stats(zmesh_agent_t *self, zmesh_stats_t *stats)
     stats->durable_refused = durable.refused;
     zmesh__outbox_stats(self->outbox, &stats->batches_sent,
                         &stats->events_batched, &stats->events_unsent);
+    stats->tails_sent = self->tails_sent;
+    stats->tail_gaps = self->tail_gaps;
     stats->control_rejected = control.control_rejected;
     stats->beacons_received = control.beacons_received;
     stats->beacons_rejected = control.beacons_rejected;
@@ -257,6 +259,8 @@ zmesh__agent_counters_build(zmesh_agent_t *self, zmesh_counters_t **out)
         {"batches_sent", st.batches_sent},
         {"events_batched", st.events_batched},
         {"events_unsent", st.events_unsent},
+        {"tails_sent", st.tails_sent},
+        {"tail_gaps", st.tail_gaps},
         {"confirms_waiting",
          self->confirms ? zmesh__confirms_size(self->confirms) : 0},
         {"queue_depth", zlistx_size(self->peer_events)},
@@ -268,11 +272,11 @@ zmesh__agent_counters_build(zmesh_agent_t *self, zmesh_counters_t **out)
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         zmesh__counters_add(agent, fields[i].key, fields[i].value);
     zmesh__streams_each(self->streams_in, s_sum_stream, &sums);
-    for (uint64_t *seq = zhashx_first(self->streams); seq;
-         seq = zhashx_next(self->streams)) {
+    for (zmesh__pubstream_t *stream = zhashx_first(self->streams); stream;
+         stream = zhashx_next(self->streams)) {
         s_sum_t *sum = s_sum_of(sums.topics, zhashx_cursor(self->streams));
         if (sum)
-            sum->sent = *seq;
+            sum->sent = stream->sequence;
     }
     uint64_t peers_omitted =
         s_sum_groups(counters, sums.peers, "peer", S_COUNTER_PEERS);

@@ -21,6 +21,7 @@
 #include "requests.h"
 #include "retain.h"
 #include "streams.h"
+#include "tails.h"
 #include "topic.h"
 #include "zmesh.h"
 
@@ -200,13 +201,16 @@ struct zmesh_agent {
     unsigned service_countdown;
 
     /* publishing: sequence per topic, with the last topic cached */
-    zhashx_t *streams;         /* topic -> uint64_t * next sequence */
+    zhashx_t *streams;         /* topic -> zmesh__pubstream_t * */
+    zmesh__tails_t *tails;     /* when each says where it ends (tails.h) */
+    int tail_fd;               /* timerfd in the epoll set: a tail is due */
+    int64_t tail_armed_us;     /* ... then (wall clock); 0: disarmed */
     zmesh__retain_t *retained; /* what was sent, for repairs and history */
     zmesh__outbox_t *outbox;   /* the batch not sent yet (outbox.h) */
     atomic_size_t backlog;     /* control.h: payload bytes passed on, held */
     char last_topic[ZMESH_TOPIC_MAX + 1];
     size_t last_topic_size;
-    uint64_t *last_sequence;
+    zmesh__pubstream_t *last_stream;
 
     /* receiving */
     zmq_msg_t msg;
@@ -263,6 +267,8 @@ struct zmesh_agent {
     uint64_t gaps;
     uint64_t events_missing;
     uint64_t duplicates_dropped;
+    uint64_t tails_sent;
+    uint64_t tail_gaps;
     uint64_t data_reconnects;
     uint64_t directs_sent;
     uint64_t directs_received;

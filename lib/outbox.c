@@ -59,6 +59,7 @@ struct zmesh__outbox {
     /* zmesh__outbox_set_readers: payload bytes a batch may hold so that
        its frame fits every reader; 0: no batches */
     atomic_size_t room;
+    atomic_bool tails_read; /* zmesh__outbox_set_readers */
     uint64_t batches, batched, unsent;
 };
 
@@ -96,6 +97,7 @@ zmesh__outbox_new(zmesh__outbox_t **outbox, void *xpub,
     atomic_init(&self->count, 0);
     atomic_init(&self->watched, false);
     atomic_init(&self->room, sizeof self->bytes);
+    atomic_init(&self->tails_read, true);
     atomic_init(&self->opens, 0);
     *outbox = self;
     return 0;
@@ -134,9 +136,16 @@ zmesh__outbox_wants(zmesh__outbox_t *self, size_t size, int64_t now_us)
            size <= atomic_load_explicit(&self->room, memory_order_relaxed);
 }
 
-void
-zmesh__outbox_set_readers(zmesh__outbox_t *self, uint64_t frame_max)
+bool
+zmesh__outbox_tails_read(const zmesh__outbox_t *self)
 {
+    return atomic_load_explicit(&self->tails_read, memory_order_relaxed);
+}
+
+void
+zmesh__outbox_set_readers(zmesh__outbox_t *self, uint64_t frame_max, bool tails)
+{
+    atomic_store(&self->tails_read, tails);
     // The header of a batch frame takes at most the largest topic and the
     // meta (ZMESH__FRAME_OVERHEAD, with a few bytes more for the count).
     size_t head = ZMESH__FRAME_OVERHEAD + 16;

@@ -71,9 +71,15 @@ void zmesh__outbox_sent(zmesh__outbox_t *self);
     HELLOs' `batch`, proto/wire.md#batch-frame; UINT64_MAX with none
     joined): below 4096, and so while a peer that predates batch frames
     has joined, every event goes in a frame of its own, since any peer
-    could be a subscriber; otherwise batches stay within it. Control
-    thread, at each join and leave. */
-void zmesh__outbox_set_readers(zmesh__outbox_t *self, uint64_t frame_max);
+    could be a subscriber; otherwise batches stay within it. `tails`:
+    every joined peer reads tail frames (proto/wire.md#tail-frame), so
+    they may be sent. Control thread, at each join and leave. */
+void zmesh__outbox_set_readers(zmesh__outbox_t *self, uint64_t frame_max,
+                               bool tails);
+
+/*  What zmesh__outbox_set_readers last said of tail frames (true before
+    it was ever called). Any thread. */
+bool zmesh__outbox_tails_read(const zmesh__outbox_t *self);
 
 void zmesh__outbox_lock(zmesh__outbox_t *self);
 void zmesh__outbox_unlock(zmesh__outbox_t *self);

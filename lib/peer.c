@@ -45,6 +45,7 @@ struct zmesh__peer {
     int64_t leaving_ms; /* its LEAVING beacon came: remove it then */
     bool data_connected;
     uint64_t batch;
+    bool reads_tails;
 };
 
 static void
@@ -400,6 +401,18 @@ void
 zmesh__peer_set_batch(zmesh__peer_t *self, uint64_t batch)
 {
     self->batch = batch;
+}
+
+bool
+zmesh__peer_reads_tails(const zmesh__peer_t *self)
+{
+    return self->reads_tails;
+}
+
+void
+zmesh__peer_set_reads_tails(zmesh__peer_t *self, bool reads)
+{
+    self->reads_tails = reads;
 }
 
 int

@@ -93,6 +93,11 @@ bool zmesh__peer_publishes_any(const zmesh__peer_t *self, char *const *patterns,
 uint64_t zmesh__peer_batch(const zmesh__peer_t *self);
 void zmesh__peer_set_batch(zmesh__peer_t *self, uint64_t batch);
 
+/*  Whether that HELLO said the peer reads tail frames
+    (proto/wire.md#tail-frame); set likewise. */
+bool zmesh__peer_reads_tails(const zmesh__peer_t *self);
+void zmesh__peer_set_reads_tails(zmesh__peer_t *self, bool reads);
+
 /*  Whether this agent's SUB is connected to the peer's data endpoint. */
 bool zmesh__peer_data_connected(const zmesh__peer_t *self);
 void zmesh__peer_set_data_connected(zmesh__peer_t *self, bool connected);

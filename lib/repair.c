@@ -20,6 +20,7 @@ typedef struct s_frame {
     zmq_msg_t msg;
     uint64_t seq;
     bool repaired;
+    bool tail; /* a tail frame's marker, see zmesh__repair_hold */
     struct s_frame *next;
 } s_frame_t;
 
@@ -142,10 +143,12 @@ s_find(zmesh__repair_t *self, const uint8_t publisher[ZMESH__ID_SIZE],
 }
 
 // Inserts in sequence order: 1, or 0 (nothing taken) for a sequence the
-// session holds already, -1 when memory is short.
+// session holds already, -1 when memory is short. An event takes the
+// place of a tail frame's marker: the marker only says where the stream
+// ended, and the event that follows that end is what must be kept.
 static int
 s_insert(zmesh__repair_t *self, s_session_t *session, zmq_msg_t *msg,
-         uint64_t seq, bool repaired)
+         uint64_t seq, bool repaired, bool tail)
 {
     s_frame_t **at = &session->frames;
     if (session->tail && session->tail->seq < seq)
@@ -158,8 +161,23 @@ s_insert(zmesh__repair_t *self, s_session_t *session, zmq_msg_t *msg,
         while (*at && (*at)->seq < seq)
             at = &(*at)->next;
     }
-    if (*at && (*at)->seq == seq)
-        return 0;
+    if (*at && (*at)->seq == seq) {
+        s_frame_t *held = *at;
+        if (tail || !held->tail)
+            return 0;
+        size_t was = zmq_msg_size(&held->msg);
+        session->bytes -= was;
+        self->bytes -= was;
+        zmq_msg_close(&held->msg);
+        zmq_msg_init(&held->msg);
+        zmq_msg_move(&held->msg, msg);
+        held->repaired = repaired;
+        held->tail = false;
+        size_t size = zmq_msg_size(&held->msg);
+        session->bytes += size;
+        self->bytes += size;
+        return 1;
+    }
     s_frame_t *frame = malloc(sizeof *frame);
     if (!frame)
         return -1;
@@ -167,6 +185,7 @@ s_insert(zmesh__repair_t *self, s_session_t *session, zmq_msg_t *msg,
     zmq_msg_move(&frame->msg, msg);
     frame->seq = seq;
     frame->repaired = repaired;
+    frame->tail = tail;
     frame->next = *at;
     *at = frame;
     if (!frame->next)
@@ -218,6 +237,7 @@ zmesh__repair_hold(zmesh__repair_t *self, const zmesh__frame_t *frame,
         zmq_msg_move(&held->msg, msg);
         held->seq = seq;
         held->repaired = false;
+        held->tail = false; // arrival order: nothing takes its place
         held->next = NULL;
         if (session->tail)
             session->tail->next = held;
@@ -231,10 +251,13 @@ zmesh__repair_hold(zmesh__repair_t *self, const zmesh__frame_t *frame,
             session->ended = true;
         return ZMESH__REPAIR_HELD;
     }
+    // A tail's marker stands just after the stream's last event: what is
+    // missing up to it is asked for, but the marker's place is not.
+    bool tail = frame->flags & ZMESH__FRAME_TAIL;
     bool ask = seq > session->asked_through + 1 &&
                session->reqs_count < S_REQS_MAX && !session->ended;
     uint64_t first = session->asked_through + 1;
-    int inserted = s_insert(self, session, msg, seq, false);
+    int inserted = s_insert(self, session, msg, seq, false, tail);
     if (inserted == 0)
         return ZMESH__REPAIR_DUPLICATE;
     if (inserted < 0) {
@@ -244,8 +267,8 @@ zmesh__repair_hold(zmesh__repair_t *self, const zmesh__frame_t *frame,
         session->ended = true;
         return ZMESH__REPAIR_PASS;
     }
-    if (seq > session->asked_through)
-        session->asked_through = seq;
+    if (seq - tail > session->asked_through)
+        session->asked_through = seq - tail;
     if (!ask)
         return ZMESH__REPAIR_HELD;
     s_nak(self, session, first, seq - 1, nak);
@@ -275,12 +298,13 @@ zmesh__repair_open(zmesh__repair_t *self, const zmesh__frame_t *frame,
     session->patience = deadline - zmesh__clock_ms();
     session->join = join;
     uint64_t seq = frame->sequence;
-    if (s_insert(self, session, msg, seq, false) != 1) {
+    bool tail = frame->flags & ZMESH__FRAME_TAIL;
+    if (s_insert(self, session, msg, seq, false, tail) != 1) {
         free(session);
         self->stats.refused++;
         return false;
     }
-    session->asked_through = seq;
+    session->asked_through = seq - tail;
     session->asked_from = first;
     self->sessions[self->count++] = session;
     s_nak(self, session, first, last, nak);
@@ -360,6 +384,7 @@ zmesh__repair_answer(zmesh__repair_t *self,
         zmq_msg_move(&kept->msg, &msg);
         kept->seq = frame.sequence;
         kept->repaired = false;
+        kept->tail = false;
         kept->next = NULL;
         if (session->answers_tail)
             session->answers_tail->next = kept;
@@ -389,7 +414,7 @@ zmesh__repair_answer(zmesh__repair_t *self,
         if (zmq_msg_init_size(&msg, sizes[i]) != 0)
             continue;
         memcpy(zmq_msg_data(&msg), frames[i], sizes[i]);
-        if (s_insert(self, session, &msg, frame.sequence, true) == 1)
+        if (s_insert(self, session, &msg, frame.sequence, true, false) == 1)
             self->stats.repaired++;
         else
             zmq_msg_close(&msg); // a duplicate of what is held

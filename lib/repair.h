@@ -47,7 +47,11 @@ typedef enum {
 
 /*  For a live frame (decoded from *msg): holds it if its stream is under
     repair. A held frame that skips sequences past the ones already asked
-    for asks for those too (NAK). */
+    for asks for those too (NAK). A tail frame (ZMESH__FRAME_TAIL) of a
+    stream whose last event is L is held as a marker: the caller gives
+    it sequence L + 1 (in `frame`, not in the bytes), every event up to L
+    not asked for yet is asked for, and an event L + 1 that comes (live or
+    repaired) takes the marker's place. */
 zmesh__repair_verdict_t zmesh__repair_hold(zmesh__repair_t *self,
                                            const zmesh__frame_t *frame,
                                            zmq_msg_t *msg, zmesh__nak_t *nak);
@@ -56,7 +60,8 @@ zmesh__repair_verdict_t zmesh__repair_hold(zmesh__repair_t *self,
     are missing, holding *msg (moved) until `deadline` (monotonic ms;
     every answer moves it as far on again, so a timeout means silence).
     `join`: the stream was first seen at frame->sequence and first..last
-    precede it (a slow joiner). Fills *nak and returns true; false when a
+    precede it (a slow joiner). A tail frame is held as in
+    zmesh__repair_hold. Fills *nak and returns true; false when a
     limit is reached or memory is short (nothing taken). */
 bool zmesh__repair_open(zmesh__repair_t *self, const zmesh__frame_t *frame,
                         zmq_msg_t *msg, uint64_t first, uint64_t last,

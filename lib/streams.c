@@ -69,9 +69,11 @@ s_key(char *key, const uint8_t publisher[ZMESH__ID_SIZE], const char *topic,
     key[32 + topic_size] = '\0';
 }
 
+// The stream's counters, cached; made when `create` and not there yet
+// (*created then), else NULL.
 static zmesh__stream_stats_t *
-s_lookup(zmesh__streams_t *self, const uint8_t publisher[ZMESH__ID_SIZE],
-         const char *topic, size_t topic_size, bool *created)
+s_find(zmesh__streams_t *self, const uint8_t publisher[ZMESH__ID_SIZE],
+       const char *topic, size_t topic_size, bool create, bool *created)
 {
     *created = false;
     if (self->last && topic_size == self->last_topic_size &&
@@ -83,6 +85,8 @@ s_lookup(zmesh__streams_t *self, const uint8_t publisher[ZMESH__ID_SIZE],
     char key[32 + ZMESH_TOPIC_MAX + 1];
     s_key(key, publisher, topic, topic_size);
     zmesh__stream_stats_t *last = zhashx_lookup(self->table, key);
+    if (!last && !create)
+        return NULL;
     if (!last) {
         if (zhashx_size(self->table) >= self->max) {
             zhashx_purge(self->table);
@@ -101,6 +105,28 @@ s_lookup(zmesh__streams_t *self, const uint8_t publisher[ZMESH__ID_SIZE],
     self->last_topic_size = topic_size;
     self->last = last;
     return last;
+}
+
+static zmesh__stream_stats_t *
+s_lookup(zmesh__streams_t *self, const uint8_t publisher[ZMESH__ID_SIZE],
+         const char *topic, size_t topic_size, bool *created)
+{
+    return s_find(self, publisher, topic, topic_size, true, created);
+}
+
+bool
+zmesh__streams_tail(zmesh__streams_t *self, const uint8_t publisher[16],
+                    const char *topic, size_t topic_size, uint64_t last,
+                    uint64_t *gap_first, uint64_t *gap_last)
+{
+    bool created;
+    zmesh__stream_stats_t *stream =
+        s_find(self, publisher, topic, topic_size, false, &created);
+    if (!stream || stream->last >= last)
+        return false;
+    *gap_first = stream->last + 1;
+    *gap_last = last;
+    return true;
 }
 
 zmesh__seq_verdict_t

@@ -33,6 +33,15 @@ zmesh__streams_track(zmesh__streams_t *self, const uint8_t publisher[16],
                      const char *topic, size_t topic_size, uint64_t sequence,
                      uint64_t *gap_first, uint64_t *gap_last);
 
+/*  A tail frame (proto/wire.md#tail-frame) says the stream's last event
+    is `last`. True, with the missing range in *gap_first..*gap_last, when
+    the stream is tracked and its last delivered event is below that;
+    false when nothing is missing or the stream is not tracked (a tail
+    starts no stream). Records nothing. */
+bool zmesh__streams_tail(zmesh__streams_t *self, const uint8_t publisher[16],
+                         const char *topic, size_t topic_size, uint64_t last,
+                         uint64_t *gap_first, uint64_t *gap_last);
+
 /*  Sets the last delivered sequence of a stream back to `last` (0: none
     yet, so 1 is the next), so the events after it are judged again when
     they come from a repair. */

@@ -509,8 +509,16 @@ ZMESH_EXPORT const char *zmesh_event_peer_id(const zmesh_event_t *event);
     its subscription reached the publisher are delivered (repaired if
     need be), earlier ones are not expected; if the publisher can no
     longer vouch for that (its buffer moved on), the missing range from 1
-    is reported as a gap. A loss at the very end of a stream shows only
-    when a later event arrives. Unsubscribing forgets the streams no
+    is reported as a gap. A loss at the very end of a stream, which no
+    later event reveals, is revealed by the publisher's tail frames: a
+    quiet stream's publisher says where it ends, 0.1, 1 and 10 s after
+    its last event, and what is missing up to there is repaired, or
+    reported as a gap with no message after it. The publisher sends them
+    when its application next calls into the agent (any publish or
+    receive, or a wake of zmesh_agent_fd), not after
+    zmesh_agent_destroy; a subscriber stalled through all three, or a
+    publisher that died, leaves such a loss unseen until the stream's
+    next event. Unsubscribing forgets the streams no
     pattern wants any more (what they miss later was not wanted), and a
     subscriber tracks at most 65,536 streams: past that it starts them
     all again, and a loss spanning that moment is not reported. */
@@ -817,6 +825,10 @@ typedef struct {
     uint64_t events_batched;        /* events published in them */
     uint64_t events_unsent;         /* published events lost before they left:
                                        no memory for their batch frame */
+    uint64_t tails_sent;            /* tail frames published: where a quiet
+                                       stream ends (see "Reliable delivery") */
+    uint64_t tail_gaps;             /* tail frames received that showed
+                                       events missing at a stream's end */
 } zmesh_stats_t;
 
 /*  Fills *stats. Errors: ZMESH_ESTATE (not started), ZMESH_EINVAL,

@@ -1,12 +1,15 @@
 /*  oldpeer.c - a subscriber that speaks the protocol by hand, for
     test_batch.py: it joins an agent with a HELLO that says it reads batch
     frames of up to N bytes (--batch N, also its ZMQ_MAXMSGSIZE, as an
-    agent's) or none (--batch 0, as an agent that predates them),
-    subscribes to one topic with its sync token, and reads the data plane
-    itself, so it can tell single event frames from batch frames. It
-    prints one JSON line: frames of one event, batch frames, events in
-    all, frames it could not decode, and whether the sequences ran 1..N
-    without a hole. Loopback only; bounded by --timeout-ms.
+    agent's) or none (--batch 0, as an agent that predates them), and
+    tail frames (--tail 1) or not (--tail 0, the default), subscribes to
+    one topic with its sync token, and reads the data plane itself, so it
+    can tell single event frames from batch frames and tail frames. After
+    --count events it reads on for --after-ms, for tail frames. It prints
+    one JSON line: frames of one event, batch frames, events in all, tail
+    frames and the last one's sequence, frames it could not decode, and
+    whether the sequences ran 1..N without a hole. Loopback only; bounded
+    by --timeout-ms.
 */
 #include "clock.h"
 #include "codec.h"
@@ -20,7 +23,7 @@ int
 main(int argc, char **argv)
 {
     const char *mesh = NULL, *target = NULL, *topic = NULL;
-    long count = 0, timeout_ms = 10000, batch = 0;
+    long count = 0, timeout_ms = 10000, batch = 0, tail = 0, after_ms = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--mesh") == 0)
             mesh = argv[i + 1];
@@ -34,12 +37,17 @@ main(int argc, char **argv)
             batch = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--timeout-ms") == 0)
             timeout_ms = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--tail") == 0)
+            tail = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--after-ms") == 0)
+            after_ms = atol(argv[i + 1]);
     }
     if (!mesh || !target || !topic || count <= 0 || timeout_ms <= 0 ||
-        batch < 0) {
+        batch < 0 || tail < 0 || tail > 1 || after_ms < 0) {
         fprintf(stderr, "usage: zmesh-oldpeer --mesh M --target "
                         "tcp://127.0.0.1:PORT --topic T --count N "
-                        "[--batch BYTES] [--timeout-ms MS]\n");
+                        "[--batch BYTES] [--tail 0|1] [--after-ms MS] "
+                        "[--timeout-ms MS]\n");
         return 2;
     }
     zsys_handler_set(NULL);
@@ -77,7 +85,8 @@ main(int argc, char **argv)
                           .subs_count = 1,
                           .subs_generation = 1,
                           .ask = 1,
-                          .batch = (uint64_t)batch};
+                          .batch = (uint64_t)batch,
+                          .tail = (uint64_t)tail};
     memcpy(hello.sender, id, ZMESH__ID_SIZE);
     void *bytes;
     size_t size;
@@ -128,11 +137,17 @@ main(int argc, char **argv)
     }
     zsock_connect(sub, "%s", agent_data);
 
-    long singles = 0, batches = 0, events = 0, bad = 0;
+    long singles = 0, batches = 0, events = 0, bad = 0, tails = 0;
     size_t largest = 0; // frame
-    uint64_t next = 1;
+    uint64_t next = 1, tail_last = 0;
     bool in_order = true;
-    while (events < count && zmesh__clock_ms() < deadline) {
+    int64_t until = deadline; // after the last event: after_ms more
+    while (zmesh__clock_ms() < until) {
+        if (events >= count && until == deadline) {
+            until = zmesh__clock_ms() + after_ms;
+            if (until > deadline)
+                until = deadline;
+        }
         zmq_pollitem_t item = {zsock_resolve(sub), 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, 100) <= 0)
             continue;
@@ -153,6 +168,11 @@ main(int argc, char **argv)
             in_order = in_order && frame.sequence == next;
             next = frame.sequence + 1;
         } else if (zmesh__batch_decode(zmq_msg_data(&msg), zmq_msg_size(&msg),
+                                       &walk) == 0 &&
+                   (walk.frame.flags & ZMESH__FRAME_TAIL)) {
+            tails++;
+            tail_last = walk.frame.sequence;
+        } else if (zmesh__batch_decode(zmq_msg_data(&msg), zmq_msg_size(&msg),
                                        &walk) == 0) {
             batches++;
             do {
@@ -165,8 +185,10 @@ main(int argc, char **argv)
         zmq_msg_close(&msg);
     }
     printf("{\"singles\":%ld,\"batches\":%ld,\"events\":%ld,\"bad\":%ld,"
+           "\"tails\":%ld,\"tail_last\":%llu,"
            "\"largest\":%zu,\"in_order\":%s}\n",
-           singles, batches, events, bad, largest, in_order ? "true" : "false");
+           singles, batches, events, bad, tails, (unsigned long long)tail_last,
+           largest, in_order ? "true" : "false");
     fflush(stdout);
     zsock_destroy(&sub);
     zsock_destroy(&dealer);

@@ -1,8 +1,10 @@
-"""Batch frames (proto/wire.md#batch-frame) on the wire, seen by a
-subscriber that reads the data plane itself (zmesh-oldpeer): a publisher
-batches a burst for agents that read batches, and sends every event in a
-frame of its own while an agent that does not (its HELLO has no `batch`)
-has joined. Either way every event arrives, once and in order."""
+"""Batch frames (proto/wire.md#batch-frame) and tail frames
+(proto/wire.md#tail-frame) on the wire, seen by a subscriber that reads
+the data plane itself (zmesh-oldpeer): a publisher batches a burst for
+agents that read batches, and sends every event in a frame of its own
+while an agent that does not (its HELLO has no `batch`) has joined. Either
+way every event arrives, once and in order. Likewise a quiet stream's
+tail frame goes out only while every joined agent reads them (`tail`)."""
 
 import json
 import os
@@ -20,11 +22,12 @@ OLDPEER = os.environ.get("ZMESH_OLDPEER", "zmesh-oldpeer")
 COUNT = 800
 
 
-def burst_to(batch, pad=0):
+def burst_to(batch, pad=0, tail=0, after_ms=0):
     """Publishes COUNT events (with `pad` bytes more each) in one burst to
     a hand-made subscriber that says it reads batch frames of up to
-    `batch` bytes (0: none); returns what the subscriber read and the
-    publisher's counters."""
+    `batch` bytes (0: none) and tail frames (`tail` 1) or not, and reads
+    on for `after_ms` after the last event; returns what the subscriber
+    read and the publisher's counters."""
     mesh, port = unique_mesh(), random_port()
     pub = testnode("pub", mesh, port, "--pub", "batch.x", "--count", COUNT,
                    "--every", 0, "--batch", COUNT, "--pad", pad,
@@ -32,7 +35,8 @@ def burst_to(batch, pad=0):
     endpoint = pub.started()["endpoint"]
     result = run_tool([OLDPEER, "--mesh", mesh, "--target", endpoint,
                        "--topic", "batch.x", "--count", str(COUNT),
-                       "--batch", str(batch), "--timeout-ms", "15000"],
+                       "--batch", str(batch), "--tail", str(tail),
+                       "--after-ms", str(after_ms), "--timeout-ms", "15000"],
                       timeout=30)
     check(result.returncode == 0, "oldpeer failed: %s" % result.stderr)
     got = json.loads(result.stdout.strip().splitlines()[-1])
@@ -42,7 +46,8 @@ def burst_to(batch, pad=0):
 
 
 def test_an_agent_that_reads_batches_gets_them():
-    got, stats = burst_to(1 << 20)
+    # It reads tail frames too: the stream's, 0.1 s after the burst.
+    got, stats = burst_to(1 << 20, tail=1, after_ms=1500)
     check(got["events"] == COUNT and got["in_order"] and got["bad"] == 0,
           "events lost, repeated or out of order: %s" % got)
     check(got["batches"] > 0 and stats["batches_sent"] > 0,
@@ -52,16 +57,22 @@ def test_an_agent_that_reads_batches_gets_them():
           "the publisher counts %d batched events, the subscriber saw %d "
           "single frames of %d" % (stats["events_batched"], got["singles"],
                                    COUNT))
+    check(got["tails"] >= 1 and got["tail_last"] == COUNT and
+          stats["tails_sent"] >= got["tails"],
+          "the quiet stream's tail frame: %s, %s" % (got, stats))
 
 
 def test_an_agent_that_predates_batches_gets_single_frames():
-    got, stats = burst_to(0)
+    # Nor tail frames, which it would take for events.
+    got, stats = burst_to(0, after_ms=1500)
     check(got["events"] == COUNT and got["in_order"] and got["bad"] == 0,
           "events lost, repeated or out of order: %s" % got)
     check(got["batches"] == 0 and got["singles"] == COUNT,
           "a subscriber without batch frames got some: %s" % got)
     check(stats["batches_sent"] == 0 and stats["events_batched"] == 0,
           "the publisher batched with an old agent joined: %s" % stats)
+    check(got["tails"] == 0 and stats["tails_sent"] == 0,
+          "tail frames with an old agent joined: %s, %s" % (got, stats))
 
 
 def test_batches_fit_the_smallest_reader():

@@ -215,7 +215,8 @@ s_print_stats(zmesh_agent_t *agent)
            "\"durable_redelivered\":%llu,\"durable_duplicates\":%llu,"
            "\"durable_terminated\":%llu,\"durable_refused\":%llu,"
            "\"batches_sent\":%llu,\"events_batched\":%llu,"
-           "\"events_unsent\":%llu}\n",
+           "\"events_unsent\":%llu,\"tails_sent\":%llu,"
+           "\"tail_gaps\":%llu}\n",
            (unsigned long long)stats.events_published,
            (unsigned long long)stats.events_received,
            (unsigned long long)stats.frames_rejected,
@@ -255,7 +256,9 @@ s_print_stats(zmesh_agent_t *agent)
            (unsigned long long)stats.durable_refused,
            (unsigned long long)stats.batches_sent,
            (unsigned long long)stats.events_batched,
-           (unsigned long long)stats.events_unsent);
+           (unsigned long long)stats.events_unsent,
+           (unsigned long long)stats.tails_sent,
+           (unsigned long long)stats.tail_gaps);
     fflush(stdout);
 }
 

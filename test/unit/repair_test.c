@@ -278,6 +278,162 @@ typedef struct {
     size_t count;
 } s_ended_t;
 
+/*  A tail frame of `topic` whose last event is `last`, and the marker the
+    agent holds for it: the same frame, at sequence last + 1. */
+static void
+s_make_tail(s_frame_t *f, const char *topic, uint64_t last)
+{
+    int size = zmesh__frame_encode_flags(
+        topic, strlen(topic), s_pub, last, 1000, ZMESH__FRAME_TAIL,
+        ZMESH__TAIL_PAYLOAD, 1, f->bytes, sizeof f->bytes);
+    assert_true(size > 0);
+    f->size = (size_t)size;
+    zmesh__batch_t b;
+    assert_int_equal(zmesh__batch_decode(f->bytes, f->size, &b), 0);
+    f->frame = b.frame;
+    f->frame.sequence = last + 1;
+}
+
+/*  What release handed over, tail markers told apart (a marker's message
+    is the tail frame, whose own sequence is the marker's less one). */
+typedef struct {
+    uint64_t seqs[16];
+    bool tail[16];
+    size_t count;
+} s_marked_t;
+
+static void
+s_on_marked(void *arg, zmq_msg_t *msg, uint64_t seq, bool repaired)
+{
+    (void)repaired;
+    s_marked_t *out = arg;
+    zmesh__batch_t b;
+    assert_int_equal(
+        zmesh__batch_decode(zmq_msg_data(msg), zmq_msg_size(msg), &b), 0);
+    bool tail = b.frame.flags & ZMESH__FRAME_TAIL;
+    assert_int_equal(b.frame.sequence + tail, seq);
+    out->tail[out->count] = tail;
+    out->seqs[out->count++] = seq;
+}
+
+static void
+s_no_session(void *arg, const uint8_t publisher[16], const char *topic,
+             size_t topic_size, bool join, bool vouched)
+{
+    (void)arg;
+    (void)publisher;
+    (void)topic;
+    (void)topic_size;
+    (void)join;
+    (void)vouched;
+}
+
+// A tail frame's marker: it opens a session, or joins one, asking for the
+// end of the stream but not for its own place; an event at that place,
+// live or repaired, takes it; a second tail for the same end is a
+// duplicate.
+static void
+test_tail_marker(void **state)
+{
+    (void)state;
+    zmesh__repair_t *repair = NULL;
+    assert_int_equal(zmesh__repair_new(&repair, 4, 1 << 20), 0);
+    zmesh__nak_t nak;
+    zmq_msg_t msg;
+    // The tail says 10 is the last; 8..10 are missing here.
+    s_frame_t tail, again, f8, f9, f10, f11, f12;
+    s_make_tail(&tail, "t.x", 10);
+    s_msg(&msg, &tail);
+    assert_true(zmesh__repair_open(repair, &tail.frame, &msg, 8, 10, false,
+                                   1000, &nak));
+    assert_int_equal(nak.first, 8);
+    assert_int_equal(nak.last, 10);
+    // The same tail again: held already.
+    s_make_tail(&again, "t.x", 10);
+    s_msg(&msg, &again);
+    assert_int_equal(zmesh__repair_hold(repair, &again.frame, &msg, &nak),
+                     ZMESH__REPAIR_DUPLICATE);
+    zmq_msg_close(&msg);
+    // Event 11 comes live after all: it takes the marker's place, and
+    // asks for nothing more (8..10 are asked already).
+    s_make(&f11, s_pub, "t.x", 11);
+    s_msg(&msg, &f11);
+    assert_int_equal(zmesh__repair_hold(repair, &f11.frame, &msg, &nak),
+                     ZMESH__REPAIR_HELD);
+    // 12, then a later tail (12): its marker at 13 asks for nothing.
+    s_make(&f12, s_pub, "t.x", 12);
+    s_msg(&msg, &f12);
+    assert_int_equal(zmesh__repair_hold(repair, &f12.frame, &msg, &nak),
+                     ZMESH__REPAIR_HELD);
+    s_make_tail(&again, "t.x", 12);
+    s_msg(&msg, &again);
+    assert_int_equal(zmesh__repair_hold(repair, &again.frame, &msg, &nak),
+                     ZMESH__REPAIR_HELD);
+    s_make(&f8, s_pub, "t.x", 8);
+    s_make(&f9, s_pub, "t.x", 9);
+    s_make(&f10, s_pub, "t.x", 10);
+    void *frames[] = {f8.bytes, f9.bytes, f10.bytes};
+    size_t sizes[] = {f8.size, f9.size, f10.size};
+    uint64_t rejected = 0;
+    assert_true(zmesh__repair_answer(repair, s_pub, nak.req, frames, sizes, 3,
+                                     true, false, &rejected));
+    assert_int_equal(rejected, 0);
+    s_marked_t out;
+    memset(&out, 0, sizeof out);
+    assert_int_equal(zmesh__repair_release(repair, 10, false, s_no_session,
+                                           s_on_marked, &out),
+                     1);
+    const uint64_t expect[] = {8, 9, 10, 11, 12, 13};
+    assert_int_equal(out.count, 6);
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(out.seqs[i], expect[i]);
+        assert_int_equal(out.tail[i], i == 5);
+    }
+
+    // A tail that comes while another gap of its stream is being
+    // repaired asks for the end too: 3..4 missing when 5 came, and the
+    // tail says 7 is the last.
+    s_frame_t f5, f3, f4, f6, f7;
+    s_make(&f5, s_pub, "t.x", 5);
+    s_msg(&msg, &f5);
+    assert_true(
+        zmesh__repair_open(repair, &f5.frame, &msg, 3, 4, false, 1000, &nak));
+    uint64_t first_req = nak.req;
+    s_make_tail(&tail, "t.x", 7);
+    s_msg(&msg, &tail);
+    assert_int_equal(zmesh__repair_hold(repair, &tail.frame, &msg, &nak),
+                     ZMESH__REPAIR_NAK);
+    assert_int_equal(nak.first, 6);
+    assert_int_equal(nak.last, 7);
+    // 7 is repaired, 6 never comes: what is released shows the hole.
+    s_make(&f3, s_pub, "t.x", 3);
+    s_make(&f4, s_pub, "t.x", 4);
+    s_make(&f6, s_pub, "t.x", 6);
+    s_make(&f7, s_pub, "t.x", 7);
+    void *first_frames[] = {f3.bytes, f4.bytes};
+    size_t first_sizes[] = {f3.size, f4.size};
+    assert_true(zmesh__repair_answer(repair, s_pub, first_req, first_frames,
+                                     first_sizes, 2, true, false, &rejected));
+    void *end_frames[] = {f7.bytes};
+    size_t end_sizes[] = {f7.size};
+    assert_true(zmesh__repair_answer(repair, s_pub, nak.req, end_frames,
+                                     end_sizes, 1, true, false, &rejected));
+    memset(&out, 0, sizeof out);
+    assert_int_equal(zmesh__repair_release(repair, 10, false, s_no_session,
+                                           s_on_marked, &out),
+                     1);
+    const uint64_t expect2[] = {3, 4, 5, 7, 8};
+    assert_int_equal(out.count, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(out.seqs[i], expect2[i]);
+        assert_int_equal(out.tail[i], i == 4);
+    }
+    zmesh__repair_stats_t stats;
+    zmesh__repair_stats(repair, &stats);
+    assert_int_equal(stats.held_bytes, 0);
+    zmesh__repair_destroy(&repair);
+}
+
 static void
 s_on_ended(void *arg, uint64_t req, bool left, const uint8_t peer[16])
 {
@@ -339,6 +495,7 @@ main(void)
         cmocka_unit_test(test_gap_filled_in_order),
         cmocka_unit_test(test_deadline_abandon_and_limits),
         cmocka_unit_test(test_byte_limit_ends_session),
+        cmocka_unit_test(test_tail_marker),
         cmocka_unit_test(test_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

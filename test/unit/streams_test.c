@@ -59,6 +59,44 @@ test_verdicts(void **state)
     assert_null(streams);
 }
 
+// A tail frame's last sequence against what was delivered: the missing
+// end, for streams being tracked only, and nothing recorded.
+static void
+test_tail(void **state)
+{
+    (void)state;
+    zmesh__streams_t *streams = NULL;
+    assert_int_equal(zmesh__streams_new(&streams, 100), 0);
+    uint64_t first = 0, last = 0;
+    // Not tracked: a tail starts no stream.
+    assert_false(zmesh__streams_tail(streams, s_a, "t.x", 3, 9, &first, &last));
+    assert_int_equal(zmesh__streams_size(streams), 0);
+    assert_int_equal(s_track(streams, s_a, "t.x", 5, &first, &last),
+                     ZMESH__SEQ_FIRST);
+    // Nothing missing: the tail is the last one delivered, or older.
+    assert_false(zmesh__streams_tail(streams, s_a, "t.x", 3, 5, &first, &last));
+    assert_false(zmesh__streams_tail(streams, s_a, "t.x", 3, 2, &first, &last));
+    // 6..8 missing at the end; the stream itself is unchanged.
+    assert_true(zmesh__streams_tail(streams, s_a, "t.x", 3, 8, &first, &last));
+    assert_int_equal(first, 6);
+    assert_int_equal(last, 8);
+    assert_int_equal(s_track(streams, s_a, "t.x", 6, &first, &last),
+                     ZMESH__SEQ_NEXT);
+    // Another stream in the cache: the table is asked, and other
+    // publishers' and topics' streams are apart.
+    assert_int_equal(s_track(streams, s_b, "t.x", 1, &first, &last),
+                     ZMESH__SEQ_FIRST);
+    assert_true(zmesh__streams_tail(streams, s_a, "t.x", 3, 7, &first, &last));
+    assert_int_equal(first, 7);
+    assert_int_equal(last, 7);
+    assert_false(zmesh__streams_tail(streams, s_b, "t.x", 3, 1, &first, &last));
+    assert_false(zmesh__streams_tail(streams, s_a, "t.y", 3, 7, &first, &last));
+    assert_false(
+        zmesh__streams_tail(streams, s_a, "t.xx", 4, 7, &first, &last));
+    assert_int_equal(zmesh__streams_size(streams), 2);
+    zmesh__streams_destroy(&streams);
+}
+
 static void
 test_streams_are_apart(void **state)
 {
@@ -146,9 +184,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_verdicts),
-        cmocka_unit_test(test_streams_are_apart),
-        cmocka_unit_test(test_rewind),
+        cmocka_unit_test(test_verdicts),          cmocka_unit_test(test_tail),
+        cmocka_unit_test(test_streams_are_apart), cmocka_unit_test(test_rewind),
         cmocka_unit_test(test_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
