@@ -2045,11 +2045,10 @@ static void
 s_wake_consume(zmesh_agent_t *self)
 {
     zmesh__outbox_woken(self->outbox); // recv looks at the XPUB anyway
-    if (self->tail_armed_us != 0 &&
-        zmesh__wall_clock_us() >= self->tail_armed_us) {
-        // Fired (a one-shot timer stays readable until read); recv sends
-        // the tails that are due and sets it for the next. Not fired yet
-        // (the two clocks differ a little): it stays armed, read later.
+    if (self->tail_armed_us != 0 && zmesh__clock_ms() >= self->tail_fire_ms) {
+        // Fired, or about to (a one-shot timer stays readable until
+        // read): recv sends the tails that are due and sets it for the
+        // next. Not fired yet (it is up to a ms early): read later.
         uint64_t fired;
         if (read(self->tail_fd, &fired, sizeof fired) == sizeof fired)
             self->tail_armed_us = 0;
@@ -2131,24 +2130,35 @@ s_stream_new(zmesh_agent_t *self, const char *topic, size_t size, bool reserved,
 }
 
 // An application that waits on zmesh_agent_fd is woken when a tail frame
-// is due: tail_fd is set for the earliest, whenever that changes (when a
-// quiet stream publishes again, and after each run), never per event.
+// is due: tail_fd is set for the earliest, when that moves earlier than
+// it is set for (a quiet stream publishes again) or it fired, never per
+// event.
+// The schedule is on the wall clock, as the publishes it follows are
+// stamped; the timer and the test that it fired (s_wake_consume) are on
+// the monotonic one, so a wall clock set back cannot leave the fd
+// readable with nobody to read it.
 static void
 s_tails_arm(zmesh_agent_t *self)
 {
     int64_t due = zmesh__tails_next(self->tails);
-    if (self->tail_fd < 0 || due == self->tail_armed_us)
+    // Set early enough already (or nothing is due): left alone. An early
+    // wake finds nothing due and sets it again (s_tails_due); setting a
+    // timer is a system call, which a busy publisher must not pay often.
+    if (self->tail_fd < 0 || due == 0 ||
+        (self->tail_armed_us != 0 && self->tail_armed_us <= due))
         return;
     struct itimerspec when = {{0, 0}, {0, 0}};
-    if (due != 0) {
-        int64_t wait_us = due - zmesh__wall_clock_us();
-        if (wait_us < 1)
-            wait_us = 1; // 0 would disarm it
-        when.it_value.tv_sec = wait_us / 1000000;
-        when.it_value.tv_nsec = (long)(wait_us % 1000000) * 1000;
-    }
-    if (timerfd_settime(self->tail_fd, 0, &when, NULL) == 0)
+    int64_t wait_us = due - zmesh__wall_clock_us();
+    if (wait_us < 1)
+        wait_us = 1; // 0 would disarm it
+    when.it_value.tv_sec = wait_us / 1000000;
+    when.it_value.tv_nsec = (long)(wait_us % 1000000) * 1000;
+    if (timerfd_settime(self->tail_fd, 0, &when, NULL) == 0) {
         self->tail_armed_us = due;
+        // Never after it fires (a fired timer would keep the fd readable
+        // until then), at most a ms before (a read then finds nothing).
+        self->tail_fire_ms = zmesh__clock_ms() + wait_us / 1000;
+    }
 }
 
 typedef struct {
@@ -2196,7 +2206,9 @@ s_tails_run(zmesh_agent_t *self, int64_t now_us)
 }
 
 // Runs the tail frames' schedule when one is due, reading the clock only
-// while one is to come. Application thread, at its calls into the agent.
+// while one is to come, and sets the timer again if it fired early (the
+// wall clock was set back). Application thread, at its calls into the
+// agent.
 static void
 s_tails_due(zmesh_agent_t *self)
 {
@@ -2206,6 +2218,8 @@ s_tails_due(zmesh_agent_t *self)
     int64_t now_us = zmesh__wall_clock_us();
     if (now_us >= next)
         s_tails_run(self, now_us);
+    else if (self->tail_armed_us == 0)
+        s_tails_arm(self);
 }
 
 // The bookkeeping of a publish (at `now_us`) that went out or into the
@@ -2218,9 +2232,10 @@ s_published(zmesh_agent_t *self, zmesh__pubstream_t *stream, int64_t now_us,
     self->events_published++;
     if (published)
         *published = stream->sequence;
-    bool listed = stream->listed;
-    zmesh__tails_published(self->tails, stream, now_us);
-    if (!listed)
+    // A stream of one event needs no tail frame: a subscriber that lost
+    // it has no stream to miss it from (proto/wire.md#tail-frame).
+    if (stream->sequence >= 2 &&
+        zmesh__tails_published(self->tails, stream, now_us))
         s_tails_arm(self);
     int64_t next = zmesh__tails_next(self->tails);
     if (next != 0 && now_us >= next) // another stream's tail is due
@@ -2645,7 +2660,10 @@ s_tail(zmesh_agent_t *self)
         zmesh__nak_t nak;
         switch (zmesh__repair_hold(self->repair, &marker, &self->msg, &nak)) {
         case ZMESH__REPAIR_PASS: break;
-        case ZMESH__REPAIR_NAK: s_send_nak(self, &nak); return false;
+        case ZMESH__REPAIR_NAK: // it showed events missing at the end
+            self->tail_gaps++;
+            s_send_nak(self, &nak);
+            return false;
         case ZMESH__REPAIR_HELD:
         case ZMESH__REPAIR_DUPLICATE: return false;
         }
@@ -2861,8 +2879,12 @@ zmesh_agent_recv(zmesh_agent_t *self, int timeout_ms,
         return ZMESH_ESTATE;
     s_wake_consume(self);
     int rc = s_recv(self, timeout_ms, event);
-    if (rc != 0)
+    if (rc != 0) {
+        // s_recv may give up before its wait (a flood of unwanted frames),
+        // where tail frames are sent: the fd's wake for them was taken.
+        s_tails_due(self);
         zmesh__agent_wake_update(self);
+    }
     return rc;
 }
 

@@ -204,7 +204,8 @@ struct zmesh_agent {
     zhashx_t *streams;         /* topic -> zmesh__pubstream_t * */
     zmesh__tails_t *tails;     /* when each says where it ends (tails.h) */
     int tail_fd;               /* timerfd in the epoll set: a tail is due */
-    int64_t tail_armed_us;     /* ... then (wall clock); 0: disarmed */
+    int64_t tail_armed_us;     /* ... for then (wall clock); 0: disarmed */
+    int64_t tail_fire_ms;      /* ... and fires at or after (monotonic) */
     zmesh__retain_t *retained; /* what was sent, for repairs and history */
     zmesh__outbox_t *outbox;   /* the batch not sent yet (outbox.h) */
     atomic_size_t backlog;     /* control.h: payload bytes passed on, held */

@@ -461,7 +461,7 @@ static const s_field_t s_fields[] = {
     [S_BP] = {"bp", S_F_PATTERNS, 0, S_PATTERNS_MAX},
     [S_SERVES] = {"serves", S_F_PATTERNS, 0, S_PATTERNS_MAX},
     [S_BATCH] = {"batch", S_F_UINT, 0, UINT32_MAX},
-    [S_TAIL] = {"tail", S_F_UINT, 0, 1},
+    [S_TAIL] = {"tail", S_F_UINT, 0, UINT64_MAX},
 };
 
 typedef struct {

@@ -102,8 +102,8 @@ typedef struct {
     uint64_t batch; /* HELLO: the largest batch frame the sender reads
                        (proto/wire.md#batch-frame), 0: none; written only
                        when not 0 */
-    uint64_t tail;  /* HELLO: 1, the sender reads tail frames
-                       (proto/wire.md#tail-frame); written only when 1 */
+    uint64_t tail;  /* HELLO: not 0, the sender reads tail frames
+                       (proto/wire.md#tail-frame); written only then */
     /* PEERS */
     zmesh__gossip_t *peers;
     size_t peers_count;

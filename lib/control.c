@@ -624,8 +624,9 @@ s_groups_changed(s_control_t *self)
 
 // Tells the outbox the largest batch frame every joined peer but
 // `leaving` reads: 0 while one reads none (it predates batch frames), so
-// that our publishes then go one frame each; and whether they all read
-// tail frames, which are sent only then (wire.md#versions).
+// that our publishes then go one frame each; and whether there are such
+// peers and they all read tail frames, which are sent only then
+// (wire.md#versions).
 static void
 s_batch_readers(s_control_t *self, const zmesh__peer_t *leaving)
 {
@@ -633,14 +634,17 @@ s_batch_readers(s_control_t *self, const zmesh__peer_t *leaving)
         return;
     uint64_t limit = UINT64_MAX;
     bool tails = true;
+    size_t joined = 0;
     for (zmesh__peer_t *p = zhashx_first(self->peers); p;
          p = zhashx_next(self->peers))
         if (p != leaving && zmesh__peer_state(p) == ZMESH__PEER_JOINED) {
             if (zmesh__peer_batch(p) < limit)
                 limit = zmesh__peer_batch(p);
             tails = tails && zmesh__peer_reads_tails(p);
+            joined++;
         }
-    zmesh__outbox_set_readers(self->cfg->outbox, limit, tails);
+    // With nobody joined, nobody can have lost a stream's end.
+    zmesh__outbox_set_readers(self->cfg->outbox, limit, tails && joined > 0);
 }
 
 static void
@@ -790,7 +794,7 @@ s_on_hello(s_control_t *self, zmesh__msg_t *msg, int64_t now)
         // Batch frames go to no agent that does not read them, and none
         // larger than one reads (wire.md#batch-frame).
         zmesh__peer_set_batch(peer, msg->batch);
-        zmesh__peer_set_reads_tails(peer, msg->tail == 1);
+        zmesh__peer_set_reads_tails(peer, msg->tail != 0);
         s_batch_readers(self, NULL);
         zmesh__log(ZMESH_LOG_INFO, "peer %s (%s) joined at %s",
                    zmesh__peer_name(peer), zmesh__peer_id_hex(peer),

@@ -97,7 +97,7 @@ zmesh__outbox_new(zmesh__outbox_t **outbox, void *xpub,
     atomic_init(&self->count, 0);
     atomic_init(&self->watched, false);
     atomic_init(&self->room, sizeof self->bytes);
-    atomic_init(&self->tails_read, true);
+    atomic_init(&self->tails_read, false);
     atomic_init(&self->opens, 0);
     *outbox = self;
     return 0;
@@ -278,7 +278,10 @@ s_flush_restamp(zmesh__outbox_t *self)
 void
 zmesh__outbox_sent(zmesh__outbox_t *self)
 {
-    self->last_us = zmesh__wall_clock_us();
+    // No clock to read when no burst could be batched anyway.
+    if (self->max_events > 1 &&
+        atomic_load_explicit(&self->room, memory_order_relaxed) > 0)
+        self->last_us = zmesh__wall_clock_us();
 }
 
 void

@@ -72,12 +72,13 @@ void zmesh__outbox_sent(zmesh__outbox_t *self);
     joined): below 4096, and so while a peer that predates batch frames
     has joined, every event goes in a frame of its own, since any peer
     could be a subscriber; otherwise batches stay within it. `tails`:
-    every joined peer reads tail frames (proto/wire.md#tail-frame), so
-    they may be sent. Control thread, at each join and leave. */
+    some peer is joined and every joined peer reads tail frames
+    (proto/wire.md#tail-frame), so they are worth sending. Control
+    thread, at each join and leave. */
 void zmesh__outbox_set_readers(zmesh__outbox_t *self, uint64_t frame_max,
                                bool tails);
 
-/*  What zmesh__outbox_set_readers last said of tail frames (true before
+/*  What zmesh__outbox_set_readers last said of tail frames (false before
     it was ever called). Any thread. */
 bool zmesh__outbox_tails_read(const zmesh__outbox_t *self);
 

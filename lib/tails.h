@@ -7,7 +7,13 @@
     after its last event, and a subscriber that lacks events up to it
     asks for them as for any gap. This module keeps each stream's
     sequence and that schedule; the agent sends the frames. Application
-    thread only (the XPUB is its own). Talks to nothing. */
+    thread only (the XPUB is its own). Talks to nothing.
+
+    The schedule is one queue per tail (the first, second, third after
+    the last event), each in the order its streams' times come due, so
+    a run touches only the streams that are due, however many published
+    lately: a service with a topic per order does not pay per topic on
+    every publish. */
 #ifndef ZMESH_TAILS_H_INCLUDED
 #define ZMESH_TAILS_H_INCLUDED
 
@@ -25,8 +31,10 @@
 typedef struct zmesh__pubstream {
     uint64_t sequence; /* the last one published; 0: none yet */
     int64_t last_us;   /* when, on the wall clock */
-    unsigned tails;    /* tail frames due since then, so far */
-    bool listed;       /* in the list of streams with tails to come */
+    int64_t queued_us; /* last_us when it joined its queue (it may have
+                          published since: the queue is then early) */
+    unsigned tails;    /* tail frames due since then, so far: the queue */
+    bool listed;       /* in a queue: a tail frame is to come */
     struct zmesh__pubstream *prev, *next;
     size_t topic_size;
     char topic[ZMESH_TOPIC_MAX + 1];
@@ -45,16 +53,19 @@ zmesh__pubstream_t *zmesh__tails_stream_new(const char *topic,
                                             size_t topic_size);
 
 /*  The schedule starts again for a stream that has just published
-    (stream->sequence, at `now_us`). Cheap: the publish path calls it. */
-void zmesh__tails_list(zmesh__tails_t *self, zmesh__pubstream_t *stream);
-static inline void
+    (stream->sequence, at `now_us`). Cheap: the publish path calls it,
+    and only a stream that was quiet (its first tail sent, or none to
+    come) is moved. True when the next tail frame is now due earlier
+    (zmesh__tails_next), for a caller that sets a timer for it. */
+bool zmesh__tails_list(zmesh__tails_t *self, zmesh__pubstream_t *stream);
+static inline bool
 zmesh__tails_published(zmesh__tails_t *self, zmesh__pubstream_t *stream,
                        int64_t now_us)
 {
     stream->last_us = now_us;
-    stream->tails = 0;
-    if (!stream->listed)
-        zmesh__tails_list(self, stream);
+    if (stream->listed && stream->tails == 0)
+        return false; // its queue finds the new time when it comes to it
+    return zmesh__tails_list(self, stream);
 }
 
 /*  When the next tail frame is due (wall clock, microseconds), or 0 when

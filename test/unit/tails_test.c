@@ -18,9 +18,11 @@
 
 #define MS INT64_C(1000) /* microseconds */
 
+#define S_SENT_MAX 4096
+
 typedef struct {
-    const zmesh__pubstream_t *sent[8];
-    uint64_t seqs[8];
+    const zmesh__pubstream_t *sent[S_SENT_MAX];
+    uint64_t seqs[S_SENT_MAX];
     size_t count;
 } s_sent_t;
 
@@ -28,7 +30,7 @@ static void
 s_send(void *arg, const zmesh__pubstream_t *stream)
 {
     s_sent_t *sent = arg;
-    assert_true(sent->count < 8);
+    assert_true(sent->count < S_SENT_MAX);
     sent->seqs[sent->count] = stream->sequence;
     sent->sent[sent->count++] = stream;
 }
@@ -137,12 +139,104 @@ test_streams_and_catching_up(void **state)
     free(c);
 }
 
+// A stream that publishes again while waiting for a later tail starts
+// over at once: its next tail is 0.1 s after the new event, not when the
+// old schedule said.
+static void
+test_publishing_again_starts_over(void **state)
+{
+    (void)state;
+    zmesh__tails_t *tails = NULL;
+    assert_int_equal(zmesh__tails_new(&tails), 0);
+    zmesh__pubstream_t *a = zmesh__tails_stream_new("t.a", 3);
+    assert_non_null(a);
+    const int64_t t = 1700000000000000;
+    s_sent_t sent;
+    // The first publish lists it: the next tail is due earlier than none.
+    a->sequence = 1;
+    assert_true(zmesh__tails_published(tails, a, t));
+    assert_int_equal(s_run(tails, t + 100 * MS, &sent), 1);
+    assert_int_equal(s_run(tails, t + 1000 * MS, &sent), 1);
+    assert_int_equal(zmesh__tails_next(tails), t + 10000 * MS);
+    // Waiting for the third: a new event at 5 s moves it up.
+    a->sequence = 2;
+    assert_true(zmesh__tails_published(tails, a, t + 5000 * MS));
+    assert_int_equal(zmesh__tails_next(tails), t + 5100 * MS);
+    // Another event while the first tail is to come moves nothing up.
+    a->sequence = 3;
+    assert_false(zmesh__tails_published(tails, a, t + 5050 * MS));
+    assert_int_equal(s_run(tails, t + 5100 * MS, &sent), 0);
+    assert_int_equal(zmesh__tails_next(tails), t + 5150 * MS);
+    assert_int_equal(s_run(tails, t + 5150 * MS, &sent), 1);
+    assert_int_equal(sent.seqs[0], 3);
+    assert_int_equal(s_run(tails, t + 6050 * MS, &sent), 1);
+    assert_int_equal(s_run(tails, t + 15049 * MS, &sent), 0);
+    assert_int_equal(s_run(tails, t + 15050 * MS, &sent), 1);
+    assert_int_equal(zmesh__tails_listed(tails), 0);
+    zmesh__tails_destroy(&tails);
+    free(a);
+}
+
+// Many streams, published one after the other and some again later: each
+// run sends exactly the streams due by then, in the order they came due,
+// and every stream gets its three tails at their times.
+static void
+test_many_streams_in_order(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    zmesh__tails_t *tails = NULL;
+    assert_int_equal(zmesh__tails_new(&tails), 0);
+    zmesh__pubstream_t *streams[N];
+    const int64_t t = 1700000000000000;
+    for (int i = 0; i < N; i++) {
+        char topic[32];
+        int n = snprintf(topic, sizeof topic, "o.%d", i);
+        streams[i] = zmesh__tails_stream_new(topic, (size_t)n);
+        assert_non_null(streams[i]);
+        s_publish(tails, streams[i], t + i * MS);
+    }
+    // The even ones publish again at 3 s: their tails start over.
+    for (int i = 0; i < N; i += 2)
+        s_publish(tails, streams[i], t + 3000 * MS + i);
+    int64_t last_at[N];
+    int count[N];
+    memset(count, 0, sizeof count);
+    for (int64_t now = t; now <= t + 20000 * MS; now += 7 * MS) {
+        static s_sent_t sent;
+        s_run(tails, now, &sent);
+        const zmesh__pubstream_t *const *got = sent.sent;
+        size_t n = sent.count;
+        for (size_t j = 0; j < n; j++) {
+            int i = (int)(strtol(got[j]->topic + 2, NULL, 10));
+            int64_t event = i % 2 == 0 ? t + 3000 * MS + i : t + i * MS;
+            static const int64_t after[] = {100, 1000, 10000};
+            int64_t due = event + after[count[i]] * MS;
+            // Sent at the first run at or after its time.
+            assert_true(now >= due && now < due + 7 * MS);
+            last_at[i] = now;
+            count[i]++;
+        }
+        assert_true(zmesh__tails_next(tails) == 0 ||
+                    zmesh__tails_next(tails) > now);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(count[i], 3);
+        assert_true(last_at[i] > t);
+        free(streams[i]);
+    }
+    assert_int_equal(zmesh__tails_listed(tails), 0);
+    zmesh__tails_destroy(&tails);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_streams_and_catching_up),
+        cmocka_unit_test(test_publishing_again_starts_over),
+        cmocka_unit_test(test_many_streams_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
