@@ -383,42 +383,51 @@ done:
     return rc;
 }
 
-int
-mb_mesh_lat_peer(const mb_peer_args_t *args)
+/*  The answering side of lat and rr: each message (lat) is published
+    back on the pong topic, each request (rr) answered with its payload,
+    until the control channel says "stop". The control channel is looked
+    at only when idle, so it adds nothing to a round trip. */
+static int
+s_echo(mb_mesh_peer_t *peer, zmesh_event_type_t type)
 {
-    int rc = 1;
-    mb_mesh_peer_t peer;
-    if (mb_mesh_peer_open(&peer, args, "bench-echo", S_PING_TOPIC, S_PONG_TOPIC,
-                          NULL, "echo") < 0)
-        goto done;
     const zmesh_event_t *ev;
     for (;;) {
-        /*  The control channel is looked at only when idle, so it adds
-            nothing to a round trip. */
-        int got = zmesh_agent_recv(peer.agent, 100, &ev);
+        int got = zmesh_agent_recv(peer->agent, 100, &ev);
         if (got == ZMESH_EAGAIN) {
             char buf[64];
-            if (mb_ctl_recv(peer.ctl, buf, sizeof buf, 0) >= 0 &&
+            if (mb_ctl_recv(peer->ctl, buf, sizeof buf, 0) >= 0 &&
                 strcmp(buf, "stop") == 0)
-                break;
+                return 0;
             continue;
         }
         if (got < 0) {
-            mb_ctl_send(peer.ctl, "error recv: %s", zmesh_strerror(got));
-            goto done;
+            mb_ctl_send(peer->ctl, "error recv: %s", zmesh_strerror(got));
+            return 1;
         }
-        if (zmesh_event_type(ev) != ZMESH_EVENT_MESSAGE)
+        if (zmesh_event_type(ev) != type)
             continue;
         size_t len;
         const void *p = zmesh_event_payload(ev, &len);
-        got = zmesh_agent_publish(peer.agent, S_PONG_TOPIC, p, len);
+        got = type == ZMESH_EVENT_REQUEST
+                  ? zmesh_agent_reply(peer->agent, ev, p, len)
+                  : zmesh_agent_publish(peer->agent, S_PONG_TOPIC, p, len);
         if (got < 0) {
-            mb_ctl_send(peer.ctl, "error publish: %s", zmesh_strerror(got));
-            goto done;
+            mb_ctl_send(peer->ctl, "error %s: %s",
+                        type == ZMESH_EVENT_REQUEST ? "reply" : "publish",
+                        zmesh_strerror(got));
+            return 1;
         }
     }
-    rc = 0;
-done:
+}
+
+int
+mb_mesh_lat_peer(const mb_peer_args_t *args)
+{
+    mb_mesh_peer_t peer;
+    int rc = 1;
+    if (mb_mesh_peer_open(&peer, args, "bench-echo", S_PING_TOPIC, S_PONG_TOPIC,
+                          NULL, "echo") >= 0)
+        rc = s_echo(&peer, ZMESH_EVENT_MESSAGE);
     mb_mesh_peer_close(&peer);
     return rc;
 }
@@ -553,37 +562,11 @@ done:
 int
 mb_mesh_rr_peer(const mb_peer_args_t *args)
 {
-    int rc = 1;
     mb_mesh_peer_t peer;
+    int rc = 1;
     if (mb_mesh_peer_open(&peer, args, "bench-rr", NULL, NULL, S_RR_TOPIC,
-                          "responder") < 0)
-        goto done;
-    const zmesh_event_t *ev;
-    for (;;) {
-        int got = zmesh_agent_recv(peer.agent, 100, &ev);
-        if (got == ZMESH_EAGAIN) {
-            char buf[64];
-            if (mb_ctl_recv(peer.ctl, buf, sizeof buf, 0) >= 0 &&
-                strcmp(buf, "stop") == 0)
-                break;
-            continue;
-        }
-        if (got < 0) {
-            mb_ctl_send(peer.ctl, "error recv: %s", zmesh_strerror(got));
-            goto done;
-        }
-        if (zmesh_event_type(ev) != ZMESH_EVENT_REQUEST)
-            continue;
-        size_t len;
-        const void *p = zmesh_event_payload(ev, &len);
-        got = zmesh_agent_reply(peer.agent, ev, p, len);
-        if (got < 0) {
-            mb_ctl_send(peer.ctl, "error reply: %s", zmesh_strerror(got));
-            goto done;
-        }
-    }
-    rc = 0;
-done:
+                          "responder") >= 0)
+        rc = s_echo(&peer, ZMESH_EVENT_REQUEST);
     mb_mesh_peer_close(&peer);
     return rc;
 }
