@@ -154,6 +154,12 @@ typedef struct {
 const char *mb_grouped(double v, char *buf, size_t cap);
 const char *mb_jnum(int have, int decimals, double v, char *buf, size_t cap);
 
+/*  main.c: flag parsing for every command. mb_bad prints "mesh-bench:
+    <message> (see mesh-bench --help)" and returns -1; mb_parse_num reads
+    a whole decimal number in min..max (0, or -1 for anything else). */
+int mb_bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int mb_parse_num(const char *s, long long min, long long max, long long *out);
+
 /*  reliability.c: `rr` and `repair`, each for o->size. 0 or -1. */
 int mb_cmd_rr(const mb_opts_t *o);
 int mb_cmd_repair(const mb_opts_t *o);

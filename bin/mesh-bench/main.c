@@ -180,10 +180,8 @@ s_usage(FILE *out)
         out);
 }
 
-static int s_bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-s_bad(const char *fmt, ...)
+int
+mb_bad(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -194,8 +192,8 @@ s_bad(const char *fmt, ...)
     return -1;
 }
 
-static int
-s_parse_num(const char *s, long long min, long long max, long long *out)
+int
+mb_parse_num(const char *s, long long min, long long max, long long *out)
 {
     char *end;
     errno = 0;
@@ -260,41 +258,41 @@ s_parse(int argc, char **argv, int size_mode, mb_opts_t *o)
         for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
             known |= strcmp(flag, valued[k]) == 0;
         if (!known)
-            return s_bad("unknown flag '%s'", flag);
+            return mb_bad("unknown flag '%s'", flag);
         if (i + 1 >= argc)
-            return s_bad("%s needs a value", flag);
+            return mb_bad("%s needs a value", flag);
         const char *val = argv[++i];
         if (strcmp(flag, "--size") == 0) {
             if (size_mode == S_SIZE_NONE ||
-                s_parse_num(val, 1, 1 << 26, &v) < 0)
-                return s_bad("bad --size '%s'", val);
+                mb_parse_num(val, 1, 1 << 26, &v) < 0)
+                return mb_bad("bad --size '%s'", val);
             o->size = (size_t)v;
             have_size = 1;
         } else if (strcmp(flag, "--count") == 0) {
             if (size_mode == S_SIZE_NONE ||
-                s_parse_num(val, 2, 10000000000LL, &v) < 0)
-                return s_bad("bad --count '%s'", val);
+                mb_parse_num(val, 2, 10000000000LL, &v) < 0)
+                return mb_bad("bad --count '%s'", val);
             o->count = (long)v;
         } else if (strcmp(flag, "--runs") == 0) {
-            if (s_parse_num(val, 1, 100, &v) < 0)
-                return s_bad("bad --runs '%s'", val);
+            if (mb_parse_num(val, 1, 100, &v) < 0)
+                return mb_bad("bad --runs '%s'", val);
             o->runs = (int)v;
         } else if (strcmp(flag, "--hwm") == 0) {
-            if (s_parse_num(val, 0, 1000000000, &v) < 0)
-                return s_bad("bad --hwm '%s'", val);
+            if (mb_parse_num(val, 0, 1000000000, &v) < 0)
+                return mb_bad("bad --hwm '%s'", val);
             o->hwm = (int)v;
             o->hwm_given = 1;
         } else if (strcmp(flag, "--retransmit") == 0) {
-            if (s_parse_num(val, 0, 1LL << 40, &v) < 0)
-                return s_bad("bad --retransmit '%s'", val);
+            if (mb_parse_num(val, 0, 1LL << 40, &v) < 0)
+                return mb_bad("bad --retransmit '%s'", val);
             o->retransmit = v;
         } else if (strcmp(flag, "--rate") == 0) {
-            if (s_parse_num(val, 0, 1000000000, &v) < 0)
-                return s_bad("bad --rate '%s'", val);
+            if (mb_parse_num(val, 0, 1000000000, &v) < 0)
+                return mb_bad("bad --rate '%s'", val);
             o->rate = (long)v;
         } else if (strcmp(flag, "--stall-ms") == 0) {
-            if (s_parse_num(val, 0, 60000, &v) < 0)
-                return s_bad("bad --stall-ms '%s'", val);
+            if (mb_parse_num(val, 0, 60000, &v) < 0)
+                return mb_bad("bad --stall-ms '%s'", val);
             o->stall_ms = (int)v;
         } else if (strcmp(flag, "--transport") == 0) {
             if (strcmp(val, "tcp") == 0)
@@ -302,15 +300,15 @@ s_parse(int argc, char **argv, int size_mode, mb_opts_t *o)
             else if (strcmp(val, "ipc") == 0)
                 o->ipc = 1;
             else
-                return s_bad("bad --transport '%s' (tcp or ipc)", val);
+                return mb_bad("bad --transport '%s' (tcp or ipc)", val);
         } else if (s_parse_paths(val, &o->paths) < 0) {
-            return s_bad(
+            return mb_bad(
                 "bad --only '%s' (raw, mesh, nobatch, norepair, hop, wire)",
                 val);
         }
     }
     if (size_mode == S_SIZE_REQUIRED && !have_size)
-        return s_bad("%s needs --size", argv[1]);
+        return mb_bad("%s needs --size", argv[1]);
     return 0;
 }
 
@@ -900,7 +898,7 @@ main(int argc, char **argv)
     int is_repair = strcmp(cmd, "repair") == 0;
     int is_all = strcmp(cmd, "all") == 0;
     if (!is_thr && !is_lat && !is_rr && !is_repair && !is_all) {
-        s_bad("unknown command '%s'", cmd);
+        mb_bad("unknown command '%s'", cmd);
         return S_EXIT_USAGE;
     }
     for (int i = 2; i < argc; i++)
@@ -917,29 +915,29 @@ main(int argc, char **argv)
     /*  Named rather than ignored: a script asking for it would otherwise
         get a result without the row it wanted. */
     if ((is_lat || is_rr || is_repair) && (o.paths & MB_PATH(MB_NOBATCH))) {
-        s_bad("%s has no nobatch path%s", cmd,
-              is_lat ? ": with one message in flight nothing is batched" : "");
+        mb_bad("%s has no nobatch path%s", cmd,
+               is_lat ? ": with one message in flight nothing is batched" : "");
         return S_EXIT_USAGE;
     }
     if (is_lat && o.paths && !(o.paths & MB_LAT_PATHS)) {
-        s_bad("lat has no hop or wire path: --only raw, mesh or norepair");
+        mb_bad("lat has no hop or wire path: --only raw, mesh or norepair");
         return S_EXIT_USAGE;
     }
     if (is_rr && o.paths && !(o.paths & MB_RR_PATHS)) {
-        s_bad("rr has the paths raw and mesh only");
+        mb_bad("rr has the paths raw and mesh only");
         return S_EXIT_USAGE;
     }
     if (is_repair) {
         if (o.paths && !(o.paths & MB_REPAIR_PATHS)) {
-            s_bad("repair has the paths raw, mesh and norepair only");
+            mb_bad("repair has the paths raw, mesh and norepair only");
             return S_EXIT_USAGE;
         }
         if (!o.size)
             o.size = MB_REPAIR_SIZE;
         if (o.size < MB_LOSS_MIN_SIZE) {
-            s_bad("repair needs --size %d or more (room for a sequence "
-                  "number)",
-                  MB_LOSS_MIN_SIZE);
+            mb_bad("repair needs --size %d or more (room for a sequence "
+                   "number)",
+                   MB_LOSS_MIN_SIZE);
             return S_EXIT_USAGE;
         }
         if (!o.hwm_given)

@@ -304,32 +304,6 @@ typedef struct {
     char tags[S_MAX_POLICIES][32];
 } s_opts_t;
 
-static int s_bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-s_bad(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("mesh-bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs(" (see mesh-bench --help)\n", stderr);
-    va_end(ap);
-    return -1;
-}
-
-static int
-s_num(const char *s, long long min, long long max, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /*  always, never or interval:MS (mesh-relay's syntax); the tag names the
     stream and topics: always, never, i200. */
 static int
@@ -340,7 +314,8 @@ s_policy(const char *p, char *tag, size_t cap)
         snprintf(tag, cap, "%s", p);
         return 0;
     }
-    if (strncmp(p, "interval:", 9) == 0 && s_num(p + 9, 1, 3600000, &ms) == 0) {
+    if (strncmp(p, "interval:", 9) == 0 &&
+        mb_parse_num(p + 9, 1, 3600000, &ms) == 0) {
         snprintf(tag, cap, "i%lld", ms);
         return 0;
     }
@@ -401,24 +376,24 @@ s_parse(int argc, char **argv, s_opts_t *o)
             strcmp(flag, "--policies") && strcmp(flag, "--row-limit") &&
             strcmp(flag, "--relay-bin") && strcmp(flag, "--nats-bin") &&
             strcmp(flag, "--only"))
-            return s_bad("unknown flag '%s' for relay", flag);
+            return mb_bad("unknown flag '%s' for relay", flag);
         if (i + 1 >= argc)
-            return s_bad("%s needs a value", flag);
+            return mb_bad("%s needs a value", flag);
         const char *val = argv[++i];
         if (strcmp(flag, "--size") == 0) {
             /*  Room for the payload in one JetStream message and one mesh
                 frame under both servers' default 1 MiB limits. */
-            if (s_num(val, 1, 512 * 1024, &v) < 0)
-                return s_bad("bad --size '%s' (1..524288)", val);
+            if (mb_parse_num(val, 1, 512 * 1024, &v) < 0)
+                return mb_bad("bad --size '%s' (1..524288)", val);
             o->size = (size_t)v;
         } else if (strcmp(flag, "--count") == 0) {
-            if (s_num(val, 1, 10000000, &v) < 0)
-                return s_bad("bad --count '%s'", val);
+            if (mb_parse_num(val, 1, 10000000, &v) < 0)
+                return mb_bad("bad --count '%s'", val);
             o->count = (long)v;
             have_count = 1;
         } else if (strcmp(flag, "--row-limit") == 0) {
-            if (s_num(val, 1, 3600, &v) < 0)
-                return s_bad("bad --row-limit '%s' (seconds)", val);
+            if (mb_parse_num(val, 1, 3600, &v) < 0)
+                return mb_bad("bad --row-limit '%s' (seconds)", val);
             o->row_limit_s = (int)v;
             have_limit = 1;
         } else if (strcmp(flag, "--policies") == 0) {
@@ -427,7 +402,7 @@ s_parse(int argc, char **argv, s_opts_t *o)
             o->only_mesh = strcmp(val, "mesh") == 0;
             o->only_js = strcmp(val, "jetstream") == 0;
             if (!o->only_mesh && !o->only_js)
-                return s_bad("bad --only '%s' (mesh or jetstream)", val);
+                return mb_bad("bad --only '%s' (mesh or jetstream)", val);
         } else if (strcmp(flag, "--relay-bin") == 0) {
             o->relay_bin = val;
         } else {
@@ -441,9 +416,9 @@ s_parse(int argc, char **argv, s_opts_t *o)
     if (!have_limit)
         o->row_limit_s = o->quick ? 5 : 15;
     if (s_parse_policies(policies ? policies : S_DEFAULT_POLICIES, o) < 0)
-        return s_bad("bad --policies '%s' (comma list of always, never, "
-                     "interval:MS; each once)",
-                     policies);
+        return mb_bad("bad --policies '%s' (comma list of always, never, "
+                      "interval:MS; each once)",
+                      policies);
     return 0;
 }
 
