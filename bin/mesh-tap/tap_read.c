@@ -135,6 +135,30 @@ s_no_relay(const tap_options_t *opts, const char *stream, int timeout_ms)
     return TAP_EXIT_FAILURE;
 }
 
+/*  What every command that asks relays does first: opens the tap's agent
+    (*agent, which the caller destroys; NULL when it could not be opened),
+    and waits for the relays that hold `stream` (NULL: every relay) within
+    the timeout (*timeout_ms, also for the caller's questions). Returns 0
+    with at least one relay, or the exit code. */
+static int
+s_relays_open(const tap_options_t *opts, const char *stream,
+              zmesh_agent_t **agent, int *timeout_ms, s_relay_t *relays,
+              size_t *count)
+{
+    *timeout_ms = opts->timeout_given ? opts->timeout_ms : S_DEFAULT_TIMEOUT_MS;
+    *count = 0;
+    *agent = NULL;
+    int exit_code = tap_agent_open(opts, TAP_AGENT_NO_PATTERNS, agent);
+    if (exit_code != 0)
+        return exit_code;
+    tap_signal_install();
+    exit_code = s_find_relays(opts, *agent, stream,
+                              tap_monotonic_ms() + *timeout_ms, relays, count);
+    if (exit_code == 0 && *count == 0)
+        exit_code = s_no_relay(opts, stream, *timeout_ms);
+    return exit_code;
+}
+
 /*  One request and its reply. On success `reply` holds the decoded
     answer (destroy it with msgpack_unpacked_destroy). Returns 0, or
     TAP_EXIT_FAILURE after saying why. */
@@ -754,25 +778,18 @@ tap_read_run(const tap_options_t *opts)
                                "(2026-11-23T17:00:00Z) nor a duration ago "
                                "(30s, 5m, 2h, 1d)",
                                opts->since);
-    int timeout_ms =
-        opts->timeout_given ? opts->timeout_ms : S_DEFAULT_TIMEOUT_MS;
-    zmesh_agent_t *agent = NULL;
-    int exit_code = tap_agent_open(opts, TAP_AGENT_NO_PATTERNS, &agent);
-    if (exit_code != 0)
-        return exit_code;
-    tap_signal_install();
+    zmesh_agent_t *agent;
+    int timeout_ms;
+    s_relay_t relays[S_RELAYS_MAX];
+    size_t count;
+    int exit_code =
+        s_relays_open(opts, stream, &agent, &timeout_ms, relays, &count);
     s_read_t self = {.opts = opts,
                      .agent = agent,
                      .stream = stream,
                      .color = !opts->json && tap_output_color_wanted(stdout),
                      .topic_width = 16,
                      .publisher_width = 10};
-    s_relay_t relays[S_RELAYS_MAX];
-    size_t count = 0;
-    exit_code = s_find_relays(opts, agent, stream,
-                              tap_monotonic_ms() + timeout_ms, relays, &count);
-    if (exit_code == 0 && count == 0)
-        exit_code = s_no_relay(opts, stream, timeout_ms);
     if (exit_code == 0) {
         self.relay = relays[0];
         if (opts->verbose)
@@ -988,19 +1005,12 @@ s_streams_of(const tap_options_t *opts, zmesh_agent_t *agent,
 int
 tap_streams_run(const tap_options_t *opts)
 {
-    int timeout_ms =
-        opts->timeout_given ? opts->timeout_ms : S_DEFAULT_TIMEOUT_MS;
-    zmesh_agent_t *agent = NULL;
-    int exit_code = tap_agent_open(opts, TAP_AGENT_NO_PATTERNS, &agent);
-    if (exit_code != 0)
-        return exit_code;
-    tap_signal_install();
+    zmesh_agent_t *agent;
+    int timeout_ms;
     s_relay_t relays[S_RELAYS_MAX];
-    size_t count = 0;
-    exit_code = s_find_relays(opts, agent, NULL,
-                              tap_monotonic_ms() + timeout_ms, relays, &count);
-    if (exit_code == 0 && count == 0)
-        exit_code = s_no_relay(opts, NULL, timeout_ms);
+    size_t count;
+    int exit_code =
+        s_relays_open(opts, NULL, &agent, &timeout_ms, relays, &count);
     bool color = !opts->json && tap_output_color_wanted(stdout);
     for (size_t i = 0; exit_code == 0 && i < count; i++) {
         if (i > 0 && !opts->json)
@@ -1164,19 +1174,12 @@ tap_consumers_run(const tap_options_t *opts)
                                "'%s' is not a stream name (1-64 letters, "
                                "digits, '_' and '-')",
                                stream);
-    int timeout_ms =
-        opts->timeout_given ? opts->timeout_ms : S_DEFAULT_TIMEOUT_MS;
-    zmesh_agent_t *agent = NULL;
-    int exit_code = tap_agent_open(opts, TAP_AGENT_NO_PATTERNS, &agent);
-    if (exit_code != 0)
-        return exit_code;
-    tap_signal_install();
+    zmesh_agent_t *agent;
+    int timeout_ms;
     s_relay_t relays[S_RELAYS_MAX];
-    size_t count = 0, listed = 0;
-    exit_code = s_find_relays(opts, agent, stream,
-                              tap_monotonic_ms() + timeout_ms, relays, &count);
-    if (exit_code == 0 && count == 0)
-        exit_code = s_no_relay(opts, stream, timeout_ms);
+    size_t count, listed = 0;
+    int exit_code =
+        s_relays_open(opts, stream, &agent, &timeout_ms, relays, &count);
     bool color = !opts->json && tap_output_color_wanted(stdout);
     for (size_t i = 0; exit_code == 0 && i < count; i++) {
         size_t before = listed;
