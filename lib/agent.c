@@ -2129,14 +2129,26 @@ s_stream_new(zmesh_agent_t *self, const char *topic, size_t size, bool reserved,
     return stream;
 }
 
+// The tail frames' schedule's time: the wall clock, read anyway for each
+// publish, held where it was while the wall clock is set back, so that
+// the schedule's queues stay in order (tails.h); a step back delays tail
+// frames by as much, no more.
+static int64_t
+s_tails_clock(zmesh_agent_t *self, int64_t wall_us)
+{
+    if (wall_us > self->tails_clock_us)
+        self->tails_clock_us = wall_us;
+    return self->tails_clock_us;
+}
+
 // An application that waits on zmesh_agent_fd is woken when a tail frame
 // is due: tail_fd is set for the earliest, when that moves earlier than
 // it is set for (a quiet stream publishes again) or it fired, never per
 // event.
-// The schedule is on the wall clock, as the publishes it follows are
-// stamped; the timer and the test that it fired (s_wake_consume) are on
-// the monotonic one, so a wall clock set back cannot leave the fd
-// readable with nobody to read it.
+// The schedule is on the wall clock (s_tails_clock), as the publishes it
+// follows are stamped; the timer and the test that it fired
+// (s_wake_consume) are on the monotonic one, so a wall clock set back
+// cannot leave the fd readable with nobody to read it.
 static void
 s_tails_arm(zmesh_agent_t *self)
 {
@@ -2148,22 +2160,24 @@ s_tails_arm(zmesh_agent_t *self)
         (self->tail_armed_us != 0 && self->tail_armed_us <= due))
         return;
     struct itimerspec when = {{0, 0}, {0, 0}};
-    int64_t wait_us = due - zmesh__wall_clock_us();
+    int64_t wait_us = due - s_tails_clock(self, zmesh__wall_clock_us());
     if (wait_us < 1)
         wait_us = 1; // 0 would disarm it
     when.it_value.tv_sec = wait_us / 1000000;
     when.it_value.tv_nsec = (long)(wait_us % 1000000) * 1000;
+    // Read before the timer starts, so that the time it has fired by is
+    // never later than it fires (a fired timer keeps the fd readable until
+    // it is read), and at most a ms earlier (a read then finds nothing).
+    int64_t start_ms = zmesh__clock_ms();
     if (timerfd_settime(self->tail_fd, 0, &when, NULL) == 0) {
         self->tail_armed_us = due;
-        // Never after it fires (a fired timer would keep the fd readable
-        // until then), at most a ms before (a read then finds nothing).
-        self->tail_fire_ms = zmesh__clock_ms() + wait_us / 1000;
+        self->tail_fire_ms = start_ms + wait_us / 1000;
     }
 }
 
 typedef struct {
     zmesh_agent_t *agent;
-    int64_t now_us;
+    int64_t now_us; /* the wall clock, for the frames' timestamp */
 } s_tail_ctx_t;
 
 // One tail frame (proto/wire.md#tail-frame): the stream's topic and last
@@ -2190,18 +2204,19 @@ s_tail_send(void *arg, const zmesh__pubstream_t *stream)
     self->tails_sent++;
 }
 
-// Sends the tail frames due at `now_us`, after any batch (whose events
-// they follow). While a joined peer predates tail frames none is sent,
-// but the schedule moves on all the same.
+// Sends the tail frames due at `at_us` (s_tails_clock of `now_us`, the
+// wall clock), after any batch (whose events they follow). While a
+// joined peer predates tail frames none is sent, but the schedule moves
+// on all the same.
 static void
-s_tails_run(zmesh_agent_t *self, int64_t now_us)
+s_tails_run(zmesh_agent_t *self, int64_t at_us, int64_t now_us)
 {
     zmesh__outbox_drain(self->outbox); // and the XPUB is ours alone
     s_tail_ctx_t ctx = {self, now_us};
     if (zmesh__outbox_tails_read(self->outbox))
-        zmesh__tails_run(self->tails, now_us, s_tail_send, &ctx);
+        zmesh__tails_run(self->tails, at_us, s_tail_send, &ctx);
     else
-        zmesh__tails_run(self->tails, now_us, NULL, NULL);
+        zmesh__tails_run(self->tails, at_us, NULL, NULL);
     s_tails_arm(self);
 }
 
@@ -2216,8 +2231,9 @@ s_tails_due(zmesh_agent_t *self)
     if (next == 0)
         return;
     int64_t now_us = zmesh__wall_clock_us();
-    if (now_us >= next)
-        s_tails_run(self, now_us);
+    int64_t at_us = s_tails_clock(self, now_us);
+    if (at_us >= next)
+        s_tails_run(self, at_us, now_us);
     else if (self->tail_armed_us == 0)
         s_tails_arm(self);
 }
@@ -2234,12 +2250,13 @@ s_published(zmesh_agent_t *self, zmesh__pubstream_t *stream, int64_t now_us,
         *published = stream->sequence;
     // A stream of one event needs no tail frame: a subscriber that lost
     // it has no stream to miss it from (proto/wire.md#tail-frame).
+    int64_t at_us = s_tails_clock(self, now_us);
     if (stream->sequence >= 2 &&
-        zmesh__tails_published(self->tails, stream, now_us))
+        zmesh__tails_published(self->tails, stream, at_us))
         s_tails_arm(self);
     int64_t next = zmesh__tails_next(self->tails);
-    if (next != 0 && now_us >= next) // another stream's tail is due
-        s_tails_run(self, now_us);
+    if (next != 0 && at_us >= next) // another stream's tail is due
+        s_tails_run(self, at_us, now_us);
     if (--self->service_countdown == 0) {
         s_service(self);
         zmesh__agent_wake_update(self);
@@ -3003,7 +3020,8 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
         s_tails_due(self);
         int64_t tail_due = zmesh__tails_next(self->tails);
         if (tail_due != 0) {
-            int64_t until_us = tail_due - zmesh__wall_clock_us();
+            int64_t until_us =
+                tail_due - s_tails_clock(self, zmesh__wall_clock_us());
             long until = until_us > 0 ? (long)(until_us / 1000 + 1) : 0;
             if (wait < 0 || wait > until)
                 wait = until;

@@ -206,6 +206,7 @@ struct zmesh_agent {
     int tail_fd;               /* timerfd in the epoll set: a tail is due */
     int64_t tail_armed_us;     /* ... for then (wall clock); 0: disarmed */
     int64_t tail_fire_ms;      /* ... and fires at or after (monotonic) */
+    int64_t tails_clock_us;    /* the wall clock, never set back (agent.c) */
     zmesh__retain_t *retained; /* what was sent, for repairs and history */
     zmesh__outbox_t *outbox;   /* the batch not sent yet (outbox.h) */
     atomic_size_t backlog;     /* control.h: payload bytes passed on, held */

@@ -68,8 +68,9 @@ zmesh__tails_published(zmesh__tails_t *self, zmesh__pubstream_t *stream,
     return zmesh__tails_list(self, stream);
 }
 
-/*  When the next tail frame is due (wall clock, microseconds), or 0 when
-    none is. May be early (a stream published since), never late. */
+/*  When the next tail frame is due (microseconds on the caller's clock,
+    which must never go back), or 0 when none is. May be early (a stream
+    published since), never late. */
 int64_t zmesh__tails_next(const zmesh__tails_t *self);
 
 /*  Calls `send` for every stream whose tail frame is due at `now_us`
