@@ -30,7 +30,8 @@
     by the caller (free() it once zmesh__tails_destroy has run). */
 typedef struct zmesh__pubstream {
     uint64_t sequence; /* the last one published; 0: none yet */
-    int64_t last_us;   /* when, on the wall clock */
+    int64_t last_us;   /* when, in µs on the caller's clock (the wall
+                          clock, never set back: zmesh__tails_next) */
     int64_t queued_us; /* last_us when it joined its queue (it may have
                           published since: the queue is then early) */
     unsigned tails;    /* tail frames due since then, so far: the queue */
