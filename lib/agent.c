@@ -2188,9 +2188,8 @@ s_tail_send(void *arg, const zmesh__pubstream_t *stream)
 {
     s_tail_ctx_t *ctx = arg;
     zmesh_agent_t *self = ctx->agent;
-    size_t size = zmesh__frame_size(stream->topic_size, stream->sequence,
-                                    ctx->now_us, 1) +
-                  1;
+    size_t size = zmesh__frame_size_flags(stream->topic_size, stream->sequence,
+                                          ctx->now_us, ZMESH__FRAME_TAIL, 1);
     zmq_msg_t msg;
     if (zmq_msg_init_size(&msg, size) != 0)
         return; // the next one, if any, says it
@@ -2222,20 +2221,25 @@ s_tails_run(zmesh_agent_t *self, int64_t at_us, int64_t now_us)
 
 // Runs the tail frames' schedule when one is due, reading the clock only
 // while one is to come, and sets the timer again if it fired early (the
-// wall clock was set back). Application thread, at its calls into the
+// wall clock was set back). Returns the ms until the next one is due
+// (rounded up; -1: none is). Application thread, at its calls into the
 // agent.
-static void
+static long
 s_tails_due(zmesh_agent_t *self)
 {
     int64_t next = zmesh__tails_next(self->tails);
     if (next == 0)
-        return;
+        return -1;
     int64_t now_us = zmesh__wall_clock_us();
     int64_t at_us = s_tails_clock(self, now_us);
-    if (at_us >= next)
+    if (at_us >= next) {
         s_tails_run(self, at_us, now_us);
-    else if (self->tail_armed_us == 0)
+        next = zmesh__tails_next(self->tails);
+        if (next == 0)
+            return -1;
+    } else if (self->tail_armed_us == 0)
         s_tails_arm(self);
+    return next > at_us ? (long)((next - at_us) / 1000 + 1) : 0;
 }
 
 // The bookkeeping of a publish (at `now_us`) that went out or into the
@@ -2322,9 +2326,8 @@ s_publish(zmesh_agent_t *self, const char *topic, const void *payload,
     if (counted)
         s_bp_wait(self, topic, topic_size, stream->sequence + 1);
     // Encoded straight into the message ZeroMQ sends: no copy of ours.
-    size_t frame_size =
-        zmesh__frame_size(topic_size, stream->sequence + 1, now_us, size) +
-        (flags != 0);
+    size_t frame_size = zmesh__frame_size_flags(
+        topic_size, stream->sequence + 1, now_us, flags, size);
     if (frame_size > self->max_msg_size)
         return ZMESH_ETOOBIG;
     zmq_msg_t msg;
@@ -2571,9 +2574,9 @@ zmesh__agent_event_frame(zmesh_agent_t *self, zmesh__frame_t *frame)
 {
     if (self->from_batch && !self->batch_owned) {
         const zmesh__frame_t *f = &self->batch.frame;
-        size_t size = zmesh__frame_size(f->topic_size, f->sequence,
-                                        f->timestamp_us, f->payload_size) +
-                      (f->flags != 0);
+        size_t size =
+            zmesh__frame_size_flags(f->topic_size, f->sequence, f->timestamp_us,
+                                    f->flags, f->payload_size);
         zmq_msg_close(&self->msg);
         if (zmq_msg_init_size(&self->msg, size) != 0) {
             zmq_msg_init(&self->msg);
@@ -3015,17 +3018,10 @@ s_recv(zmesh_agent_t *self, int timeout_ms, const zmesh_event_t **event)
                 if (wait < 0 || wait > until)
                     wait = until;
             }
-        // Tail frames due go out now; the next one ends the wait. (On the
-        // wall clock, as the publishes they follow are stamped.)
-        s_tails_due(self);
-        int64_t tail_due = zmesh__tails_next(self->tails);
-        if (tail_due != 0) {
-            int64_t until_us =
-                tail_due - s_tails_clock(self, zmesh__wall_clock_us());
-            long until = until_us > 0 ? (long)(until_us / 1000 + 1) : 0;
-            if (wait < 0 || wait > until)
-                wait = until;
-        }
+        // Tail frames due go out now; the next one ends the wait.
+        long until = s_tails_due(self);
+        if (until >= 0 && (wait < 0 || wait > until))
+            wait = until;
         // What the agent published meanwhile (a durable consumer's
         // request, say) goes out before we wait; and the poll uses the
         // XPUB, which is ours alone only while no batch is pending.

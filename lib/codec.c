@@ -1524,6 +1524,16 @@ zmesh__frame_size(size_t topic_size, uint64_t sequence, int64_t timestamp_us,
            s_int_size(timestamp_us) + payload_size;
 }
 
+size_t
+zmesh__frame_size_flags(size_t topic_size, uint64_t sequence,
+                        int64_t timestamp_us, unsigned flags,
+                        size_t payload_size)
+{
+    // The flags as a positive fixint, after a fixarray one longer.
+    return zmesh__frame_size(topic_size, sequence, timestamp_us, payload_size) +
+           (flags != 0);
+}
+
 int
 zmesh__frame_encode(const char *topic, size_t topic_size,
                     const uint8_t publisher[ZMESH__ID_SIZE], uint64_t sequence,

@@ -223,6 +223,12 @@ int zmesh__frame_encode(const char *topic, size_t topic_size,
     no one event). Errors: ZMESH_EPROTO. */
 int zmesh__frame_decode(const void *data, size_t size, zmesh__frame_t *frame);
 
+/*  zmesh__frame_size for the frame zmesh__frame_encode_flags writes with
+    `flags`: one byte more when they are not 0. */
+size_t zmesh__frame_size_flags(size_t topic_size, uint64_t sequence,
+                               int64_t timestamp_us, unsigned flags,
+                               size_t payload_size);
+
 /*  zmesh__frame_encode with meta element 3, `flags` (0..0x7f), written
     only when not 0: a frame without flags is byte for byte the same. */
 int zmesh__frame_encode_flags(const char *topic, size_t topic_size,

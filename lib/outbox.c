@@ -268,13 +268,6 @@ zmesh__outbox_flush(zmesh__outbox_t *self)
 // A flush the application thread does in zmesh__outbox_add: the time it
 // takes is the publisher's, not a pause between events, so the burst's
 // clock starts again after it.
-static void
-s_flush_restamp(zmesh__outbox_t *self)
-{
-    zmesh__outbox_flush(self);
-    self->last_us = zmesh__wall_clock_us();
-}
-
 void
 zmesh__outbox_sent(zmesh__outbox_t *self)
 {
@@ -282,6 +275,13 @@ zmesh__outbox_sent(zmesh__outbox_t *self)
     if (self->max_events > 1 &&
         atomic_load_explicit(&self->room, memory_order_relaxed) > 0)
         self->last_us = zmesh__wall_clock_us();
+}
+
+static void
+s_flush_restamp(zmesh__outbox_t *self)
+{
+    zmesh__outbox_flush(self);
+    zmesh__outbox_sent(self);
 }
 
 void
